@@ -1,0 +1,124 @@
+"""Capabilities: what a target offers, and what a test needs (`@pytest.mark.needs`).
+
+The registry is a closed set: each capability names its conformance profile, the
+contract section that defines it and the action that enables it on a target. Whether a
+target has one is a pure function of the Target, so it is tested without pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .target import Target
+
+PROFILES = ("core", "explain", "security", "observability", "performance", "platform",
+            "resilience")
+
+# A target whose TTL is at most this many seconds can have its 410 tested in a spec.
+SHORT_TTL_LIMIT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str
+    profile: str
+    section: str
+    summary: str
+    action: str
+
+
+_ALL = (
+    Capability("chat", "core", "§2.1", "POST /v1/chat/completions answers",
+               "run the gateway with an upstream (LLM_PROXY_URL)"),
+    Capability("chat_stream", "core", "§2.1", "chat with stream: true (SSE chunks, [DONE])",
+               "declare 'chat_stream' in the target file capabilities"),
+    Capability("health", "core", "§2.10", "GET /healthz and /readyz",
+               "serve /healthz and /readyz and declare 'health'"),
+    Capability("explain", "explain", "§2.2-2.4", "x-explain-mode: hypergraph opens a trace",
+               "run the explainer and declare 'explain'"),
+    Capability("trace_stream", "explain", "§2.5", "GET /v1/traces/{id}/stream (live SSE)",
+               "declare 'trace_stream' in the target file capabilities"),
+    Capability("cancel", "explain", "§2.7", "DELETE /v1/traces/{id}",
+               "declare 'cancel' in the target file capabilities"),
+    Capability("client_trace_id", "explain", "§2.1", "client-chosen x-trace-id",
+               "declare 'client_trace_id' in the target file capabilities"),
+    Capability("short_ttl", "explain", "§2.2", "a trace TTL short enough to observe 410",
+               f"set trace_ttl_seconds (<= {SHORT_TTL_LIMIT_S:g}) in the target file"),
+    Capability("explanation_v2", "explain", "§2.9",
+               "GET /v1/chat/completions/{id}/explanation",
+               "declare 'explanation_v2' in the target file capabilities"),
+    Capability("auth", "security", "§3", "static bearer tokens with scopes (AUTH_MODE=static)",
+               "set AUTH_MODE=static, give tokens and declare 'auth'"),
+    Capability("tenants:2", "security", "§3", "two tenants with write and read tokens",
+               "give tenants.a and tenants.b with write and read tokens in the target file"),
+    Capability("rate_limits", "security", "§3", "per-tenant token-bucket rate limits",
+               "declare 'rate_limits' in the target file capabilities"),
+    Capability("idempotency", "security", "§2.8", "x-idempotency-key replay",
+               "declare 'idempotency' in the target file capabilities"),
+    Capability("webhooks", "security", "§2.6", "POST /v1/traces/{id}/webhooks",
+               "declare 'webhooks' in the target file capabilities"),
+    Capability("cors", "security", "§2.11", "CORS allow-list",
+               "set CORS_ALLOW_ORIGINS and declare 'cors'"),
+    Capability("audit_log", "security", "§7", "the audit log file is readable by the suite",
+               "set files.audit_log in the target file (or --sidecar-audit-log)"),
+    Capability("metrics:gateway", "observability", "§6", "gateway /metrics",
+               "set metrics.gateway in the target file (or --sidecar-metrics-gateway)"),
+    Capability("metrics:explainer", "observability", "§6", "explainer /metrics",
+               "set metrics.explainer in the target file (or --sidecar-metrics-explainer)"),
+    Capability("readiness_switch", "observability", "§2.10",
+               "a dependency of /readyz can be made unavailable and restored",
+               "declare 'readiness_switch' (the embedded stack offers one)"),
+    Capability("backpressure", "performance", "§5", "backlog-driven backpressure",
+               "declare 'backpressure' in the target file capabilities"),
+    Capability("status_store", "resilience", "§7", "the JSON status store is readable",
+               "set files.status_json in the target file (or --sidecar-status-json)"),
+    Capability("artifacts", "resilience", "§7", "the artifact root is readable",
+               "set files.artifacts in the target file (or --sidecar-artifacts)"),
+    Capability("chaos_control", "resilience", "§7", "the chaos control file is writable",
+               "set files.chaos_control in the target file (or --sidecar-chaos-control)"),
+)
+
+CAPABILITIES: dict[str, Capability] = {cap.name: cap for cap in _ALL}
+
+
+def capability_names() -> list[str]:
+    return list(CAPABILITIES)
+
+
+def _two_tenants(target: Target) -> bool:
+    a, b = target.tenants.get("a"), target.tenants.get("b")
+    return bool(
+        a and b and a.id != b.id
+        and a.tokens.write and a.tokens.read and b.tokens.write and b.tokens.read
+    )
+
+
+# Capabilities a target has because of what its file gives, not because it says so.
+DERIVED: dict[str, Callable[[Target], bool]] = {
+    "tenants:2": _two_tenants,
+    "metrics:gateway": lambda t: bool(t.metrics_gateway),
+    "metrics:explainer": lambda t: bool(t.metrics_explainer),
+    "status_store": lambda t: bool(t.status_json),
+    "audit_log": lambda t: bool(t.audit_log),
+    "artifacts": lambda t: bool(t.artifacts),
+    "chaos_control": lambda t: bool(t.chaos_control),
+    "short_ttl": lambda t: t.trace_ttl_seconds is not None
+    and t.trace_ttl_seconds <= SHORT_TTL_LIMIT_S,
+}
+
+# A target given only by URL is assumed to offer the v1 core every Sidecar must serve.
+URL_DEFAULTS = frozenset({"chat", "chat_stream", "health", "explain", "trace_stream",
+                          "cancel", "client_trace_id"})
+
+
+def unknown_capabilities(names: Iterable[str]) -> list[str]:
+    """The names that are not in the registry (a test-authoring error)."""
+    return [name for name in names if name not in CAPABILITIES]
+
+
+def missing_capabilities(needed: Iterable[str], offered: frozenset[str]) -> list[Capability]:
+    """The needed capabilities the target does not offer, in the order needed."""
+    return [CAPABILITIES[name] for name in needed if name not in offered]

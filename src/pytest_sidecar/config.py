@@ -1,0 +1,119 @@
+"""SidecarConfig: the settings resolved once, each value with where it came from.
+
+Precedence is CLI > environment > ini > default. The resolution is a pure function of
+the three raw sources, so it is tested without pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .options import OPTIONS, Option, OptionValueError
+
+
+class SettingError(ValueError):
+    """A bad setting: names the option, the value, its source and what is valid."""
+
+
+@dataclass(frozen=True)
+class SidecarConfig:
+    """The effective pytest-sidecar settings (frozen; stored in `config.stash`)."""
+
+    url: str | None = None
+    target: str | None = None
+    capabilities: frozenset[str] | None = None
+    strict: bool = False
+    report_dir: str = "reports"
+    timeout: float = 10.0
+    trace_deadline: float = 30.0
+    token_write: str | None = None
+    token_read: str | None = None
+    token_b_write: str | None = None
+    token_b_read: str | None = None
+    tenant_a: str | None = None
+    tenant_b: str | None = None
+    metrics_gateway: str | None = None
+    metrics_explainer: str | None = None
+    status_json: str | None = None
+    audit_log: str | None = None
+    artifacts: str | None = None
+    chaos_control: str | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        """True when no target was named, so the reference stack is the target."""
+        return self.url is None and self.target is None
+
+    def explicit(self) -> dict[str, Any]:
+        """The settings that were given (not defaults), by option name."""
+        return {
+            option.name: getattr(self, option.name)
+            for option in OPTIONS
+            if self.sources.get(option.name, "default") != "default"
+        }
+
+    def display_rows(self) -> list[tuple[str, str, str]]:
+        """(option, shown value, source) for the report header; secrets are masked."""
+        rows = []
+        for option in OPTIONS:
+            value = getattr(self, option.name)
+            if value is None:
+                continue
+            shown = "***" if option.secret else _show(value)
+            rows.append((option.cli, shown, self.sources.get(option.name, "default")))
+        return rows
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value))
+    return str(value)
+
+
+def _parse(option: Option, raw: str, source: str) -> Any:
+    try:
+        return option.parse(raw)
+    except OptionValueError as exc:
+        shown = "***" if option.secret else repr(raw)
+        raise SettingError(
+            f"{option.cli}: invalid value {shown} from {source}: {exc}; valid: {exc.valid}"
+        ) from None
+
+
+def resolve(
+    cli: Mapping[str, str | bool | None],
+    env: Mapping[str, str],
+    ini: Mapping[str, str | None],
+) -> SidecarConfig:
+    """Resolve every option from CLI > env > ini > default into a SidecarConfig.
+
+    `cli` and `ini` are keyed by option name and hold raw text (or True for a given
+    CLI switch); `env` is the process environment.
+    """
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for option in OPTIONS:
+        cli_value = cli.get(option.name)
+        if cli_value is not None and cli_value is not False:
+            source = f"command line {option.cli}"
+            raw = "true" if cli_value is True else str(cli_value)
+        elif env.get(option.env, "") != "":
+            source, raw = f"environment {option.env}", env[option.env]
+        elif ini.get(option.name) not in (None, ""):
+            source, raw = f"ini {option.ini}", str(ini[option.name])
+        else:
+            values[option.name] = option.default
+            sources[option.name] = "default"
+            continue
+        values[option.name] = _parse(option, raw, source)
+        sources[option.name] = source
+    if values["url"] is not None and values["target"] is not None:
+        raise SettingError(
+            f"--sidecar-url ({sources['url']}) and --sidecar-target ({sources['target']}) "
+            "are exclusive; valid: give one of them, or neither for the embedded stack"
+        )
+    known = {f.name for f in fields(SidecarConfig)}
+    return SidecarConfig(**{k: v for k, v in values.items() if k in known}, sources=sources)

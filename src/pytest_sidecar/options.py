@@ -1,0 +1,153 @@
+"""The one table of pytest-sidecar settings.
+
+Every setting is declared once here, with its CLI flag, environment variable, ini key,
+default and parser. `config.py` resolves them (CLI > env > ini > default); nothing else
+reads pytest options.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class OptionValueError(ValueError):
+    """A setting's raw value could not be parsed; the message says what is valid."""
+
+    def __init__(self, message: str, valid: str) -> None:
+        super().__init__(message)
+        self.valid = valid
+
+
+Parser = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: where it can come from and how its text becomes a value."""
+
+    name: str
+    help: str
+    parse: Parser
+    default: Any = None
+    valid: str = "any text"
+    secret: bool = False
+    flag: bool = False  # a CLI switch without a value (store_true)
+
+    @property
+    def cli(self) -> str:
+        return "--sidecar-" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return "SIDECAR_" + self.name.upper()
+
+    @property
+    def ini(self) -> str:
+        return "sidecar_" + self.name
+
+
+def parse_url(text: str) -> str:
+    """An absolute http(s) URL without a trailing slash."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise OptionValueError("not an absolute http(s) URL", "http(s)://host[:port][/path]")
+    return text.strip().rstrip("/")
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise OptionValueError("not a boolean", "1/0, true/false, yes/no, on/off")
+
+
+def parse_text(text: str) -> str:
+    value = text.strip()
+    if not value:
+        raise OptionValueError("empty", "non-empty text")
+    return value
+
+
+def parse_path(text: str) -> str:
+    value = text.strip()
+    if not value:
+        raise OptionValueError("empty", "a file system path")
+    return os.path.expanduser(value)
+
+
+def parse_existing_file(text: str) -> str:
+    path = parse_path(text)
+    if not os.path.isfile(path):
+        raise OptionValueError("no such file", "the path of an existing YAML or JSON target file")
+    return path
+
+
+def parse_positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise OptionValueError("not a number", "a number > 0 (seconds)") from None
+    if not value > 0:
+        raise OptionValueError("not > 0", "a number > 0 (seconds)")
+    return value
+
+
+def parse_capabilities(text: str) -> frozenset[str]:
+    from .capabilities import CAPABILITIES
+
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in CAPABILITIES]
+    if unknown:
+        raise OptionValueError(
+            f"unknown capability {', '.join(unknown)}", "a comma list of " + ", ".join(CAPABILITIES)
+        )
+    return frozenset(names)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("url", "Base URL of the Sidecar under test. Without it (and without "
+           "--sidecar-target) the embedded reference stack is started.", parse_url,
+           valid="http(s)://host[:port][/path]"),
+    Option("target", "Target file (YAML or JSON) describing the deployment under test.",
+           parse_existing_file, valid="the path of an existing YAML or JSON target file"),
+    Option("capabilities", "Comma list replacing the capabilities the target declares.",
+           parse_capabilities, valid="a comma list of capability names"),
+    Option("strict", "Release mode: every skip, and every selected marker group that ran "
+           "nothing, fails the run.", parse_bool, default=False, flag=True,
+           valid="1/0, true/false, yes/no, on/off"),
+    Option("report_dir", "Directory for sidecar-report.json/.md and the event log.",
+           parse_path, default="reports", valid="a file system path"),
+    Option("timeout", "Timeout of one HTTP request to the target, seconds.",
+           parse_positive_float, default=10.0, valid="a number > 0 (seconds)"),
+    Option("trace_deadline", "How long a spec waits for a trace to reach a terminal state, "
+           "seconds.", parse_positive_float, default=30.0, valid="a number > 0 (seconds)"),
+    Option("token_write", "Tenant A token with traces:read and traces:write.", parse_text,
+           secret=True, valid="non-empty text"),
+    Option("token_read", "Tenant A token with traces:read only.", parse_text, secret=True,
+           valid="non-empty text"),
+    Option("token_b_write", "Tenant B token with traces:read and traces:write.", parse_text,
+           secret=True, valid="non-empty text"),
+    Option("token_b_read", "Tenant B token with traces:read only.", parse_text, secret=True,
+           valid="non-empty text"),
+    Option("tenant_a", "Tenant id of tenant A.", parse_text),
+    Option("tenant_b", "Tenant id of tenant B.", parse_text),
+    Option("metrics_gateway", "URL of the gateway's /metrics.", parse_url,
+           valid="http(s)://host[:port][/path]"),
+    Option("metrics_explainer", "URL of the explainer's /metrics.", parse_url,
+           valid="http(s)://host[:port][/path]"),
+    Option("status_json", "Path of the target's JSON status store (co-located targets).",
+           parse_path, valid="a file system path"),
+    Option("audit_log", "Path of the target's audit log (JSON Lines).", parse_path,
+           valid="a file system path"),
+    Option("artifacts", "Artifact root of the target (file:// URL or path).", parse_text),
+    Option("chaos_control", "Path of the target's chaos control file.", parse_path,
+           valid="a file system path"),
+)
+
+OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}

@@ -1,0 +1,125 @@
+"""pytest-sidecar's pytest plugin: wiring only. Hooks call into the plain modules."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from . import marks
+from .config import SettingError, resolve
+from .fixtures.contracts import evidence, hif_validator
+from .fixtures.gateway import gateway, gateway_factory
+from .fixtures.stack import stack_factory
+from .fixtures.target import sidecar_config, sidecar_target, tenants
+from .options import OPTIONS
+from .outcomes import FailReason, format_line
+from .reporting.session import SessionReporter
+from .state import STATE_KEY, WORKERINPUT_KEY, SidecarState, is_controller
+from .target import TargetFileError
+
+__all__ = ["evidence", "gateway", "gateway_factory", "hif_validator", "sidecar_config",
+           "sidecar_target", "stack_factory", "tenants"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sidecar", "pytest-sidecar (Async Sidecar conformance)")
+    for option in OPTIONS:
+        help_text = f"{option.help} [env {option.env}, ini {option.ini}]"
+        if option.flag:
+            group.addoption(option.cli, action="store_true", default=None, help=help_text)
+        else:
+            group.addoption(option.cli, default=None, metavar=option.name.upper(),
+                            help=help_text)
+        parser.addini(option.ini, help=option.help, default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in marks.MARKERS:
+        config.addinivalue_line("markers", line)
+    try:
+        settings = resolve(
+            {o.name: config.getoption(o.cli) for o in OPTIONS},
+            os.environ,
+            {o.name: config.getini(o.ini) for o in OPTIONS},
+        )
+    except SettingError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    shared = workerinput.get(WORKERINPUT_KEY)
+    if shared is None:
+        shared = {"dir": _shared_dir(config), "owner_pid": os.getpid(),
+                  "run_id": uuid.uuid4().hex[:12]}
+    state = SidecarState(settings, shared["dir"], shared["owner_pid"], shared["run_id"])
+    try:
+        state.load_explicit_target()  # a bad target file is a usage error, found early
+    except TargetFileError as exc:
+        raise pytest.UsageError(f"--sidecar-target: {exc}") from None
+    config.stash[STATE_KEY] = state
+    if is_controller(config):
+        config.pluginmanager.register(SessionReporter(config, state), "sidecar-reporter")
+
+
+def _shared_dir(config: pytest.Config) -> str:
+    """A directory in the session's temp dir, shared with xdist workers."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is not None:
+        return str(factory.mktemp("sidecar", numbered=True))
+    return tempfile.mkdtemp(prefix="pytest-sidecar-")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: ship the controller's shared dir, pid and run id to each worker."""
+    state: SidecarState = node.config.stash[STATE_KEY]
+    node.workerinput[WORKERINPUT_KEY] = {"dir": state.shared_dir, "owner_pid": state.owner_pid,
+                                         "run_id": state.run_id}
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state: SidecarState = config.stash[STATE_KEY]
+    target = "embedded reference stack (started on first use)" if state.config.embedded else (
+        state.config.target or state.config.url)
+    lines = [f"sidecar: target {target}; reports -> {state.config.report_dir}"]
+    lines += [f"sidecar:   {name} = {value}  ({source})"
+              for name, value, source in state.config.display_rows()]
+    return lines
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Turn `needs` markers into typed skips (not declared) or failures (probe failed)."""
+    names = marks.needed_capabilities(item)
+    if names:
+        marks.enforce_needs(item.config.stash[STATE_KEY], names)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    state: SidecarState = item.config.stash[STATE_KEY]
+    if report.when == "call" and report.passed and marks.missing_evidence(item):
+        report.outcome = "failed"
+        report.longrepr = format_line(FailReason.NO_EVIDENCE.name,
+                                      "the test used `evidence` but recorded none")
+    if state.config.strict and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = "STRICT: " + marks.skip_reason(report)
+    if report.failed and state.config.embedded and state.embedded_stack.running():
+        report.sections.append(("sidecar stack log (last 40 lines)",
+                                state.embedded_stack.log_tail(40)))
+    marks.annotate(item, report)
+    marks.redact_report(report, state.redactor)
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state: SidecarState = session.config.stash[STATE_KEY]
+    if is_controller(session.config) and state.config.embedded:
+        state.embedded_stack.stop()
+

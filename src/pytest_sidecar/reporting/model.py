@@ -1,0 +1,121 @@
+"""The report model: per-test results folded from the event log's phase events."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from ..capabilities import CAPABILITIES, PROFILES
+
+SCHEMA = "pytest-sidecar/report-v1"
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+
+
+def fold_outcome(phases: dict[str, dict[str, Any]]) -> str:
+    """One outcome per test from its setup/call/teardown phases (pytest's own rules)."""
+    setup, call, teardown = (phases.get(w) for w in ("setup", "call", "teardown"))
+    if call and call.get("wasxfail") is not None:
+        return "xfailed" if call["outcome"] == "skipped" else "xpassed"
+    if call and call["outcome"] == "failed":
+        return "failed"
+    if setup and setup["outcome"] == "failed":
+        return "error"
+    if (setup and setup["outcome"] == "skipped") or (call and call["outcome"] == "skipped"):
+        return "skipped"
+    if teardown and teardown["outcome"] == "failed":
+        return "error"
+    return "passed"
+
+
+def _deciding_phase(phases: dict[str, dict[str, Any]], outcome: str) -> dict[str, Any]:
+    for when in ("setup", "call", "teardown"):
+        phase = phases.get(when)
+        if phase and phase["outcome"] in ("failed", "skipped") and outcome != "passed":
+            return phase
+    return phases.get("call") or phases.get("setup") or {}
+
+
+def build_results(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One result per test, in the order tests were first reported."""
+    phases: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for event in events:
+        if event.get("event") == "phase":
+            phases[event["nodeid"]][event["when"]] = event
+    results = []
+    for nodeid, by_when in phases.items():
+        outcome = fold_outcome(by_when)
+        deciding = _deciding_phase(by_when, outcome)
+        first = next(iter(by_when.values()))
+        results.append({
+            "nodeid": nodeid,
+            "file": nodeid.split("::")[0],
+            "name": nodeid.split("::", 1)[-1],
+            "outcome": outcome,
+            "duration_ms": round(sum(p.get("duration", 0.0) for p in by_when.values()) * 1000),
+            "reason": deciding.get("reason") if outcome != "passed" else None,
+            "reason_code": deciding.get("reason_code") if outcome != "passed" else None,
+            "action": deciding.get("action"),
+            "contract": first.get("contract", []),
+            "profile": first.get("profile", "core"),
+            "markers": first.get("markers", []),
+            "evidence": (by_when.get("call") or {}).get("evidence", []),
+            "worker": first.get("worker"),
+            "longrepr": deciding.get("longrepr") if outcome in ("failed", "error") else None,
+        })
+    return results
+
+
+def summarize(results: list[dict[str, Any]], collected: int | None) -> dict[str, Any]:
+    counts = Counter(result["outcome"] for result in results)
+    return {"collected": collected, "total": len(results),
+            **{outcome: counts.get(outcome, 0) for outcome in OUTCOMES}}
+
+
+def conformance(results: list[dict[str, Any]], capabilities: list[str]) -> dict[str, Any]:
+    """Per profile: features the target offers / lacks, and the test outcomes."""
+    offered = set(capabilities)
+    view = {}
+    for profile in PROFILES:
+        features = [cap.name for cap in CAPABILITIES.values() if cap.profile == profile]
+        counts = Counter(r["outcome"] for r in results if r["profile"] == profile)
+        view[profile] = {
+            "supported": [name for name in features if name in offered],
+            "unsupported": [name for name in features if name not in offered],
+            "tests": sum(counts.values()),
+            **{outcome: counts.get(outcome, 0) for outcome in OUTCOMES},
+        }
+    return view
+
+
+def next_actions(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Distinct actions from skips and failures, most tests first."""
+    by_action: dict[str, list[str]] = defaultdict(list)
+    for result in results:
+        if result["action"] and result["outcome"] not in ("passed", "xfailed"):
+            by_action[result["action"]].append(result["nodeid"])
+    ranked = sorted(by_action.items(), key=lambda item: (-len(item[1]), item[0]))
+    return [{"action": action, "tests": len(ids), "examples": ids[:3]} for action, ids in ranked]
+
+
+def build_report(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The whole report document from the event log."""
+    start = next((e for e in events if e.get("event") == "session_start"), {})
+    finish = next((e for e in events if e.get("event") == "session_finish"), {})
+    collected = next((e["count"] for e in events if e.get("event") == "collected"), None)
+    results = build_results(events)
+    capabilities = finish.get("target", {}).get("capabilities", [])
+    return {
+        "schema": SCHEMA,
+        "run": {"id": start.get("run_id"), "started": start.get("ts"),
+                "finished": finish.get("ts"), "duration_s": finish.get("duration_s"),
+                "exit_status": finish.get("exit_status"), "strict": start.get("strict", False),
+                "workers": start.get("workers", 0)},
+        "environment": {**finish.get("environment", {}), "settings": start.get("settings", []),
+                        "target": finish.get("target", {})},
+        "summary": summarize(results, collected),
+        "strict_violations": finish.get("strict_violations", []),
+        "results": results,
+        "conformance": conformance(results, capabilities),
+        "next_actions": next_actions(results),
+        "rerun": start.get("rerun", {}),
+    }

@@ -1,0 +1,111 @@
+"""Render the report model to sidecar-report.json and sidecar-report.md (atomically).
+
+The Markdown follows seed 000's layout: environment, summary, results table, details
+with contract references and actions, next actions, re-run command; plus the
+per-profile conformance view.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ..atomic import write_atomic
+from .redaction import Redactor
+
+STATUS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP",
+          "xfailed": "XFAIL", "xpassed": "XPASS"}
+_MAX_FAILURE_LINES = 30
+
+
+def _cell(value: Any) -> str:
+    return " ".join(str(value or "").split()).replace("|", "\\|")
+
+
+def _evidence_lines(evidence: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for item in evidence:
+        for key, value in item.items():
+            shown = json.dumps(value, default=str) if not isinstance(value, str) else value
+            lines.append(f"  - {key}: {shown[:300]}")
+    return lines
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    env, summary, run = report["environment"], report["summary"], report["run"]
+    target = env.get("target", {})
+    out = ["# pytest-sidecar report", ""]
+    out += [f"Run `{run.get('id')}`, started {run.get('started')}, "
+            f"{run.get('duration_s')} s, exit status {run.get('exit_status')}"
+            f"{', strict' if run.get('strict') else ''}"
+            f"{', ' + str(run['workers']) + ' xdist workers' if run.get('workers') else ''}.", ""]
+    out += ["## Environment", ""]
+    out.append(f"- target: {target.get('url', 'not resolved')} ({target.get('origin', '-')})")
+    out.append(f"- capabilities: {', '.join(target.get('capabilities', [])) or 'none'}")
+    for name, value, source in report["environment"].get("settings", []):
+        out.append(f"- {name}: {value} ({source})")
+    out.append(f"- python: {env.get('python')} on {env.get('platform')}")
+    packages = env.get("packages", {})
+    out.append("- packages: " + ", ".join(f"{k} {v}" for k, v in packages.items()))
+    out.append("- tools:")
+    out += [f"  - {tool}: {info}" for tool, info in env.get("tools", {}).items()]
+    out += ["", "## Summary", ""]
+    out += [f"- Collected: {summary['collected']}", f"- Total: {summary['total']}"]
+    out += [f"- {key.capitalize()}: {summary[key]}"
+            for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed")]
+    for violation in report.get("strict_violations", []):
+        out.append(f"- Strict: {violation}")
+    out += ["", "## Results table", "", "| Test | Status | Duration(ms) | Reason |",
+            "|------|--------|--------------|--------|"]
+    for result in report["results"]:
+        out.append(f"| {_cell(result['nodeid'])} | {STATUS[result['outcome']]} | "
+                   f"{result['duration_ms']} | {_cell(result['reason'])} |")
+    out += ["", "## Conformance by profile", "",
+            "| Profile | Supported | Unsupported | Tests | Pass | Fail | Skip |",
+            "|---------|-----------|-------------|-------|------|------|------|"]
+    for profile, row in report["conformance"].items():
+        out.append(f"| {profile} | {_cell(', '.join(row['supported']))} | "
+                   f"{_cell(', '.join(row['unsupported']))} | {row['tests']} | {row['passed']} | "
+                   f"{row['failed'] + row['error']} | {row['skipped']} |")
+    out += ["", "## Detailed results", ""]
+    for result in report["results"]:
+        out += [f"### {result['nodeid']}", "", f"- Status: {STATUS[result['outcome']]}"]
+        if result["reason"]:
+            out.append(f"- Reason: {result['reason']}")
+        if result["contract"]:
+            out.append(f"- Contract references: {', '.join(result['contract'])}")
+        if result["action"]:
+            out.append(f"- Action: {result['action']}")
+        if result["evidence"]:
+            out.append("- Evidence:")
+            out += _evidence_lines(result["evidence"])
+        elif result["outcome"] == "passed":
+            out.append("- Evidence: none recorded")
+        if result["longrepr"]:
+            lines = result["longrepr"].splitlines()[-_MAX_FAILURE_LINES:]
+            out += ["", "```", *lines, "```"]
+        out.append("")
+    out += ["## Next actions", ""]
+    actions = report["next_actions"]
+    if not actions:
+        out.append("None: every selected spec ran and passed." if summary["failed"] +
+                   summary["error"] == 0 else "Fix the failures listed above.")
+    for index, item in enumerate(actions, 1):
+        out.append(f"{index}) {item['action']} ({item['tests']} tests, e.g. "
+                   f"{', '.join(item['examples'])})")
+    out += ["", "## Re-run command", "", "```", report["rerun"].get("all", "pytest"), "```"]
+    if report["rerun"].get("failed"):
+        out += ["", "Failures only:", "", "```", report["rerun"]["failed"], "```"]
+    return "\n".join(out) + "\n"
+
+
+def write_reports(report: dict[str, Any], directory: str, redactor: Redactor) -> list[str]:
+    """Redact, then atomically write the JSON and Markdown reports; returns their paths."""
+    os.makedirs(directory, exist_ok=True)
+    clean = redactor.data(report)
+    paths = [os.path.join(directory, "sidecar-report.json"),
+             os.path.join(directory, "sidecar-report.md")]
+    write_atomic(paths[0], (json.dumps(clean, indent=2, default=str) + "\n").encode())
+    write_atomic(paths[1], redactor.text(render_markdown(clean)).encode())
+    return paths

@@ -1,0 +1,156 @@
+"""SessionReporter: the controller-only plugin that logs events and renders the reports."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+import pytest
+
+from ..fixtures.contracts import EVIDENCE_PROPERTY
+from ..marks import GROUPS, META_PROPERTY, skip_reason
+from ..outcomes import parse_line
+from ..target import TargetFileError, load_target_file
+from .environment import environment
+from .events import EventLog, read_events
+from .model import build_report
+from .render import write_reports
+from .rerun import rerun_commands
+
+EVENT_LOG = "sidecar-events.jsonl"
+
+
+def reason_line(report: pytest.TestReport) -> str | None:
+    """The one-line reason of a skip or failure."""
+    if report.passed:
+        return None
+    if report.skipped:
+        return skip_reason(report)
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else report.longreprtext
+    lines = [line for line in str(text).splitlines() if line.strip()]
+    return lines[0][:500] if lines else None
+
+
+def worker_of(report: pytest.TestReport) -> str:
+    node = getattr(report, "node", None)
+    gateway = getattr(node, "gateway", None)
+    return str(getattr(gateway, "id", "controller"))
+
+
+class SessionReporter:
+    def __init__(self, config: pytest.Config, state: Any) -> None:
+        self.config, self.state = config, state
+        self.directory = state.config.report_dir
+        self.log = EventLog(os.path.join(self.directory, EVENT_LOG), state.redactor)
+        self.started = time.time()
+        self._collected_logged = False
+        self.violations: list[str] = []
+        self.paths: list[str] = []
+        self.log.write({
+            "event": "session_start", "ts": _ts(self.started), "run_id": state.run_id,
+            "strict": state.config.strict, "settings": state.config.display_rows(),
+            "workers": _workers(config),
+            "rerun": {"all": rerun_commands(config.invocation_params.args, [])["all"]},
+        })
+
+    def _collected(self, count: int) -> None:
+        if not self._collected_logged:
+            self._collected_logged = True
+            self.log.write({"event": "collected", "count": count})
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if _workers(self.config) == 0:
+            self._collected(len(session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self._collected(len(ids))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        meta = props.get(META_PROPERTY, {})
+        reason = reason_line(report)
+        typed = parse_line(reason) if reason else None
+        if reason and reason.startswith("STRICT: "):
+            typed = parse_line(reason.removeprefix("STRICT: "))
+        self.log.write({
+            "event": "phase", "nodeid": report.nodeid, "when": report.when,
+            "outcome": report.outcome, "worker": worker_of(report),
+            "duration": report.duration, "reason": reason,
+            "reason_code": typed.code if typed else None,
+            "action": typed.action if typed else None,
+            "contract": [*meta.get("contract", []),
+                         *([typed.contract] if typed and typed.contract else [])],
+            "profile": meta.get("profile", "core"), "markers": meta.get("markers", []),
+            "evidence": [v for k, v in report.user_properties if k == EVIDENCE_PROPERTY],
+            "wasxfail": getattr(report, "wasxfail", None),
+            "longrepr": report.longreprtext if report.failed else None,
+        })
+
+    def _target_info(self) -> dict[str, Any]:
+        target = self.state._target
+        if target is None and self.state.config.embedded:
+            path = self.state.embedded_stack.target_file
+            try:
+                target = load_target_file(path) if os.path.exists(path) else None
+            except TargetFileError:
+                target = None
+            if target is not None:
+                self.state.redactor.add(target.secrets())
+        if target is None:
+            return {"url": self.state.config.url, "origin": "not resolved", "capabilities": []}
+        origin = "embedded" if self.state.config.embedded else target.origin
+        return {"url": target.url, "origin": origin,
+                "capabilities": sorted(target.capabilities)}
+
+    def _strict_violations(self, report: dict[str, Any]) -> list[str]:
+        if not self.state.config.strict:
+            return []
+        executed = [r for r in report["results"] if r["outcome"] != "skipped"]
+        violations = []
+        if not executed:
+            violations.append("strict: no spec executed")
+        expression = self.config.getoption("markexpr", "") or ""
+        for group in GROUPS:
+            if re.search(rf"\b{group}\b", expression) and not any(
+                    group in r["markers"] for r in executed):
+                violations.append(f"strict: marker group '{group}' was selected but "
+                                  "executed nothing")
+        return violations
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        finished = time.time()
+        self.log.write({"event": "session_finish", "ts": _ts(finished),
+                        "duration_s": round(finished - self.started, 2),
+                        "exit_status": int(exitstatus), "target": self._target_info(),
+                        "environment": environment()})
+        self.log.close()
+        report = build_report(read_events(self.log.path))
+        self.violations = self._strict_violations(report)
+        if self.violations:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        report["strict_violations"] = self.violations
+        report["run"]["exit_status"] = int(session.exitstatus)
+        failed = [r["nodeid"] for r in report["results"] if r["outcome"] in ("failed", "error")]
+        report["rerun"] = rerun_commands(self.config.invocation_params.args, failed)
+        self.paths = write_reports(report, self.directory, self.state.redactor)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for violation in self.violations:
+            terminalreporter.write_line(violation, red=True)
+        if self.paths:
+            terminalreporter.write_line("sidecar reports: " + ", ".join(self.paths))
+
+
+def _ts(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _workers(config: pytest.Config) -> int:
+    value = config.getoption("numprocesses", None) if config.pluginmanager.hasplugin(
+        "xdist") else None
+    return value if isinstance(value, int) else 0

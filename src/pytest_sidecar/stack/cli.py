@@ -1,0 +1,58 @@
+"""`sidecar-stack`: run the reference Sidecar.
+
+    sidecar-stack serve [--state-dir D] [--host 127.0.0.1] [--port 0] --target-file F
+
+Behaviour is configured with the contract's environment variables (AUTH_MODE,
+AUTH_TOKENS_JSON, LLM_PROXY_URL, TRACE_TTL_SECONDS, ...; see docs/reference-stack.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+
+from .settings import StackConfigError, from_env
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sidecar-stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the stack until SIGTERM/SIGINT")
+    serve.add_argument("--state-dir", help="status store, queue and artifacts "
+                       "(default: a new temporary directory)")
+    serve.add_argument("--host", default="127.0.0.1", help="gateway bind address")
+    serve.add_argument("--port", type=int, default=0, help="gateway port (0: a free port)")
+    serve.add_argument("--target-file", required=True,
+                       help="where to write the target file once the stack is ready")
+    serve.add_argument("--exit-with-pid", type=int, default=None,
+                       help="stop when this process is gone")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    state_dir = args.state_dir or tempfile.mkdtemp(prefix="sidecar-stack-")
+    try:
+        settings = from_env(state_dir)
+    except StackConfigError as exc:
+        print(f"sidecar-stack: error: {exc}", file=sys.stderr)
+        return 2
+    from .launcher import serve  # heavy imports only once the settings are good
+
+    try:
+        asyncio.run(serve(settings, host=args.host, port=args.port,
+                          target_file=args.target_file, exit_with_pid=args.exit_with_pid))
+    except OSError as exc:
+        print(f"sidecar-stack: error: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

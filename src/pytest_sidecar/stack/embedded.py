@@ -1,0 +1,159 @@
+"""Start and stop the reference stack as a subprocess (the embedded default target).
+
+The stack starts on first use, not at session start: `pytest tests/unit` never pays for
+it. Under xdist, the controller creates one shared directory and ships it to the
+workers; the first worker that needs the target starts the stack under a file lock, the
+others find its target file. The controller stops it at session end (the stack also
+exits by itself when the controller's process is gone).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+START_TIMEOUT_S = 60.0
+
+
+class StackStartError(RuntimeError):
+    """The embedded stack did not become ready; the message ends with its last log line."""
+
+
+@dataclass(frozen=True)
+class EmbeddedStack:
+    """One reference stack living in `directory` (state, log, pid and target file)."""
+
+    directory: str
+    owner_pid: int | None = None
+    env: Mapping[str, str] | None = None
+
+    @property
+    def target_file(self) -> str:
+        return os.path.join(self.directory, "target.json")
+
+    @property
+    def log_file(self) -> str:
+        return os.path.join(self.directory, "stack.log")
+
+    @property
+    def _pid_file(self) -> str:
+        return os.path.join(self.directory, "stack.pid")
+
+    @property
+    def _error_file(self) -> str:
+        return os.path.join(self.directory, "start-error.txt")
+
+    def ensure_started(self, timeout: float = START_TIMEOUT_S) -> str:
+        """Start the stack unless another process already did; return the target file."""
+        os.makedirs(self.directory, exist_ok=True)
+        with open(os.path.join(self.directory, "start.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if os.path.exists(self._error_file):
+                with open(self._error_file, encoding="utf-8") as handle:
+                    raise StackStartError(handle.read())
+            if os.path.exists(self.target_file) and self.running():
+                return self.target_file
+            try:
+                self._start(timeout)
+            except StackStartError as exc:
+                with open(self._error_file, "w", encoding="utf-8") as handle:
+                    handle.write(str(exc))  # later callers fail fast with the same reason
+                raise
+        return self.target_file
+
+    def _start(self, timeout: float) -> None:
+        command = [sys.executable, "-m", "pytest_sidecar.stack.cli", "serve",
+                   "--state-dir", os.path.join(self.directory, "state"),
+                   "--target-file", self.target_file]
+        if self.owner_pid:
+            command += ["--exit-with-pid", str(self.owner_pid)]
+        env = {**os.environ, **(self.env or {})}
+        with open(self.log_file, "ab") as log:
+            # Own session: a Ctrl-C in the terminal reaches pytest, which then stops us.
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, env=env,
+                                       start_new_session=True)
+        with open(self._pid_file, "w", encoding="utf-8") as handle:
+            handle.write(str(process.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise StackStartError(
+                    f"the stack exited with status {process.returncode}: {self.last_line()}")
+            if os.path.exists(self.target_file) and self._ready():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise StackStartError(f"the stack was not ready after {timeout:g}s: {self.last_line()}")
+
+    def _ready(self) -> bool:
+        with open(self.target_file, encoding="utf-8") as handle:
+            url = json.load(handle)["url"]
+        try:
+            return httpx.get(url + "/readyz", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def pid(self) -> int | None:
+        try:
+            with open(self._pid_file, encoding="utf-8") as handle:
+                return int(handle.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def running(self) -> bool:
+        pid = self.pid()
+        return pid is not None and _alive(pid)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM the stack, SIGKILL after `timeout`; returns the pid stopped, if any."""
+        pid = self.pid()
+        if pid is None or not _alive(pid):
+            return None
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + timeout
+            time.sleep(0.05)
+        return pid
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            with open(self.log_file, encoding="utf-8", errors="replace") as handle:
+                return "".join(handle.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def last_line(self) -> str:
+        tail = self.log_tail(20).strip().splitlines()
+        return tail[-1] if tail else "(no output)"
+
+
+def _alive(pid: int) -> bool:
+    try:  # reap it if it is our child, so a zombie does not count as alive
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a recycled pid is not our stack
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"pytest_sidecar.stack" in handle.read()
+    except OSError:
+        return True

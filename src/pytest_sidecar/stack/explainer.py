@@ -1,0 +1,153 @@
+"""The explainer: bounded workers over the durable queue, turning completions into HIF.
+
+Service time is proportional to the work (per sentence, or per token at token
+granularity, which is ~5-10x costlier). Cancellation is honoured between time slices and
+re-checked before publishing: a canceled trace never gets a graph.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from .artifacts import ArtifactStore, artifact_key
+from .hif import build_hif, model_hash
+from .jobqueue import DurableQueue
+from .settings import StackSettings
+from .store import TERMINAL, StatusStore, rfc3339
+from .text import sentences, tokenize
+
+log = logging.getLogger("sidecar.explainer")
+
+# (stage name, share of the service time, progress when the stage starts)
+STAGES = (("capture", 0.20, 5), ("attribute", 0.60, 25), ("build_graph", 0.15, 85),
+          ("publish", 0.05, 95))
+
+
+def service_seconds(settings: StackSettings, completion: str, granularity: str) -> float:
+    """The simulated compute time of one explanation."""
+    if granularity == "token":
+        return (settings.sentence_base_ms + settings.token_ms * len(tokenize(completion))) / 1000
+    return (settings.sentence_base_ms
+            + settings.sentence_ms * len(sentences(completion))) / 1000
+
+
+class Explainer:
+    def __init__(self, settings: StackSettings, store: StatusStore, queue: DurableQueue,
+                 artifacts: ArtifactStore) -> None:
+        self.settings, self.store, self.queue, self.artifacts = settings, store, queue, artifacts
+        self._cancel: dict[str, asyncio.Event] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self.pending_work_s = 0.0  # service seconds of accepted, unfinished jobs
+        self.busy = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> list[str]:
+        recovered = self.queue.recover()
+        for job_id in recovered:
+            self._cancel.setdefault(job_id, asyncio.Event())
+        self._workers = [asyncio.create_task(self._work(i), name=f"explainer-{i}")
+                         for i in range(self.settings.explainer_workers)]
+        self._sweeper = asyncio.create_task(self._sweep(), name="ttl-sweeper")
+        return recovered
+
+    async def stop(self) -> None:
+        for task in [*self._workers, *([self._sweeper] if self._sweeper else [])]:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    def consuming(self) -> bool:
+        return bool(self._workers) and all(not task.done() for task in self._workers)
+
+    # -- API used by the gateway ------------------------------------------------------
+    async def submit(self, trace_id: str, job: dict[str, Any]) -> None:
+        """Persist and enqueue a job; returns once it is durable."""
+        self._cancel[trace_id] = asyncio.Event()
+        job["service_s"] = service_seconds(self.settings, job["completion"], job["granularity"])
+        self.pending_work_s += job["service_s"]
+        await self.queue.put(trace_id, job)
+
+    def cancel(self, trace_id: str) -> None:
+        event = self._cancel.get(trace_id)
+        if event:
+            event.set()
+
+    def estimated_wait_s(self) -> float:
+        return round(self.pending_work_s / self.settings.explainer_workers, 3)
+
+    # -- workers ---------------------------------------------------------------------
+    async def _work(self, index: int) -> None:
+        while True:
+            trace_id, job = await self.queue.get()
+            self.busy += 1
+            try:
+                await self._explain(trace_id, job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broken job fails its trace, never the worker
+                log.exception("explainer error on %s", trace_id)
+                await self.store.transition(trace_id, "failed", error="explainer_error")
+            finally:
+                self.busy -= 1
+                if job is not None:
+                    self.pending_work_s = max(0.0, self.pending_work_s - job["service_s"])
+                self.queue.done(trace_id)
+                self._cancel.pop(trace_id, None)
+
+    async def _explain(self, trace_id: str, job: dict[str, Any] | None) -> None:
+        record = self.store.get(trace_id)
+        if job is None or record is None or record["state"] in TERMINAL:
+            return
+        cancel = self._cancel.setdefault(trace_id, asyncio.Event())
+        if await self.store.transition(trace_id, "running", stage="capture", progress=5) is None:
+            return
+        service, budget = job["service_s"], job.get("budget_ms")
+        allowed = service if budget is None else min(service, budget / 1000)
+        spent = 0.0
+        for stage, share, progress in STAGES:
+            if stage != "capture":
+                await self.store.update(trace_id, stage=stage, progress=progress)
+            step = min(service * share, allowed - spent)
+            if await self._sleep_or_cancel(step, cancel):
+                return  # canceled: the gateway already wrote the state
+            spent += step
+            if spent >= allowed and allowed < service:
+                await self.store.transition(trace_id, "failed", error="budget_exceeded")
+                return
+        graph = build_hif(prompt=job["prompt"], completion=job["completion"],
+                          granularity=job["granularity"], featureset=job["featureset"],
+                          model=job["model"], created_at=rfc3339(time.time()))
+        key = artifact_key(trace_id, job["granularity"], job["featureset"],
+                           model_hash(job["model"]), time.time())
+        await asyncio.to_thread(self.artifacts.put, key, graph)
+        if cancel.is_set() or await self.store.transition(
+                trace_id, "complete", progress=100, stage="done", s3_key=key,
+                expires_at=time.time() + self.settings.ttl_seconds) is None:
+            # Canceled while publishing: the graph must never be served.
+            self.artifacts.delete(key)
+
+    @staticmethod
+    async def _sleep_or_cancel(seconds: float, cancel: asyncio.Event) -> bool:
+        """Sleep for the stage's compute time; wake at once when the trace is canceled."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cancel.wait(), timeout=seconds)
+        return cancel.is_set()
+
+    async def _sweep(self) -> None:
+        """Move complete traces past their TTL to expired."""
+        interval = max(0.05, min(1.0, self.settings.ttl_seconds / 4))
+        while True:
+            await asyncio.sleep(interval)
+            await self.expire_due()
+
+    async def expire_due(self) -> None:
+        now = time.time()
+        for trace_id in self.store.ids_in_states(frozenset({"complete"})):
+            record = self.store.get(trace_id)
+            if record and record.get("expires_at", now + 1) <= now:
+                await self.store.transition(trace_id, "expired")

@@ -1,0 +1,321 @@
+"""The gateway: OpenAI-compatible chat plus the trace API (CONTRACT §2), as a Starlette app."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..contracts.openapi import request_validator
+from .auth import READ, WRITE, Principal
+from .errors import ApiError, not_found
+from .middleware import CorrelationMiddleware
+from .services import Services
+from .store import TERMINAL, TraceExists, rfc3339
+from .upstream import UpstreamError, prompt_of
+
+TRACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+FEATURES = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+DEFAULT_FEATURESET = "sae-gpt4-2m"
+STATUS_FIELDS = ("trace_id", "state", "progress", "stage", "granularity", "featureset",
+                 "created_at", "updated_at", "error", "s3_key", "bp_level", "bp_actions",
+                 "granularity_downgraded")
+
+
+def status_view(record: dict[str, Any]) -> dict[str, Any]:
+    """The public status object (§2.3): never the tenant or internal fields."""
+    return {name: record.get(name) for name in STATUS_FIELDS}
+
+
+def create_gateway(services: Services) -> Starlette:
+    """App factory: the gateway bound to one set of stack services."""
+    validate_chat = request_validator("ChatCompletionRequest")
+
+    def principal(request: Request, scope: str) -> Principal:
+        who = services.auth.authenticate(request.headers.get("authorization"),
+                                         set(request.query_params.keys()))
+        services.auth.require(who, scope)
+        return who
+
+    def owned(trace_id: str, who: Principal) -> dict[str, Any]:
+        record = services.store.get(trace_id)
+        # A foreign trace answers exactly like a missing one (tenant isolation, §3).
+        if record is None or record["tenant_id"] != who.tenant_id:
+            raise not_found(trace_id)
+        return record
+
+    async def fresh(record: dict[str, Any]) -> dict[str, Any]:
+        """Apply a due TTL before answering, so no reader sees a stale 'complete'."""
+        if record["state"] == "complete" and record.get("expires_at", 1e18) <= time.time():
+            moved = await services.store.transition(record["trace_id"], "expired")
+            return moved or record
+        return record
+
+    async def read_json(request: Request) -> Any:
+        cap = services.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            raise ApiError(413, "payload_too_large", f"request body over {cap} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > cap:
+                raise ApiError(413, "payload_too_large", f"request body over {cap} bytes")
+        try:
+            return json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
+
+    def explain_headers(request: Request) -> dict[str, Any]:
+        headers = request.headers
+        mode = headers.get("x-explain-mode", "")
+        if mode not in ("", "hypergraph"):
+            raise ApiError(400, "invalid_explain_mode", "x-explain-mode must be 'hypergraph'")
+        granularity = headers.get("x-explain-granularity") or "sentence"
+        if granularity not in ("sentence", "token"):
+            raise ApiError(400, "invalid_granularity",
+                           "x-explain-granularity must be 'sentence' or 'token'")
+        features = headers.get("x-explain-features") or DEFAULT_FEATURESET
+        if not FEATURES.match(features):
+            raise ApiError(400, "invalid_features", "x-explain-features is not a feature set name")
+        budget_raw = headers.get("x-explain-budget")
+        budget = None
+        if budget_raw is not None:
+            if not budget_raw.isdigit() or int(budget_raw) < 1:
+                raise ApiError(400, "invalid_budget", "x-explain-budget must be an integer >= 1")
+            budget = int(budget_raw)
+        client_id = headers.get("x-trace-id")
+        if client_id is not None and not TRACE_ID.match(client_id):
+            raise ApiError(400, "invalid_trace_id", "x-trace-id must match ^[A-Za-z0-9_-]{1,64}$")
+        return {"explain": mode == "hypergraph", "granularity": granularity,
+                "featureset": features, "budget_ms": budget, "trace_id": client_id}
+
+    async def open_trace(request: Request, who: Principal, opts: dict[str, Any]) -> str:
+        trace_id = opts["trace_id"] or uuid.uuid4().hex
+        now = time.time()
+        record = {
+            "trace_id": trace_id, "tenant_id": who.tenant_id, "state": "queued",
+            "progress": 0, "stage": "queued", "granularity": opts["granularity"],
+            "featureset": opts["featureset"], "created_at": rfc3339(now),
+            "updated_at": rfc3339(now), "expires_at": now + services.settings.ttl_seconds,
+            "error": None, "s3_key": None, "bp_level": 0, "bp_actions": [],
+            "granularity_downgraded": False,
+        }
+        try:
+            await services.store.create(record)
+        except TraceExists:
+            raise ApiError(409, "trace_exists", f"trace {trace_id} already exists") from None
+        request.state.trace_id = trace_id
+        return trace_id
+
+    def job(opts: dict[str, Any], body: dict[str, Any], completion: str) -> dict[str, Any]:
+        return {"prompt": prompt_of(body["messages"]), "completion": completion,
+                "granularity": opts["granularity"], "featureset": opts["featureset"],
+                "model": body["model"], "budget_ms": opts["budget_ms"]}
+
+    async def chat(request: Request) -> Response:
+        who = principal(request, WRITE)
+        opts = explain_headers(request)
+        body = await read_json(request)
+        error = next(iter(validate_chat.iter_errors(body)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "body"
+            raise ApiError(422, "invalid_request", f"{where}: {error.message}"[:300])
+        if opts["explain"] and opts["trace_id"] and services.store.exists(opts["trace_id"]):
+            raise ApiError(409, "trace_exists", f"trace {opts['trace_id']} already exists")
+        if services.upstream is None:
+            raise ApiError(503, "upstream_unconfigured", "no upstream LLM is configured")
+        upstream_body = {k: body[k] for k in ("model", "messages", "stream", "temperature",
+                                              "top_p", "max_tokens") if k in body}
+        if body.get("stream"):
+            return await chat_stream(request, who, opts, body, upstream_body)
+        try:
+            completion = await services.upstream.complete(upstream_body)
+        except UpstreamError as exc:
+            raise ApiError(exc.status, exc.code, str(exc)) from None
+        if opts["explain"]:
+            # Opened only after the chat succeeded (no orphan traces), durable before 200.
+            trace_id = await open_trace(request, who, opts)
+            text = completion["choices"][0]["message"]["content"]
+            await services.explainer.submit(trace_id, job(opts, body, text))
+            completion["explanation_metadata"] = {
+                "trace_id": trace_id, "status": "queued",
+                "stream_endpoint": f"/v1/traces/{trace_id}/stream",
+                "granularity": opts["granularity"], "featureset": opts["featureset"],
+                "estimated_wait": services.explainer.estimated_wait_s(),
+            }
+        return JSONResponse(completion)
+
+    async def chat_stream(request: Request, who: Principal, opts: dict[str, Any],
+                          body: dict[str, Any], upstream_body: dict[str, Any]) -> Response:
+        assert services.upstream is not None
+        try:
+            upstream = await services.upstream.open_stream(upstream_body)
+        except UpstreamError as exc:
+            raise ApiError(exc.status, exc.code, str(exc)) from None
+        trace_id = None
+        if opts["explain"]:
+            try:
+                trace_id = await open_trace(request, who, opts)
+            except ApiError:
+                await upstream.aclose()
+                raise
+
+        async def relay() -> AsyncIterator[bytes]:
+            parts: list[str] = []
+            finished = False
+            try:
+                async for line in upstream.aiter_lines():
+                    if line.startswith("data: ") and line != "data: [DONE]":
+                        for choice in json.loads(line[6:]).get("choices", []):
+                            parts.append(choice.get("delta", {}).get("content") or "")
+                    finished = finished or line == "data: [DONE]"
+                    yield (line + "\n").encode()
+            finally:
+                await upstream.aclose()
+                if trace_id is not None:
+                    # Shielded: the client may have gone, the trace must still be settled.
+                    await asyncio.shield(settle(trace_id, finished, "".join(parts)))
+
+        async def settle(trace_id: str, finished: bool, text: str) -> None:
+            if finished:
+                await services.explainer.submit(trace_id, job(opts, body, text))
+            else:
+                await services.store.transition(trace_id, "failed", error="upstream_error")
+
+        return StreamingResponse(relay(), media_type="text/event-stream",
+                                 headers={"cache-control": "no-store"})
+
+    async def status(request: Request) -> Response:
+        who = principal(request, READ)
+        record = await fresh(owned(request.path_params["trace_id"], who))
+        return JSONResponse(status_view(record))
+
+    async def graph(request: Request) -> Response:
+        who = principal(request, READ)
+        trace_id = request.path_params["trace_id"]
+        record = await fresh(owned(trace_id, who))
+        state = record["state"]
+        if state == "expired":
+            raise ApiError(410, "trace_expired", f"trace {trace_id} expired")
+        if state in ("failed", "canceled"):
+            raise ApiError(409, f"trace_{state}", f"trace {trace_id} is {state}")
+        if state != "complete":
+            raise ApiError(404, "graph_not_ready", f"trace {trace_id} is {state}")
+        try:
+            data = await asyncio.to_thread(services.artifacts.get_gzip, record["s3_key"])
+        except OSError:
+            raise ApiError(503, "artifact_unavailable", "the graph artifact is unavailable") from None
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(data, media_type="application/json",
+                            headers={"content-encoding": "gzip", "vary": "Accept-Encoding"})
+        return Response(gzip.decompress(data), media_type="application/json",
+                        headers={"vary": "Accept-Encoding"})
+
+    async def stream(request: Request) -> Response:
+        who = principal(request, READ)
+        trace_id = request.path_params["trace_id"]
+        owned(trace_id, who)
+        queue = services.store.subscribe(trace_id)  # before the first read: no gap
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                record = services.store.get(trace_id)
+                counter = 0
+                while record is not None:
+                    counter += 1
+                    yield sse(counter, "status_update", status_view(record))
+                    if record["state"] in TERMINAL:
+                        counter += 1
+                        if record["state"] in ("complete", "expired"):
+                            yield sse(counter, "complete", {"trace_id": trace_id})
+                        else:
+                            yield sse(counter, "error", {"trace_id": trace_id,
+                                                         "state": record["state"],
+                                                         "error": record.get("error")})
+                        return
+                    record = await next_record(queue)
+                    while record is None:
+                        yield b": keep-alive\n\n"
+                        record = await next_record(queue)
+            finally:
+                services.store.unsubscribe(trace_id, queue)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"cache-control": "no-store"})
+
+    async def next_record(queue: asyncio.Queue[dict[str, Any]]) -> dict[str, Any] | None:
+        try:
+            return await asyncio.wait_for(queue.get(), timeout=services.settings.keepalive_s)
+        except TimeoutError:
+            return None
+
+    async def cancel(request: Request) -> Response:
+        who = principal(request, WRITE)
+        trace_id = request.path_params["trace_id"]
+        owned(trace_id, who)
+        record = await services.store.transition(trace_id, "canceled", stage="canceled")
+        if record is None:
+            raise ApiError(409, "trace_not_cancelable", f"trace {trace_id} is already terminal")
+        services.explainer.cancel(trace_id)
+        return JSONResponse(status_view(record), status_code=202)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        checks = await services.readiness()
+        failing = [name for name, ok in checks.items() if not ok]
+        if failing:
+            raise ApiError(503, "not_ready", f"not ready: {', '.join(failing)} unavailable",
+                           details={"checks": checks, "failing": failing})
+        return JSONResponse({"status": "ready", "checks": checks})
+
+    routes = [
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/traces/{trace_id}/status", status, methods=["GET"]),
+        Route("/v1/traces/{trace_id}/graph", graph, methods=["GET"]),
+        Route("/v1/traces/{trace_id}/stream", stream, methods=["GET"]),
+        Route("/v1/traces/{trace_id}", cancel, methods=["DELETE"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={
+        ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error})
+    app.add_middleware(CorrelationMiddleware)
+    return app
+
+
+def sse(event_id: int, event: str, data: dict[str, Any]) -> bytes:
+    return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = {404: "no such route", 405: "method not allowed"}.get(exc.status_code, "error")
+    return ApiError(exc.status_code, code, message, headers=exc.headers).response()
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # The body never carries the exception: no traces, paths or versions leak (§2).
+    return ApiError(500, "internal_error", "internal error").response()

@@ -1,0 +1,54 @@
+"""The explainer's durable queue: one job file per accepted trace, removed when it ends.
+
+A job file is written (atomically, fsynced) before the gateway acknowledges the trace,
+so an accepted trace survives a restart: on start, every job file whose trace is not
+terminal goes back on the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any
+
+from ..atomic import write_atomic
+
+
+class DurableQueue:
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        os.makedirs(directory, exist_ok=True)
+        self._ready: asyncio.Queue[str] = asyncio.Queue()
+
+    def _path(self, trace_id: str) -> str:
+        return os.path.join(self.directory, f"{trace_id}.json")
+
+    async def put(self, trace_id: str, job: dict[str, Any]) -> None:
+        await asyncio.to_thread(write_atomic, self._path(trace_id), json.dumps(job).encode())
+        self._ready.put_nowait(trace_id)
+
+    def recover(self) -> list[str]:
+        """Re-enqueue the jobs left on disk by a previous run; returns their ids."""
+        ids = sorted(name.removesuffix(".json") for name in os.listdir(self.directory)
+                     if name.endswith(".json"))
+        for trace_id in ids:
+            self._ready.put_nowait(trace_id)
+        return ids
+
+    async def get(self) -> tuple[str, dict[str, Any] | None]:
+        trace_id = await self._ready.get()
+        try:
+            with open(self._path(trace_id), encoding="utf-8") as handle:
+                return trace_id, json.load(handle)
+        except FileNotFoundError:
+            return trace_id, None
+
+    def done(self, trace_id: str) -> None:
+        try:
+            os.unlink(self._path(trace_id))
+        except FileNotFoundError:
+            pass
+
+    def depth(self) -> int:
+        return self._ready.qsize()

@@ -1,0 +1,165 @@
+"""Runs the reference stack: gateway and fake upstream on loopback ports, explainer workers.
+
+Every server binds port 0 unless told otherwise and reports its bound URL in the target
+file, which is written (atomically, mode 0600: it holds tokens) only once all parts are
+ready. SIGTERM/SIGINT stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import Generator, Mapping
+from dataclasses import replace
+from typing import Any
+
+import uvicorn
+
+from ..capabilities import SHORT_TTL_LIMIT_S
+from ..atomic import write_atomic
+from .gateway import create_gateway
+from .services import Services
+from .settings import StackSettings, TokenInfo
+from .upstream import create_fake_upstream
+
+log = logging.getLogger("sidecar.stack")
+
+# Every capability the reference stack implements (the target file declares them).
+IMPLEMENTED = ("chat", "chat_stream", "health", "explain", "trace_stream", "cancel",
+               "client_trace_id")
+TOKEN_PREFIX = "sct_"  # recognisable, so redactors can catch a stray one by pattern
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the launcher (several share a loop)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def generate_tokens() -> dict[str, TokenInfo]:
+    """Fresh tokens for two tenants: a write token (both scopes) and a read-only token each."""
+    tokens = {}
+    for tenant in ("tenant-a", "tenant-b"):
+        tokens[TOKEN_PREFIX + secrets.token_urlsafe(24)] = TokenInfo(
+            tenant, frozenset({"traces:read", "traces:write"}), f"{tenant}-writer")
+        tokens[TOKEN_PREFIX + secrets.token_urlsafe(24)] = TokenInfo(
+            tenant, frozenset({"traces:read"}), f"{tenant}-reader")
+    return tokens
+
+
+def target_tenants(tokens: Mapping[str, TokenInfo]) -> dict[str, Any]:
+    """The target file's tenants a/b from the token table (first two tenants by id)."""
+    by_tenant: dict[str, dict[str, str]] = {}
+    for token, info in tokens.items():
+        slot = by_tenant.setdefault(info.tenant_id, {})
+        if {"traces:read", "traces:write"} <= info.scopes:
+            slot.setdefault("write", token)
+        elif info.scopes == {"traces:read"}:
+            slot.setdefault("read", token)
+    return {key: {"id": tenant, "tokens": by_tenant[tenant]}
+            for key, tenant in zip(("a", "b"), sorted(by_tenant), strict=False)}
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _url(host: str, sock: socket.socket) -> str:
+    port = sock.getsockname()[1]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def target_document(settings: StackSettings, url: str, upstream: str | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "version": 1,
+        "url": url,
+        "files": {"status_json": settings.status_json_path,
+                  "artifacts": "file://" + settings.artifact_root},
+        "capabilities": [*IMPLEMENTED, *(["auth"] if settings.auth_mode == "static" else [])],
+        "x-reference-stack": {"pid": os.getpid(), "state_dir": settings.state_dir,
+                              "upstream": upstream},
+    }
+    if settings.tokens:
+        doc["tenants"] = target_tenants(settings.tokens)
+    if settings.ttl_seconds <= SHORT_TTL_LIMIT_S:
+        doc["trace_ttl_seconds"] = settings.ttl_seconds
+    return doc
+
+
+async def serve(settings: StackSettings, *, host: str, port: int, target_file: str,
+                exit_with_pid: int | None = None) -> None:
+    """Run the stack until SIGTERM/SIGINT (or until `exit_with_pid` is gone)."""
+    if settings.auth_mode == "static" and not settings.tokens:
+        settings = replace(settings, tokens=generate_tokens())
+    os.makedirs(settings.state_dir, exist_ok=True)
+    gateway_sock = _bind(host, port)
+    servers: list[tuple[_Server, socket.socket]] = []
+    upstream_url = settings.llm_proxy_url
+    if upstream_url is None:
+        fake_sock = _bind("127.0.0.1", 0)
+        upstream_url = _url("127.0.0.1", fake_sock)
+        fake = create_fake_upstream(settings.fake_latency_ms, settings.fake_token_ms)
+        servers.append((_Server(_config(fake)), fake_sock))
+    services = Services.build(settings, upstream_url)
+    await services.start()
+    servers.append((_Server(_config(create_gateway(services))), gateway_sock))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
+    watcher = asyncio.create_task(_watch_pid(exit_with_pid, stop)) if exit_with_pid else None
+    try:
+        while not all(server.started for server, _ in servers):
+            if any(task.done() for task in tasks):
+                raise RuntimeError("a server failed to start")
+            await asyncio.sleep(0.01)
+        url = _url(host, gateway_sock)
+        doc = target_document(settings, url, None if settings.llm_proxy_url else upstream_url)
+        write_atomic(target_file, json.dumps(doc, indent=2).encode())
+        os.chmod(target_file, 0o600)
+        log.warning("sidecar-stack ready: gateway %s, state %s, target file %s",
+                    url, settings.state_dir, target_file)
+        await stop.wait()
+    finally:
+        for server, _ in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if watcher:
+            watcher.cancel()
+        await services.stop()
+        log.warning("sidecar-stack stopped")
+
+
+def _config(app: Any) -> uvicorn.Config:
+    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                          timeout_graceful_shutdown=2)
+
+
+async def _watch_pid(pid: int, stop: asyncio.Event) -> None:
+    """Stop when the process that owns this stack is gone (no stack outlives its run)."""
+    while not stop.is_set():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            log.warning("owner process %d is gone; stopping", pid)
+            stop.set()
+            return
+        except PermissionError:
+            pass
+        await asyncio.sleep(0.5)

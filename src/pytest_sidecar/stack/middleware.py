@@ -1,0 +1,43 @@
+"""Correlation headers on every response, errors included (CONTRACT §2).
+
+Pure ASGI rather than BaseHTTPMiddleware: it must not buffer SSE streams.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_ID = re.compile(rb"^[A-Za-z0-9_-]{1,64}$")
+
+
+class CorrelationMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        incoming = dict(scope.get("headers", [])).get(b"x-trace-id", b"")
+
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                trace_id = scope["state"].get("trace_id")
+                if trace_id:
+                    value = trace_id.encode()
+                elif _ID.match(incoming):  # echo only a well-formed id: no header injection
+                    value = incoming
+                else:
+                    value = uuid.uuid4().hex.encode()
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in (b"x-request-id", b"x-trace-id")]
+                headers += [(b"x-request-id", request_id.encode()), (b"x-trace-id", value)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_ids)

@@ -1,0 +1,75 @@
+"""Services: the stack's parts wired together, shared by the gateway and the launcher."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .artifacts import ArtifactStore
+from .auth import Authenticator
+from .explainer import Explainer
+from .jobqueue import DurableQueue
+from .settings import StackSettings
+from .store import StatusStore
+from .upstream import UpstreamClient
+
+_UPSTREAM_CHECK_TTL_S = 1.0  # /readyz may be polled often; do not probe upstream each time
+
+
+@dataclass
+class Services:
+    settings: StackSettings
+    store: StatusStore
+    queue: DurableQueue
+    artifacts: ArtifactStore
+    explainer: Explainer
+    auth: Authenticator
+    upstream: UpstreamClient | None
+    _upstream_ok: tuple[float, bool] = field(default=(0.0, False))
+
+    @classmethod
+    def build(cls, settings: StackSettings, upstream_url: str | None) -> Services:
+        store = StatusStore(settings.status_json_path)
+        queue = DurableQueue(settings.queue_dir)
+        artifacts = ArtifactStore(settings.artifact_root)
+        explainer = Explainer(settings, store, queue, artifacts)
+        upstream = (UpstreamClient(upstream_url, settings.upstream_timeout_s)
+                    if upstream_url else None)
+        return cls(settings, store, queue, artifacts, explainer,
+                   Authenticator(settings.auth_mode, settings.tokens), upstream)
+
+    async def start(self) -> None:
+        """Load state, settle orphans, start flushing and explaining."""
+        self.store.load()
+        self.store.start()
+        recovered = set(self.explainer.start())
+        # A non-terminal trace without a job file lost its input mid-stream: fail it
+        # rather than leave it queued forever (every trace reaches one terminal state).
+        for trace_id in self.store.ids_in_states(frozenset({"queued", "running", "partial"})):
+            if trace_id not in recovered:
+                await self.store.transition(trace_id, "failed", error="explainer_error")
+
+    async def stop(self) -> None:
+        await self.explainer.stop()
+        await self.store.close()
+        if self.upstream:
+            await self.upstream.close()
+
+    async def readiness(self) -> dict[str, bool]:
+        """The dependencies /readyz reports on, by name."""
+        return {
+            "status_store": self.store.writable(),
+            "upstream": await self._upstream_reachable(),
+            "explainer": self.explainer.consuming(),
+        }
+
+    async def _upstream_reachable(self) -> bool:
+        if self.upstream is None:
+            return False
+        checked_at, ok = self._upstream_ok
+        if time.monotonic() - checked_at > _UPSTREAM_CHECK_TTL_S:
+            ok = await self.upstream.reachable()
+            self._upstream_ok = (time.monotonic(), ok)
+        return ok
+
+

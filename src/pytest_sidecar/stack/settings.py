@@ -1,0 +1,126 @@
+"""StackSettings: the reference stack's configuration, read from the environment.
+
+Names follow the contract (AUTH_MODE, STATUS_JSON_PATH, LLM_PROXY_URL, ...). A bad
+value refuses to start with a message naming the variable, the value and what is valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class StackConfigError(ValueError):
+    """The stack refuses to start: a setting is invalid."""
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    tenant_id: str
+    scopes: frozenset[str]
+    subject: str
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    state_dir: str
+    auth_mode: str = "static"
+    tokens: Mapping[str, TokenInfo] = field(default_factory=dict)
+    llm_proxy_url: str | None = None  # None: the built-in fake upstream
+    fake_latency_ms: float = 5.0
+    fake_token_ms: float = 1.0
+    explainer_workers: int = 4
+    sentence_base_ms: float = 40.0
+    sentence_ms: float = 30.0  # per output sentence
+    token_ms: float = 20.0  # per output token: token work is ~5-10x sentence work
+    ttl_seconds: float = 7 * 86400.0
+    max_body_bytes: int = 1024 * 1024
+    keepalive_s: float = 15.0
+    upstream_timeout_s: float = 30.0
+
+    @property
+    def status_json_path(self) -> str:
+        return os.path.join(self.state_dir, "status.json")
+
+    @property
+    def queue_dir(self) -> str:
+        return os.path.join(self.state_dir, "queue")
+
+    @property
+    def artifact_root(self) -> str:
+        return os.path.join(self.state_dir, "artifacts")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise StackConfigError(f"{name}={raw!r}: not a number; valid: a number >= {minimum:g}") from None
+    if value < minimum:
+        raise StackConfigError(f"{name}={raw!r}: below {minimum:g}; valid: a number >= {minimum:g}")
+    return value
+
+
+def parse_tokens(raw: str) -> dict[str, TokenInfo]:
+    """Parse AUTH_TOKENS_JSON: token -> {tenant_id, scopes, subject}."""
+    try:
+        data: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        raise StackConfigError("AUTH_TOKENS_JSON: not valid JSON") from None
+    if not isinstance(data, dict) or not data:
+        raise StackConfigError("AUTH_TOKENS_JSON: must be a non-empty JSON object")
+    tokens = {}
+    for index, (token, info) in enumerate(data.items()):
+        # Never echo a token: entries are named by position.
+        if not isinstance(info, dict) or not isinstance(info.get("tenant_id"), str):
+            raise StackConfigError(f"AUTH_TOKENS_JSON: entry #{index + 1} needs a tenant_id string")
+        scopes = info.get("scopes", [])
+        bad = [s for s in scopes if s not in ("traces:read", "traces:write")]
+        if not isinstance(scopes, list) or bad:
+            raise StackConfigError(
+                f"AUTH_TOKENS_JSON: entry #{index + 1}: scopes must be a list of "
+                "traces:read, traces:write"
+            )
+        tokens[token] = TokenInfo(info["tenant_id"], frozenset(scopes),
+                                  str(info.get("subject", info["tenant_id"])))
+    return tokens
+
+
+def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSettings:
+    """Build StackSettings from environment variables (see docs/reference-stack.md)."""
+    env = os.environ if env is None else env
+    auth_mode = env.get("AUTH_MODE", "static")
+    if auth_mode not in ("static", "none"):
+        raise StackConfigError(f"AUTH_MODE={auth_mode!r}: valid: static, none")
+    tokens: dict[str, TokenInfo] = {}
+    if env.get("AUTH_TOKENS_JSON"):
+        tokens = parse_tokens(env["AUTH_TOKENS_JSON"])
+    proxy = env.get("LLM_PROXY_URL") or None
+    if proxy is not None and not proxy.startswith(("http://", "https://")):
+        raise StackConfigError(f"LLM_PROXY_URL={proxy!r}: valid: an http(s) URL")
+    ttl = _number(env, "TRACE_TTL_DAYS", 7.0, 0.0) * 86400.0
+    if env.get("TRACE_TTL_SECONDS"):
+        ttl = _number(env, "TRACE_TTL_SECONDS", ttl, 0.1)
+    workers = int(_number(env, "EXPLAINER_WORKERS", 4, 1))
+    return StackSettings(
+        state_dir=os.path.abspath(state_dir),
+        auth_mode=auth_mode,
+        tokens=tokens,
+        llm_proxy_url=proxy.rstrip("/") if proxy else None,
+        fake_latency_ms=_number(env, "FAKE_UPSTREAM_LATENCY_MS", 5.0),
+        fake_token_ms=_number(env, "FAKE_UPSTREAM_TOKEN_MS", 1.0),
+        explainer_workers=workers,
+        sentence_base_ms=_number(env, "EXPLAINER_SENTENCE_BASE_MS", 40.0),
+        sentence_ms=_number(env, "EXPLAINER_SENTENCE_MS", 30.0),
+        token_ms=_number(env, "EXPLAINER_TOKEN_MS", 20.0),
+        ttl_seconds=ttl,
+        max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 1024 * 1024, 1)),
+        keepalive_s=_number(env, "SSE_KEEPALIVE_SECONDS", 15.0, 0.05),
+        upstream_timeout_s=_number(env, "UPSTREAM_TIMEOUT_SECONDS", 30.0, 0.1),
+    )

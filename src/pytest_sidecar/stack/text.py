@@ -1,0 +1,64 @@
+"""Text helpers shared by the fake upstream and the HIF builder.
+
+One tokenizer defines "output token" for both, so `usage.completion_tokens` equals the
+number of `output_token` nodes the explainer builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_SENTENCE = re.compile(r"[^.!?]+[.!?]*")
+
+_WORDS = (
+    "the gateway routes each request through a sparse feature dictionary so that every "
+    "answer can be traced to the concepts that shaped it while the explainer builds a "
+    "hypergraph of layers tokens and circuits from activations measured on the model"
+).split()
+
+
+def tokenize(text: str) -> list[str]:
+    """Split text into the tokens the stack counts (words and punctuation)."""
+    return _TOKEN.findall(text)
+
+
+def sentences(text: str) -> list[str]:
+    """Split text into sentences (at least one for non-empty text)."""
+    found = [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+    return found or ([text.strip()] if text.strip() else [])
+
+
+def seed_of(*parts: str) -> int:
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def fake_completion(prompt: str, model: str, max_tokens: int | None) -> str:
+    """A deterministic completion for a prompt: same prompt and model, same text.
+
+    Without max_tokens it is 2-4 sentences; with it, sentences are added until the
+    completion has exactly max_tokens tokens (capped at 2048) so callers can ask for
+    long explanation work.
+    """
+    rng = random.Random(seed_of(model, prompt))
+    target = min(max_tokens, 2048) if max_tokens else None
+    parts: list[str] = []
+    count = 0
+    for index in range(10_000):
+        if target is None and index >= rng.randint(2, 4):
+            break
+        words = [rng.choice(_WORDS) for _ in range(rng.randint(5, 11))]
+        sentence = " ".join(words).capitalize() + "."
+        if target is not None:
+            room = target - count
+            if room <= 0:
+                break
+            tokens = tokenize(sentence)
+            if len(tokens) > room:  # trim so the total is exact
+                sentence = " ".join(tokens[:room])
+        parts.append(sentence)
+        count += len(tokenize(sentence))
+    return " ".join(parts)

@@ -1,0 +1,130 @@
+"""The upstream LLM: a deterministic OpenAI-compatible fake, and the gateway's client.
+
+The fake is a real HTTP server on its own loopback port, so the gateway's upstream hop
+is the same code path as with a real LLM behind `LLM_PROXY_URL`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .text import fake_completion, tokenize
+
+
+class UpstreamError(Exception):
+    """The upstream failed; `status` is what the gateway answers (502 or 504)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def prompt_of(messages: list[dict[str, Any]]) -> str:
+    users = [m.get("content", "") for m in messages if m.get("role") == "user"]
+    return users[-1] if users else messages[-1].get("content", "")
+
+
+def create_fake_upstream(latency_ms: float, token_ms: float) -> Starlette:
+    """App factory for the fake LLM: same request, same completion, every time."""
+
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        model = str(body.get("model", "fake-gpt"))
+        prompt = prompt_of(body.get("messages") or [{"content": ""}])
+        text = fake_completion(prompt, model, body.get("max_tokens"))
+        completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
+        created = int(time.time())
+        await asyncio.sleep(latency_ms / 1000)
+        if not body.get("stream"):
+            n_prompt, n_out = len(tokenize(prompt)), len(tokenize(text))
+            return JSONResponse({
+                "id": completion_id, "object": "chat.completion", "created": created,
+                "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_out,
+                          "total_tokens": n_prompt + n_out},
+            })
+
+        async def chunks() -> AsyncIterator[bytes]:
+            base = {"id": completion_id, "object": "chat.completion.chunk",
+                    "created": created, "model": model}
+            tokens = tokenize(text)
+            for i, tok in enumerate(tokens):
+                # Re-joined with single spaces, the deltas give back the same text.
+                delta = {"content": tok if i == 0 else " " + tok}
+                if i == 0:
+                    delta["role"] = "assistant"
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                yield f"data: {json.dumps(chunk)}\n\n".encode()
+                if token_ms:
+                    await asyncio.sleep(token_ms / 1000)
+            last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            yield f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode()
+
+        return StreamingResponse(chunks(), media_type="text/event-stream")
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]),
+                             Route("/health", health)])
+
+
+class UpstreamClient:
+    """The gateway's client for the upstream LLM (OpenAI chat completions API)."""
+
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        self.base_url = base_url
+        self._client = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout_s,
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128))
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def reachable(self) -> bool:
+        try:
+            await self._client.get("/health", timeout=2.0)
+            return True  # any HTTP answer means the upstream is there
+        except httpx.HTTPError:
+            return False
+
+    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await self._client.post("/v1/chat/completions", json=body)
+        except httpx.TimeoutException:
+            raise UpstreamError(504, "upstream_timeout", "the upstream LLM timed out") from None
+        except httpx.HTTPError:
+            raise UpstreamError(502, "upstream_error", "the upstream LLM is unreachable") from None
+        if response.status_code != 200:
+            raise UpstreamError(502, "upstream_error",
+                                f"the upstream LLM answered {response.status_code}")
+        data: dict[str, Any] = response.json()
+        return data
+
+    async def open_stream(self, body: dict[str, Any]) -> httpx.Response:
+        """Start a streaming completion; the caller iterates and closes the response."""
+        request = self._client.build_request("POST", "/v1/chat/completions", json=body)
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.TimeoutException:
+            raise UpstreamError(504, "upstream_timeout", "the upstream LLM timed out") from None
+        except httpx.HTTPError:
+            raise UpstreamError(502, "upstream_error", "the upstream LLM is unreachable") from None
+        if response.status_code != 200:
+            await response.aclose()
+            raise UpstreamError(502, "upstream_error",
+                                f"the upstream LLM answered {response.status_code}")
+        return response

@@ -1,0 +1,107 @@
+"""Per-process plugin state: role (controller or xdist worker) and the resolved target.
+
+The target is resolved lazily and once per process; probe results are cached too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+
+from .config import SidecarConfig
+from .outcomes import FailReason, SkipReason, fail, skip
+from .reporting.redaction import Redactor
+from .target import Target, apply_overrides, load_target_file, target_from_url
+
+STATE_KEY = pytest.StashKey["SidecarState"]()
+WORKERINPUT_KEY = "sidecar"
+
+
+def is_controller(config: pytest.Config) -> bool:
+    """True in the process that owns the session (no xdist, or the xdist controller)."""
+    return not hasattr(config, "workerinput")
+
+
+def worker_id(config: pytest.Config) -> str:
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    return str(workerinput.get("workerid", "controller"))
+
+
+@dataclass
+class SidecarState:
+    config: SidecarConfig
+    shared_dir: str
+    owner_pid: int
+    run_id: str
+    redactor: Redactor = field(default_factory=Redactor)
+    _target: Target | None = None
+    _unreachable: str | None = None
+    _probes: dict[str, str | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.redactor.add(v for v in (self.config.token_write, self.config.token_read,
+                                      self.config.token_b_write, self.config.token_b_read) if v)
+
+    @property
+    def embedded_stack(self) -> Any:
+        """The EmbeddedStack handle (only meaningful when config.embedded)."""
+        from .stack.embedded import EmbeddedStack
+
+        return EmbeddedStack(os.path.join(self.shared_dir, "stack"), self.owner_pid)
+
+    def load_explicit_target(self) -> Target | None:
+        """Resolve a file/URL target (raises TargetFileError); None for embedded."""
+        if self.config.target:
+            base = load_target_file(self.config.target)
+        elif self.config.url:
+            tokens_given = any((self.config.token_write, self.config.token_read))
+            base = target_from_url(self.config.url)
+            if tokens_given:
+                base = apply_overrides(base, {"capabilities": base.declared | {"auth"}})
+        else:
+            return None
+        return self._adopt(apply_overrides(base, self.config.explicit()))
+
+    def _adopt(self, target: Target) -> Target:
+        self._target = target
+        self.redactor.add(target.secrets())
+        return target
+
+    def target(self) -> Target:
+        """The target, starting the embedded stack on first use; fails/skips typed."""
+        if self._target is None:
+            from .stack.embedded import StackStartError
+
+            try:
+                path = self.embedded_stack.ensure_started()
+            except StackStartError as exc:
+                fail(FailReason.STACK_FAILED, str(exc),
+                     "run `sidecar-stack serve --target-file /tmp/t.json` to see why")
+            base = load_target_file(path)
+            self._adopt(apply_overrides(replace(base, origin="embedded"),
+                                        self.config.explicit()))
+        assert self._target is not None
+        return self._target
+
+    def reachable_target(self) -> Target:
+        """The target, or a TARGET_UNREACHABLE skip (checked once per process)."""
+        from .probes import reachability
+
+        target = self.target()
+        if self._unreachable is None:
+            self._unreachable = reachability(target, self.config.timeout) or ""
+        if self._unreachable:
+            skip(SkipReason.TARGET_UNREACHABLE, self._unreachable,
+                 "start the target or fix --sidecar-url / the target file", "§2.10")
+        return target
+
+    def probe(self, capability: str) -> str | None:
+        from .probes import PROBES
+
+        if capability not in self._probes:
+            probe = PROBES.get(capability)
+            self._probes[capability] = probe(self.target(), self.config.timeout) if probe else None
+        return self._probes[capability]

@@ -1,0 +1,182 @@
+"""The target: what deployment is under test, and the target file that describes it.
+
+The target file is a public interface (other tools write it): YAML or JSON, validated
+against `schemas/target.schema.json`, with `${VAR}` / `${VAR:-default}` substitution in
+string values so CI secrets stay out of files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from typing import Any
+
+from .capabilities import DERIVED, capability_names
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class TargetFileError(ValueError):
+    """The target file is unreadable, malformed, or does not match the schema."""
+
+
+@dataclass(frozen=True)
+class Tokens:
+    write: str | None = None
+    read: str | None = None
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    tokens: Tokens = field(default_factory=Tokens)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One deployment under test, as the suite sees it."""
+
+    url: str
+    origin: str  # "embedded", "file <path>" or "url"
+    metrics_gateway: str | None = None
+    metrics_explainer: str | None = None
+    tenants: Mapping[str, Tenant] = field(default_factory=dict)
+    status_json: str | None = None
+    audit_log: str | None = None
+    artifacts: str | None = None
+    chaos_control: str | None = None
+    declared: frozenset[str] = frozenset()
+    trace_ttl_seconds: float | None = None
+    extensions: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """Declared capabilities plus those implied by what the target file gives."""
+        implied = {name for name, present in DERIVED.items() if present(self)}
+        return self.declared | frozenset(implied)
+
+    def secrets(self) -> Iterator[str]:
+        """Every token value, for the redactor."""
+        for tenant in self.tenants.values():
+            for value in (tenant.tokens.write, tenant.tokens.read):
+                if value:
+                    yield value
+
+
+def _schema() -> dict[str, Any]:
+    text = resources.files("pytest_sidecar").joinpath("schemas/target.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def _substitute(value: Any, env: Mapping[str, str], where: str) -> Any:
+    if isinstance(value, str):
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise TargetFileError(f"{where}: environment variable {name} is not set")
+        return _ENV_REF.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, env, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -> Target:
+    """Validate a loaded target document and build the Target."""
+    import jsonschema
+
+    if not isinstance(data, dict):
+        raise TargetFileError(f"{origin}: the top level must be a mapping, got {type(data).__name__}")
+    data = _substitute(data, os.environ if env is None else env, "$")
+    validator = jsonschema.Draft202012Validator(_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        where = "$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.path)
+        raise TargetFileError(f"{origin}: {where}: {error.message}")
+    unknown = sorted(set(data.get("capabilities", [])) - set(capability_names()))
+    if unknown:
+        raise TargetFileError(
+            f"{origin}: $.capabilities: unknown {', '.join(unknown)}; "
+            f"valid: {', '.join(capability_names())}"
+        )
+    tenants = {
+        key: Tenant(id=item["id"], tokens=Tokens(**item.get("tokens", {})))
+        for key, item in data.get("tenants", {}).items()
+    }
+    metrics, files = data.get("metrics", {}), data.get("files", {})
+    return Target(
+        url=data["url"].rstrip("/"),
+        origin=origin,
+        metrics_gateway=metrics.get("gateway"),
+        metrics_explainer=metrics.get("explainer"),
+        tenants=tenants,
+        status_json=files.get("status_json"),
+        audit_log=files.get("audit_log"),
+        artifacts=files.get("artifacts"),
+        chaos_control=files.get("chaos_control"),
+        declared=frozenset(data.get("capabilities", [])),
+        trace_ttl_seconds=data.get("trace_ttl_seconds"),
+        extensions={k: v for k, v in data.items() if k.startswith("x-")},
+    )
+
+
+def load_target_file(path: str, env: Mapping[str, str] | None = None) -> Target:
+    """Read, substitute and validate a YAML or JSON target file."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise TargetFileError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        # YAML 1.2 is a superset of JSON, so one parser reads both.
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise TargetFileError(f"{path}: not valid YAML/JSON{at}") from None
+    return parse_target(data, f"file {path}", env)
+
+
+def target_from_url(url: str) -> Target:
+    """A bare URL target: the contract's core is assumed; the rest comes from options."""
+    from .capabilities import URL_DEFAULTS
+
+    return Target(url=url, origin="url", declared=URL_DEFAULTS)
+
+
+def apply_overrides(target: Target, explicit: Mapping[str, Any]) -> Target:
+    """Apply the seed-compatible options that were given over the target's own values."""
+    tenants = dict(target.tenants)
+    for key, id_opt, write_opt, read_opt in (
+        ("a", "tenant_a", "token_write", "token_read"),
+        ("b", "tenant_b", "token_b_write", "token_b_read"),
+    ):
+        if not {id_opt, write_opt, read_opt} & explicit.keys():
+            continue
+        current = tenants.get(key, Tenant(id=f"tenant-{key}"))
+        tenants[key] = Tenant(
+            id=explicit.get(id_opt, current.id),
+            tokens=Tokens(
+                write=explicit.get(write_opt, current.tokens.write),
+                read=explicit.get(read_opt, current.tokens.read),
+            ),
+        )
+    changes: dict[str, Any] = {"tenants": tenants}
+    for name in ("metrics_gateway", "metrics_explainer", "status_json", "audit_log",
+                 "artifacts", "chaos_control"):
+        if name in explicit:
+            changes[name] = explicit[name]
+    if "capabilities" in explicit:
+        changes["declared"] = explicit["capabilities"]
+    return replace(target, **changes)
