@@ -76,7 +76,8 @@ class SseEvent:
 
 def parse_sse(lines: Iterator[str]) -> Iterator[SseEvent | str]:
     """Parse SSE lines into events; comment lines come back as plain strings."""
-    event, data, event_id = "message", [], None
+    event, event_id = "message", None
+    data: list[str] = []
     for line in lines:
         if line == "":
             if data:

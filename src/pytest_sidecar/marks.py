@@ -96,7 +96,8 @@ def annotate(item: pytest.Item, report: pytest.TestReport) -> None:
         if facts:
             report_extras = getattr(report, "extras", [])
             report_extras.append(extras.json(json.dumps(facts, default=str), name="Evidence"))
-            report.extras = report_extras
+            # pytest-html reads `report.extras`; TestReport allows extra attributes.
+            setattr(report, "extras", report_extras)  # noqa: B010
 
 
 def redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
@@ -111,4 +112,4 @@ def redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
     report.sections = [(redactor.text(t), redactor.text(c)) for t, c in report.sections]
     report.user_properties = [(k, redactor.data(v)) for k, v in report.user_properties]
     if hasattr(report, "extras"):
-        report.extras = redactor.data(report.extras)
+        setattr(report, "extras", redactor.data(report.extras))  # noqa: B010

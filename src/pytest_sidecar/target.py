@@ -95,7 +95,8 @@ def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -
     import jsonschema
 
     if not isinstance(data, dict):
-        raise TargetFileError(f"{origin}: the top level must be a mapping, got {type(data).__name__}")
+        raise TargetFileError(
+            f"{origin}: the top level must be a mapping, got {type(data).__name__}")
     data = _substitute(data, os.environ if env is None else env, "$")
     validator = jsonschema.Draft202012Validator(_schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))

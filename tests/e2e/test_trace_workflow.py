@@ -122,7 +122,8 @@ def test_cancel_mid_way_never_produces_a_graph(gateway: SidecarClient, sidecar_c
     assert watched.last and watched.last["s3_key"] is None
     assert_error(gateway.graph(trace_id), 409, "trace_canceled")
     evidence.record(trace_id=trace_id, canceled_at_progress=running.last["progress"],
-                    watched_s=round(watched.elapsed, 2), polls_after_cancel=len(watched.observations))
+                    watched_s=round(watched.elapsed, 2),
+                    polls_after_cancel=len(watched.observations))
 
 
 @pytest.mark.needs("chat", "explain", "cancel")

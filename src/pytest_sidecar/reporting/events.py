@@ -17,7 +17,8 @@ class EventLog:
         self.path = path
         self._redactor = redactor
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self._handle: IO[str] | None = open(path, "w", encoding="utf-8")  # never appended
+        # Kept open for the session and flushed per line; "w": never appended across runs.
+        self._handle: IO[str] | None = open(path, "w", encoding="utf-8")  # noqa: SIM115
 
     def write(self, event: dict[str, Any]) -> None:
         if self._handle is None:

@@ -70,8 +70,7 @@ class SessionReporter:
         self._collected(len(ids))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = dict(report.user_properties)
-        meta = props.get(META_PROPERTY, {})
+        meta: Any = next((v for k, v in report.user_properties if k == META_PROPERTY), {})
         reason = reason_line(report)
         typed = parse_line(reason) if reason else None
         if reason and reason.startswith("STRICT: "):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -41,7 +42,5 @@ class ArtifactStore:
             return handle.read()
 
     def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(key))
-        except FileNotFoundError:
-            pass

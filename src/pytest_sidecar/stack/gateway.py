@@ -216,7 +216,8 @@ def create_gateway(services: Services) -> Starlette:
         try:
             data = await asyncio.to_thread(services.artifacts.get_gzip, record["s3_key"])
         except OSError:
-            raise ApiError(503, "artifact_unavailable", "the graph artifact is unavailable") from None
+            raise ApiError(503, "artifact_unavailable",
+                           "the graph artifact is unavailable") from None
         if "gzip" in request.headers.get("accept-encoding", ""):
             return Response(data, media_type="application/json",
                             headers={"content-encoding": "gzip", "vary": "Accept-Encoding"})

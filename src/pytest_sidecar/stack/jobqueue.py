@@ -8,6 +8,7 @@ terminal goes back on the queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from typing import Any
@@ -45,10 +46,8 @@ class DurableQueue:
             return trace_id, None
 
     def done(self, trace_id: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path(trace_id))
-        except FileNotFoundError:
-            pass
 
     def depth(self) -> int:
         return self._ready.qsize()

@@ -21,8 +21,8 @@ from typing import Any
 
 import uvicorn
 
-from ..capabilities import SHORT_TTL_LIMIT_S
 from ..atomic import write_atomic
+from ..capabilities import SHORT_TTL_LIMIT_S
 from .gateway import create_gateway
 from .services import Services
 from .settings import StackSettings, TokenInfo

@@ -61,7 +61,8 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 
     try:
         value = float(raw)
     except ValueError:
-        raise StackConfigError(f"{name}={raw!r}: not a number; valid: a number >= {minimum:g}") from None
+        raise StackConfigError(
+            f"{name}={raw!r}: not a number; valid: a number >= {minimum:g}") from None
     if value < minimum:
         raise StackConfigError(f"{name}={raw!r}: below {minimum:g}; valid: a number >= {minimum:g}")
     return value

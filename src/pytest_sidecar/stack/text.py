@@ -13,11 +13,12 @@ import re
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 
-_WORDS = (
+_VOCABULARY = (
     "the gateway routes each request through a sparse feature dictionary so that every "
     "answer can be traced to the concepts that shaped it while the explainer builds a "
     "hypergraph of layers tokens and circuits from activations measured on the model"
-).split()
+)
+_WORDS = tuple(_VOCABULARY.split(" "))
 
 
 def tokenize(text: str) -> list[str]:

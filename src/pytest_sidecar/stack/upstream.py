@@ -32,7 +32,7 @@ class UpstreamError(Exception):
 
 def prompt_of(messages: list[dict[str, Any]]) -> str:
     users = [m.get("content", "") for m in messages if m.get("role") == "user"]
-    return users[-1] if users else messages[-1].get("content", "")
+    return str(users[-1] if users else messages[-1].get("content", ""))
 
 
 def create_fake_upstream(latency_ms: float, token_ms: float) -> Starlette:
