@@ -97,12 +97,21 @@ def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -
     if not isinstance(data, dict):
         raise TargetFileError(
             f"{origin}: the top level must be a mapping, got {type(data).__name__}")
-    data = _substitute(data, os.environ if env is None else env, "$")
+    try:
+        data = _substitute(data, os.environ if env is None else env, "$")
+    except TargetFileError as exc:
+        raise TargetFileError(f"{origin}: {exc}") from None
     validator = jsonschema.Draft202012Validator(_schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:
         where = "$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.path)
-        raise TargetFileError(f"{origin}: {where}: {error.message}")
+        message = error.message
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = list(error.schema.get("properties", {}))
+            extra = sorted(k for k in error.instance if k not in known and not k.startswith("x-"))
+            message = (f"unknown key {', '.join(map(repr, extra))}; valid: {', '.join(known)}"
+                       + (" (or x-... extensions)" if error.schema.get("patternProperties") else ""))
+        raise TargetFileError(f"{origin}: {where}: {message}")
     unknown = sorted(set(data.get("capabilities", [])) - set(capability_names()))
     if unknown:
         raise TargetFileError(

@@ -50,6 +50,7 @@ class Explainer:
         recovered = self.queue.recover()
         for job_id in recovered:
             self._cancel.setdefault(job_id, asyncio.Event())
+            self.pending_work_s += self.queue.peek(job_id).get("service_s", 0.0)
         self._workers = [asyncio.create_task(self._work(i), name=f"explainer-{i}")
                          for i in range(self.settings.explainer_workers)]
         self._sweeper = asyncio.create_task(self._sweep(), name="ttl-sweeper")
@@ -87,7 +88,7 @@ class Explainer:
             try:
                 await self._explain(trace_id, job)
             except asyncio.CancelledError:
-                raise
+                raise  # shutting down: the job file stays, the next start resumes it
             except Exception:  # a broken job fails its trace, never the worker
                 log.exception("explainer error on %s", trace_id)
                 await self.store.transition(trace_id, "failed", error="explainer_error")
@@ -95,16 +96,20 @@ class Explainer:
                 self.busy -= 1
                 if job is not None:
                     self.pending_work_s = max(0.0, self.pending_work_s - job["service_s"])
-                self.queue.done(trace_id)
-                self._cancel.pop(trace_id, None)
+            self.queue.done(trace_id)
+            self._cancel.pop(trace_id, None)
 
     async def _explain(self, trace_id: str, job: dict[str, Any] | None) -> None:
         record = self.store.get(trace_id)
         if job is None or record is None or record["state"] in TERMINAL:
             return
         cancel = self._cancel.setdefault(trace_id, asyncio.Event())
-        if await self.store.transition(trace_id, "running", stage="capture", progress=5) is None:
-            return
+        if record["state"] == "queued":
+            if await self.store.transition(trace_id, "running", stage="capture",
+                                           progress=5) is None:
+                return
+        else:  # resumed after a restart: the work starts over, the state stays running
+            await self.store.update(trace_id, stage="capture", progress=5)
         service, budget = job["service_s"], job.get("budget_ms")
         allowed = service if budget is None else min(service, budget / 1000)
         spent = 0.0

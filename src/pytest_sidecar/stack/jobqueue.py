@@ -37,13 +37,18 @@ class DurableQueue:
             self._ready.put_nowait(trace_id)
         return ids
 
-    async def get(self) -> tuple[str, dict[str, Any] | None]:
-        trace_id = await self._ready.get()
+    def peek(self, trace_id: str) -> dict[str, Any]:
+        """A job's payload without dequeuing it ({} if it is gone)."""
         try:
             with open(self._path(trace_id), encoding="utf-8") as handle:
-                return trace_id, json.load(handle)
-        except FileNotFoundError:
-            return trace_id, None
+                loaded: dict[str, Any] = json.load(handle)
+                return loaded
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    async def get(self) -> tuple[str, dict[str, Any] | None]:
+        trace_id = await self._ready.get()
+        return trace_id, self.peek(trace_id) or None
 
     def done(self, trace_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,87 @@
+"""The report model: outcome folding, counts, actions, Markdown layout, re-run masking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_sidecar.reporting.model import build_report, fold_outcome
+from pytest_sidecar.reporting.render import render_markdown
+from pytest_sidecar.reporting.rerun import mask_args, rerun_commands
+
+
+def phase(when: str, outcome: str, **extra: Any) -> dict[str, Any]:
+    return {"when": when, "outcome": outcome, **extra}
+
+
+@pytest.mark.parametrize("phases,expected", [
+    ([phase("setup", "passed"), phase("call", "passed"), phase("teardown", "passed")], "passed"),
+    ([phase("setup", "passed"), phase("call", "failed"), phase("teardown", "failed")], "failed"),
+    ([phase("setup", "failed"), phase("teardown", "passed")], "error"),
+    ([phase("setup", "skipped"), phase("teardown", "passed")], "skipped"),
+    ([phase("setup", "passed"), phase("call", "passed"), phase("teardown", "failed")], "error"),
+    ([phase("setup", "passed"), phase("call", "skipped", wasxfail="bug")], "xfailed"),
+    ([phase("setup", "passed"), phase("call", "passed", wasxfail="bug")], "xpassed"),
+])
+def test_fold_outcome(phases: list[dict[str, Any]], expected: str) -> None:
+    assert fold_outcome({p["when"]: p for p in phases}) == expected
+
+
+def events() -> list[dict[str, Any]]:
+    def ev(nodeid: str, when: str, outcome: str, **extra: Any) -> dict[str, Any]:
+        return {"event": "phase", "nodeid": nodeid, "when": when, "outcome": outcome,
+                "duration": 0.01, "profile": "explain", "markers": ["needs"],
+                "contract": ["§2.2"], **extra}
+    return [
+        {"event": "session_start", "run_id": "r1", "ts": "t0", "settings": [],
+         "rerun": {"all": "pytest"}},
+        {"event": "collected", "count": 3},
+        ev("t.py::ok", "setup", "passed"),
+        ev("t.py::ok", "call", "passed", evidence=[{"trace_id": "abc"}]),
+        ev("t.py::ok", "teardown", "passed"),
+        ev("t.py::skip", "setup", "skipped", reason="NOT_DECLARED: no auth; action: enable it",
+           reason_code="NOT_DECLARED", action="enable it"),
+        ev("t.py::skip", "teardown", "passed"),
+        ev("t.py::bad", "setup", "passed"),
+        ev("t.py::bad", "call", "failed", reason="AssertionError: boom", longrepr="trace"),
+        ev("t.py::bad", "teardown", "passed"),
+        {"event": "session_finish", "ts": "t1", "duration_s": 1.0, "exit_status": 1,
+         "target": {"url": "http://x", "origin": "url", "capabilities": ["chat", "explain"]},
+         "environment": {"python": "3.11", "platform": "linux", "packages": {}, "tools": {}}},
+    ]
+
+
+def test_report_counts_agree_with_the_tests_and_collect_actions() -> None:
+    report = build_report(events())
+    assert report["summary"] == {"collected": 3, "total": 3, "passed": 1, "failed": 1,
+                                 "error": 0, "skipped": 1, "xfailed": 0, "xpassed": 0}
+    by_id = {r["nodeid"]: r for r in report["results"]}
+    assert by_id["t.py::ok"]["evidence"] == [{"trace_id": "abc"}]
+    assert by_id["t.py::skip"]["reason_code"] == "NOT_DECLARED"
+    assert report["next_actions"] == [{"action": "enable it", "tests": 1,
+                                       "examples": ["t.py::skip"]}]
+    explain = report["conformance"]["explain"]
+    assert explain["tests"] == 3 and "explain" in explain["supported"]
+    assert "cancel" in explain["unsupported"]
+
+
+def test_markdown_follows_the_seed_layout() -> None:
+    text = render_markdown(build_report(events()))
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == ["## Environment", "## Summary", "## Results table",
+                        "## Conformance by profile", "## Detailed results", "## Next actions",
+                        "## Re-run command"]
+    assert "| t.py::skip | SKIP | 20 | NOT_DECLARED: no auth; action: enable it |" in text
+    assert "  - trace_id: abc" in text
+
+
+def test_rerun_commands_never_carry_secret_values() -> None:
+    args = ["tests/e2e", "--sidecar-token-write", "sct_secret", "--sidecar-token-read=s2",
+            "-n", "2"]
+    masked = " ".join(mask_args(args))
+    assert "sct_secret" not in masked and "s2" not in masked.replace("-n 2", "")
+    assert '--sidecar-token-write "$SIDECAR_TOKEN_WRITE"' in masked
+    commands = rerun_commands(args, ["tests/e2e/test_x.py::test_y"])
+    assert commands["failed"].startswith("pytest tests/e2e/test_x.py::test_y ")
+    assert "-n 2" in commands["failed"]

@@ -1,0 +1,70 @@
+"""The stack as a process: starts on free ports, stops cleanly, keeps accepted traces."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from pytest_sidecar.stack.embedded import EmbeddedStack
+
+
+def client(stack: EmbeddedStack) -> tuple[httpx.Client, dict[str, object]]:
+    target = json.loads(Path(stack.target_file).read_text())
+    token = target["tenants"]["a"]["tokens"]["write"]
+    return httpx.Client(base_url=target["url"], headers={"authorization": f"Bearer {token}"},
+                        timeout=10), target
+
+
+def test_serve_writes_a_private_target_file_and_stops_on_sigterm(tmp_path: Path) -> None:
+    stack = EmbeddedStack(str(tmp_path))
+    stack.ensure_started()
+    try:
+        assert os.stat(stack.target_file).st_mode & 0o777 == 0o600, "the file holds tokens"
+        http, target = client(stack)
+        assert target["url"].startswith("http://127.0.0.1:")
+        assert "auth" in target["capabilities"]  # type: ignore[operator]
+        assert http.get("/readyz").json()["status"] == "ready"
+    finally:
+        pid = stack.stop(timeout=10)
+    assert pid is not None and not stack.running()
+    assert "sidecar-stack stopped" in stack.log_tail(), stack.log_tail()
+
+
+def test_an_accepted_trace_survives_a_restart(tmp_path: Path) -> None:
+    stack = EmbeddedStack(str(tmp_path))
+    stack.ensure_started()
+    http, _ = client(stack)
+    response = http.post("/v1/chat/completions", headers={
+        "x-explain-mode": "hypergraph", "x-explain-granularity": "token"},
+        json={"model": "m", "max_tokens": 300, "messages": [{"role": "user", "content": "x"}]})
+    trace_id = response.json()["explanation_metadata"]["trace_id"]
+    stack.stop()  # mid-way through ~6 s of explanation work
+    os.unlink(stack.target_file)
+    stack.ensure_started()
+    try:
+        http, _ = client(stack)
+        deadline = time.monotonic() + 30
+        state = ""
+        while time.monotonic() < deadline and state != "complete":
+            state = http.get(f"/v1/traces/{trace_id}/status").json()["state"]
+            time.sleep(0.1)
+        assert state == "complete"
+        assert http.get(f"/v1/traces/{trace_id}/graph").status_code == 200
+    finally:
+        stack.stop()
+
+
+def test_a_bad_setting_refuses_to_start_with_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_sidecar.stack.cli", "serve", "--target-file",
+         str(tmp_path / "t.json")], env={**os.environ, "AUTH_MODE": "maybe"},
+        capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("sidecar-stack: error: AUTH_MODE='maybe': "
+                                   "valid: static, none")

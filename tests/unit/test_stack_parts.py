@@ -1,0 +1,76 @@
+"""Stack settings, auth and text helpers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_sidecar.client import SseEvent, parse_sse
+from pytest_sidecar.stack.auth import Authenticator
+from pytest_sidecar.stack.errors import ApiError
+from pytest_sidecar.stack.settings import StackConfigError, TokenInfo, from_env
+from pytest_sidecar.stack.text import fake_completion, sentences, tokenize
+
+
+def test_unknown_auth_mode_refuses_to_start() -> None:
+    with pytest.raises(StackConfigError, match="AUTH_MODE='open': valid: static, none"):
+        from_env("/tmp/x", {"AUTH_MODE": "open"})
+
+
+def test_token_table_errors_never_echo_a_token() -> None:
+    with pytest.raises(StackConfigError) as caught:
+        from_env("/tmp/x", {"AUTH_TOKENS_JSON": json.dumps({"sct_topsecret": {"scopes": []}})})
+    assert "sct_topsecret" not in str(caught.value) and "entry #1" in str(caught.value)
+
+
+def test_ttl_seconds_override_and_bad_numbers() -> None:
+    assert from_env("/tmp/x", {"TRACE_TTL_SECONDS": "2"}).ttl_seconds == 2.0
+    assert from_env("/tmp/x", {}).ttl_seconds == 7 * 86400
+    with pytest.raises(StackConfigError, match="EXPLAINER_WORKERS='many': not a number"):
+        from_env("/tmp/x", {"EXPLAINER_WORKERS": "many"})
+
+
+AUTH = Authenticator("static", {
+    "tok-write": TokenInfo("tA", frozenset({"traces:read", "traces:write"}), "w"),
+    "tok-read": TokenInfo("tA", frozenset({"traces:read"}), "r"),
+})
+
+
+@pytest.mark.parametrize("header,status,code", [
+    (None, 401, "unauthorized"),
+    ("Basic abc", 401, "unauthorized"),
+    ("Bearer ", 401, "unauthorized"),
+    ("Bearer tok-unknown", 403, "forbidden"),
+])
+def test_auth_failures(header: str | None, status: int, code: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        AUTH.authenticate(header, set())
+    assert (caught.value.status, caught.value.code) == (status, code)
+    if status == 401:
+        assert caught.value.headers == {"WWW-Authenticate": "Bearer"}
+
+
+def test_scopes_and_query_tokens() -> None:
+    reader = AUTH.authenticate("Bearer tok-read", set())
+    assert reader.tenant_id == "tA"
+    with pytest.raises(ApiError, match="lacks scope traces:write"):
+        Authenticator.require(reader, "traces:write")
+    with pytest.raises(ApiError) as caught:
+        AUTH.authenticate("Bearer tok-write", {"access_token"})
+    assert caught.value.status == 400
+
+
+def test_fake_completions_are_deterministic_and_sized() -> None:
+    assert fake_completion("p", "m", None) == fake_completion("p", "m", None)
+    assert fake_completion("p", "m", None) != fake_completion("q", "m", None)
+    assert len(tokenize(fake_completion("p", "m", 123))) == 123
+    assert len(sentences(fake_completion("p", "m", None))) >= 2
+
+
+def test_sse_parsing() -> None:
+    lines = ["id: 1", "event: status_update", 'data: {"state": "running"}', "",
+             ": keep-alive", "", "id: 2", "event: complete", "data: {}", ""]
+    items = list(parse_sse(iter(lines)))
+    assert items == [SseEvent("status_update", '{"state": "running"}', "1"), ": keep-alive",
+                     SseEvent("complete", "{}", "2")]

@@ -1,0 +1,88 @@
+"""The JSON status store: durable, atomic, forward-only, tenant-immutable, group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_sidecar.stack.store import StatusStore, TenantImmutable, TraceExists
+
+
+def record(trace_id: str, tenant: str = "tA") -> dict[str, Any]:
+    return {"trace_id": trace_id, "tenant_id": tenant, "state": "queued", "progress": 0}
+
+
+async def run_store(path: Path, body: Any) -> Any:
+    store = StatusStore(str(path))
+    store.load()
+    store.start()
+    try:
+        return await body(store)
+    finally:
+        await store.close()
+
+
+def test_a_change_is_on_disk_when_the_write_returns(tmp_path: Path) -> None:
+    path = tmp_path / "status.json"
+
+    async def body(store: StatusStore) -> None:
+        await store.create(record("t1"))
+        assert json.loads(path.read_text())["t1"]["state"] == "queued"
+        await store.transition("t1", "running")
+        assert json.loads(path.read_text())["t1"]["state"] == "running"
+
+    asyncio.run(run_store(path, body))
+    assert [p.name for p in tmp_path.iterdir()] == ["status.json"], "no temp files left"
+
+
+def test_states_only_move_forward_and_terminal_is_final(tmp_path: Path) -> None:
+    async def body(store: StatusStore) -> list[Any]:
+        await store.create(record("t1"))
+        return [await store.transition("t1", s) is not None
+                for s in ("running", "queued", "complete", "canceled", "expired")]
+
+    assert asyncio.run(run_store(tmp_path / "s.json", body)) == [True, False, True, False, True]
+
+
+def test_ids_are_never_overwritten_and_tenants_never_change(tmp_path: Path) -> None:
+    async def body(store: StatusStore) -> None:
+        await store.create(record("t1"))
+        with pytest.raises(TraceExists):
+            await store.create(record("t1", "tB"))
+        with pytest.raises(TenantImmutable):
+            await store.update("t1", tenant_id="tB")
+        with pytest.raises(TenantImmutable):
+            await store.transition("t1", "running", tenant_id="tB")
+        assert store.get("t1")["tenant_id"] == "tA"  # type: ignore[index]
+
+    asyncio.run(run_store(tmp_path / "s.json", body))
+
+
+def test_concurrent_writes_share_flushes_and_survive_a_reload(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+
+    async def body(store: StatusStore) -> int:
+        await asyncio.gather(*(store.create(record(f"t{i}")) for i in range(200)))
+        return store.flushes
+
+    flushes = asyncio.run(run_store(path, body))
+    assert flushes < 200, f"{flushes} flushes for 200 writes: group commit is not grouping"
+
+    reloaded = StatusStore(str(path))
+    reloaded.load()
+    assert all(reloaded.exists(f"t{i}") for i in range(200))
+
+
+def test_subscribers_see_each_change_in_order(tmp_path: Path) -> None:
+    async def body(store: StatusStore) -> list[str]:
+        await store.create(record("t1"))
+        queue = store.subscribe("t1")
+        for state in ("running", "complete"):
+            await store.transition("t1", state)
+        return [queue.get_nowait()["state"] for _ in range(queue.qsize())]
+
+    assert asyncio.run(run_store(tmp_path / "s.json", body)) == ["running", "complete"]
