@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Generator
@@ -38,6 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(option.ini, help=option.help, default=None)
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's tmpdir plugin has made its factory
 def pytest_configure(config: pytest.Config) -> None:
     for line in marks.MARKERS:
         config.addinivalue_line("markers", line)
@@ -69,7 +71,10 @@ def _shared_dir(config: pytest.Config) -> str:
     factory = getattr(config, "_tmp_path_factory", None)
     if factory is not None:
         return str(factory.mktemp("sidecar", numbered=True))
-    return tempfile.mkdtemp(prefix="pytest-sidecar-")
+    # Only with -p no:tmpdir: a private temp dir, removed at session end.
+    directory = tempfile.mkdtemp(prefix="pytest-sidecar-")
+    config.add_cleanup(lambda: shutil.rmtree(directory, ignore_errors=True))
+    return directory
 
 
 @pytest.hookimpl(optionalhook=True)

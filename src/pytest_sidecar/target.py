@@ -109,8 +109,9 @@ def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = list(error.schema.get("properties", {}))
             extra = sorted(k for k in error.instance if k not in known and not k.startswith("x-"))
-            message = (f"unknown key {', '.join(map(repr, extra))}; valid: {', '.join(known)}"
-                       + (" (or x-... extensions)" if error.schema.get("patternProperties") else ""))
+            message = f"unknown key {', '.join(map(repr, extra))}; valid: {', '.join(known)}"
+            if error.schema.get("patternProperties"):
+                message += " (or x-... extensions)"
         raise TargetFileError(f"{origin}: {where}: {message}")
     unknown = sorted(set(data.get("capabilities", [])) - set(capability_names()))
     if unknown:

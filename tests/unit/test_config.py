@@ -53,7 +53,7 @@ def test_url_and_target_are_exclusive(tmp_path: pytest.TempPathFactory) -> None:
 
 
 def test_unknown_capability_lists_the_known_ones() -> None:
-    with pytest.raises(SettingError, match="unknown capability warp.*valid: a comma list of chat"):
+    with pytest.raises(SettingError, match=r"unknown capability warp.*valid: a comma list of chat"):
         resolve({"capabilities": "chat,warp"}, {}, {})
 
 

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_sidecar.target import (TargetFileError, apply_overrides, load_target_file,
-                                   target_from_url)
+from pytest_sidecar.target import (
+    TargetFileError,
+    apply_overrides,
+    load_target_file,
+    target_from_url,
+)
 
 FULL = """
 url: http://127.0.0.1:8080/

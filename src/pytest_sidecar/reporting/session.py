@@ -81,8 +81,9 @@ class SessionReporter:
             "duration": report.duration, "reason": reason,
             "reason_code": typed.code if typed else None,
             "action": typed.action if typed else None,
-            "contract": [*meta.get("contract", []),
-                         *([typed.contract] if typed and typed.contract else [])],
+            "contract": list(dict.fromkeys(
+                [*meta.get("contract", []), *([typed.contract] if typed and typed.contract
+                                              else [])])),
             "profile": meta.get("profile", "core"), "markers": meta.get("markers", []),
             "evidence": [v for k, v in report.user_properties if k == EVIDENCE_PROPERTY],
             "wasxfail": getattr(report, "wasxfail", None),
@@ -108,7 +109,9 @@ class SessionReporter:
     def _strict_violations(self, report: dict[str, Any]) -> list[str]:
         if not self.state.config.strict:
             return []
-        executed = [r for r in report["results"] if r["outcome"] != "skipped"]
+        # A skip that strict mode turned into a failure still executed nothing.
+        executed = [r for r in report["results"] if r["outcome"] != "skipped"
+                    and not (r["reason"] or "").startswith("STRICT: ")]
         violations = []
         if not executed:
             violations.append("strict: no spec executed")

@@ -1,0 +1,85 @@
+"""Helpers for the plugin self-tests: a scrubbed environment and a fake target server."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Imported here, before any in-process pytester run: pytester snapshots sys.modules, so a
+# module first imported inside an inner run is imported afresh by the next one, and
+# exception classes from two copies of httpx no longer match.
+import pytest_sidecar.plugin
+import pytest_sidecar.probes
+import pytest_sidecar.stack.embedded  # noqa: F401
+
+TOKENS = {"a": {"write": "tok-aw-7f3k29xq", "read": "tok-ar-8g4m31yr"},
+          "b": {"write": "tok-bw-9h5n42zs", "read": "tok-br-0j6p53at"}}
+
+
+@pytest.fixture(autouse=True)
+def scrubbed_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SIDECAR_* setting of the developer's shell leaks into a self-test."""
+    for name in list(os.environ):
+        if name.startswith("SIDECAR_"):
+            monkeypatch.delenv(name)
+
+
+class FakeTarget:
+    """A tiny HTTP server standing in for a target; `require_auth` decides its 401s."""
+
+    def __init__(self, require_auth: bool) -> None:
+        self.require_auth = require_auth
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                authed = self.headers.get("authorization", "").startswith("Bearer tok-")
+                status = 200 if self.path == "/healthz" else (
+                    401 if owner.require_auth and not authed else 404)
+                body = json.dumps({"code": "x", "message": "y"}).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def write(self, path: Path, capabilities: list[str], **extra: Any) -> Path:
+        doc = {"url": self.url, "capabilities": capabilities,
+               "tenants": {key: {"id": f"t{key.upper()}", "tokens": tokens}
+                           for key, tokens in TOKENS.items()}, **extra}
+        path.write_text(json.dumps(doc))
+        return path
+
+
+@pytest.fixture
+def fake_tokens() -> dict[str, dict[str, str]]:
+    """The tokens a fake target's file declares (tenant -> role -> token)."""
+    return TOKENS
+
+
+@pytest.fixture
+def fake_target_factory() -> Iterator[Callable[..., FakeTarget]]:
+    """Start fake targets: `fake_target_factory(require_auth=True)`; stopped afterwards."""
+    started: list[FakeTarget] = []
+
+    def start(require_auth: bool = True) -> FakeTarget:
+        started.append(FakeTarget(require_auth))
+        return started[-1]
+
+    yield start
+    for target in started:
+        target.server.shutdown()

@@ -1,0 +1,63 @@
+"""Settings as a user meets them: one red line for a bad value, sources in the header."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_a_bad_cli_value_is_one_red_line_with_exit_4(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--sidecar-timeout=abc")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.strip()]
+    assert errors == ["ERROR: --sidecar-timeout: invalid value 'abc' from command line "
+                      "--sidecar-timeout: not a number; valid: a number > 0 (seconds)"]
+
+
+def test_env_and_ini_sources_are_named(pytester: pytest.Pytester,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIDECAR_URL", "not-a-url")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sidecar-url: invalid value 'not-a-url' from environment "
+                                 "SIDECAR_URL*valid: http(s)://host*"])
+    monkeypatch.delenv("SIDECAR_URL")
+    pytester.makeini("[pytest]\nsidecar_strict = perhaps\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sidecar-strict: invalid value 'perhaps' from ini "
+                                 "sidecar_strict*"])
+
+
+def test_a_bad_target_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    path = pytester.path / "target.yaml"
+    path.write_text("url: http://x:1\ncapabilities: [teleport]\n")
+    result = pytester.runpytest(f"--sidecar-target={path}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --sidecar-target: file */target.yaml: "
+                                 "$.capabilities: unknown teleport; valid: chat*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_header_shows_settings_with_sources_and_masks_secrets(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    monkeypatch.setenv("SIDECAR_TRACE_DEADLINE", "12")
+    result = pytester.runpytest("--sidecar-url=http://127.0.0.1:9",
+                                "--sidecar-token-write=sct_verysecretvalue123")
+    result.stdout.fnmatch_lines([
+        "sidecar: target http://127.0.0.1:9; reports -> reports",
+        "sidecar:   --sidecar-url = http://127.0.0.1:9  (command line --sidecar-url)",
+        "sidecar:   --sidecar-trace-deadline = 12.0  (environment SIDECAR_TRACE_DEADLINE)",
+        "sidecar:   --sidecar-token-write = ***  (command line --sidecar-token-write)",
+    ])
+    assert "verysecret" not in result.stdout.str()
+
+
+def test_help_lists_every_option_with_env_and_ini(pytester: pytest.Pytester) -> None:
+    from pytest_sidecar.options import OPTIONS
+
+    text = " ".join(pytester.runpytest("--help").stdout.str().split())
+    for option in OPTIONS:
+        assert option.cli in text and option.env in text, option.cli
+    for marker in ("needs(*capabilities)", "contract(*sections)"):
+        assert marker in pytester.runpytest("--markers").stdout.str()
