@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import threading
@@ -14,10 +15,11 @@ import pytest
 
 # Imported here, before any in-process pytester run: pytester snapshots sys.modules, so a
 # module first imported inside an inner run is imported afresh by the next one, and
-# exception classes from two copies of httpx no longer match.
-import pytest_sidecar.plugin
-import pytest_sidecar.probes
-import pytest_sidecar.stack.embedded  # noqa: F401
+# exception classes from two copies no longer match (httpx maps httpcore's errors with
+# a table it builds once, so httpcore, which httpx imports lazily, must be here too).
+for _module in ("httpcore", "httpx", "pytest_sidecar.plugin", "pytest_sidecar.probes",
+                "pytest_sidecar.stack.embedded"):
+    importlib.import_module(_module)
 
 TOKENS = {"a": {"write": "tok-aw-7f3k29xq", "read": "tok-ar-8g4m31yr"},
           "b": {"write": "tok-bw-9h5n42zs", "read": "tok-br-0j6p53at"}}

@@ -68,3 +68,24 @@ def test_a_bad_setting_refuses_to_start_with_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == ("sidecar-stack: error: AUTH_MODE='maybe': "
                                    "valid: static, none")
+
+
+def test_llm_proxy_url_sends_chats_to_that_upstream(tmp_path: Path) -> None:
+    first = EmbeddedStack(str(tmp_path / "first"))
+    first.ensure_started()
+    try:
+        upstream = json.loads(Path(first.target_file).read_text())["x-reference-stack"][
+            "upstream"]
+        second = EmbeddedStack(str(tmp_path / "second"), env={"LLM_PROXY_URL": upstream})
+        second.ensure_started()
+        try:
+            http, target = client(second)
+            assert target["x-reference-stack"]["upstream"] is None  # type: ignore[index]
+            response = http.post("/v1/chat/completions", json={
+                "model": "m", "messages": [{"role": "user", "content": "hello"}]})
+            assert response.status_code == 200
+            assert response.json()["choices"][0]["message"]["content"]
+        finally:
+            second.stop()
+    finally:
+        first.stop()

@@ -1,0 +1,39 @@
+"""The docs stay true: every option, capability and fixture is documented, and CI runs
+the README's test command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pytest_sidecar import plugin
+from pytest_sidecar.capabilities import CAPABILITIES
+from pytest_sidecar.options import OPTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_option_is_in_the_configuration_doc() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    for option in OPTIONS:
+        assert f"| `{option.cli}` | `{option.env}` | `{option.ini}` |" in text, option.cli
+
+
+def test_every_capability_is_in_the_target_file_doc() -> None:
+    text = (ROOT / "docs" / "target-file.md").read_text()
+    for name, cap in CAPABILITIES.items():
+        assert f"| `{name}` | {cap.profile} | {cap.section} |" in text, name
+
+
+def test_every_fixture_is_in_the_writing_specs_doc() -> None:
+    text = (ROOT / "docs" / "writing-specs.md").read_text()
+    for name in plugin.__all__:
+        assert f"| `{name}` |" in text, name
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```bash\n(python3 -m venv .*)\n```", readme)
+    assert len(commands) == 2, "the Quickstart has exactly two commands"
+    test_command = commands[1].split("&& ")[-1]
+    assert test_command in (ROOT / ".ci" / "run").read_text()
