@@ -26,11 +26,14 @@ TOKENS = {"a": {"write": "tok-aw-7f3k29xq", "read": "tok-ar-8g4m31yr"},
 
 
 @pytest.fixture(autouse=True)
-def scrubbed_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def scrubbed_env(monkeypatch: pytest.MonkeyPatch, pytester: pytest.Pytester) -> None:
     """No SIDECAR_* setting of the developer's shell leaks into a self-test."""
     for name in list(os.environ):
         if name.startswith("SIDECAR_"):
             monkeypatch.delenv(name)
+    # Inner runs have no ini file; give them the one setting pytest-asyncio insists on
+    # (after pytester is set up: it clears PYTEST_ADDOPTS when it starts).
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-o asyncio_default_fixture_loop_scope=function")
 
 
 class FakeTarget:

@@ -87,3 +87,35 @@ def test_no_stack_starts_when_no_test_needs_the_target(pytester: pytest.Pytester
     result = pytester.runpytest_subprocess("-n", "2", f"--basetemp={pytester.path / 'bt'}")
     result.assert_outcomes(passed=1)
     assert not list((pytester.path / "bt").rglob("target.json")), "a stack was started"
+
+
+def test_a_crashed_worker_is_a_reported_failure(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import os
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_fine(n):
+            pass
+
+        def test_crashes_its_worker():
+            os._exit(3)
+    """)
+    result = pytester.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=4, failed=1)
+    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    assert report["summary"]["collected"] == report["summary"]["total"] == 5
+    crashed = next(r for r in report["results"] if r["outcome"] == "failed")
+    assert crashed["nodeid"].endswith("test_crashes_its_worker")
+    assert "crashed" in (crashed["reason"] or "")
+
+
+def test_a_failure_carries_the_embedded_stack_log(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        def test_fails_against_the_stack(sidecar_target):
+            assert sidecar_target.url == "http://elsewhere"
+    """)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*sidecar stack log (last 40 lines)*",
+                                 "*sidecar-stack ready: gateway http://127.0.0.1:*"])

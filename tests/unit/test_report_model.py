@@ -23,6 +23,7 @@ def phase(when: str, outcome: str, **extra: Any) -> dict[str, Any]:
     ([phase("setup", "passed"), phase("call", "passed"), phase("teardown", "failed")], "error"),
     ([phase("setup", "passed"), phase("call", "skipped", wasxfail="bug")], "xfailed"),
     ([phase("setup", "passed"), phase("call", "passed", wasxfail="bug")], "xpassed"),
+    ([phase("???", "failed")], "failed"),  # xdist: the worker crashed
 ])
 def test_fold_outcome(phases: list[dict[str, Any]], expected: str) -> None:
     assert fold_outcome({p["when"]: p for p in phases}) == expected

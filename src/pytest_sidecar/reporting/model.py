@@ -8,15 +8,18 @@ from typing import Any
 from ..capabilities import CAPABILITIES, PROFILES
 
 SCHEMA = "pytest-sidecar/report-v1"
+_PHASES = ("setup", "call", "teardown")
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 
 
 def fold_outcome(phases: dict[str, dict[str, Any]]) -> str:
     """One outcome per test from its setup/call/teardown phases (pytest's own rules)."""
-    setup, call, teardown = (phases.get(w) for w in ("setup", "call", "teardown"))
-    if call and call.get("wasxfail") is not None:
+    setup, call, teardown = (phases.get(w) for w in _PHASES)
+    # xdist reports a crashed worker's test as one failed phase with when="???".
+    crashed = any(p["outcome"] == "failed" for w, p in phases.items() if w not in _PHASES)
+    if call and call.get("wasxfail") is not None and not crashed:
         return "xfailed" if call["outcome"] == "skipped" else "xpassed"
-    if call and call["outcome"] == "failed":
+    if crashed or (call and call["outcome"] == "failed"):
         return "failed"
     if setup and setup["outcome"] == "failed":
         return "error"
@@ -28,7 +31,7 @@ def fold_outcome(phases: dict[str, dict[str, Any]]) -> str:
 
 
 def _deciding_phase(phases: dict[str, dict[str, Any]], outcome: str) -> dict[str, Any]:
-    for when in ("setup", "call", "teardown"):
+    for when in [*_PHASES, *(w for w in phases if w not in _PHASES)]:
         phase = phases.get(when)
         if phase and phase["outcome"] in ("failed", "skipped") and outcome != "passed":
             return phase

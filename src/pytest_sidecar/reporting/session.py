@@ -20,6 +20,7 @@ from .render import write_reports
 from .rerun import rerun_commands
 
 EVENT_LOG = "sidecar-events.jsonl"
+_XDIST_BANNER = re.compile(r"^\[gw\d+\] \S+ -- Python ")
 
 
 def reason_line(report: pytest.TestReport) -> str | None:
@@ -30,7 +31,9 @@ def reason_line(report: pytest.TestReport) -> str | None:
         return skip_reason(report)
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else report.longreprtext
-    lines = [line for line in str(text).splitlines() if line.strip()]
+    # Skip xdist's "[gw0] linux -- Python ..." banner line.
+    lines = [line for line in str(text).splitlines()
+             if line.strip() and not _XDIST_BANNER.match(line)]
     return lines[0][:500] if lines else None
 
 
