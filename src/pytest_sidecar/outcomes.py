@@ -72,8 +72,14 @@ _CODES = {member.name for member in SkipReason} | {member.name for member in Fai
 
 def skip(reason: SkipReason, text: str, action: str | None = None,
          ref: str | None = None) -> NoReturn:
-    """Skip the running test with a typed one-line reason."""
-    pytest.skip(format_line(reason.name, text, action, ref))
+    """Skip the running test with a typed one-line reason, reported at the test's location
+    (not this module's), as pytest's own skipif does."""
+    line = format_line(reason.name, text, action, ref)
+    try:
+        error = pytest.skip.Exception(line, _use_item_location=True)
+    except TypeError:  # the private flag is gone in some future pytest: plain skip
+        error = pytest.skip.Exception(line)
+    raise error
 
 
 def fail(reason: FailReason, text: str, action: str | None = None,

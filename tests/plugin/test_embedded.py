@@ -43,3 +43,52 @@ def test_the_trace_workflow_spec_passes_on_the_embedded_stack_and_cleans_up(
     for path in (pytester.path / "reports").iterdir():
         text = path.read_text()
         assert not [t for t in tokens if t in text], f"{path.name} leaks a token"
+
+
+SPEC = str(REPO / "tests" / "e2e" / "test_trace_workflow.py")
+
+
+def test_the_spec_runs_against_a_separately_started_stack(pytester: pytest.Pytester,
+                                                          tmp_path: Path) -> None:
+    from pytest_sidecar.stack.embedded import EmbeddedStack
+
+    # A declared short TTL lets the 410 spec run against this very target.
+    stack = EmbeddedStack(str(tmp_path / "stack"), env={"TRACE_TTL_SECONDS": "4"})
+    target_file = stack.ensure_started()
+    try:
+        result = pytester.runpytest_subprocess(SPEC, "-n", "2", f"--sidecar-target={target_file}",
+                                               "-p", "no:cacheprovider", timeout=240)
+    finally:
+        stack.stop()
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("skipped", 0) == 0 and outcomes["passed"] >= 13
+    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    assert report["environment"]["target"]["origin"] == f"file {target_file}"
+    assert "short_ttl" in report["environment"]["target"]["capabilities"]
+
+
+def test_an_unreachable_url_passes_nothing_and_fails_under_strict(
+        pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(SPEC, "--sidecar-url=http://127.0.0.1:9",
+                                           "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) == 0 and outcomes["skipped"] >= 13
+    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    reasons = {r["reason"] for r in report["results"]}
+    assert len(reasons) == 1 and "\n" not in next(iter(reasons))
+    assert {r["reason_code"] for r in report["results"]} == {"TARGET_UNREACHABLE"}
+    strict = pytester.runpytest_subprocess(SPEC, "--sidecar-url=http://127.0.0.1:9",
+                                           "--sidecar-strict", "-p", "no:cacheprovider")
+    assert strict.ret != 0 and strict.parseoutcomes().get("passed", 0) == 0
+
+
+def test_a_stack_that_cannot_start_fails_every_spec_with_its_reason(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH_MODE", "bogus")  # the embedded stack reads its environment
+    result = pytester.runpytest_subprocess(SPEC, "-n", "2", "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) == 0 and outcomes.get("skipped", 0) == 0
+    assert outcomes["errors"] >= 13
+    result.stdout.fnmatch_lines(["*STACK_FAILED: the stack exited with status 2: sidecar-stack: "
+                                 "error: AUTH_MODE='bogus': valid: static, none*"])

@@ -52,8 +52,11 @@ class EmbeddedStack:
     def _error_file(self) -> str:
         return os.path.join(self.directory, "start-error.txt")
 
-    def ensure_started(self, timeout: float = START_TIMEOUT_S) -> str:
-        """Start the stack unless another process already did; return the target file."""
+    def ensure_started(self, timeout: float = START_TIMEOUT_S, require_ready: bool = True) -> str:
+        """Start the stack unless another process already did; return the target file.
+
+        require_ready=False returns once the target file exists, for a stack that is
+        meant to report not-ready (e.g. an unreachable upstream)."""
         os.makedirs(self.directory, exist_ok=True)
         with open(os.path.join(self.directory, "start.lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
@@ -63,14 +66,14 @@ class EmbeddedStack:
             if os.path.exists(self.target_file) and self.running():
                 return self.target_file
             try:
-                self._start(timeout)
+                self._start(timeout, require_ready)
             except StackStartError as exc:
                 with open(self._error_file, "w", encoding="utf-8") as handle:
                     handle.write(str(exc))  # later callers fail fast with the same reason
                 raise
         return self.target_file
 
-    def _start(self, timeout: float) -> None:
+    def _start(self, timeout: float, require_ready: bool) -> None:
         command = [sys.executable, "-m", "pytest_sidecar.stack.cli", "serve",
                    "--state-dir", os.path.join(self.directory, "state"),
                    "--target-file", self.target_file]
@@ -89,7 +92,7 @@ class EmbeddedStack:
             if process.poll() is not None:
                 raise StackStartError(
                     f"the stack exited with status {process.returncode}: {self.last_line()}")
-            if os.path.exists(self.target_file) and self._ready():
+            if os.path.exists(self.target_file) and (not require_ready or self._ready()):
                 return
             time.sleep(0.05)
         self.stop()
