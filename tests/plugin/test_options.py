@@ -61,3 +61,14 @@ def test_help_lists_every_option_with_env_and_ini(pytester: pytest.Pytester) -> 
         assert option.cli in text and option.env in text, option.cli
     for marker in ("needs(*capabilities)", "contract(*sections)"):
         assert marker in pytester.runpytest("--markers").stdout.str()
+
+
+def test_help_and_collect_only_leave_the_last_reports_alone(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_one():\n    pass\n")
+    pytester.runpytest().assert_outcomes(passed=1)
+    reports = pytester.path / "reports"
+    before = {p.name: p.read_text() for p in reports.iterdir()}
+    assert set(before) == {"sidecar-events.jsonl", "sidecar-report.json", "sidecar-report.md"}
+    pytester.runpytest("--help")
+    pytester.runpytest("--collect-only")
+    assert {p.name: p.read_text() for p in reports.iterdir()} == before

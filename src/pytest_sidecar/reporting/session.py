@@ -44,25 +44,38 @@ def worker_of(report: pytest.TestReport) -> str:
 
 
 class SessionReporter:
+    """Registered on the controller only. The event log opens when the session starts,
+    so `pytest --help` or a configure-only run never truncates the last run's log."""
+
     def __init__(self, config: pytest.Config, state: Any) -> None:
         self.config, self.state = config, state
         self.directory = state.config.report_dir
-        self.log = EventLog(os.path.join(self.directory, EVENT_LOG), state.redactor)
+        self.log: EventLog | None = None
         self.started = time.time()
         self._collected_logged = False
         self.violations: list[str] = []
         self.paths: list[str] = []
-        self.log.write({
-            "event": "session_start", "ts": _ts(self.started), "run_id": state.run_id,
-            "strict": state.config.strict, "settings": state.config.display_rows(),
-            "workers": _workers(config),
-            "rerun": {"all": rerun_commands(config.invocation_params.args, [])["all"]},
+
+    def _write(self, event: dict[str, Any]) -> None:
+        if self.log is not None:
+            self.log.write(event)
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.config.getoption("collectonly", False):
+            return  # nothing runs, so nothing is reported (the last report stays)
+        self.started = time.time()
+        self.log = EventLog(os.path.join(self.directory, EVENT_LOG), self.state.redactor)
+        self._write({
+            "event": "session_start", "ts": _ts(self.started), "run_id": self.state.run_id,
+            "strict": self.state.config.strict, "settings": self.state.config.display_rows(),
+            "workers": _workers(self.config),
+            "rerun": {"all": rerun_commands(self.config.invocation_params.args, [])["all"]},
         })
 
     def _collected(self, count: int) -> None:
         if not self._collected_logged:
             self._collected_logged = True
-            self.log.write({"event": "collected", "count": count})
+            self._write({"event": "collected", "count": count})
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if _workers(self.config) == 0:
@@ -78,7 +91,7 @@ class SessionReporter:
         typed = parse_line(reason) if reason else None
         if reason and reason.startswith("STRICT: "):
             typed = parse_line(reason.removeprefix("STRICT: "))
-        self.log.write({
+        self._write({
             "event": "phase", "nodeid": report.nodeid, "when": report.when,
             "outcome": report.outcome, "worker": worker_of(report),
             "duration": report.duration, "reason": reason,
@@ -128,8 +141,10 @@ class SessionReporter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.log is None:
+            return
         finished = time.time()
-        self.log.write({"event": "session_finish", "ts": _ts(finished),
+        self._write({"event": "session_finish", "ts": _ts(finished),
                         "duration_s": round(finished - self.started, 2),
                         "exit_status": int(exitstatus), "target": self._target_info(),
                         "environment": environment()})
