@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -15,6 +15,9 @@ from .config import SidecarConfig
 from .outcomes import FailReason, SkipReason, fail, skip
 from .reporting.redaction import Redactor
 from .target import Target, apply_overrides, load_target_file, target_from_url
+
+if TYPE_CHECKING:
+    from .stack.embedded import EmbeddedStack
 
 STATE_KEY = pytest.StashKey["SidecarState"]()
 WORKERINPUT_KEY = "sidecar"
@@ -46,7 +49,7 @@ class SidecarState:
                                       self.config.token_b_write, self.config.token_b_read) if v)
 
     @property
-    def embedded_stack(self) -> Any:
+    def embedded_stack(self) -> EmbeddedStack:
         """The EmbeddedStack handle (only meaningful when config.embedded)."""
         from .stack.embedded import EmbeddedStack
 
@@ -103,5 +106,9 @@ class SidecarState:
 
         if capability not in self._probes:
             probe = PROBES.get(capability)
-            self._probes[capability] = probe(self.target(), self.config.timeout) if probe else None
+            try:
+                result = probe(self.target(), self.config.timeout) if probe else None
+            except Exception as exc:  # a probe that blows up is a failed probe, one line
+                result = f"probe raised {type(exc).__name__}: {exc}".splitlines()[0]
+            self._probes[capability] = result
         return self._probes[capability]
