@@ -69,7 +69,8 @@ def test_lifecycle_reaches_complete_with_a_valid_graph(
         output_tokens=body["usage"]["completion_tokens"])
     assert not errors, errors[:10]
     assert doc["meta"]["version"] == "hif-1"
-    evidence.record(**run.timeline.summary(), nodes=len(doc["nodes"]),
+    evidence.record(**run.timeline.summary(), sequence=list(dict.fromkeys(seen)),
+                    nodes=len(doc["nodes"]),
                     incidences=len(doc["incidences"]),
                     completion_tokens=body["usage"]["completion_tokens"],
                     graph_granularity=doc["meta"]["granularity"])
