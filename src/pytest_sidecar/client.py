@@ -98,6 +98,61 @@ def parse_sse(lines: Iterator[str]) -> Iterator[SseEvent | str]:
         yield SseEvent(event, "\n".join(data), event_id)
 
 
+MAX_RATE_LIMIT_WAIT_S = 10.0
+
+
+def _retry_after(response: httpx.Response, waited: float) -> float | None:
+    """Seconds to wait before retrying a 429, or None to give it back to the caller."""
+    if response.status_code != 429:
+        return None
+    raw = response.headers.get("retry-after", "1")
+    delay = float(raw) if raw.isdigit() else 1.0
+    return delay if waited + delay <= MAX_RATE_LIMIT_WAIT_S else None
+
+
+class _RetryRateLimited(httpx.BaseTransport):
+    """Honours Retry-After on 429 (bounded), so ordinary specs survive a deployment's rate
+    limits; the rate-limit specs use clients without it to see every 429."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner, self.retries = inner, 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        waited = 0.0
+        while True:
+            response = self.inner.handle_request(request)
+            delay = _retry_after(response, waited)
+            if delay is None:
+                return response
+            response.close()
+            time.sleep(delay)
+            waited += delay
+            self.retries += 1
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _AsyncRetryRateLimited(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner, self.retries = inner, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        waited = 0.0
+        while True:
+            response = await self.inner.handle_async_request(request)
+            delay = _retry_after(response, waited)
+            if delay is None:
+                return response
+            await response.aclose()
+            await asyncio.sleep(delay)
+            waited += delay
+            self.retries += 1
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 class _Requests:
     """Builds the requests of the API; the I/O is left to the subclasses."""
 
@@ -143,11 +198,23 @@ def trace_id_of(response: httpx.Response) -> str | None:
 
 
 class SidecarClient(_Requests):
-    """Synchronous client for one tenant and role."""
+    """Synchronous client for one tenant and role.
 
-    def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0) -> None:
+    retry_rate_limited: wait out 429s (Retry-After, at most 10 s in all) instead of
+    returning them; `rate_limit_retries` counts the waits.
+    """
+
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0,
+                 retry_rate_limited: bool = True) -> None:
         super().__init__(base_url, token, timeout)
-        self.http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout)
+        transport: httpx.BaseTransport = httpx.HTTPTransport()
+        self._retrying = _RetryRateLimited(transport) if retry_rate_limited else None
+        self.http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout,
+                                 transport=self._retrying or transport)
+
+    @property
+    def rate_limit_retries(self) -> int:
+        return self._retrying.retries if self._retrying else 0
 
     def close(self) -> None:
         self.http.close()
@@ -208,10 +275,13 @@ class SidecarClient(_Requests):
 class AsyncSidecarClient(_Requests):
     """Asynchronous client for one tenant and role (same API, awaitable)."""
 
-    def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0,
+                 retry_rate_limited: bool = True) -> None:
         super().__init__(base_url, token, timeout)
+        transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport()
+        self._retrying = _AsyncRetryRateLimited(transport) if retry_rate_limited else None
         self.http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers,
-                                      timeout=timeout)
+                                      timeout=timeout, transport=self._retrying or transport)
 
     async def aclose(self) -> None:
         await self.http.aclose()

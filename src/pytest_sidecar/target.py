@@ -51,6 +51,8 @@ class Target:
     chaos_control: str | None = None
     declared: frozenset[str] = frozenset()
     trace_ttl_seconds: float | None = None
+    rate_limits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    cors_origins: tuple[str, ...] = ()
     extensions: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -136,6 +138,8 @@ def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -
         chaos_control=files.get("chaos_control"),
         declared=frozenset(data.get("capabilities", [])),
         trace_ttl_seconds=data.get("trace_ttl_seconds"),
+        rate_limits=data.get("rate_limits", {}),
+        cors_origins=tuple(data.get("cors", {}).get("allowed_origins", ())),
         extensions={k: v for k, v in data.items() if k.startswith("x-")},
     )
 

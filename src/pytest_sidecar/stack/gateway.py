@@ -19,7 +19,9 @@ from starlette.routing import Route
 
 from ..contracts.openapi import request_validator
 from .auth import READ, WRITE, Principal
+from .cors import CorsMiddleware
 from .errors import ApiError, not_found
+from .idempotency import MAX_KEY_LEN, request_digest
 from .middleware import CorrelationMiddleware
 from .services import Services
 from .store import TERMINAL, TraceExists, rfc3339
@@ -43,9 +45,16 @@ def create_gateway(services: Services) -> Starlette:
     validate_chat = request_validator("ChatCompletionRequest")
 
     def principal(request: Request, scope: str) -> Principal:
+        """Authenticate, check the scope, then take a rate-limit token (in that order:
+        a request denied by auth consumes nothing)."""
         who = services.auth.authenticate(request.headers.get("authorization"),
                                          set(request.query_params.keys()))
         services.auth.require(who, scope)
+        category = "read" if request.method == "GET" else "write"
+        retry_after = services.limiter.check(who.tenant_id, category)
+        if retry_after is not None:
+            raise ApiError(429, "rate_limited", f"{category} rate limit exceeded",
+                           headers={"Retry-After": str(retry_after)})
         return who
 
     def owned(trace_id: str, who: Principal) -> dict[str, Any]:
@@ -127,19 +136,51 @@ def create_gateway(services: Services) -> Starlette:
     async def chat(request: Request) -> Response:
         who = principal(request, WRITE)
         opts = explain_headers(request)
+        key = request.headers.get("x-idempotency-key")
+        if key is not None and not 0 < len(key) <= MAX_KEY_LEN:
+            raise ApiError(400, "invalid_idempotency_key",
+                           f"x-idempotency-key must be 1-{MAX_KEY_LEN} characters")
         body = await read_json(request)
         error = next(iter(validate_chat.iter_errors(body)), None)
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "body"
             raise ApiError(422, "invalid_request", f"{where}: {error.message}"[:300])
-        if opts["explain"] and opts["trace_id"] and services.store.exists(opts["trace_id"]):
-            raise ApiError(409, "trace_exists", f"trace {opts['trace_id']} already exists")
         if services.upstream is None:
             raise ApiError(503, "upstream_unconfigured", "no upstream LLM is configured")
         upstream_body = {k: body[k] for k in ("model", "messages", "stream", "temperature",
                                               "top_p", "max_tokens") if k in body}
         if body.get("stream"):
+            if key is not None:
+                raise ApiError(422, "invalid_request",
+                               "x-idempotency-key cannot be used with stream: true")
+            check_new_trace_id(opts)
             return await chat_stream(request, who, opts, body, upstream_body)
+        if key is None:
+            return JSONResponse(await complete(request, who, opts, body, upstream_body))
+
+        async def produce() -> tuple[int, dict[str, Any]]:
+            return 200, await complete(request, who, opts, body, upstream_body)
+
+        digest = request_digest(body, {k: v for k, v in opts.items() if v is not None})
+        outcome = await services.idempotency.run(who.tenant_id, key, digest, produce)
+        if outcome is None:
+            raise ApiError(422, "idempotency_key_reused",
+                           "x-idempotency-key was already used for a different request")
+        status_code, payload, replayed = outcome
+        if payload.get("explanation_metadata"):
+            request.state.trace_id = payload["explanation_metadata"]["trace_id"]
+        return JSONResponse(payload, status_code=status_code,
+                            headers={"x-idempotent-replay": "true"} if replayed else None)
+
+    def check_new_trace_id(opts: dict[str, Any]) -> None:
+        if opts["explain"] and opts["trace_id"] and services.store.exists(opts["trace_id"]):
+            raise ApiError(409, "trace_exists", f"trace {opts['trace_id']} already exists")
+
+    async def complete(request: Request, who: Principal, opts: dict[str, Any],
+                       body: dict[str, Any], upstream_body: dict[str, Any]) -> dict[str, Any]:
+        """A non-streaming chat, opening a trace when asked; returns the response body."""
+        assert services.upstream is not None
+        check_new_trace_id(opts)
         try:
             completion = await services.upstream.complete(upstream_body)
         except UpstreamError as exc:
@@ -155,7 +196,7 @@ def create_gateway(services: Services) -> Starlette:
                 "granularity": opts["granularity"], "featureset": opts["featureset"],
                 "estimated_wait": services.explainer.estimated_wait_s(),
             }
-        return JSONResponse(completion)
+        return completion
 
     async def chat_stream(request: Request, who: Principal, opts: dict[str, Any],
                           body: dict[str, Any], upstream_body: dict[str, Any]) -> Response:
@@ -294,7 +335,8 @@ def create_gateway(services: Services) -> Starlette:
     ]
     app = Starlette(routes=routes, exception_handlers={
         ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error})
-    app.add_middleware(CorrelationMiddleware)
+    app.add_middleware(CorsMiddleware, origins=services.settings.cors_origins)
+    app.add_middleware(CorrelationMiddleware)  # outermost: preflights get ids too
     return app
 
 

@@ -32,7 +32,7 @@ log = logging.getLogger("sidecar.stack")
 
 # Every capability the reference stack implements (the target file declares them).
 IMPLEMENTED = ("chat", "chat_stream", "health", "explain", "trace_stream", "cancel",
-               "client_trace_id")
+               "client_trace_id", "rate_limits", "idempotency")
 TOKEN_PREFIX = "sct_"  # recognisable, so redactors can catch a stray one by pattern
 
 
@@ -89,12 +89,17 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
         "url": url,
         "files": {"status_json": settings.status_json_path,
                   "artifacts": "file://" + settings.artifact_root},
-        "capabilities": [*IMPLEMENTED, *(["auth"] if settings.auth_mode == "static" else [])],
+        "capabilities": [*IMPLEMENTED, *(["auth"] if settings.auth_mode == "static" else []),
+                         *(["cors"] if settings.cors_origins else [])],
+        "rate_limits": {category: {"rps": limit.rps, "burst": limit.burst}
+                        for category, limit in settings.rate_limits.items()},
         "x-reference-stack": {"pid": os.getpid(), "state_dir": settings.state_dir,
                               "upstream": upstream},
     }
     if settings.tokens:
         doc["tenants"] = target_tenants(settings.tokens)
+    if settings.cors_origins:
+        doc["cors"] = {"allowed_origins": sorted(settings.cors_origins)}
     if settings.ttl_seconds <= SHORT_TTL_LIMIT_S:
         doc["trace_ttl_seconds"] = settings.ttl_seconds
     return doc

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from .artifacts import ArtifactStore
 from .auth import Authenticator
 from .explainer import Explainer
+from .idempotency import IdempotencyStore
 from .jobqueue import DurableQueue
+from .ratelimit import RateLimiter
 from .settings import StackSettings
 from .store import StatusStore
 from .upstream import UpstreamClient
@@ -25,6 +27,8 @@ class Services:
     explainer: Explainer
     auth: Authenticator
     upstream: UpstreamClient | None
+    limiter: RateLimiter
+    idempotency: IdempotencyStore
     _upstream_ok: tuple[float, bool] = field(default=(0.0, False))
 
     @classmethod
@@ -36,12 +40,16 @@ class Services:
         upstream = (UpstreamClient(upstream_url, settings.upstream_timeout_s)
                     if upstream_url else None)
         return cls(settings, store, queue, artifacts, explainer,
-                   Authenticator(settings.auth_mode, settings.tokens), upstream)
+                   Authenticator(settings.auth_mode, settings.tokens), upstream,
+                   RateLimiter(settings.rate_limits, settings.tenant_rate_limits),
+                   IdempotencyStore(settings.idempotency_path))
 
     async def start(self) -> None:
         """Load state, settle orphans, start flushing and explaining."""
         self.store.load()
         self.store.start()
+        self.idempotency.load()
+        self.idempotency.start()
         recovered = set(self.explainer.start())
         # A non-terminal trace without a job file lost its input mid-stream: fail it
         # rather than leave it queued forever (every trace reaches one terminal state).
@@ -52,6 +60,7 @@ class Services:
     async def stop(self) -> None:
         await self.explainer.stop()
         await self.store.close()
+        await self.idempotency.close()
         if self.upstream:
             await self.upstream.close()
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .ratelimit import DEFAULTS, Limit
+
 
 class StackConfigError(ValueError):
     """The stack refuses to start: a setting is invalid."""
@@ -40,10 +42,17 @@ class StackSettings:
     max_body_bytes: int = 1024 * 1024
     keepalive_s: float = 15.0
     upstream_timeout_s: float = 30.0
+    rate_limits: Mapping[str, Limit] = field(default_factory=lambda: dict(DEFAULTS))
+    tenant_rate_limits: Mapping[str, Mapping[str, Limit]] = field(default_factory=dict)
+    cors_origins: frozenset[str] = frozenset()
 
     @property
     def status_json_path(self) -> str:
         return os.path.join(self.state_dir, "status.json")
+
+    @property
+    def idempotency_path(self) -> str:
+        return os.path.join(self.state_dir, "idempotency.json")
 
     @property
     def queue_dir(self) -> str:
@@ -93,6 +102,23 @@ def parse_tokens(raw: str) -> dict[str, TokenInfo]:
     return tokens
 
 
+def parse_tenant_limits(raw: str) -> dict[str, dict[str, Limit]]:
+    """RATE_LIMITS_JSON: {tenant_id: {read|write: {rps, burst}}}."""
+    try:
+        data: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        raise StackConfigError("RATE_LIMITS_JSON: not valid JSON") from None
+    out: dict[str, dict[str, Limit]] = {}
+    try:
+        for tenant, categories in data.items():
+            out[tenant] = {category: Limit(float(v["rps"]), float(v["burst"]))
+                           for category, v in categories.items() if category in DEFAULTS}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise StackConfigError('RATE_LIMITS_JSON: valid: {"<tenant>": {"read"|"write": '
+                               '{"rps": <number>, "burst": <number>}}}') from None
+    return out
+
+
 def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSettings:
     """Build StackSettings from environment variables (see docs/reference-stack.md)."""
     env = os.environ if env is None else env
@@ -109,6 +135,17 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
     if env.get("TRACE_TTL_SECONDS"):
         ttl = _number(env, "TRACE_TTL_SECONDS", ttl, 0.1)
     workers = int(_number(env, "EXPLAINER_WORKERS", 4, 1))
+    limits = {category: Limit(
+        _number(env, f"RATE_LIMIT_{category.upper()}_RPS", default.rps),
+        _number(env, f"RATE_LIMIT_{category.upper()}_BURST", default.burst, 1))
+        for category, default in DEFAULTS.items()}
+    tenant_limits = parse_tenant_limits(env["RATE_LIMITS_JSON"]) if env.get(
+        "RATE_LIMITS_JSON") else {}
+    origins = frozenset(o.strip() for o in env.get("CORS_ALLOW_ORIGINS", "").split(",")
+                        if o.strip())
+    if "*" in origins:
+        raise StackConfigError("CORS_ALLOW_ORIGINS: '*' is refused (credentials are allowed); "
+                               "valid: a comma list of origins like https://app.example")
     return StackSettings(
         state_dir=os.path.abspath(state_dir),
         auth_mode=auth_mode,
@@ -124,4 +161,7 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
         max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 1024 * 1024, 1)),
         keepalive_s=_number(env, "SSE_KEEPALIVE_SECONDS", 15.0, 0.05),
         upstream_timeout_s=_number(env, "UPSTREAM_TIMEOUT_SECONDS", 30.0, 0.1),
+        rate_limits=limits,
+        tenant_rate_limits=tenant_limits,
+        cors_origins=origins,
     )

@@ -9,13 +9,11 @@ request. A record's tenant never changes once written.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import time
 from collections import defaultdict
 from typing import Any
 
-from ..atomic import write_atomic
+from .durable import GroupCommitFile
 
 TERMINAL = frozenset({"complete", "failed", "canceled", "expired"})
 _NEXT: dict[str, frozenset[str]] = {
@@ -51,29 +49,25 @@ class StatusStore:
         self._records: dict[str, Record] = {}
         self._versions: dict[str, int] = defaultdict(int)
         self._subscribers: dict[str, set[asyncio.Queue[Record]]] = defaultdict(set)
-        self._dirty = asyncio.Event()
-        self._waiters: list[asyncio.Future[None]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self.flushes = 0
+        self._file = GroupCommitFile(path, lambda: self._records)
+
+    @property
+    def flushes(self) -> int:
+        return self._file.flushes
 
     # -- lifecycle -------------------------------------------------------------------
     def load(self) -> None:
         """Read the file left by a previous run (a restart keeps every trace)."""
-        if os.path.exists(self.path):
-            with open(self.path, encoding="utf-8") as handle:
-                self._records = json.load(handle)
+        self._records = self._file.read() or {}
 
     def start(self) -> None:
-        self._flusher = asyncio.create_task(self._flush_loop(), name="status-store-flush")
+        self._file.start()
 
     async def close(self) -> None:
-        if self._flusher:
-            await self._commit()
-            self._flusher.cancel()
+        await self._file.close()
 
     def writable(self) -> bool:
-        directory = os.path.dirname(self.path)
-        return os.path.isdir(directory) and os.access(directory, os.W_OK)
+        return self._file.writable()
 
     # -- reads -----------------------------------------------------------------------
     def get(self, trace_id: str) -> Record | None:
@@ -131,31 +125,7 @@ class StatusStore:
     async def _changed(self, trace_id: str) -> Record:
         self._versions[trace_id] += 1
         snapshot = dict(self._records[trace_id])
-        await self._commit()
+        await self._file.commit()
         for queue in self._subscribers.get(trace_id, ()):
             queue.put_nowait(snapshot)
         return snapshot
-
-    async def _commit(self) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
-        self._dirty.set()
-        await future
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            waiters, self._waiters = self._waiters, []
-            data = json.dumps(self._records, separators=(",", ":")).encode()
-            try:
-                await asyncio.to_thread(write_atomic, self.path, data)
-                self.flushes += 1
-            except OSError as exc:
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_exception(exc)
-                continue
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)

@@ -1,0 +1,66 @@
+"""Idempotency keys (CONTRACT §2.8): replay, reuse refusal, tenant independence."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from pytest_sidecar.client import SidecarClient
+
+pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
+              pytest.mark.contract("§2.8")]
+
+MESSAGES = [{"role": "user", "content": "Idempotent question, please."}]
+
+
+def key() -> str:
+    return "idem-" + uuid.uuid4().hex
+
+
+@pytest.mark.needs("chat", "explain", "idempotency", "client_trace_id")
+def test_same_key_and_request_replays_the_first_response_and_opens_no_trace(
+        gateway: SidecarClient, evidence: Any) -> None:
+    idem, trace_id = key(), "idem-" + uuid.uuid4().hex
+    headers = {"x-idempotency-key": idem}
+    first = gateway.explain(MESSAGES, trace_id=trace_id, headers=headers)
+    assert first.status_code == 200, first.text[:200]
+    assert first.headers.get("x-idempotent-replay") is None
+    # The same client trace id again would be 409 trace_exists if a trace were opened.
+    second = gateway.explain(MESSAGES, trace_id=trace_id, headers=headers)
+    assert second.status_code == 200, second.text[:200]
+    assert second.headers.get("x-idempotent-replay") == "true"
+    assert second.json() == first.json(), "the replay is not the first response"
+    assert second.headers["x-trace-id"] == trace_id
+    evidence.record(key=idem, trace_id=trace_id, completion_id=first.json()["id"],
+                    replay_header=second.headers["x-idempotent-replay"])
+
+
+@pytest.mark.needs("chat", "idempotency")
+def test_same_key_with_another_body_is_422(gateway: SidecarClient, evidence: Any) -> None:
+    idem = key()
+    assert gateway.chat(MESSAGES, headers={"x-idempotency-key": idem}).status_code == 200
+    other = gateway.chat([{"role": "user", "content": "A different question."}],
+                         headers={"x-idempotency-key": idem})
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    evidence.record(key=idem, reuse_status=422)
+
+
+@pytest.mark.needs("chat", "idempotency", "tenants:2")
+def test_another_tenants_identical_key_is_independent(gateway_factory: Any,
+                                                      evidence: Any) -> None:
+    idem = key()
+    a = gateway_factory("a", "write").chat(MESSAGES, headers={"x-idempotency-key": idem})
+    b = gateway_factory("b", "write").chat(MESSAGES, headers={"x-idempotency-key": idem})
+    assert a.status_code == b.status_code == 200
+    assert b.headers.get("x-idempotent-replay") is None, "tenant B got tenant A's response"
+    assert b.json()["id"] != a.json()["id"]
+    evidence.record(key=idem, completion_a=a.json()["id"], completion_b=b.json()["id"])
+
+
+@pytest.mark.needs("chat", "idempotency")
+def test_an_overlong_key_is_400(gateway: SidecarClient, evidence: Any) -> None:
+    response = gateway.chat(MESSAGES, headers={"x-idempotency-key": "k" * 129})
+    assert response.status_code == 400 and response.json()["code"] == "invalid_idempotency_key"
+    evidence.record(key_length=129, status=400)
