@@ -21,7 +21,10 @@ from ..contracts.openapi import request_validator
 from .auth import READ, WRITE, Principal
 from .cors import CorsMiddleware
 from .errors import ApiError, not_found
+from .hif_v2 import envelope
 from .idempotency import MAX_KEY_LEN, request_digest
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import MetricsMiddleware
 from .middleware import CorrelationMiddleware
 from .services import Services
 from .store import TERMINAL, TraceExists, rfc3339
@@ -47,12 +50,17 @@ def create_gateway(services: Services) -> Starlette:
     def principal(request: Request, scope: str) -> Principal:
         """Authenticate, check the scope, then take a rate-limit token (in that order:
         a request denied by auth consumes nothing)."""
-        who = services.auth.authenticate(request.headers.get("authorization"),
-                                         set(request.query_params.keys()))
-        services.auth.require(who, scope)
+        try:
+            who = services.auth.authenticate(request.headers.get("authorization"),
+                                             set(request.query_params.keys()))
+            services.auth.require(who, scope)
+        except ApiError as denied:
+            services.metrics.rbac_denied.labels(denied.code).inc()
+            raise
         category = "read" if request.method == "GET" else "write"
         retry_after = services.limiter.check(who.tenant_id, category)
         if retry_after is not None:
+            services.metrics.rate_limited.labels(category).inc()
             raise ApiError(429, "rate_limited", f"{category} rate limit exceeded",
                            headers={"Retry-After": str(retry_after)})
         return who
@@ -110,7 +118,8 @@ def create_gateway(services: Services) -> Starlette:
         return {"explain": mode == "hypergraph", "granularity": granularity,
                 "featureset": features, "budget_ms": budget, "trace_id": client_id}
 
-    async def open_trace(request: Request, who: Principal, opts: dict[str, Any]) -> str:
+    async def open_trace(request: Request, who: Principal, opts: dict[str, Any],
+                         completion_id: str | None, model: str) -> str:
         trace_id = opts["trace_id"] or uuid.uuid4().hex
         now = time.time()
         record = {
@@ -119,7 +128,7 @@ def create_gateway(services: Services) -> Starlette:
             "featureset": opts["featureset"], "created_at": rfc3339(now),
             "updated_at": rfc3339(now), "expires_at": now + services.settings.ttl_seconds,
             "error": None, "s3_key": None, "bp_level": 0, "bp_actions": [],
-            "granularity_downgraded": False,
+            "granularity_downgraded": False, "completion_id": completion_id, "model": model,
         }
         try:
             await services.store.create(record)
@@ -136,6 +145,7 @@ def create_gateway(services: Services) -> Starlette:
     async def chat(request: Request) -> Response:
         who = principal(request, WRITE)
         opts = explain_headers(request)
+        services.metrics.chats.labels(opts["granularity"] if opts["explain"] else "none").inc()
         key = request.headers.get("x-idempotency-key")
         if key is not None and not 0 < len(key) <= MAX_KEY_LEN:
             raise ApiError(400, "invalid_idempotency_key",
@@ -187,7 +197,7 @@ def create_gateway(services: Services) -> Starlette:
             raise ApiError(exc.status, exc.code, str(exc)) from None
         if opts["explain"]:
             # Opened only after the chat succeeded (no orphan traces), durable before 200.
-            trace_id = await open_trace(request, who, opts)
+            trace_id = await open_trace(request, who, opts, completion["id"], body["model"])
             text = completion["choices"][0]["message"]["content"]
             await services.explainer.submit(trace_id, job(opts, body, text))
             completion["explanation_metadata"] = {
@@ -208,18 +218,21 @@ def create_gateway(services: Services) -> Starlette:
         trace_id = None
         if opts["explain"]:
             try:
-                trace_id = await open_trace(request, who, opts)
+                # The completion id arrives with the first chunk; settle() records it.
+                trace_id = await open_trace(request, who, opts, None, body["model"])
             except ApiError:
                 await upstream.aclose()
                 raise
 
         async def relay() -> AsyncIterator[bytes]:
             parts: list[str] = []
-            finished = False
+            finished, completion_id = False, None
             try:
                 async for line in upstream.aiter_lines():
                     if line.startswith("data: ") and line != "data: [DONE]":
-                        for choice in json.loads(line[6:]).get("choices", []):
+                        chunk = json.loads(line[6:])
+                        completion_id = completion_id or chunk.get("id")
+                        for choice in chunk.get("choices", []):
                             parts.append(choice.get("delta", {}).get("content") or "")
                     finished = finished or line == "data: [DONE]"
                     yield (line + "\n").encode()
@@ -227,10 +240,14 @@ def create_gateway(services: Services) -> Starlette:
                 await upstream.aclose()
                 if trace_id is not None:
                     # Shielded: the client may have gone, the trace must still be settled.
-                    await asyncio.shield(settle(trace_id, finished, "".join(parts)))
+                    await asyncio.shield(settle(trace_id, finished, "".join(parts),
+                                                completion_id))
 
-        async def settle(trace_id: str, finished: bool, text: str) -> None:
+        async def settle(trace_id: str, finished: bool, text: str,
+                         completion_id: str | None) -> None:
             if finished:
+                if completion_id:
+                    await services.store.update(trace_id, completion_id=completion_id)
                 await services.explainer.submit(trace_id, job(opts, body, text))
             else:
                 await services.store.transition(trace_id, "failed", error="upstream_error")
@@ -240,11 +257,13 @@ def create_gateway(services: Services) -> Starlette:
 
     async def status(request: Request) -> Response:
         who = principal(request, READ)
+        services.metrics.status_gets.inc()
         record = await fresh(owned(request.path_params["trace_id"], who))
         return JSONResponse(status_view(record))
 
     async def graph(request: Request) -> Response:
         who = principal(request, READ)
+        services.metrics.graph_gets.inc()
         trace_id = request.path_params["trace_id"]
         record = await fresh(owned(trace_id, who))
         state = record["state"]
@@ -303,6 +322,27 @@ def create_gateway(services: Services) -> Starlette:
         except TimeoutError:
             return None
 
+    async def explanation(request: Request) -> Response:
+        """§2.9: the HIF v2 envelope of a completion's explanation."""
+        who = principal(request, READ)
+        completion_id = request.path_params["completion_id"]
+        trace_id = services.store.trace_of_completion(completion_id)
+        record = services.store.get(trace_id) if trace_id else None
+        if record is None or record["tenant_id"] != who.tenant_id:
+            raise ApiError(404, "not_found", f"no explanation for {completion_id}")
+        record = await fresh(record)
+        if record["state"] in ("queued", "running", "partial"):
+            return JSONResponse({"id": completion_id, "status": "pending",
+                                 "eta_seconds": services.explainer.estimated_wait_s()},
+                                status_code=202)
+        if record["state"] != "complete":
+            raise ApiError(404, "not_found",
+                           f"no explanation for {completion_id}: trace {record['state']}")
+        data = await asyncio.to_thread(services.artifacts.get_gzip, record["s3_key"])
+        graph = json.loads(gzip.decompress(data))
+        return JSONResponse(envelope(completion_id, record.get("model", ""),
+                                     record["updated_at"], graph))
+
     async def cancel(request: Request) -> Response:
         who = principal(request, WRITE)
         trace_id = request.path_params["trace_id"]
@@ -312,6 +352,9 @@ def create_gateway(services: Services) -> Starlette:
             raise ApiError(409, "trace_not_cancelable", f"trace {trace_id} is already terminal")
         services.explainer.cancel(trace_id)
         return JSONResponse(status_view(record), status_code=202)
+
+    async def metrics(request: Request) -> Response:
+        return Response(services.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -326,15 +369,18 @@ def create_gateway(services: Services) -> Starlette:
 
     routes = [
         Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/chat/completions/{completion_id}/explanation", explanation, methods=["GET"]),
         Route("/v1/traces/{trace_id}/status", status, methods=["GET"]),
         Route("/v1/traces/{trace_id}/graph", graph, methods=["GET"]),
         Route("/v1/traces/{trace_id}/stream", stream, methods=["GET"]),
         Route("/v1/traces/{trace_id}", cancel, methods=["DELETE"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={
         ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error})
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(CorsMiddleware, origins=services.settings.cors_origins)
     app.add_middleware(CorrelationMiddleware)  # outermost: preflights get ids too
     return app

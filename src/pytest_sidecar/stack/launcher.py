@@ -32,7 +32,7 @@ log = logging.getLogger("sidecar.stack")
 
 # Every capability the reference stack implements (the target file declares them).
 IMPLEMENTED = ("chat", "chat_stream", "health", "explain", "trace_stream", "cancel",
-               "client_trace_id", "rate_limits", "idempotency")
+               "client_trace_id", "rate_limits", "idempotency", "explanation_v2")
 TOKEN_PREFIX = "sct_"  # recognisable, so redactors can catch a stray one by pattern
 
 
@@ -87,6 +87,7 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
     doc: dict[str, Any] = {
         "version": 1,
         "url": url,
+        "metrics": {"gateway": url + "/metrics"},
         "files": {"status_json": settings.status_json_path,
                   "artifacts": "file://" + settings.artifact_root},
         "capabilities": [*IMPLEMENTED, *(["auth"] if settings.auth_mode == "static" else []),

@@ -10,6 +10,7 @@ from .auth import Authenticator
 from .explainer import Explainer
 from .idempotency import IdempotencyStore
 from .jobqueue import DurableQueue
+from .metrics import GatewayMetrics
 from .ratelimit import RateLimiter
 from .settings import StackSettings
 from .store import StatusStore
@@ -29,6 +30,7 @@ class Services:
     upstream: UpstreamClient | None
     limiter: RateLimiter
     idempotency: IdempotencyStore
+    metrics: GatewayMetrics
     _upstream_ok: tuple[float, bool] = field(default=(0.0, False))
 
     @classmethod
@@ -42,7 +44,7 @@ class Services:
         return cls(settings, store, queue, artifacts, explainer,
                    Authenticator(settings.auth_mode, settings.tokens), upstream,
                    RateLimiter(settings.rate_limits, settings.tenant_rate_limits),
-                   IdempotencyStore(settings.idempotency_path))
+                   IdempotencyStore(settings.idempotency_path), GatewayMetrics())
 
     async def start(self) -> None:
         """Load state, settle orphans, start flushing and explaining."""

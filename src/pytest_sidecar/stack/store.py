@@ -49,6 +49,7 @@ class StatusStore:
         self._records: dict[str, Record] = {}
         self._versions: dict[str, int] = defaultdict(int)
         self._subscribers: dict[str, set[asyncio.Queue[Record]]] = defaultdict(set)
+        self._by_completion: dict[str, str] = {}
         self._file = GroupCommitFile(path, lambda: self._records)
 
     @property
@@ -59,6 +60,8 @@ class StatusStore:
     def load(self) -> None:
         """Read the file left by a previous run (a restart keeps every trace)."""
         self._records = self._file.read() or {}
+        self._by_completion = {r["completion_id"]: tid for tid, r in self._records.items()
+                               if r.get("completion_id")}
 
     def start(self) -> None:
         self._file.start()
@@ -76,6 +79,9 @@ class StatusStore:
 
     def version(self, trace_id: str) -> int:
         return self._versions[trace_id]
+
+    def trace_of_completion(self, completion_id: str) -> str | None:
+        return self._by_completion.get(completion_id)
 
     def exists(self, trace_id: str) -> bool:
         return trace_id in self._records
@@ -124,6 +130,9 @@ class StatusStore:
     # -- internals -------------------------------------------------------------------
     async def _changed(self, trace_id: str) -> Record:
         self._versions[trace_id] += 1
+        completion_id = self._records[trace_id].get("completion_id")
+        if completion_id:
+            self._by_completion[completion_id] = trace_id
         snapshot = dict(self._records[trace_id])
         await self._file.commit()
         for queue in self._subscribers.get(trace_id, ()):

@@ -1,0 +1,68 @@
+"""Gateway metrics (CONTRACT §6) with prometheus_client, on a registry of its own.
+
+Path labels are route templates (`/v1/traces/{trace_id}/status`), never ids, and every
+label set is bounded: unmatched paths count as `unmatched`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        # No `_created` gauge per counter: noise for scrapers and for the §6 lint.
+        prometheus_client.disable_created_metrics()
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        # prometheus_client adds the _total suffix to counters.
+        self.requests = Counter("http_requests", "HTTP requests by route template, method "
+                                "and status", ["path", "method", "status"], registry=r)
+        self.duration = Histogram("http_request_duration_seconds", "HTTP request duration "
+                                  "by route template and method", ["path", "method"], registry=r)
+        self.chats = Counter("chat_requests", "Chat completions by explanation granularity "
+                             "(none: not explained)", ["granularity"], registry=r)
+        self.status_gets = Counter("traces_status_get", "Trace status reads", registry=r)
+        self.graph_gets = Counter("traces_graph_get", "Trace graph reads", registry=r)
+        self.rate_limited = Counter("rate_limit_rejections", "Requests refused with 429 by "
+                                    "category", ["category"], registry=r)
+        self.rbac_denied = Counter("rbac_denied", "Requests refused by authentication or "
+                                   "authorization, by reason", ["reason"], registry=r)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Counts every HTTP response by its route template (pure ASGI: SSE is not buffered)."""
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def observe(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                route = scope.get("route")
+                path = getattr(route, "path", None) or "unmatched"
+                method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+                self.metrics.requests.labels(path, method, str(message["status"])).inc()
+                self.metrics.duration.labels(path, method).observe(
+                    time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, observe)
+
+
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})

@@ -1,0 +1,148 @@
+"""The scope matrix (CONTRACT §3): every route of the OpenAPI document x every kind of
+caller -> the expected status, generated from one table."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from pytest_sidecar.client import is_terminal
+from pytest_sidecar.contracts.openapi import documented_routes, load_openapi
+from pytest_sidecar.target import Target
+
+pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
+              pytest.mark.contract("§3")]
+
+READ, WRITE = "traces:read", "traces:write"
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "rbac"}]}
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What the allowed requests act on: a complete trace of tenant A and its chat."""
+
+    trace_id: str
+    completion_id: str
+    fresh_trace: Callable[[], str]  # a new, still running trace of tenant A
+
+
+@dataclass(frozen=True)
+class Route:
+    scope: str | None  # None: no authentication
+    needs: tuple[str, ...]
+    allowed: int  # the status when the caller may use the route
+    send: Callable[[httpx.Client, dict[str, str], Subject], httpx.Response]
+
+
+ROUTES: dict[tuple[str, str], Route] = {
+    ("POST", "/v1/chat/completions"): Route(
+        WRITE, ("chat",), 200,
+        lambda http, h, s: http.post("/v1/chat/completions", json=CHAT, headers=h)),
+    ("GET", "/v1/chat/completions/{completion_id}/explanation"): Route(
+        READ, ("explanation_v2",), 200,
+        lambda http, h, s: http.get(f"/v1/chat/completions/{s.completion_id}/explanation",
+                                    headers=h)),
+    ("GET", "/v1/traces/{trace_id}/status"): Route(
+        READ, ("explain",), 200,
+        lambda http, h, s: http.get(f"/v1/traces/{s.trace_id}/status", headers=h)),
+    ("GET", "/v1/traces/{trace_id}/graph"): Route(
+        READ, ("explain",), 200,
+        lambda http, h, s: http.get(f"/v1/traces/{s.trace_id}/graph", headers=h)),
+    ("GET", "/v1/traces/{trace_id}/stream"): Route(
+        READ, ("trace_stream",), 200,
+        lambda http, h, s: http.get(f"/v1/traces/{s.trace_id}/stream", headers=h)),
+    ("POST", "/v1/traces/{trace_id}/webhooks"): Route(
+        WRITE, ("webhooks",), 201,
+        # A public address that is never called: the trace is complete, the event canceled.
+        lambda http, h, s: http.post(f"/v1/traces/{s.trace_id}/webhooks", headers=h,
+                                     json={"url": "https://93.184.216.34/hook",
+                                           "events": ["canceled"]})),
+    ("DELETE", "/v1/traces/{trace_id}"): Route(
+        WRITE, ("cancel",), 202,
+        lambda http, h, s: http.delete(f"/v1/traces/{s.fresh_trace()}", headers=h)),
+    ("GET", "/healthz"): Route(None, ("health",), 200,
+                               lambda http, h, s: http.get("/healthz", headers=h)),
+    ("GET", "/readyz"): Route(None, ("health",), 200,
+                              lambda http, h, s: http.get("/readyz", headers=h)),
+    ("GET", "/metrics"): Route(None, ("metrics:gateway",), 200,
+                               lambda http, h, s: http.get("/metrics", headers=h)),
+}
+CALLERS = ("no_token", "malformed", "unknown_token", "tenant_a_read", "tenant_a_write")
+
+
+def expected(route: Route, caller: str) -> tuple[int, str | None]:
+    """The matrix: (status, error code) for a caller on a route."""
+    if route.scope is None:
+        return route.allowed, None
+    if caller in ("no_token", "malformed"):
+        return 401, "unauthorized"
+    if caller == "unknown_token":
+        return 403, "forbidden"
+    if caller == "tenant_a_read" and route.scope == WRITE:
+        return 403, "missing_scope"
+    return route.allowed, None
+
+
+def credentials(caller: str, target: Target) -> dict[str, str]:
+    tokens = target.tenants["a"].tokens
+    return {
+        "no_token": {},
+        "malformed": {"authorization": "Basic cmJhYzpyYmFj"},
+        "unknown_token": {"authorization": f"Bearer never-issued-{uuid.uuid4().hex}"},
+        "tenant_a_read": {"authorization": f"Bearer {tokens.read}"},
+        "tenant_a_write": {"authorization": f"Bearer {tokens.write}"},
+    }[caller]
+
+
+def test_the_matrix_covers_exactly_the_documented_routes(evidence: Any) -> None:
+    documented = documented_routes()
+    assert set(ROUTES) == documented, (
+        f"routes without matrix rows: {sorted(documented - set(ROUTES))}; "
+        f"rows for undocumented routes: {sorted(set(ROUTES) - documented)}")
+    paths = load_openapi()["paths"]
+    for (method, path), route in ROUTES.items():
+        assert paths[path][method.lower()].get("x-scope") == route.scope, (method, path)
+    evidence.record(routes=len(ROUTES), callers=len(CALLERS), cells=len(ROUTES) * len(CALLERS))
+
+
+@pytest.fixture(scope="module")
+def subject(gateway_factory: Any, sidecar_config: Any) -> Subject:
+    owner = gateway_factory("a", "write")
+    chat = owner.explain(granularity="sentence")
+    assert chat.status_code == 200, chat.text[:200]
+    trace_id = chat.json()["explanation_metadata"]["trace_id"]
+    assert owner.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline).reached
+
+    def fresh_trace() -> str:
+        response = owner.explain(granularity="token", max_tokens=200)
+        return str(response.json()["explanation_metadata"]["trace_id"])
+
+    return Subject(trace_id, chat.json()["id"], fresh_trace)
+
+
+CELLS = [pytest.param(key, caller, marks=pytest.mark.needs("auth", *route.needs),
+                      id=f"{key[0]} {key[1]} as {caller}")
+         for key, route in ROUTES.items() for caller in CALLERS]
+
+
+@pytest.mark.parametrize("key,caller", CELLS)
+def test_scope_matrix(key: tuple[str, str], caller: str, sidecar_target: Target,
+                      subject: Subject, sidecar_config: Any, evidence: Any) -> None:
+    route = ROUTES[key]
+    status, code = expected(route, caller)
+    with httpx.Client(base_url=sidecar_target.url, timeout=sidecar_config.timeout) as http:
+        response = route.send(http, credentials(caller, sidecar_target), subject)
+    assert response.status_code == status, (
+        f"{key[0]} {key[1]} as {caller}: {response.status_code}, expected {status}: "
+        f"{response.text[:200]}")
+    if code is not None:
+        assert response.json()["code"] == code
+    if status == 401:
+        assert response.headers.get("www-authenticate", "").lower().startswith("bearer")
+    evidence.record(route=f"{key[0]} {key[1]}", caller=caller, status=response.status_code,
+                    code=code)
