@@ -25,6 +25,8 @@ EMBEDDED_ENV = {
     "RATE_LIMIT_READ_RPS": "2000", "RATE_LIMIT_READ_BURST": "4000",
     "RATE_LIMIT_WRITE_RPS": "1000", "RATE_LIMIT_WRITE_BURST": "2000",
     "CORS_ALLOW_ORIGINS": "https://console.sidecar.test",
+    # The suite's own webhook receiver listens on 127.0.0.1; deliveries retry quickly.
+    "WEBHOOK_ALLOW_HOSTS": "127.0.0.1", "WEBHOOK_BACKOFF_MS": "100",
 }
 STATE_KEY = pytest.StashKey["SidecarState"]()
 WORKERINPUT_KEY = "sidecar"

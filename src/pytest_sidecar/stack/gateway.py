@@ -27,8 +27,10 @@ from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import MetricsMiddleware
 from .middleware import CorrelationMiddleware
 from .services import Services
+from .ssrf import ForbiddenUrl
 from .store import TERMINAL, TraceExists, rfc3339
 from .upstream import UpstreamError, prompt_of
+from .webhooks import EVENTS
 
 TRACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FEATURES = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -343,6 +345,24 @@ def create_gateway(services: Services) -> Starlette:
         return JSONResponse(envelope(completion_id, record.get("model", ""),
                                      record["updated_at"], graph))
 
+    validate_webhook = request_validator("WebhookRequest")
+
+    async def webhooks(request: Request) -> Response:
+        who = principal(request, WRITE)
+        record = owned(request.path_params["trace_id"], who)
+        body = await read_json(request)
+        error = next(iter(validate_webhook.iter_errors(body)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "body"
+            raise ApiError(422, "invalid_request", f"{where}: {error.message}"[:300])
+        events = list(dict.fromkeys(body.get("events") or EVENTS))
+        try:
+            hook = await services.webhooks.register(record, body["url"], body.get("secret"),
+                                                    events)
+        except ForbiddenUrl as exc:
+            raise ApiError(422, "webhook_url_forbidden", f"webhook URL refused: {exc}") from None
+        return JSONResponse(hook, status_code=201)
+
     async def cancel(request: Request) -> Response:
         who = principal(request, WRITE)
         trace_id = request.path_params["trace_id"]
@@ -373,6 +393,7 @@ def create_gateway(services: Services) -> Starlette:
         Route("/v1/traces/{trace_id}/status", status, methods=["GET"]),
         Route("/v1/traces/{trace_id}/graph", graph, methods=["GET"]),
         Route("/v1/traces/{trace_id}/stream", stream, methods=["GET"]),
+        Route("/v1/traces/{trace_id}/webhooks", webhooks, methods=["POST"]),
         Route("/v1/traces/{trace_id}", cancel, methods=["DELETE"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -15,6 +15,7 @@ from .ratelimit import RateLimiter
 from .settings import StackSettings
 from .store import StatusStore
 from .upstream import UpstreamClient
+from .webhooks import WebhookDispatcher
 
 _UPSTREAM_CHECK_TTL_S = 1.0  # /readyz may be polled often; do not probe upstream each time
 
@@ -31,6 +32,7 @@ class Services:
     limiter: RateLimiter
     idempotency: IdempotencyStore
     metrics: GatewayMetrics
+    webhooks: WebhookDispatcher
     _upstream_ok: tuple[float, bool] = field(default=(0.0, False))
 
     @classmethod
@@ -44,7 +46,9 @@ class Services:
         return cls(settings, store, queue, artifacts, explainer,
                    Authenticator(settings.auth_mode, settings.tokens), upstream,
                    RateLimiter(settings.rate_limits, settings.tenant_rate_limits),
-                   IdempotencyStore(settings.idempotency_path), GatewayMetrics())
+                   IdempotencyStore(settings.idempotency_path), GatewayMetrics(),
+                   WebhookDispatcher(settings.webhooks_path, store, settings.webhook_allow_hosts,
+                                     settings.webhook_backoff_s))
 
     async def start(self) -> None:
         """Load state, settle orphans, start flushing and explaining."""
@@ -52,6 +56,8 @@ class Services:
         self.store.start()
         self.idempotency.load()
         self.idempotency.start()
+        self.webhooks.load()
+        self.webhooks.start()
         recovered = set(self.explainer.start())
         # A non-terminal trace without a job file lost its input mid-stream: fail it
         # rather than leave it queued forever (every trace reaches one terminal state).
@@ -63,6 +69,7 @@ class Services:
         await self.explainer.stop()
         await self.store.close()
         await self.idempotency.close()
+        await self.webhooks.close()
         if self.upstream:
             await self.upstream.close()
 

@@ -45,6 +45,8 @@ class StackSettings:
     rate_limits: Mapping[str, Limit] = field(default_factory=lambda: dict(DEFAULTS))
     tenant_rate_limits: Mapping[str, Mapping[str, Limit]] = field(default_factory=dict)
     cors_origins: frozenset[str] = frozenset()
+    webhook_allow_hosts: frozenset[str] = frozenset()
+    webhook_backoff_s: float = 0.5
 
     @property
     def status_json_path(self) -> str:
@@ -53,6 +55,10 @@ class StackSettings:
     @property
     def idempotency_path(self) -> str:
         return os.path.join(self.state_dir, "idempotency.json")
+
+    @property
+    def webhooks_path(self) -> str:
+        return os.path.join(self.state_dir, "webhooks.json")
 
     @property
     def queue_dir(self) -> str:
@@ -164,4 +170,7 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
         rate_limits=limits,
         tenant_rate_limits=tenant_limits,
         cors_origins=origins,
+        webhook_allow_hosts=frozenset(h.strip().lower() for h in
+                                      env.get("WEBHOOK_ALLOW_HOSTS", "").split(",") if h.strip()),
+        webhook_backoff_s=_number(env, "WEBHOOK_BACKOFF_MS", 500.0) / 1000,
     )

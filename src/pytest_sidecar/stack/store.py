@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from .durable import GroupCommitFile
@@ -50,6 +51,7 @@ class StatusStore:
         self._versions: dict[str, int] = defaultdict(int)
         self._subscribers: dict[str, set[asyncio.Queue[Record]]] = defaultdict(set)
         self._by_completion: dict[str, str] = {}
+        self._listeners: list[Callable[[Record], None]] = []
         self._file = GroupCommitFile(path, lambda: self._records)
 
     @property
@@ -117,6 +119,10 @@ class StatusStore:
         record.update(fields, state=state, updated_at=rfc3339(time.time()))
         return await self._changed(trace_id)
 
+    def add_listener(self, callback: Callable[[Record], None]) -> None:
+        """Call `callback(record)` after every durable change of any trace."""
+        self._listeners.append(callback)
+
     def subscribe(self, trace_id: str) -> asyncio.Queue[Record]:
         queue: asyncio.Queue[Record] = asyncio.Queue()
         self._subscribers[trace_id].add(queue)
@@ -137,4 +143,6 @@ class StatusStore:
         await self._file.commit()
         for queue in self._subscribers.get(trace_id, ()):
             queue.put_nowait(snapshot)
+        for listener in self._listeners:
+            listener(dict(snapshot))
         return snapshot

@@ -1,0 +1,112 @@
+"""Webhooks (CONTRACT §2.6): at-least-once delivery of a trace's terminal event.
+
+Each delivery is a POST of `{event_id, event, trace_id, state, ts}`, signed with
+`x-sidecar-signature: sha256=<HMAC-SHA256(secret, raw body)>` when a secret was given,
+retried with exponential backoff (at most 5 attempts) under the same event_id. The URL
+is checked against the SSRF guard at registration and again before every attempt;
+redirects are never followed (a redirect is an SSRF detour).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from .durable import GroupCommitFile
+from .ssrf import ForbiddenUrl, check_url
+from .store import StatusStore, rfc3339
+
+log = logging.getLogger("sidecar.webhooks")
+EVENTS = ("complete", "failed", "canceled")
+MAX_ATTEMPTS = 5
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookDispatcher:
+    def __init__(self, path: str, store: StatusStore, allow_hosts: frozenset[str],
+                 backoff_s: float) -> None:
+        self.store, self.allow_hosts, self.backoff_s = store, allow_hosts, backoff_s
+        self._hooks: dict[str, dict[str, Any]] = {}  # hook id -> registration
+        self._file = GroupCommitFile(path, lambda: self._hooks)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._client: httpx.AsyncClient | None = None
+        self.delivered = 0
+
+    def load(self) -> None:
+        self._hooks = self._file.read() or {}
+
+    def start(self) -> None:
+        self._file.start()
+        self._client = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+        self.store.add_listener(self._on_change)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._file.close()
+        if self._client:
+            await self._client.aclose()
+
+    async def register(self, record: dict[str, Any], url: str, secret: str | None,
+                       events: list[str]) -> dict[str, Any]:
+        """Check and store a webhook (raises ForbiddenUrl); fires at once if the trace
+        already reached one of its events."""
+        await check_url(url, self.allow_hosts)
+        hook = {"id": "wh_" + uuid.uuid4().hex, "trace_id": record["trace_id"],
+                "tenant_id": record["tenant_id"], "url": url, "secret": secret,
+                "events": events}
+        self._hooks[hook["id"]] = hook
+        await self._file.commit()
+        current = self.store.get(record["trace_id"])
+        if current and current["state"] in hook["events"]:
+            self._spawn(hook, current)
+        return {k: hook[k] for k in ("id", "trace_id", "url", "events")}
+
+    def _on_change(self, record: dict[str, Any]) -> None:
+        if record["state"] not in EVENTS:
+            return
+        for hook in list(self._hooks.values()):
+            if hook["trace_id"] == record["trace_id"] and record["state"] in hook["events"]:
+                self._spawn(hook, record)
+
+    def _spawn(self, hook: dict[str, Any], record: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._deliver(hook, record))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, hook: dict[str, Any], record: dict[str, Any]) -> None:
+        assert self._client is not None
+        body = json.dumps({"event_id": "evt_" + uuid.uuid4().hex, "event": record["state"],
+                           "trace_id": record["trace_id"], "state": record["state"],
+                           "ts": rfc3339(time.time())}).encode()
+        headers = {"content-type": "application/json"}
+        if hook["secret"]:
+            headers["x-sidecar-signature"] = signature(hook["secret"], body)
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                await check_url(hook["url"], self.allow_hosts)  # DNS may have changed
+            except ForbiddenUrl as exc:
+                log.warning("webhook %s not delivered: %s", hook["id"], exc)
+                return
+            try:
+                response = await self._client.post(hook["url"], content=body, headers=headers)
+                if 200 <= response.status_code < 300:
+                    self.delivered += 1
+                    return
+            except httpx.HTTPError:
+                pass
+        log.warning("webhook %s gave up after %d attempts", hook["id"], MAX_ATTEMPTS)
