@@ -1,0 +1,160 @@
+"""Webhooks (CONTRACT §2.6): signed delivery to a receiver on 127.0.0.1, retries under the
+same event id, and SSRF refusals that never open a connection.
+
+Delivery needs a target that can reach this runner's loopback (co-located) and allows
+127.0.0.1 (WEBHOOK_ALLOW_HOSTS); the embedded stack does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from pytest_sidecar.client import SidecarClient, is_terminal
+
+pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
+              pytest.mark.contract("§2.6"), pytest.mark.needs("chat", "explain", "webhooks")]
+
+
+class Receiver:
+    """A local HTTP receiver: records each POST; answers 500 to the first `fail_first`."""
+
+    def __init__(self, host: str = "127.0.0.1", fail_first: int = 0) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.connections = 0
+        self.fail_first = fail_first
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def setup(self) -> None:
+                owner.connections += 1
+                super().setup()
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                owner.calls.append({"t": time.monotonic(), "body": raw,
+                                    "headers": {k.lower(): v for k, v in self.headers.items()}})
+                status = 500 if len(owner.calls) <= owner.fail_first else 204
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://{host}:{self.port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, timeout: float) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.calls) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.calls
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def completed_trace(gateway: SidecarClient, deadline: float) -> str:
+    trace_id = gateway.explain().json()["explanation_metadata"]["trace_id"]
+    assert gateway.poll_until(trace_id, is_terminal, deadline).reached
+    return str(trace_id)
+
+
+def test_delivery_is_signed_and_describes_the_event(
+        gateway: SidecarClient, receiver: Receiver, sidecar_config: Any, evidence: Any) -> None:
+    secret = "whsec-" + str(time.monotonic_ns())
+    trace_id = gateway.explain(granularity="token").json()["explanation_metadata"]["trace_id"]
+    registered = gateway.http.post(f"/v1/traces/{trace_id}/webhooks", json={
+        "url": receiver.url, "secret": secret, "events": ["complete"]})
+    assert registered.status_code == 201, registered.text[:200]
+    hook = registered.json()
+    assert hook["trace_id"] == trace_id and hook["url"] == receiver.url
+    assert hook["events"] == ["complete"] and "secret" not in hook
+    assert gateway.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline).reached
+    calls = receiver.wait_for(1, 10)
+    assert len(calls) == 1, f"{len(calls)} deliveries"
+    body = json.loads(calls[0]["body"])
+    assert {k: body[k] for k in ("event", "trace_id", "state")} == {
+        "event": "complete", "trace_id": trace_id, "state": "complete"}
+    assert body["event_id"] and body["ts"]
+    expected = "sha256=" + hmac.new(secret.encode(), calls[0]["body"],
+                                    hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(calls[0]["headers"].get("x-sidecar-signature", ""), expected)
+    evidence.record(trace_id=trace_id, hook_id=hook["id"], event_id=body["event_id"],
+                    signature_verified=True)
+
+
+def test_failed_deliveries_are_retried_with_the_same_event_id(
+        gateway: SidecarClient, sidecar_config: Any, evidence: Any) -> None:
+    flaky = Receiver(fail_first=2)
+    try:
+        trace_id = completed_trace(gateway, sidecar_config.trace_deadline)
+        # Registered after the fact: the event already happened, so it fires at once.
+        assert gateway.http.post(f"/v1/traces/{trace_id}/webhooks",
+                                 json={"url": flaky.url}).status_code == 201
+        calls = flaky.wait_for(3, 15)
+    finally:
+        flaky.close()
+    # At least once: two refused attempts, then the success; a transport hiccup on the
+    # successful attempt may add a duplicate, but never past the contract's 5 attempts.
+    assert 3 <= len(calls) <= 5, f"{len(calls)} attempts, expected 2 failures then a success"
+    ids = {json.loads(call["body"])["event_id"] for call in calls}
+    assert len(ids) == 1, f"retries changed the event id: {ids}"
+    gaps = [round(b["t"] - a["t"], 3) for a, b in itertools.pairwise(calls)]
+    assert gaps[1] > gaps[0] * 1.3, f"no exponential backoff between attempts: {gaps}"
+    flaky_attempts = len(calls)
+    assert "x-sidecar-signature" not in calls[0]["headers"], "signed without a secret"
+    evidence.record(trace_id=trace_id, attempts=flaky_attempts, event_id=ids.pop(),
+                    gaps_s=gaps)
+
+
+def ssrf_urls(port: int) -> list[str]:
+    """Forbidden spellings; the loopback ones all point at a listener on 127.0.0.2."""
+    return [
+        f"http://127.0.0.2:{port}/", f"http://2130706434:{port}/",
+        f"http://0177.0.0.2:{port}/", f"http://0x7f.0.0.2:{port}/",
+        f"http://0x7f000002:{port}/", f"http://127.2:{port}/",
+        f"http://[::ffff:127.0.0.2]:{port}/", f"http://[::ffff:7f00:2]:{port}/",
+        f"http://localhost:{port}/", f"http://[::1]:{port}/", f"http://0.0.0.0:{port}/",
+        "http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/",
+        "http://10.0.0.1/", "http://172.16.0.1/", "http://192.168.1.1/",
+        "http://100.100.100.200/", "ftp://127.0.0.2/", "file:///etc/passwd",
+    ]
+
+
+def test_ssrf_targets_are_refused_without_a_connection(
+        gateway: SidecarClient, sidecar_config: Any, evidence: Any) -> None:
+    trap = Receiver(host="127.0.0.2")
+    try:
+        trace_id = completed_trace(gateway, sidecar_config.trace_deadline)
+        answers = {}
+        for url in ssrf_urls(trap.port):
+            response = gateway.http.post(f"/v1/traces/{trace_id}/webhooks", json={"url": url})
+            answers[url] = (response.status_code, response.json().get("code"))
+        time.sleep(0.3)  # a delivery attempt, had one been scheduled, would show by now
+    finally:
+        trap.close()
+    accepted = {u: a for u, a in answers.items() if a != (422, "webhook_url_forbidden")}
+    assert not accepted, f"not refused: {accepted}"
+    assert trap.connections == 0, f"{trap.connections} connections reached 127.0.0.2"
+    evidence.record(trace_id=trace_id, refused=len(answers), connections=0)
