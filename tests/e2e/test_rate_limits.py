@@ -59,13 +59,12 @@ def a_write(limited: Limited, sidecar_config: Any) -> Iterator[SidecarClient]:
 
 def burst_until_429(send: Any, limit: dict[str, float], cap: int) -> tuple[int, Any, float]:
     """Send until the first 429; returns (allowed count, the 429 response, seconds)."""
-    started, allowed = time.monotonic(), 0
-    for _ in range(cap):
+    started = time.monotonic()
+    for allowed in range(cap):
         response = send()
         if response.status_code == 429:
             return allowed, response, time.monotonic() - started
         assert response.status_code < 400 or response.status_code == 404, response.text[:200]
-        allowed += 1
     pytest.fail(f"no 429 after {cap} requests (declared burst {limit['burst']})")
 
 
