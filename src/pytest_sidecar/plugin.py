@@ -14,7 +14,7 @@ import pytest
 from . import marks
 from .config import SettingError, resolve
 from .fixtures.contracts import evidence, hif_validator
-from .fixtures.gateway import gateway, gateway_factory
+from .fixtures.gateway import gateway, gateway_factory, request_journal
 from .fixtures.stack import stack_factory
 from .fixtures.target import sidecar_config, sidecar_target, tenants
 from .options import OPTIONS
@@ -23,8 +23,8 @@ from .reporting.session import SessionReporter
 from .state import STATE_KEY, WORKERINPUT_KEY, SidecarState, is_controller
 from .target import TargetFileError
 
-__all__ = ["evidence", "gateway", "gateway_factory", "hif_validator", "sidecar_config",
-           "sidecar_target", "stack_factory", "tenants"]
+__all__ = ["evidence", "gateway", "gateway_factory", "hif_validator", "request_journal",
+           "sidecar_config", "sidecar_target", "stack_factory", "tenants"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

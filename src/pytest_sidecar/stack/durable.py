@@ -1,8 +1,10 @@
-"""GroupCommitFile: one JSON document on disk, rewritten atomically with group commit.
+"""Durable writes with group commit.
 
-A writer awaits `commit()`; it returns once a flush that started after the change has
+A writer awaits `commit()`; it returns once a flush that started after its change has
 reached the disk. Changes made while a flush runs share the next one, so durability
-costs one write + fsync per batch, not per change.
+costs one write + fsync per batch, not per change. Two kinds of file use it:
+`GroupCommitFile` (one JSON document, rewritten atomically) and `AppendLog` (JSON Lines,
+appended and fsynced).
 """
 
 from __future__ import annotations
@@ -15,33 +17,27 @@ from typing import Any
 
 from ..atomic import write_atomic
 
+Flush = Callable[[], None]
 
-class GroupCommitFile:
-    def __init__(self, path: str, snapshot: Callable[[], Any]) -> None:
-        self.path, self._snapshot = path, snapshot
+
+class GroupCommit:
+    """The batching engine: `prepare()` runs on the event loop and returns the blocking
+    I/O to run in a thread for everything changed so far."""
+
+    def __init__(self, name: str, prepare: Callable[[], Flush]) -> None:
+        self.name, self._prepare = name, prepare
         self._dirty = asyncio.Event()
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
         self.flushes = 0
 
-    def read(self) -> Any:
-        """The document left by a previous run, or None."""
-        if not os.path.exists(self.path):
-            return None
-        with open(self.path, encoding="utf-8") as handle:
-            return json.load(handle)
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name=f"flush {os.path.basename(self.path)}")
+        self._task = asyncio.create_task(self._loop(), name=f"flush {self.name}")
 
     async def close(self) -> None:
         if self._task:
             await self.commit()
             self._task.cancel()
-
-    def writable(self) -> bool:
-        directory = os.path.dirname(self.path)
-        return os.path.isdir(directory) and os.access(directory, os.W_OK)
 
     async def commit(self) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -54,9 +50,9 @@ class GroupCommitFile:
             await self._dirty.wait()
             self._dirty.clear()
             waiters, self._waiters = self._waiters, []
-            data = json.dumps(self._snapshot(), separators=(",", ":")).encode()
+            flush = self._prepare()
             try:
-                await asyncio.to_thread(write_atomic, self.path, data)
+                await asyncio.to_thread(flush)
                 self.flushes += 1
             except OSError as exc:
                 for waiter in waiters:
@@ -66,3 +62,52 @@ class GroupCommitFile:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+
+
+class GroupCommitFile(GroupCommit):
+    """One JSON document on disk, rewritten atomically (temp + fsync + rename)."""
+
+    def __init__(self, path: str, snapshot: Callable[[], Any]) -> None:
+        self.path = path
+
+        def prepare() -> Flush:
+            data = json.dumps(snapshot(), separators=(",", ":")).encode()
+            return lambda: write_atomic(path, data)
+
+        super().__init__(os.path.basename(path), prepare)
+
+    def read(self) -> Any:
+        """The document left by a previous run, or None."""
+        if not os.path.exists(self.path):
+            return None
+        with open(self.path, encoding="utf-8") as handle:
+            return json.load(handle)
+
+    def writable(self) -> bool:
+        directory = os.path.dirname(self.path)
+        return os.path.isdir(directory) and os.access(directory, os.W_OK)
+
+
+class AppendLog(GroupCommit):
+    """JSON Lines appended and fsynced in batches; `write()` returns once on disk."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._pending: list[bytes] = []
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+        def prepare() -> Flush:
+            lines, self._pending = self._pending, []
+
+            def flush() -> None:
+                with open(path, "ab") as handle:
+                    handle.write(b"".join(lines))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            return flush
+
+        super().__init__(os.path.basename(path), prepare)
+
+    async def write(self, record: dict[str, Any]) -> None:
+        self._pending.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        await self.commit()

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..contracts.openapi import request_validator
+from .audit import AuditMiddleware, snippet
 from .auth import READ, WRITE, Principal
 from .cors import CorsMiddleware
 from .errors import ApiError, not_found
@@ -55,6 +56,7 @@ def create_gateway(services: Services) -> Starlette:
         try:
             who = services.auth.authenticate(request.headers.get("authorization"),
                                              set(request.query_params.keys()))
+            request.state.principal = who  # for the audit line, even if the scope is missing
             services.auth.require(who, scope)
         except ApiError as denied:
             services.metrics.rbac_denied.labels(denied.code).inc()
@@ -131,6 +133,7 @@ def create_gateway(services: Services) -> Starlette:
             "updated_at": rfc3339(now), "expires_at": now + services.settings.ttl_seconds,
             "error": None, "s3_key": None, "bp_level": 0, "bp_actions": [],
             "granularity_downgraded": False, "completion_id": completion_id, "model": model,
+            "request_id": request.state.request_id,
         }
         try:
             await services.store.create(record)
@@ -153,6 +156,8 @@ def create_gateway(services: Services) -> Starlette:
             raise ApiError(400, "invalid_idempotency_key",
                            f"x-idempotency-key must be 1-{MAX_KEY_LEN} characters")
         body = await read_json(request)
+        if isinstance(body, dict) and isinstance(body.get("messages"), list):
+            request.state.snippet = snippet(body["messages"])
         error = next(iter(validate_chat.iter_errors(body)), None)
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "body"
@@ -401,6 +406,7 @@ def create_gateway(services: Services) -> Starlette:
     ]
     app = Starlette(routes=routes, exception_handlers={
         ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error})
+    app.add_middleware(AuditMiddleware, auditor=services.auditor)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(CorsMiddleware, origins=services.settings.cors_origins)
     app.add_middleware(CorrelationMiddleware)  # outermost: preflights get ids too
@@ -413,6 +419,7 @@ def sse(event_id: int, event: str, data: dict[str, Any]) -> bytes:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    request.state.error_code = exc.code  # the audit line's reason
     return exc.response()
 
 
@@ -422,10 +429,12 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
+    request.state.error_code = code
     message = {404: "no such route", 405: "method not allowed"}.get(exc.status_code, "error")
     return ApiError(exc.status_code, code, message, headers=exc.headers).response()
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     # The body never carries the exception: no traces, paths or versions leak (§2).
+    request.state.error_code = "internal_error"
     return ApiError(500, "internal_error", "internal error").response()

@@ -89,6 +89,7 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
         "url": url,
         "metrics": {"gateway": url + "/metrics"},
         "files": {"status_json": settings.status_json_path,
+                  "audit_log": settings.audit_log_path,
                   "artifacts": "file://" + settings.artifact_root},
         "capabilities": [*IMPLEMENTED, *(["auth"] if settings.auth_mode == "static" else []),
                          *(["cors"] if settings.cors_origins else [])],

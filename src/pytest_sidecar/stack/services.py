@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from .artifacts import ArtifactStore
+from .audit import Auditor
 from .auth import Authenticator
 from .explainer import Explainer
 from .idempotency import IdempotencyStore
@@ -33,6 +34,7 @@ class Services:
     idempotency: IdempotencyStore
     metrics: GatewayMetrics
     webhooks: WebhookDispatcher
+    auditor: Auditor
     _upstream_ok: tuple[float, bool] = field(default=(0.0, False))
 
     @classmethod
@@ -48,10 +50,14 @@ class Services:
                    RateLimiter(settings.rate_limits, settings.tenant_rate_limits),
                    IdempotencyStore(settings.idempotency_path), GatewayMetrics(),
                    WebhookDispatcher(settings.webhooks_path, store, settings.webhook_allow_hosts,
-                                     settings.webhook_backoff_s))
+                                     settings.webhook_backoff_s),
+                   Auditor(settings.audit_log_path))
 
     async def start(self) -> None:
         """Load state, settle orphans, start flushing and explaining."""
+        self.auditor.start()
+        self.store.add_listener(self.auditor.on_change)
+        self.webhooks.on_delivered = self.auditor.on_delivered
         self.store.load()
         self.store.start()
         self.idempotency.load()
@@ -70,6 +76,7 @@ class Services:
         await self.store.close()
         await self.idempotency.close()
         await self.webhooks.close()
+        await self.auditor.close()
         if self.upstream:
             await self.upstream.close()
 

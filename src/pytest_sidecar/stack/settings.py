@@ -47,6 +47,7 @@ class StackSettings:
     cors_origins: frozenset[str] = frozenset()
     webhook_allow_hosts: frozenset[str] = frozenset()
     webhook_backoff_s: float = 0.5
+    audit_log: str | None = None  # default: <state dir>/audit.log
 
     @property
     def status_json_path(self) -> str:
@@ -55,6 +56,10 @@ class StackSettings:
     @property
     def idempotency_path(self) -> str:
         return os.path.join(self.state_dir, "idempotency.json")
+
+    @property
+    def audit_log_path(self) -> str:
+        return self.audit_log or os.path.join(self.state_dir, "audit.log")
 
     @property
     def webhooks_path(self) -> str:
@@ -173,4 +178,5 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
         webhook_allow_hosts=frozenset(h.strip().lower() for h in
                                       env.get("WEBHOOK_ALLOW_HOSTS", "").split(",") if h.strip()),
         webhook_backoff_s=_number(env, "WEBHOOK_BACKOFF_MS", 500.0) / 1000,
+        audit_log=env.get("AUDIT_LOG_PATH") or None,
     )

@@ -16,6 +16,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -42,6 +43,7 @@ class WebhookDispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
         self.delivered = 0
+        self.on_delivered: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
 
     def load(self) -> None:
         self._hooks = self._file.read() or {}
@@ -106,6 +108,8 @@ class WebhookDispatcher:
                 response = await self._client.post(hook["url"], content=body, headers=headers)
                 if 200 <= response.status_code < 300:
                     self.delivered += 1
+                    if self.on_delivered:
+                        self.on_delivered(hook, record)
                     return
             except httpx.HTTPError:
                 pass
