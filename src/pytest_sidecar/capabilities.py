@@ -60,6 +60,10 @@ _ALL = (
                "declare 'idempotency' in the target file capabilities"),
     Capability("webhooks", "security", "§2.6", "POST /v1/traces/{id}/webhooks",
                "declare 'webhooks' in the target file capabilities"),
+    Capability("webhook_receiver", "security", "§2.6",
+               "webhooks can be delivered to a receiver on the runner's 127.0.0.1",
+               "co-locate the target and allow 127.0.0.1 (WEBHOOK_ALLOW_HOSTS), then declare "
+               "'webhook_receiver'"),
     Capability("cors", "security", "§2.11", "CORS allow-list",
                "set CORS_ALLOW_ORIGINS and declare 'cors'"),
     Capability("audit_log", "security", "§7", "the audit log file is readable by the suite",

@@ -6,11 +6,13 @@ the three raw sources, so it is tested without pytest.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .options import OPTIONS, Option, OptionValueError
+from .options import OPTIONS, OPTIONS_BY_NAME, Option, OptionValueError
 
 
 class SettingError(ValueError):
@@ -71,6 +73,25 @@ def _show(value: Any) -> str:
     if isinstance(value, frozenset):
         return ",".join(sorted(value))
     return str(value)
+
+
+PATH_OPTIONS = ("target", "report_dir", "status_json", "audit_log", "artifacts", "chaos_control")
+
+
+def separated_path_values(args: Sequence[str], invocation_dir: str) -> list[str]:
+    """Path options given as `--opt VALUE` whose VALUE is an existing path outside the
+    invocation directory. pytest reads such a VALUE as a test path when it picks the
+    rootdir (before plugin options are known), which changes the rootdir, the ini file
+    and so the tests collected; `--opt=VALUE` is safe."""
+    flags = {OPTIONS_BY_NAME[name].cli for name in PATH_OPTIONS}
+    here = os.path.realpath(invocation_dir)
+    found = []
+    for flag, value in itertools.pairwise(args):
+        if flag in flags and os.path.exists(value):
+            where = os.path.realpath(os.path.join(invocation_dir, value))
+            if os.path.commonpath([here, where]) != here:
+                found.append(flag)
+    return found
 
 
 def _parse(option: Option, raw: str, source: str) -> Any:

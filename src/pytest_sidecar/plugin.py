@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from . import marks
-from .config import SettingError, resolve
+from .config import SettingError, resolve, separated_path_values
 from .fixtures.contracts import evidence, hif_validator
 from .fixtures.gateway import gateway, gateway_factory, request_journal
 from .fixtures.stack import stack_factory
@@ -51,6 +51,13 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except SettingError as exc:
         raise pytest.UsageError(str(exc)) from None
+    separated = separated_path_values(config.invocation_params.args,
+                                      str(config.invocation_params.dir))
+    if separated:
+        raise pytest.UsageError(
+            f"{separated[0]}: write {separated[0]}=PATH (with '='): pytest reads a separate "
+            "path as a test path when it picks the rootdir, before plugin options are known, "
+            "which changes the rootdir, the ini file and the tests collected")
     workerinput: dict[str, Any] = getattr(config, "workerinput", {})
     shared = workerinput.get(WORKERINPUT_KEY)
     if shared is None:

@@ -19,15 +19,6 @@ from .target import Target, apply_overrides, load_target_file, target_from_url
 if TYPE_CHECKING:
     from .stack.embedded import EmbeddedStack
 
-# The shared embedded stack: limits high enough that parallel specs never throttle each
-# other (the rate-limit spec starts its own stack with tight limits), and one CORS origin.
-EMBEDDED_ENV = {
-    "RATE_LIMIT_READ_RPS": "2000", "RATE_LIMIT_READ_BURST": "4000",
-    "RATE_LIMIT_WRITE_RPS": "1000", "RATE_LIMIT_WRITE_BURST": "2000",
-    "CORS_ALLOW_ORIGINS": "https://console.sidecar.test",
-    # The suite's own webhook receiver listens on 127.0.0.1; deliveries retry quickly.
-    "WEBHOOK_ALLOW_HOSTS": "127.0.0.1", "WEBHOOK_BACKOFF_MS": "100",
-}
 STATE_KEY = pytest.StashKey["SidecarState"]()
 WORKERINPUT_KEY = "sidecar"
 
@@ -62,8 +53,7 @@ class SidecarState:
         """The EmbeddedStack handle (only meaningful when config.embedded)."""
         from .stack.embedded import EmbeddedStack
 
-        return EmbeddedStack(os.path.join(self.shared_dir, "stack"), self.owner_pid,
-                             EMBEDDED_ENV)
+        return EmbeddedStack(os.path.join(self.shared_dir, "stack"), self.owner_pid)
 
     def load_explicit_target(self) -> Target | None:
         """Resolve a file/URL target (raises TargetFileError); None for embedded."""

@@ -80,6 +80,7 @@ def completed_trace(gateway: SidecarClient, deadline: float) -> str:
     return str(trace_id)
 
 
+@pytest.mark.needs("webhook_receiver")
 def test_delivery_is_signed_and_describes_the_event(
         gateway: SidecarClient, receiver: Receiver, sidecar_config: Any, evidence: Any) -> None:
     secret = "whsec-" + str(time.monotonic_ns())
@@ -104,6 +105,7 @@ def test_delivery_is_signed_and_describes_the_event(
                     signature_verified=True)
 
 
+@pytest.mark.needs("webhook_receiver")
 def test_failed_deliveries_are_retried_with_the_same_event_id(
         gateway: SidecarClient, sidecar_config: Any, evidence: Any) -> None:
     flaky = Receiver(fail_first=2)

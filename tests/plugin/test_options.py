@@ -72,3 +72,15 @@ def test_help_and_collect_only_leave_the_last_reports_alone(pytester: pytest.Pyt
     pytester.runpytest("--help")
     pytester.runpytest("--collect-only")
     assert {p.name: p.read_text() for p in reports.iterdir()} == before
+
+
+def test_a_separated_path_outside_the_project_is_a_usage_error(
+        pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory) -> None:
+    target = tmp_path_factory.mktemp("elsewhere") / "target.json"
+    target.write_text('{"url": "http://127.0.0.1:9"}')
+    result = pytester.runpytest("--sidecar-target", str(target))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --sidecar-target: write --sidecar-target=PATH "
+                                 "(with '='): pytest reads a separate path as a test path*"])
+    pytester.makepyfile("def test_one():\n    pass\n")
+    pytester.runpytest(f"--sidecar-target={target}").assert_outcomes(passed=1)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from pytest_sidecar.config import SettingError, resolve
+from pytest_sidecar.config import SettingError, resolve, separated_path_values
 
 
 def test_cli_beats_env_beats_ini_beats_default() -> None:
@@ -61,3 +63,17 @@ def test_display_rows_mask_secrets() -> None:
     rows = resolve({"token_write": "sct_supersecretvalue"}, {}, {}).display_rows()
     assert ("--sidecar-token-write", "***", "command line --sidecar-token-write") in rows
     assert all("supersecret" not in value for _, value, _ in rows)
+
+
+def test_separated_path_values_outside_the_invocation_dir_are_found(tmp_path: Path) -> None:
+    here, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    (here / "t.yaml").write_text("url: http://x:1\n")
+    (elsewhere / "t.yaml").write_text("url: http://x:1\n")
+    outside = str(elsewhere / "t.yaml")
+    assert separated_path_values(["--sidecar-target", outside], str(here)) == [
+        "--sidecar-target"]
+    assert separated_path_values([f"--sidecar-target={outside}"], str(here)) == []
+    assert separated_path_values(["--sidecar-target", "t.yaml"], str(here)) == []
+    assert separated_path_values(["--sidecar-url", outside], str(here)) == []

@@ -1,6 +1,6 @@
 """`sidecar-stack`: run the reference Sidecar.
 
-    sidecar-stack serve [--state-dir D] [--host 127.0.0.1] [--port 0] --target-file F
+    sidecar-stack serve [--state-dir D] [--host 127.0.0.1] [--port 0] [--suite] --target-file F
 
 Behaviour is configured with the contract's environment variables (AUTH_MODE,
 AUTH_TOKENS_JSON, LLM_PROXY_URL, TRACE_TTL_SECONDS, ...; see docs/reference-stack.md).
@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import tempfile
 
-from .settings import StackConfigError, from_env
+from .settings import SUITE_DEFAULTS, StackConfigError, from_env
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where to write the target file once the stack is ready")
     serve.add_argument("--exit-with-pid", type=int, default=None,
                        help="stop when this process is gone")
+    serve.add_argument("--suite", action="store_true",
+                       help="defaults for running pytest-sidecar against this stack: high "
+                       "rate limits, a CORS origin, webhooks to 127.0.0.1 (the environment "
+                       "still wins)")
     return parser
 
 
@@ -39,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     state_dir = args.state_dir or tempfile.mkdtemp(prefix="sidecar-stack-")
     try:
-        settings = from_env(state_dir)
+        env = {**SUITE_DEFAULTS, **os.environ} if args.suite else dict(os.environ)
+        settings = from_env(state_dir, env)
     except StackConfigError as exc:
         print(f"sidecar-stack: error: {exc}", file=sys.stderr)
         return 2

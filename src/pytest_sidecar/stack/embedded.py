@@ -35,6 +35,7 @@ class EmbeddedStack:
     directory: str
     owner_pid: int | None = None
     env: Mapping[str, str] | None = None
+    suite: bool = True  # `serve --suite`: the defaults for running the suite against it
 
     @property
     def target_file(self) -> str:
@@ -79,6 +80,8 @@ class EmbeddedStack:
                    "--target-file", self.target_file]
         if self.owner_pid:
             command += ["--exit-with-pid", str(self.owner_pid)]
+        if self.suite:
+            command.append("--suite")
         env = {**os.environ, **(self.env or {})}
         with open(self.log_file, "ab") as log:
             # Own session: a Ctrl-C in the terminal reaches pytest, which then stops us.

@@ -92,7 +92,9 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
                   "audit_log": settings.audit_log_path,
                   "artifacts": "file://" + settings.artifact_root},
         "capabilities": [*IMPLEMENTED, *(["auth"] if settings.auth_mode == "static" else []),
-                         *(["cors"] if settings.cors_origins else [])],
+                         *(["cors"] if settings.cors_origins else []),
+                         *(["webhook_receiver"] if "127.0.0.1" in settings.webhook_allow_hosts
+                           else [])],
         "rate_limits": {category: {"rps": limit.rps, "burst": limit.burst}
                         for category, limit in settings.rate_limits.items()},
         "x-reference-stack": {"pid": os.getpid(), "state_dir": settings.state_dir,
