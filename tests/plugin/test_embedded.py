@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +93,85 @@ def test_a_stack_that_cannot_start_fails_every_spec_with_its_reason(
     assert outcomes["errors"] >= 13
     result.stdout.fnmatch_lines(["*STACK_FAILED: the stack exited with status 2: sidecar-stack: "
                                  "error: AUTH_MODE='bogus': valid: static, none*"])
+
+
+SECURITY_SPECS = [str(REPO / "tests" / "e2e" / name) for name in
+                  ("test_gateway_rbac.py", "test_security_tenant_isolation.py")]
+
+
+def open_stack_target(tmp_path: Path, declare_auth: bool) -> tuple[Any, Path]:
+    """A stack with AUTH_MODE=none; optionally a target file that claims 'auth' anyway."""
+    from pytest_sidecar.stack.embedded import EmbeddedStack
+
+    stack = EmbeddedStack(str(tmp_path / "open"), env={"AUTH_MODE": "none"})
+    written = json.loads(Path(stack.ensure_started()).read_text())
+    assert "auth" not in written["capabilities"] and "tenants" not in written
+    if declare_auth:
+        written["capabilities"].append("auth")
+        written["tenants"] = {k: {"id": f"t{k}", "tokens": {"write": f"w-{k}-token",
+                                                            "read": f"r-{k}-token"}}
+                              for k in ("a", "b")}
+    path = tmp_path / "open-target.json"
+    path.write_text(json.dumps(written))
+    return stack, path
+
+
+def test_auth_off_and_undeclared_skips_the_security_specs(pytester: pytest.Pytester,
+                                                          tmp_path: Path) -> None:
+    stack, target = open_stack_target(tmp_path, declare_auth=False)
+    try:
+        result = pytester.runpytest_subprocess(*SECURITY_SPECS, f"--sidecar-target={target}",
+                                               "-p", "no:cacheprovider", timeout=240)
+    finally:
+        stack.stop()
+    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    needing_auth = [r for r in report["results"] if "needs" in r["markers"]]
+    assert needing_auth and {r["outcome"] for r in needing_auth} == {"skipped"}
+    assert {r["reason_code"] for r in needing_auth} == {"NOT_DECLARED"}
+    assert result.parseoutcomes().get("failed", 0) == 0
+
+
+def test_auth_declared_but_off_fails_the_security_specs(pytester: pytest.Pytester,
+                                                        tmp_path: Path) -> None:
+    stack, target = open_stack_target(tmp_path, declare_auth=True)
+    try:
+        result = pytester.runpytest_subprocess(*SECURITY_SPECS, f"--sidecar-target={target}",
+                                               "-p", "no:cacheprovider", timeout=240)
+    finally:
+        stack.stop()
+    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    needing_auth = [r for r in report["results"] if "needs" in r["markers"]]
+    assert needing_auth and not [r for r in needing_auth if r["outcome"] == "passed"]
+    assert {r["reason_code"] for r in needing_auth} == {"DECLARED_BUT_MISSING"}
+    result.stdout.fnmatch_lines(["*DECLARED_BUT_MISSING: auth: declares 'auth' but a request "
+                                 "without a token got *, not 401*"])
+
+
+REDACTION_META = '''
+import logging
+
+def test_assert_leaks_real_tokens(tenants):
+    tokens = [t.tokens.write for t in tenants.values()] + [t.tokens.read for t in tenants.values()]
+    print("captured:", tokens)
+    logging.getLogger("meta").error("log: Authorization: Bearer %s", tokens[0])
+    assert tokens == [], f"tokens were {tokens}"
+'''
+
+
+def test_real_stack_tokens_never_reach_any_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_meta=REDACTION_META)
+    basetemp = pytester.path / "bt"
+    result = pytester.runpytest_subprocess(
+        "-n", "2", f"--basetemp={basetemp}", "--junitxml=junit.xml", "--html=report.html",
+        "--self-contained-html", "-rA", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    (target_file,) = basetemp.rglob("stack/target.json")
+    target = json.loads(target_file.read_text())
+    tokens = [t for tenant in target["tenants"].values() for t in tenant["tokens"].values()]
+    artifacts = [pytester.path / "junit.xml", pytester.path / "report.html",
+                 *(pytester.path / "reports").iterdir()]
+    texts = {p.name: p.read_text() for p in artifacts}
+    texts["terminal"] = result.stdout.str() + result.stderr.str()
+    for name, text in texts.items():
+        assert not [t for t in tokens if t in text], f"{name} leaks a real token"
+    assert "[REDACTED]" in texts["junit.xml"] and "[REDACTED]" in texts["terminal"]

@@ -89,3 +89,22 @@ def test_llm_proxy_url_sends_chats_to_that_upstream(tmp_path: Path) -> None:
             second.stop()
     finally:
         first.stop()
+
+
+def test_an_idempotent_replay_survives_a_restart(tmp_path: Path) -> None:
+    stack = EmbeddedStack(str(tmp_path))
+    stack.ensure_started()
+    http, _ = client(stack)
+    body = {"model": "m", "messages": [{"role": "user", "content": "once"}]}
+    first = http.post("/v1/chat/completions", json=body, headers={"x-idempotency-key": "k-1"})
+    assert first.status_code == 200
+    stack.stop()
+    os.unlink(stack.target_file)
+    stack.ensure_started()
+    try:
+        http, _ = client(stack)
+        again = http.post("/v1/chat/completions", json=body, headers={"x-idempotency-key": "k-1"})
+        assert again.headers.get("x-idempotent-replay") == "true"
+        assert again.json() == first.json()
+    finally:
+        stack.stop()
