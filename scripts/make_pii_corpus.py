@@ -36,6 +36,8 @@ def digits(n: int) -> str:
 
 
 def luhn_complete(prefix_and_body: str) -> str:
+    # Written independently of pytest_sidecar.contracts.pii on purpose: a bug in the
+    # scrubber's Luhn check must not be baked into the corpus that tests it.
     for check in string.digits:
         candidate = prefix_and_body + check
         total = 0

@@ -117,16 +117,23 @@ def open_stack_target(tmp_path: Path, declare_auth: bool) -> tuple[Any, Path]:
     return stack, path
 
 
-def test_auth_off_and_undeclared_skips_the_security_specs(pytester: pytest.Pytester,
-                                                          tmp_path: Path) -> None:
-    stack, target = open_stack_target(tmp_path, declare_auth=False)
+def run_security_specs(pytester: pytest.Pytester, tmp_path: Path, declare_auth: bool
+                       ) -> tuple[pytest.RunResult, list[dict[str, Any]]]:
+    """Run the RBAC and isolation specs against an AUTH_MODE=none stack; returns the run
+    and the report's results for the specs that need a capability."""
+    stack, target = open_stack_target(tmp_path, declare_auth)
     try:
         result = pytester.runpytest_subprocess(*SECURITY_SPECS, f"--sidecar-target={target}",
                                                "-p", "no:cacheprovider", timeout=240)
     finally:
         stack.stop()
     report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
-    needing_auth = [r for r in report["results"] if "needs" in r["markers"]]
+    return result, [r for r in report["results"] if "needs" in r["markers"]]
+
+
+def test_auth_off_and_undeclared_skips_the_security_specs(pytester: pytest.Pytester,
+                                                          tmp_path: Path) -> None:
+    result, needing_auth = run_security_specs(pytester, tmp_path, declare_auth=False)
     assert needing_auth and {r["outcome"] for r in needing_auth} == {"skipped"}
     assert {r["reason_code"] for r in needing_auth} == {"NOT_DECLARED"}
     assert result.parseoutcomes().get("failed", 0) == 0
@@ -134,14 +141,7 @@ def test_auth_off_and_undeclared_skips_the_security_specs(pytester: pytest.Pytes
 
 def test_auth_declared_but_off_fails_the_security_specs(pytester: pytest.Pytester,
                                                         tmp_path: Path) -> None:
-    stack, target = open_stack_target(tmp_path, declare_auth=True)
-    try:
-        result = pytester.runpytest_subprocess(*SECURITY_SPECS, f"--sidecar-target={target}",
-                                               "-p", "no:cacheprovider", timeout=240)
-    finally:
-        stack.stop()
-    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
-    needing_auth = [r for r in report["results"] if "needs" in r["markers"]]
+    result, needing_auth = run_security_specs(pytester, tmp_path, declare_auth=True)
     assert needing_auth and not [r for r in needing_auth if r["outcome"] == "passed"]
     assert {r["reason_code"] for r in needing_auth} == {"DECLARED_BUT_MISSING"}
     result.stdout.fnmatch_lines(["*DECLARED_BUT_MISSING: auth: declares 'auth' but a request "
