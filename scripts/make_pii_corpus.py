@@ -96,8 +96,9 @@ def cards() -> list[str]:
         prefix = {"visa": "4", "mc": str(rng.randint(51, 55)), "disc": "6011"}[kind]
         number = luhn_complete(prefix + digits(15 - len(prefix)))
         style = rng.choice(["plain", "space", "dash"])
+        separator = " " if style == "space" else "-"
         out.append(number if style == "plain" else
-                   (" " if style == "space" else "-").join(number[i:i + 4] for i in range(0, 16, 4)))
+                   separator.join(number[i:i + 4] for i in range(0, 16, 4)))
     return out
 
 
@@ -170,15 +171,17 @@ def negatives() -> list[str]:
         out.append(rng.choice([f"at {ts}Z", f"at {ts}.{digits(3)}Z", f"at {ts}+02:00",
                                f"updated_at={ts}.{digits(6)}+00:00"]))
     for _ in range(150):
-        out.append(rng.choice([f"epoch {rng.randint(1_600_000_000, 1_900_000_000)}",
-                               f"ts_ms {rng.randint(1_600_000_000_000, 1_900_000_000_000)}",
-                               f"expires_at {rng.randint(1_600_000_000, 1_900_000_000)}.{digits(6)}"]))
+        seconds = rng.randint(1_600_000_000, 1_900_000_000)
+        millis = rng.randint(1_600_000_000_000, 1_900_000_000_000)
+        expires = f"expires_at {rng.randint(1_600_000_000, 1_900_000_000)}.{digits(6)}"
+        out.append(rng.choice([f"epoch {seconds}", f"ts_ms {millis}", expires]))
     while sum(1 for t in out if t.startswith("ref ")) < 200:  # Luhn-invalid card shapes
         number = luhn_complete("4" + digits(14))
         bad = number[:-1] + str((int(number[-1]) + rng.randint(1, 9)) % 10)
         out.append("ref " + rng.choice([bad, " ".join(bad[i:i + 4] for i in range(0, 16, 4))]))
     for _ in range(120):  # invalid SSNs
-        out.append("code " + rng.choice([f"000-{digits(2)}-{digits(4)}", f"666-{digits(2)}-{digits(4)}",
+        out.append("code " + rng.choice([f"000-{digits(2)}-{digits(4)}",
+                                         f"666-{digits(2)}-{digits(4)}",
                                          f"9{digits(2)}-{digits(2)}-{digits(4)}",
                                          f"{rng.randint(100, 899)}-00-{digits(4)}",
                                          f"{rng.randint(100, 665)}-{rng.randint(10, 99)}-0000"]))
