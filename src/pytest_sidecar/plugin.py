@@ -15,6 +15,7 @@ from . import marks
 from .config import SettingError, resolve, separated_path_values
 from .fixtures.contracts import evidence, hif_validator
 from .fixtures.gateway import gateway, gateway_factory, request_journal
+from .fixtures.metrics import metrics, metrics_factory
 from .fixtures.stack import stack_factory
 from .fixtures.target import sidecar_config, sidecar_target, tenants
 from .options import OPTIONS
@@ -23,8 +24,9 @@ from .reporting.session import SessionReporter
 from .state import STATE_KEY, WORKERINPUT_KEY, SidecarState, is_controller
 from .target import TargetFileError
 
-__all__ = ["evidence", "gateway", "gateway_factory", "hif_validator", "request_journal",
-           "sidecar_config", "sidecar_target", "stack_factory", "tenants"]
+__all__ = ["evidence", "gateway", "gateway_factory", "hif_validator", "metrics",
+           "metrics_factory", "request_journal", "sidecar_config", "sidecar_target",
+           "stack_factory", "tenants"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 
 from pytest_sidecar.client import SidecarClient, Timeline, is_terminal, trace_id_of
 from pytest_sidecar.config import SidecarConfig
+from pytest_sidecar.outcomes import SkipReason, skip
+from pytest_sidecar.target import Target
 
 
 @dataclass
@@ -45,3 +48,40 @@ def explain_and_wait(gateway: SidecarClient, sidecar_config: SidecarConfig) -> E
         return Explained(response, trace_id, timeline)
 
     return run
+
+
+# Tenant A's limits on the dedicated embedded stack; tenant B keeps the defaults.
+TIGHT = {"write": {"rps": 0.5, "burst": 5}, "read": {"rps": 1.0, "burst": 8}}
+MAX_TESTABLE_BURST = 50  # beyond this a spec would flood the target to see one 429
+
+
+@dataclass
+class Limited:
+    """A target whose tenant-A rate limits a spec can exhaust; `dedicated`: no other spec
+    uses it (embedded mode), so counts and counter deltas are exact."""
+
+    target: Target
+    limits: dict[str, dict[str, float]]
+    dedicated: bool  # no other spec spends these buckets, so the count is exact
+
+    def client(self, tenant: str, role: str, timeout: float,
+               retry: bool = False) -> SidecarClient:
+        """A client of this target; it returns 429s unless `retry`."""
+        token = getattr(self.target.tenants[tenant].tokens, role)
+        return SidecarClient(self.target.url, token, timeout, retry_rate_limited=retry)
+
+
+@pytest.fixture(scope="module")
+def limited(sidecar_target: Target, stack_factory: Any) -> Limited:
+    """The declared target when its limits are small enough, or (embedded) a dedicated
+    stack with tight limits for tenant A only (tenant B keeps the defaults)."""
+    declared = sidecar_target.rate_limits
+    if "rate_limits" in sidecar_target.capabilities and declared and all(
+            limit["burst"] <= MAX_TESTABLE_BURST for limit in declared.values()):
+        return Limited(sidecar_target, {k: dict(v) for k, v in declared.items()}, False)
+    if sidecar_target.origin == "embedded":
+        target = stack_factory(RATE_LIMITS_JSON=json.dumps({"tenant-a": TIGHT}))
+        return Limited(target, TIGHT, True)
+    skip(SkipReason.NOT_DECLARED, "no rate limits small enough to exercise are declared",
+         f"declare 'rate_limits' and rate_limits.read/write with burst <= {MAX_TESTABLE_BURST}",
+         "§3")

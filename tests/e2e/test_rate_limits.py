@@ -3,57 +3,21 @@ Retry-After, recovery after it, other tenants unaffected, and a 429 opens no tra
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from pytest_sidecar.client import SidecarClient
-from pytest_sidecar.outcomes import SkipReason, skip
-from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
               pytest.mark.contract("§3")]
 
-# Tenant A's limits on the dedicated embedded stack; tenant B keeps the defaults.
-TIGHT = {"write": {"rps": 0.5, "burst": 5}, "read": {"rps": 1.0, "burst": 8}}
-MAX_TESTABLE_BURST = 50  # beyond this a spec would flood the target to see one 429
-
-
-@dataclass
-class Limited:
-    target: Target
-    limits: dict[str, dict[str, float]]
-    dedicated: bool  # no other spec spends these buckets, so the count is exact
-
-    def client(self, tenant: str, role: str, timeout: float) -> SidecarClient:
-        token = getattr(self.target.tenants[tenant].tokens, role)
-        return SidecarClient(self.target.url, token, timeout, retry_rate_limited=False)
-
-
-@pytest.fixture(scope="module")
-def limited(sidecar_target: Target, stack_factory: Any) -> Limited:
-    """A target whose tenant-A limits a spec can exhaust: the declared ones when small
-    enough, or (embedded) a dedicated stack with tight limits for tenant A only."""
-    declared = sidecar_target.rate_limits
-    if "rate_limits" in sidecar_target.capabilities and declared and all(
-            limit["burst"] <= MAX_TESTABLE_BURST for limit in declared.values()):
-        return Limited(sidecar_target, {k: dict(v) for k, v in declared.items()}, False)
-    if sidecar_target.origin == "embedded":
-        target = stack_factory(RATE_LIMITS_JSON=json.dumps({"tenant-a": TIGHT}))
-        return Limited(target, TIGHT, True)
-    skip(SkipReason.NOT_DECLARED, "no rate limits small enough to exercise are declared",
-         f"declare 'rate_limits' and rate_limits.read/write with burst <= {MAX_TESTABLE_BURST}",
-         "§3")
-
-
 @pytest.fixture
-def a_write(limited: Limited, sidecar_config: Any) -> Iterator[SidecarClient]:
+def a_write(limited: Any, sidecar_config: Any) -> Iterator[SidecarClient]:
     with limited.client("a", "write", sidecar_config.timeout) as client:
         yield client
 
@@ -92,7 +56,7 @@ def assert_rate_limited(response: Any, limit: dict[str, float]) -> int:
 
 @pytest.mark.needs("chat", "explain", "auth", "tenants:2")
 def test_write_burst_then_429_that_opens_no_trace_and_recovers(
-        limited: Limited, a_write: SidecarClient, sidecar_config: Any, evidence: Any) -> None:
+        limited: Any, a_write: SidecarClient, sidecar_config: Any, evidence: Any) -> None:
     limit = limited.limits["write"]
     cap = int(limit["burst"] * 3 + 10)
     # Requests refused by auth must not consume tokens: spend some first.
@@ -125,7 +89,7 @@ def test_write_burst_then_429_that_opens_no_trace_and_recovers(
 
 
 @pytest.mark.needs("chat", "auth")
-def test_reads_have_their_own_bucket(limited: Limited, sidecar_config: Any,
+def test_reads_have_their_own_bucket(limited: Any, sidecar_config: Any,
                                      evidence: Any) -> None:
     limit = limited.limits["read"]
     with limited.client("a", "read", sidecar_config.timeout) as reader:

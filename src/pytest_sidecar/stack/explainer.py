@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from .artifacts import ArtifactStore, artifact_key
 from .hif import build_hif, model_hash
 from .jobqueue import DurableQueue
+from .metrics import GRANULARITIES, ExplainerMetrics
 from .settings import StackSettings
 from .store import TERMINAL, StatusStore, rfc3339
 from .text import sentences, tokenize
@@ -43,14 +45,24 @@ class Explainer:
         self._workers: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self.pending_work_s = 0.0  # service seconds of accepted, unfinished jobs
+        self.pending_by_granularity = dict.fromkeys(GRANULARITIES, 0.0)
+        self.waiting = 0  # accepted jobs no worker has started
         self.busy = 0
+        self.metrics = ExplainerMetrics()
+        for granularity in GRANULARITIES:
+            self.metrics.backlog.labels(granularity).set_function(
+                functools.partial(self.backlog_s, granularity))
+        self.metrics.queue_len.set_function(lambda: self.waiting)
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> list[str]:
         recovered = self.queue.recover()
         for job_id in recovered:
             self._cancel.setdefault(job_id, asyncio.Event())
-            self.pending_work_s += self.queue.peek(job_id).get("service_s", 0.0)
+            job = self.queue.peek(job_id)
+            if job:
+                self._account(job, +1)
+                self.waiting += 1
         self._workers = [asyncio.create_task(self._work(i), name=f"explainer-{i}")
                          for i in range(self.settings.explainer_workers)]
         self._sweeper = asyncio.create_task(self._sweep(), name="ttl-sweeper")
@@ -69,13 +81,25 @@ class Explainer:
         """Persist and enqueue a job; returns once it is durable."""
         self._cancel[trace_id] = asyncio.Event()
         job["service_s"] = service_seconds(self.settings, job["completion"], job["granularity"])
-        self.pending_work_s += job["service_s"]
+        job["accepted_at"] = time.time()
+        self._account(job, +1)
+        self.waiting += 1
         await self.queue.put(trace_id, job)
 
     def cancel(self, trace_id: str) -> None:
         event = self._cancel.get(trace_id)
         if event:
             event.set()
+
+    def backlog_s(self, granularity: str) -> float:
+        """Queued work of one granularity in seconds per worker (CONTRACT §5)."""
+        return self.pending_by_granularity.get(granularity, 0.0) / self.settings.explainer_workers
+
+    def _account(self, job: dict[str, Any], sign: int) -> None:
+        self.pending_work_s = max(0.0, self.pending_work_s + sign * job["service_s"])
+        granularity = job.get("granularity", "sentence")
+        self.pending_by_granularity[granularity] = max(
+            0.0, self.pending_by_granularity.get(granularity, 0.0) + sign * job["service_s"])
 
     def estimated_wait_s(self) -> float:
         return round(self.pending_work_s / self.settings.explainer_workers, 3)
@@ -85,6 +109,10 @@ class Explainer:
         while True:
             trace_id, job = await self.queue.get()
             self.busy += 1
+            if job is not None:
+                self.waiting = max(0, self.waiting - 1)
+                self.metrics.queue_lag.observe(max(0.0, time.time() - job.get(
+                    "accepted_at", time.time())))
             try:
                 await self._explain(trace_id, job)
             except asyncio.CancelledError:
@@ -95,7 +123,10 @@ class Explainer:
             finally:
                 self.busy -= 1
                 if job is not None:
-                    self.pending_work_s = max(0.0, self.pending_work_s - job["service_s"])
+                    self._account(job, -1)
+                    final = self.store.get(trace_id)
+                    if final and final["state"] in ("complete", "failed", "canceled"):
+                        self.metrics.jobs.labels(final["state"], job["granularity"]).inc()
             self.queue.done(trace_id)
             self._cancel.pop(trace_id, None)
 
@@ -117,7 +148,10 @@ class Explainer:
             if stage != "capture":
                 await self.store.update(trace_id, stage=stage, progress=progress)
             step = min(service * share, allowed - spent)
-            if await self._sleep_or_cancel(step, cancel):
+            started = time.monotonic()
+            canceled = await self._sleep_or_cancel(step, cancel)
+            self.metrics.stage_duration.labels(stage).observe(time.monotonic() - started)
+            if canceled:
                 return  # canceled: the gateway already wrote the state
             spent += step
             if spent >= allowed and allowed < service:

@@ -413,6 +413,21 @@ def create_gateway(services: Services) -> Starlette:
     return app
 
 
+def create_explainer_app(services: Services) -> Starlette:
+    """The explainer's own HTTP surface (its own port): /metrics and /healthz."""
+
+    async def metrics(request: Request) -> Response:
+        return Response(services.explainer.metrics.exposition(),
+                        media_type=METRICS_CONTENT_TYPE)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok" if services.explainer.consuming() else "stalled"},
+                            status_code=200 if services.explainer.consuming() else 503)
+
+    return Starlette(routes=[Route("/metrics", metrics, methods=["GET"]),
+                             Route("/healthz", healthz, methods=["GET"])])
+
+
 def sse(event_id: int, event: str, data: dict[str, Any]) -> bytes:
     return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data)}\n\n".encode()
 

@@ -23,7 +23,7 @@ import uvicorn
 
 from ..atomic import write_atomic
 from ..capabilities import SHORT_TTL_LIMIT_S
-from .gateway import create_gateway
+from .gateway import create_explainer_app, create_gateway
 from .services import Services
 from .settings import StackSettings, TokenInfo
 from .upstream import create_fake_upstream
@@ -126,6 +126,8 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
     services = Services.build(settings, upstream_url)
     await services.start()
     servers.append((_Server(_config(create_gateway(services))), gateway_sock))
+    explainer_sock = _bind(host, 0)
+    servers.append((_Server(_config(create_explainer_app(services))), explainer_sock))
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -140,6 +142,7 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
             await asyncio.sleep(0.01)
         url = _url(host, gateway_sock)
         doc = target_document(settings, url, None if settings.llm_proxy_url else upstream_url)
+        doc["metrics"]["explainer"] = _url(host, explainer_sock) + "/metrics"
         write_atomic(target_file, json.dumps(doc, indent=2).encode())
         os.chmod(target_file, 0o600)
         log.warning("sidecar-stack ready: gateway %s, state %s, target file %s",

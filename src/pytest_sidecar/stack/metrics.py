@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,6 +38,40 @@ class GatewayMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class ExplainerMetrics:
+    """The explainer's families (CONTRACT §6), served on the explainer's own port."""
+
+    def __init__(self) -> None:
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.jobs = Counter("explainer_jobs", "Explanation jobs that reached a terminal state, "
+                            "by state and granularity", ["state", "granularity"], registry=r)
+        self.stage_duration = Histogram("explainer_stage_duration_seconds", "Time spent per "
+                                        "explainer stage", ["stage"], registry=r)
+        self.queue_lag = Histogram("explainer_queue_lag_seconds", "Time from acceptance to a "
+                                   "worker starting the job", registry=r)
+        self.backlog = Gauge("hypergraph_backlog_seconds", "Queued explanation work in seconds "
+                             "of worker time per worker, by granularity (the KEDA scaling "
+                             "signal)", ["granularity"], registry=r)
+        self.queue_len = Gauge("queue_len_global", "Accepted jobs not yet started",
+                               registry=r)
+        self.bp_level = Gauge("backpressure_level", "Backpressure level by granularity "
+                              "(0 normal, 1 soft, 2 hard)", ["granularity"], registry=r)
+        self.bp_actions = Counter("backpressure_actions", "Backpressure actions taken, by "
+                                  "action", ["action"], registry=r)
+        for granularity in GRANULARITIES:  # every series exists from the first scrape
+            self.bp_level.labels(granularity).set(0)
+            for state in ("complete", "failed", "canceled"):
+                self.jobs.labels(state, granularity)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+GRANULARITIES = ("sentence", "token")
 
 
 class MetricsMiddleware:

@@ -1,0 +1,147 @@
+"""Metrics (CONTRACT §6): the required families, counters that move by exactly what the
+spec did, the exposition rules, and label sets that stay bounded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_sidecar.client import SidecarClient, is_terminal
+from pytest_sidecar.metrics import delta, lint
+
+pytestmark = [pytest.mark.profile("observability"), pytest.mark.contract("§6"),
+              pytest.mark.needs("chat", "explain", "metrics:gateway", "metrics:explainer")]
+
+GATEWAY = {"http_requests": "counter", "http_request_duration_seconds": "histogram",
+           "chat_requests": "counter", "traces_status_get": "counter",
+           "traces_graph_get": "counter", "rate_limit_rejections": "counter",
+           "rbac_denied": "counter"}
+EXPLAINER = {"explainer_jobs": "counter", "explainer_stage_duration_seconds": "histogram",
+             "explainer_queue_lag_seconds": "histogram", "hypergraph_backlog_seconds": "gauge",
+             "queue_len_global": "gauge", "backpressure_level": "gauge",
+             "backpressure_actions": "counter"}
+
+
+def moved(before: Any, after: Any, name: str, expected: float, exact: bool,
+          **labels: str) -> float:
+    """Assert a counter moved by `expected` (exactly on a quiet target, at least on a
+    shared one, where other specs move it too); returns the delta."""
+    change = delta(before, after, name, **labels)
+    if exact:
+        assert change == expected, f"{name}{labels} moved by {change}, expected {expected}"
+    else:
+        assert change >= expected, f"{name}{labels} moved by {change}, expected >= {expected}"
+    return change
+
+
+def test_required_families_are_exposed_with_their_types(
+        gateway: SidecarClient, metrics_factory: Any, sidecar_config: Any,
+        evidence: Any) -> None:
+    trace_id = gateway.explain().json()["explanation_metadata"]["trace_id"]
+    assert gateway.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline).reached
+    found = {}
+    for which, families in (("gateway", GATEWAY), ("explainer", EXPLAINER)):
+        scrape = metrics_factory(which).scrape()
+        for family, kind in families.items():
+            assert scrape.family_type(family) == kind, (
+                f"{which} {family}: TYPE {scrape.family_type(family)}, expected {kind}")
+            if kind == "histogram":
+                for suffix in ("_bucket", "_count", "_sum"):
+                    assert scrape.select(family + suffix), f"{family}{suffix} has no samples"
+        found[which] = len(families)
+    evidence.record(families=found, trace_id=trace_id)
+
+
+def test_counters_move_by_exactly_what_the_spec_did(
+        limited: Any, metrics_factory: Any, sidecar_config: Any, evidence: Any) -> None:
+    exact = limited.dedicated
+    gateway_metrics = metrics_factory("gateway", limited.target)
+    explainer_metrics = metrics_factory("explainer", limited.target)
+    writer = limited.client("b", "write", sidecar_config.timeout)  # B keeps default limits
+    anonymous = limited.client("b", "write", sidecar_config.timeout)
+    anonymous.http.headers.pop("authorization")
+    before, before_jobs = gateway_metrics.scrape(), explainer_metrics.scrape()
+    done = {"sentence": 0, "token": 0}
+    for granularity in ("sentence", "token", "sentence"):
+        trace_id = writer.explain(granularity=granularity).json()[
+            "explanation_metadata"]["trace_id"]
+        assert writer.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline).reached
+        done[granularity] += 1
+    statuses_before = gateway_metrics.scrape()
+    writer.status(trace_id)
+    writer.graph(trace_id)
+    anonymous.status(trace_id)  # 401
+    after, after_jobs = gateway_metrics.scrape(), explainer_metrics.scrape()
+    writer.close()
+    anonymous.close()
+    changes = {
+        "status_get": moved(statuses_before, after, "traces_status_get_total", 1, exact),
+        "graph_get": moved(statuses_before, after, "traces_graph_get_total", 1, exact),
+        "unauthorized": moved(before, after, "rbac_denied_total", 1, exact,
+                              reason="unauthorized"),
+        "chat_sentence": moved(before, after, "chat_requests_total", 2, exact,
+                               granularity="sentence"),
+        "chat_token": moved(before, after, "chat_requests_total", 1, exact,
+                            granularity="token"),
+    }
+    for granularity, count in done.items():
+        changes[f"jobs_{granularity}"] = moved(before_jobs, after_jobs, "explainer_jobs_total",
+                                               count, exact, state="complete",
+                                               granularity=granularity)
+    evidence.record(exact=exact, deltas=changes)
+
+
+@pytest.mark.needs("rate_limits", "auth")
+def test_a_429_moves_the_rejection_counter(limited: Any, metrics_factory: Any,
+                                           sidecar_config: Any, evidence: Any) -> None:
+    scraper = metrics_factory("gateway", limited.target)
+    with limited.client("a", "read", sidecar_config.timeout) as reader:
+        reader._retrying = None  # every 429 must reach us
+        before = scraper.scrape()
+        rejected = 0
+        for _ in range(int(limited.limits["read"]["burst"] * 3 + 10)):
+            if reader.status("obs-missing").status_code == 429:
+                rejected += 1
+                break
+        after = scraper.scrape()
+    assert rejected == 1, "no 429 within the burst"
+    change = moved(before, after, "rate_limit_rejections_total", 1, limited.dedicated,
+                   category="read")
+    evidence.record(exact=limited.dedicated, rejections=change)
+
+
+def test_the_expositions_follow_the_rules_and_stay_bounded(
+        limited: Any, metrics_factory: Any, sidecar_config: Any, evidence: Any) -> None:
+    # On a quiet (dedicated) target any new series comes from this spec's traces; on a
+    # shared one other specs add label sets too, so only the lint's cap is judged there.
+    exact = limited.dedicated
+    scrapers = {which: metrics_factory(which, limited.target)
+                for which in ("gateway", "explainer")}
+    gateway = limited.client("b", "write", sidecar_config.timeout, retry=True)
+
+    def round_of(count: int) -> dict[str, Any]:
+        """`count` traces through every trace route, then a scrape of both endpoints."""
+        traces = [gateway.explain().json()["explanation_metadata"]["trace_id"]
+                  for _ in range(count)]
+        for trace_id in traces:
+            gateway.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline)
+            gateway.status(trace_id)
+            gateway.graph(trace_id)
+            gateway.status("missing-" + trace_id)  # a 404 per trace id
+        return {which: scraper.scrape() for which, scraper in scrapers.items()}
+
+    # The warm-up touches every label set the second round can; a bounded exposition
+    # then gains no series at all from 20 more traces with fresh ids.
+    warm = round_of(3)
+    after = round_of(20)
+    problems = {which: lint(scrape) for which, scrape in after.items()}
+    assert not any(problems.values()), problems
+    gateway.close()
+    grown = {f"{which}:{family}": (warm[which].series(family), after[which].series(family))
+             for which, scrape in after.items() for family in scrape.types
+             if after[which].series(family) > warm[which].series(family)}
+    if exact:
+        assert not grown, f"series grew with the number of traces: {grown}"
+    evidence.record(exact=exact, traces=23, grown=grown, lint_problems=0,
+                    series={w: sum(s.series(f) for f in s.types) for w, s in after.items()})
