@@ -72,6 +72,9 @@ _ALL = (
                "set metrics.gateway in the target file (or --sidecar-metrics-gateway)"),
     Capability("metrics:explainer", "observability", "§6", "explainer /metrics",
                "set metrics.explainer in the target file (or --sidecar-metrics-explainer)"),
+    Capability("route_table", "observability", "§2, §8",
+               "the target file lists every route the gateway serves",
+               "list them under routes in the target file ('METHOD /path')"),
     Capability("readiness_switch", "observability", "§2.10",
                "a dependency of /readyz can be made unavailable and restored",
                "declare 'readiness_switch' (the embedded stack offers one)"),
@@ -109,6 +112,7 @@ DERIVED: dict[str, Callable[[Target], bool]] = {
     "audit_log": lambda t: bool(t.audit_log),
     "artifacts": lambda t: bool(t.artifacts),
     "chaos_control": lambda t: bool(t.chaos_control),
+    "route_table": lambda t: bool(t.routes),
     "short_ttl": lambda t: t.trace_ttl_seconds is not None
     and t.trace_ttl_seconds <= SHORT_TTL_LIMIT_S,
 }

@@ -53,6 +53,7 @@ class Target:
     trace_ttl_seconds: float | None = None
     rate_limits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     cors_origins: tuple[str, ...] = ()
+    routes: tuple[str, ...] = ()
     extensions: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -140,6 +141,7 @@ def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -
         trace_ttl_seconds=data.get("trace_ttl_seconds"),
         rate_limits=data.get("rate_limits", {}),
         cors_origins=tuple(data.get("cors", {}).get("allowed_origins", ())),
+        routes=tuple(data.get("routes", ())),
         extensions={k: v for k, v in data.items() if k.startswith("x-")},
     )
 

@@ -30,9 +30,22 @@ def request_validator(schema_name: str) -> Any:
     return jsonschema.Draft202012Validator(root)
 
 
+METHODS = frozenset({"get", "post", "put", "patch", "delete", "head", "options"})
+
+
+def operations() -> dict[tuple[str, str], dict[str, Any]]:
+    """(METHOD, path template) -> operation, for the API (`paths`) and the operational
+    endpoints (`x-operational-paths`)."""
+    document = load_openapi()
+    found = {}
+    for section in ("paths", "x-operational-paths"):
+        for path, item in document.get(section, {}).items():
+            for method, operation in item.items():
+                if method in METHODS:
+                    found[(method.upper(), path)] = operation
+    return found
+
+
 def documented_routes() -> set[tuple[str, str]]:
-    """(METHOD, path template) for every operation in the document."""
-    methods = {"get", "post", "put", "patch", "delete", "head", "options"}
-    return {(method.upper(), path)
-            for path, item in load_openapi()["paths"].items()
-            for method in item if method in methods}
+    """(METHOD, path template) for every documented operation, API and operational."""
+    return set(operations())

@@ -125,7 +125,8 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
         servers.append((_Server(_config(fake)), fake_sock))
     services = Services.build(settings, upstream_url)
     await services.start()
-    servers.append((_Server(_config(create_gateway(services))), gateway_sock))
+    gateway_app = create_gateway(services)
+    servers.append((_Server(_config(gateway_app)), gateway_sock))
     explainer_sock = _bind(host, 0)
     servers.append((_Server(_config(create_explainer_app(services))), explainer_sock))
 
@@ -143,6 +144,7 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
         url = _url(host, gateway_sock)
         doc = target_document(settings, url, None if settings.llm_proxy_url else upstream_url)
         doc["metrics"]["explainer"] = _url(host, explainer_sock) + "/metrics"
+        doc["routes"] = served_routes(gateway_app)
         write_atomic(target_file, json.dumps(doc, indent=2).encode())
         os.chmod(target_file, 0o600)
         log.warning("sidecar-stack ready: gateway %s, state %s, target file %s",
@@ -156,6 +158,12 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
             watcher.cancel()
         await services.stop()
         log.warning("sidecar-stack stopped")
+
+
+def served_routes(app: Any) -> list[str]:
+    """'METHOD /path' for every route of the live app (HEAD is implied by GET)."""
+    return sorted(f"{method} {route.path}" for route in app.routes
+                  for method in (route.methods or ()) if method != "HEAD")
 
 
 def _config(app: Any) -> uvicorn.Config:
