@@ -56,9 +56,11 @@ MAX_TESTABLE_BURST = 50  # beyond this a spec would flood the target to see one 
 
 
 @dataclass
-class Limited:
-    """A target whose tenant-A rate limits a spec can exhaust; `dedicated`: no other spec
-    uses it (embedded mode), so counts and counter deltas are exact."""
+class QuietTarget:
+    """A target for specs that need quiet or disruption: exact counter deltas, exhausted
+    rate limits, dependencies switched off. In embedded mode it is a stack of its own
+    (`dedicated`: no other spec touches it, so counts are exact); tenant A's rate limits
+    there are tight, tenant B keeps the defaults."""
 
     target: Target
     limits: dict[str, dict[str, float]]
@@ -72,16 +74,21 @@ class Limited:
 
 
 @pytest.fixture(scope="module")
-def limited(sidecar_target: Target, stack_factory: Any) -> Limited:
-    """The declared target when its limits are small enough, or (embedded) a dedicated
-    stack with tight limits for tenant A only (tenant B keeps the defaults)."""
-    declared = sidecar_target.rate_limits
-    if "rate_limits" in sidecar_target.capabilities and declared and all(
-            limit["burst"] <= MAX_TESTABLE_BURST for limit in declared.values()):
-        return Limited(sidecar_target, {k: dict(v) for k, v in declared.items()}, False)
+def quiet_target(sidecar_target: Target, stack_factory: Any) -> QuietTarget:
+    """Embedded mode: a stack of this module's own (tight limits for tenant A). Otherwise
+    the target itself: its declaration accepted the disruption, but counts are not exact."""
     if sidecar_target.origin == "embedded":
         target = stack_factory(RATE_LIMITS_JSON=json.dumps({"tenant-a": TIGHT}))
-        return Limited(target, TIGHT, True)
-    skip(SkipReason.NOT_DECLARED, "no rate limits small enough to exercise are declared",
-         f"declare 'rate_limits' and rate_limits.read/write with burst <= {MAX_TESTABLE_BURST}",
-         "§3")
+        return QuietTarget(target, TIGHT, True)
+    return QuietTarget(sidecar_target, {k: dict(v) for k, v in sidecar_target.rate_limits.items()},
+                       False)
+
+
+@pytest.fixture(scope="module")
+def rate_limited(quiet_target: QuietTarget) -> QuietTarget:
+    """The quiet target, if its tenant-A rate limits are small enough to exhaust."""
+    limits = quiet_target.limits
+    if not (limits and all(limit["burst"] <= MAX_TESTABLE_BURST for limit in limits.values())):
+        skip(SkipReason.NOT_DECLARED, "no rate limits small enough to exercise are declared",
+             f"declare rate_limits.read/write with burst <= {MAX_TESTABLE_BURST}", "§3")
+    return quiet_target

@@ -54,12 +54,12 @@ def test_required_families_are_exposed_with_their_types(
 
 
 def test_counters_move_by_exactly_what_the_spec_did(
-        limited: Any, metrics_factory: Any, sidecar_config: Any, evidence: Any) -> None:
-    exact = limited.dedicated
-    gateway_metrics = metrics_factory("gateway", limited.target)
-    explainer_metrics = metrics_factory("explainer", limited.target)
-    writer = limited.client("b", "write", sidecar_config.timeout)  # B keeps default limits
-    anonymous = limited.client("b", "write", sidecar_config.timeout)
+        quiet_target: Any, metrics_factory: Any, sidecar_config: Any, evidence: Any) -> None:
+    exact = quiet_target.dedicated
+    gateway_metrics = metrics_factory("gateway", quiet_target.target)
+    explainer_metrics = metrics_factory("explainer", quiet_target.target)
+    writer = quiet_target.client("b", "write", sidecar_config.timeout)  # B keeps default limits
+    anonymous = quiet_target.client("b", "write", sidecar_config.timeout)
     anonymous.http.headers.pop("authorization")
     before, before_jobs = gateway_metrics.scrape(), explainer_metrics.scrape()
     done = {"sentence": 0, "token": 0}
@@ -93,32 +93,32 @@ def test_counters_move_by_exactly_what_the_spec_did(
 
 
 @pytest.mark.needs("rate_limits", "auth")
-def test_a_429_moves_the_rejection_counter(limited: Any, metrics_factory: Any,
+def test_a_429_moves_the_rejection_counter(rate_limited: Any, metrics_factory: Any,
                                            sidecar_config: Any, evidence: Any) -> None:
-    scraper = metrics_factory("gateway", limited.target)
-    with limited.client("a", "read", sidecar_config.timeout) as reader:
-        reader._retrying = None  # every 429 must reach us
+    quiet_target = rate_limited
+    scraper = metrics_factory("gateway", quiet_target.target)
+    with quiet_target.client("a", "read", sidecar_config.timeout) as reader:
         before = scraper.scrape()
         rejected = 0
-        for _ in range(int(limited.limits["read"]["burst"] * 3 + 10)):
+        for _ in range(int(quiet_target.limits["read"]["burst"] * 3 + 10)):
             if reader.status("obs-missing").status_code == 429:
                 rejected += 1
                 break
         after = scraper.scrape()
     assert rejected == 1, "no 429 within the burst"
-    change = moved(before, after, "rate_limit_rejections_total", 1, limited.dedicated,
+    change = moved(before, after, "rate_limit_rejections_total", 1, quiet_target.dedicated,
                    category="read")
-    evidence.record(exact=limited.dedicated, rejections=change)
+    evidence.record(exact=quiet_target.dedicated, rejections=change)
 
 
 def test_the_expositions_follow_the_rules_and_stay_bounded(
-        limited: Any, metrics_factory: Any, sidecar_config: Any, evidence: Any) -> None:
+        quiet_target: Any, metrics_factory: Any, sidecar_config: Any, evidence: Any) -> None:
     # On a quiet (dedicated) target any new series comes from this spec's traces; on a
     # shared one other specs add label sets too, so only the lint's cap is judged there.
-    exact = limited.dedicated
-    scrapers = {which: metrics_factory(which, limited.target)
+    exact = quiet_target.dedicated
+    scrapers = {which: metrics_factory(which, quiet_target.target)
                 for which in ("gateway", "explainer")}
-    gateway = limited.client("b", "write", sidecar_config.timeout, retry=True)
+    gateway = quiet_target.client("b", "write", sidecar_config.timeout, retry=True)
 
     def round_of(count: int) -> dict[str, Any]:
         """`count` traces through every trace route, then a scrape of both endpoints."""

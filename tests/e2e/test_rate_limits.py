@@ -17,8 +17,8 @@ pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
               pytest.mark.contract("§3")]
 
 @pytest.fixture
-def a_write(limited: Any, sidecar_config: Any) -> Iterator[SidecarClient]:
-    with limited.client("a", "write", sidecar_config.timeout) as client:
+def a_write(rate_limited: Any, sidecar_config: Any) -> Iterator[SidecarClient]:
+    with rate_limited.client("a", "write", sidecar_config.timeout) as client:
         yield client
 
 
@@ -56,47 +56,47 @@ def assert_rate_limited(response: Any, limit: dict[str, float]) -> int:
 
 @pytest.mark.needs("chat", "explain", "auth", "tenants:2")
 def test_write_burst_then_429_that_opens_no_trace_and_recovers(
-        limited: Any, a_write: SidecarClient, sidecar_config: Any, evidence: Any) -> None:
-    limit = limited.limits["write"]
+        rate_limited: Any, a_write: SidecarClient, sidecar_config: Any, evidence: Any) -> None:
+    limit = rate_limited.limits["write"]
     cap = int(limit["burst"] * 3 + 10)
     # Requests refused by auth must not consume tokens: spend some first.
-    with limited.client("a", "read", sidecar_config.timeout) as reader:
+    with rate_limited.client("a", "read", sidecar_config.timeout) as reader:
         denied = [reader.chat().status_code for _ in range(int(limit["burst"]))]
     assert set(denied) == {403}, denied
 
     allowed, refused, elapsed = burst_until_429(lambda: a_write.explain(), limit, cap)
-    assert_allowed_matches_the_bucket(allowed, limit, elapsed, limited.dedicated)
+    assert_allowed_matches_the_bucket(allowed, limit, elapsed, rate_limited.dedicated)
     retry_after = assert_rate_limited(refused, limit)
 
     orphan = "rl-" + uuid.uuid4().hex
     again = a_write.explain(trace_id=orphan)
     assert again.status_code == 429, "the bucket refilled too fast to test the trace rule"
     assert "explanation_metadata" not in again.json()
-    with limited.client("a", "read", sidecar_config.timeout) as reader:
+    with rate_limited.client("a", "read", sidecar_config.timeout) as reader:
         status = reader.status(orphan)
     assert status.status_code == 404, f"a 429'd request opened trace {orphan}"
 
-    with limited.client("b", "write", sidecar_config.timeout) as other:
+    with rate_limited.client("b", "write", sidecar_config.timeout) as other:
         assert other.explain().status_code == 200, "tenant B was throttled by tenant A"
 
     time.sleep(retry_after)
     recovered = a_write.explain()
     assert recovered.status_code == 200, f"still {recovered.status_code} after Retry-After"
-    evidence.record(limit=limit, exact=limited.dedicated, denied_by_auth=len(denied),
+    evidence.record(limit=limit, exact=rate_limited.dedicated, denied_by_auth=len(denied),
                     allowed=allowed,
                     burst_s=round(elapsed, 3), retry_after_s=retry_after, orphan_trace=orphan,
                     orphan_status=404, other_tenant_status=200, recovered_status=200)
 
 
 @pytest.mark.needs("chat", "auth")
-def test_reads_have_their_own_bucket(limited: Any, sidecar_config: Any,
+def test_reads_have_their_own_bucket(rate_limited: Any, sidecar_config: Any,
                                      evidence: Any) -> None:
-    limit = limited.limits["read"]
-    with limited.client("a", "read", sidecar_config.timeout) as reader:
+    limit = rate_limited.limits["read"]
+    with rate_limited.client("a", "read", sidecar_config.timeout) as reader:
         missing = "rl-missing-" + uuid.uuid4().hex[:8]
         allowed, refused, elapsed = burst_until_429(lambda: reader.status(missing), limit,
                                                     int(limit["burst"] * 3 + 10))
-        assert_allowed_matches_the_bucket(allowed, limit, elapsed, limited.dedicated)
+        assert_allowed_matches_the_bucket(allowed, limit, elapsed, rate_limited.dedicated)
         retry_after = assert_rate_limited(refused, limit)
-    evidence.record(limit=limit, exact=limited.dedicated, allowed=allowed,
+    evidence.record(limit=limit, exact=rate_limited.dedicated, allowed=allowed,
                     burst_s=round(elapsed, 3), retry_after_s=retry_after)

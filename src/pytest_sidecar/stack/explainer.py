@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from .artifacts import ArtifactStore, artifact_key
+from .chaos import ChaosControl
 from .hif import build_hif, model_hash
 from .jobqueue import DurableQueue
 from .metrics import GRANULARITIES, ExplainerMetrics
@@ -39,8 +40,9 @@ def service_seconds(settings: StackSettings, completion: str, granularity: str) 
 
 class Explainer:
     def __init__(self, settings: StackSettings, store: StatusStore, queue: DurableQueue,
-                 artifacts: ArtifactStore) -> None:
+                 artifacts: ArtifactStore, chaos: ChaosControl) -> None:
         self.settings, self.store, self.queue, self.artifacts = settings, store, queue, artifacts
+        self.chaos = chaos
         self._cancel: dict[str, asyncio.Event] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
@@ -74,7 +76,8 @@ class Explainer:
         await asyncio.gather(*self._workers, return_exceptions=True)
 
     def consuming(self) -> bool:
-        return bool(self._workers) and all(not task.done() for task in self._workers)
+        alive = bool(self._workers) and all(not task.done() for task in self._workers)
+        return alive and not self.chaos.outage("explainer")
 
     # -- API used by the gateway ------------------------------------------------------
     async def submit(self, trace_id: str, job: dict[str, Any]) -> None:
@@ -107,6 +110,8 @@ class Explainer:
     # -- workers ---------------------------------------------------------------------
     async def _work(self, index: int) -> None:
         while True:
+            while self.chaos.outage("explainer"):  # stalled: consume nothing
+                await asyncio.sleep(0.05)
             trace_id, job = await self.queue.get()
             self.busy += 1
             if job is not None:

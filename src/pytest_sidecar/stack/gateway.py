@@ -124,6 +124,10 @@ def create_gateway(services: Services) -> Starlette:
 
     async def open_trace(request: Request, who: Principal, opts: dict[str, Any],
                          completion_id: str | None, model: str) -> str:
+        if services.chaos.outage("status_store"):
+            # Acknowledged means durable: with no store, no trace is accepted.
+            raise ApiError(503, "status_store_unavailable", "the status store is unavailable",
+                           headers={"Retry-After": "1"})
         trace_id = opts["trace_id"] or uuid.uuid4().hex
         now = time.time()
         record = {

@@ -32,7 +32,8 @@ log = logging.getLogger("sidecar.stack")
 
 # Every capability the reference stack implements (the target file declares them).
 IMPLEMENTED = ("chat", "chat_stream", "health", "explain", "trace_stream", "cancel",
-               "client_trace_id", "rate_limits", "idempotency", "explanation_v2", "webhooks")
+               "client_trace_id", "rate_limits", "idempotency", "explanation_v2", "webhooks",
+               "readiness_switch")
 TOKEN_PREFIX = "sct_"  # recognisable, so redactors can catch a stray one by pattern
 
 
@@ -90,6 +91,7 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
         "metrics": {"gateway": url + "/metrics"},
         "files": {"status_json": settings.status_json_path,
                   "audit_log": settings.audit_log_path,
+                  "chaos_control": settings.chaos_control_path,
                   "artifacts": "file://" + settings.artifact_root},
         "capabilities": [*IMPLEMENTED, *(["auth"] if settings.auth_mode == "static" else []),
                          *(["cors"] if settings.cors_origins else []),

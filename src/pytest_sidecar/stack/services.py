@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from .artifacts import ArtifactStore
 from .audit import Auditor
 from .auth import Authenticator
+from .chaos import ChaosControl
 from .explainer import Explainer
 from .idempotency import IdempotencyStore
 from .jobqueue import DurableQueue
@@ -35,15 +36,17 @@ class Services:
     metrics: GatewayMetrics
     webhooks: WebhookDispatcher
     auditor: Auditor
+    chaos: ChaosControl
     _upstream_ok: tuple[float, bool] = field(default=(0.0, False))
 
     @classmethod
     def build(cls, settings: StackSettings, upstream_url: str | None) -> Services:
+        chaos = ChaosControl(settings.chaos_control_path)
         store = StatusStore(settings.status_json_path)
         queue = DurableQueue(settings.queue_dir)
         artifacts = ArtifactStore(settings.artifact_root)
-        explainer = Explainer(settings, store, queue, artifacts)
-        upstream = (UpstreamClient(upstream_url, settings.upstream_timeout_s)
+        explainer = Explainer(settings, store, queue, artifacts, chaos)
+        upstream = (UpstreamClient(upstream_url, settings.upstream_timeout_s, chaos)
                     if upstream_url else None)
         return cls(settings, store, queue, artifacts, explainer,
                    Authenticator(settings.auth_mode, settings.tokens), upstream,
@@ -51,10 +54,11 @@ class Services:
                    IdempotencyStore(settings.idempotency_path), GatewayMetrics(),
                    WebhookDispatcher(settings.webhooks_path, store, settings.webhook_allow_hosts,
                                      settings.webhook_backoff_s),
-                   Auditor(settings.audit_log_path))
+                   Auditor(settings.audit_log_path), chaos)
 
     async def start(self) -> None:
         """Load state, settle orphans, start flushing and explaining."""
+        self.chaos.start()
         self.auditor.start()
         self.store.add_listener(self.auditor.on_change)
         self.webhooks.on_delivered = self.auditor.on_delivered
@@ -77,19 +81,20 @@ class Services:
         await self.idempotency.close()
         await self.webhooks.close()
         await self.auditor.close()
+        await self.chaos.close()
         if self.upstream:
             await self.upstream.close()
 
     async def readiness(self) -> dict[str, bool]:
         """The dependencies /readyz reports on, by name."""
         return {
-            "status_store": self.store.writable(),
+            "status_store": self.store.writable() and not self.chaos.outage("status_store"),
             "upstream": await self._upstream_reachable(),
             "explainer": self.explainer.consuming(),
         }
 
     async def _upstream_reachable(self) -> bool:
-        if self.upstream is None:
+        if self.upstream is None or self.chaos.outage("upstream"):
             return False
         checked_at, ok = self._upstream_ok
         if time.monotonic() - checked_at > _UPSTREAM_CHECK_TTL_S:

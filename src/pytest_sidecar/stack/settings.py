@@ -48,6 +48,7 @@ class StackSettings:
     webhook_allow_hosts: frozenset[str] = frozenset()
     webhook_backoff_s: float = 0.5
     audit_log: str | None = None  # default: <state dir>/audit.log
+    chaos_control: str | None = None  # default: <state dir>/chaos.json
 
     @property
     def status_json_path(self) -> str:
@@ -60,6 +61,10 @@ class StackSettings:
     @property
     def audit_log_path(self) -> str:
         return self.audit_log or os.path.join(self.state_dir, "audit.log")
+
+    @property
+    def chaos_control_path(self) -> str:
+        return self.chaos_control or os.path.join(self.state_dir, "chaos.json")
 
     @property
     def webhooks_path(self) -> str:
@@ -192,4 +197,5 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
                                       env.get("WEBHOOK_ALLOW_HOSTS", "").split(",") if h.strip()),
         webhook_backoff_s=_number(env, "WEBHOOK_BACKOFF_MS", 500.0) / 1000,
         audit_log=env.get("AUDIT_LOG_PATH") or None,
+        chaos_control=env.get("CHAOS_CONTROL_PATH") or None,
     )

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .chaos import ChaosControl
 from .text import fake_completion, tokenize
 
 
@@ -85,8 +86,8 @@ def create_fake_upstream(latency_ms: float, token_ms: float) -> Starlette:
 class UpstreamClient:
     """The gateway's client for the upstream LLM (OpenAI chat completions API)."""
 
-    def __init__(self, base_url: str, timeout_s: float) -> None:
-        self.base_url = base_url
+    def __init__(self, base_url: str, timeout_s: float, chaos: ChaosControl) -> None:
+        self.base_url, self.chaos = base_url, chaos
         self._client = httpx.AsyncClient(
             base_url=base_url, timeout=timeout_s,
             limits=httpx.Limits(max_connections=512, max_keepalive_connections=128))
@@ -101,7 +102,12 @@ class UpstreamClient:
         except httpx.HTTPError:
             return False
 
+    def _check_outage(self) -> None:
+        if self.chaos.outage("upstream"):
+            raise UpstreamError(502, "upstream_error", "the upstream LLM is unreachable")
+
     async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._check_outage()
         try:
             response = await self._client.post("/v1/chat/completions", json=body)
         except httpx.TimeoutException:
@@ -116,6 +122,7 @@ class UpstreamClient:
 
     async def open_stream(self, body: dict[str, Any]) -> httpx.Response:
         """Start a streaming completion; the caller iterates and closes the response."""
+        self._check_outage()
         request = self._client.build_request("POST", "/v1/chat/completions", json=body)
         try:
             response = await self._client.send(request, stream=True)

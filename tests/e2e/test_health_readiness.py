@@ -1,0 +1,76 @@
+"""Liveness and readiness (CONTRACT §2.10): /healthz says the process lives; /readyz is
+503 not_ready naming a dependency that is really unavailable, and 200 once it is back.
+
+The dependency is made unavailable through the chaos control file's
+`dependency-outage` flag (capability readiness_switch). That disrupts the target, so in
+embedded mode the spec runs on a stack of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.profile("observability"), pytest.mark.contract("§2.10"),
+              pytest.mark.needs("health")]
+
+DEPENDENCIES = ("status_store", "upstream", "explainer")
+DEADLINE_S = 10.0
+
+
+def write_flags(path: str, flags: dict[str, Any]) -> None:
+    """Replace the chaos control file atomically, as CONTRACT §7 requires."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".chaos-")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(flags, handle)
+    os.replace(tmp, path)
+
+
+def wait_for(http: httpx.Client, status: int) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    while True:
+        response = http.get("/readyz")
+        if response.status_code == status or time.monotonic() - started > DEADLINE_S:
+            return response, time.monotonic() - started
+        time.sleep(0.05)
+
+
+def test_liveness_and_readiness_when_all_is_well(sidecar_target: Any, evidence: Any) -> None:
+    with httpx.Client(base_url=sidecar_target.url, timeout=10) as http:
+        live, ready = http.get("/healthz"), http.get("/readyz")
+    assert live.status_code == 200 and live.json()["status"] == "ok"
+    assert ready.status_code == 200, ready.text[:200]
+    assert ready.json()["status"] == "ready" and all(ready.json()["checks"].values())
+    evidence.record(healthz=200, readyz=200, checks=ready.json()["checks"])
+
+
+@pytest.mark.needs("readiness_switch", "chaos_control", "chat")
+@pytest.mark.parametrize("dependency", DEPENDENCIES)
+def test_readiness_names_an_unavailable_dependency_and_recovers(
+        dependency: str, quiet_target: Any, sidecar_config: Any, evidence: Any) -> None:
+    target = quiet_target.target
+    control = target.chaos_control
+    assert control, "the target declares chaos_control but gives no path"
+    with httpx.Client(base_url=target.url, timeout=sidecar_config.timeout) as http:
+        try:
+            write_flags(control, {"dependency-outage": {"enabled": True,
+                                                        "dependency": dependency}})
+            down, took_down = wait_for(http, 503)
+            assert down.status_code == 503, f"/readyz still {down.status_code}"
+            body = down.json()
+            assert body["code"] == "not_ready" and dependency in body["message"], body
+            assert body.get("details", {}).get("failing") == [dependency], body
+            assert http.get("/healthz").status_code == 200, "liveness followed readiness"
+        finally:
+            write_flags(control, {})
+        up, took_up = wait_for(http, 200)
+        assert up.status_code == 200, f"/readyz still {up.status_code} after the restore"
+    evidence.record(dependency=dependency, not_ready_after_s=round(took_down, 2),
+                    ready_again_after_s=round(took_up, 2), exact=quiet_target.dedicated)
