@@ -72,6 +72,9 @@ _ALL = (
                "set metrics.gateway in the target file (or --sidecar-metrics-gateway)"),
     Capability("metrics:explainer", "observability", "§6", "explainer /metrics",
                "set metrics.explainer in the target file (or --sidecar-metrics-explainer)"),
+    Capability("structured_logs", "observability", "§2",
+               "the gateway's JSON log is readable by the suite",
+               "set files.log in the target file (sidecar-stack serve --log-file)"),
     Capability("route_table", "observability", "§2, §8",
                "the target file lists every route the gateway serves",
                "list them under routes in the target file ('METHOD /path')"),
@@ -113,6 +116,7 @@ DERIVED: dict[str, Callable[[Target], bool]] = {
     "artifacts": lambda t: bool(t.artifacts),
     "chaos_control": lambda t: bool(t.chaos_control),
     "route_table": lambda t: bool(t.routes),
+    "structured_logs": lambda t: bool(t.log),
     "short_ttl": lambda t: t.trace_ttl_seconds is not None
     and t.trace_ttl_seconds <= SHORT_TTL_LIMIT_S,
 }

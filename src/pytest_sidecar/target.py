@@ -49,6 +49,7 @@ class Target:
     audit_log: str | None = None
     artifacts: str | None = None
     chaos_control: str | None = None
+    log: str | None = None
     declared: frozenset[str] = frozenset()
     trace_ttl_seconds: float | None = None
     rate_limits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -137,6 +138,7 @@ def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -
         audit_log=files.get("audit_log"),
         artifacts=files.get("artifacts"),
         chaos_control=files.get("chaos_control"),
+        log=files.get("log"),
         declared=frozenset(data.get("capabilities", [])),
         trace_ttl_seconds=data.get("trace_ttl_seconds"),
         rate_limits=data.get("rate_limits", {}),

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 import tempfile
 
+from .logs import configure as configure_logs
 from .settings import SUITE_DEFAULTS, StackConfigError, from_env
 
 
@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where to write the target file once the stack is ready")
     serve.add_argument("--exit-with-pid", type=int, default=None,
                        help="stop when this process is gone")
+    serve.add_argument("--log-file", help="write every log record, access lines included, "
+                       "as JSON lines to this file (declared as files.log)")
     serve.add_argument("--suite", action="store_true",
                        help="defaults for running pytest-sidecar against this stack: high "
                        "rate limits, a CORS origin, webhooks to 127.0.0.1 (the environment "
@@ -40,8 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logs(args.log_file)
     state_dir = args.state_dir or tempfile.mkdtemp(prefix="sidecar-stack-")
     try:
         env = {**SUITE_DEFAULTS, **os.environ} if args.suite else dict(os.environ)
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         asyncio.run(serve(settings, host=args.host, port=args.port,
-                          target_file=args.target_file, exit_with_pid=args.exit_with_pid))
+                          target_file=args.target_file, exit_with_pid=args.exit_with_pid,
+                          log_file=args.log_file))
     except OSError as exc:
         print(f"sidecar-stack: error: {exc.strerror or exc}", file=sys.stderr)
         return 1

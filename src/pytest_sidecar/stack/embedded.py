@@ -82,6 +82,7 @@ class EmbeddedStack:
             command += ["--exit-with-pid", str(self.owner_pid)]
         if self.suite:
             command.append("--suite")
+        command += ["--log-file", os.path.join(self.directory, "stack.jsonl")]
         env = {**os.environ, **(self.env or {})}
         with open(self.log_file, "ab") as log:
             # Own session: a Ctrl-C in the terminal reaches pytest, which then stops us.

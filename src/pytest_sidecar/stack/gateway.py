@@ -24,6 +24,7 @@ from .cors import CorsMiddleware
 from .errors import ApiError, not_found
 from .hif_v2 import envelope
 from .idempotency import MAX_KEY_LEN, request_digest
+from .logs import AccessLogMiddleware
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import MetricsMiddleware
 from .middleware import CorrelationMiddleware
@@ -69,11 +70,12 @@ def create_gateway(services: Services) -> Starlette:
                            headers={"Retry-After": str(retry_after)})
         return who
 
-    def owned(trace_id: str, who: Principal) -> dict[str, Any]:
+    def owned(request: Request, trace_id: str, who: Principal) -> dict[str, Any]:
         record = services.store.get(trace_id)
         # A foreign trace answers exactly like a missing one (tenant isolation, §3).
         if record is None or record["tenant_id"] != who.tenant_id:
             raise not_found(trace_id)
+        request.state.trace_id = trace_id  # §2: x-trace-id is the trace, once it exists
         return record
 
     async def fresh(record: dict[str, Any]) -> dict[str, Any]:
@@ -269,14 +271,14 @@ def create_gateway(services: Services) -> Starlette:
     async def status(request: Request) -> Response:
         who = principal(request, READ)
         services.metrics.status_gets.inc()
-        record = await fresh(owned(request.path_params["trace_id"], who))
+        record = await fresh(owned(request, request.path_params["trace_id"], who))
         return JSONResponse(status_view(record))
 
     async def graph(request: Request) -> Response:
         who = principal(request, READ)
         services.metrics.graph_gets.inc()
         trace_id = request.path_params["trace_id"]
-        record = await fresh(owned(trace_id, who))
+        record = await fresh(owned(request, trace_id, who))
         state = record["state"]
         if state == "expired":
             raise ApiError(410, "trace_expired", f"trace {trace_id} expired")
@@ -298,7 +300,7 @@ def create_gateway(services: Services) -> Starlette:
     async def stream(request: Request) -> Response:
         who = principal(request, READ)
         trace_id = request.path_params["trace_id"]
-        owned(trace_id, who)
+        owned(request, trace_id, who)
         queue = services.store.subscribe(trace_id)  # before the first read: no gap
 
         async def events() -> AsyncIterator[bytes]:
@@ -358,7 +360,7 @@ def create_gateway(services: Services) -> Starlette:
 
     async def webhooks(request: Request) -> Response:
         who = principal(request, WRITE)
-        record = owned(request.path_params["trace_id"], who)
+        record = owned(request, request.path_params["trace_id"], who)
         body = await read_json(request)
         error = next(iter(validate_webhook.iter_errors(body)), None)
         if error is not None:
@@ -375,7 +377,7 @@ def create_gateway(services: Services) -> Starlette:
     async def cancel(request: Request) -> Response:
         who = principal(request, WRITE)
         trace_id = request.path_params["trace_id"]
-        owned(trace_id, who)
+        owned(request, trace_id, who)
         record = await services.store.transition(trace_id, "canceled", stage="canceled")
         if record is None:
             raise ApiError(409, "trace_not_cancelable", f"trace {trace_id} is already terminal")
@@ -410,6 +412,7 @@ def create_gateway(services: Services) -> Starlette:
     ]
     app = Starlette(routes=routes, exception_handlers={
         ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error})
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(AuditMiddleware, auditor=services.auditor)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(CorsMiddleware, origins=services.settings.cors_origins)

@@ -112,7 +112,7 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
 
 
 async def serve(settings: StackSettings, *, host: str, port: int, target_file: str,
-                exit_with_pid: int | None = None) -> None:
+                exit_with_pid: int | None = None, log_file: str | None = None) -> None:
     """Run the stack until SIGTERM/SIGINT (or until `exit_with_pid` is gone)."""
     if settings.auth_mode == "static" and not settings.tokens:
         settings = replace(settings, tokens=generate_tokens())
@@ -147,6 +147,8 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
         doc = target_document(settings, url, None if settings.llm_proxy_url else upstream_url)
         doc["metrics"]["explainer"] = _url(host, explainer_sock) + "/metrics"
         doc["routes"] = served_routes(gateway_app)
+        if log_file:
+            doc["files"]["log"] = os.path.abspath(log_file)
         write_atomic(target_file, json.dumps(doc, indent=2).encode())
         os.chmod(target_file, 0o600)
         log.warning("sidecar-stack ready: gateway %s, state %s, target file %s",

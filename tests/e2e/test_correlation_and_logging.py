@@ -1,0 +1,91 @@
+"""Correlation and structured logs (CONTRACT §2): x-request-id and x-trace-id on every
+response, errors included; the request's JSON log line carries the same ids; no log line
+holds a token or user text."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pytest_sidecar.client import is_terminal
+from pytest_sidecar.contracts.openapi import documented_routes
+from pytest_sidecar.target import Target
+
+pytestmark = [pytest.mark.profile("observability"), pytest.mark.contract("§2")]
+
+LOG_FIELDS = ("ts", "level", "service", "request_id", "trace_id", "tenant_id", "path",
+              "status", "duration_ms")
+
+
+def concrete(path: str, trace_id: str) -> str:
+    return re.sub(r"\{[^}]+\}", trace_id, path)
+
+
+@pytest.mark.needs("chat", "explain", "auth")
+def test_every_response_carries_correlation_ids(gateway: Any, sidecar_target: Target,
+                                                sidecar_config: Any, evidence: Any) -> None:
+    trace_id = gateway.explain().json()["explanation_metadata"]["trace_id"]
+    gateway.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline)
+    seen_request_ids: set[str] = set()
+    checked = 0
+    with httpx.Client(base_url=sidecar_target.url, timeout=sidecar_config.timeout,
+                      headers=gateway.headers) as http:
+        requests = [(method, concrete(path, trace_id)) for method, path in
+                    sorted(documented_routes())]
+        requests += [("GET", "/v1/nowhere"), ("PUT", "/v1/chat/completions"),
+                     ("GET", "/v1/traces/not-a-trace-of-ours/status")]
+        for method, path in requests:
+            # Webhooks are registered for an event that cannot happen any more (canceled).
+            payload = {"url": "https://93.184.216.34/hook", "events": ["canceled"]} \
+                if path.endswith("/webhooks") else None
+            response = http.request(method, path, json=payload)
+            request_id = response.headers.get("x-request-id")
+            assert request_id and response.headers.get("x-trace-id"), (method, path)
+            assert request_id not in seen_request_ids, "a request id was reused"
+            seen_request_ids.add(request_id)
+            if f"/traces/{trace_id}" in path:
+                assert response.headers["x-trace-id"] == trace_id, (method, path)
+            checked += 1
+        echoed = http.get("/healthz", headers={"x-trace-id": "client-chosen-id"})
+        assert echoed.headers["x-trace-id"] == "client-chosen-id"
+        hostile = http.get("/healthz", headers={"x-trace-id": "bad id\twith spaces"})
+        assert hostile.headers["x-trace-id"] != "bad id\twith spaces"
+    evidence.record(responses=checked, trace_id=trace_id, echo="client-chosen-id")
+
+
+def log_lines(target: Target) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(target.log or "").read_text().splitlines()
+            if line.strip()]
+
+
+@pytest.mark.needs("chat", "explain", "auth", "tenants:2", "structured_logs")
+def test_the_log_line_of_a_request_carries_its_ids_and_no_secrets(
+        gateway: Any, sidecar_target: Target, tenants: Any, evidence: Any) -> None:
+    marker = "user-text-" + uuid.uuid4().hex
+    chat = gateway.explain([{"role": "user", "content": f"{marker} my email is a@b.example"}])
+    request_id, trace_id = chat.headers["x-request-id"], chat.headers["x-trace-id"]
+    deadline, mine = time.monotonic() + 5, []
+    while not mine and time.monotonic() < deadline:
+        mine = [line for line in log_lines(sidecar_target)
+                if line.get("request_id") == request_id]
+        time.sleep(0.05)
+    assert len(mine) == 1, f"{len(mine)} log lines for request {request_id}"
+    line = mine[0]
+    assert all(field in line for field in LOG_FIELDS), sorted(set(LOG_FIELDS) - set(line))
+    assert (line["trace_id"], line["tenant_id"], line["status"]) == (
+        trace_id, tenants["a"].id, 200)
+    assert line["path"] == "/v1/chat/completions" and line["duration_ms"] >= 0
+    text = Path(sidecar_target.log or "").read_text()
+    tokens = [t for tenant in tenants.values() for t in (tenant.tokens.write, tenant.tokens.read)
+              if t]
+    assert not [t for t in tokens if t in text], "a token is in the log"
+    assert marker not in text and "a@b.example" not in text, "user text is in the log"
+    assert all(isinstance(json.loads(raw), dict) for raw in text.splitlines() if raw.strip())
+    evidence.record(request_id=request_id, log_line=line, lines=len(text.splitlines()))
