@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -119,3 +121,19 @@ def test_a_failure_carries_the_embedded_stack_log(pytester: pytest.Pytester) -> 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*sidecar stack log (last 40 lines)*",
                                  "*sidecar-stack ready: gateway http://127.0.0.1:*"])
+
+
+def test_concurrent_runs_in_one_directory_keep_their_own_event_logs(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("import time\n\ndef test_slow():\n    time.sleep(1)\n")
+    first = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+                             cwd=pytester.path, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+    second = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    first.communicate(timeout=60)
+    second.assert_outcomes(passed=1)
+    assert first.returncode == 0
+    reports = pytester.path / "reports"
+    assert sorted(p.name for p in reports.iterdir()) == [
+        "sidecar-events.jsonl", "sidecar-report.json", "sidecar-report.md"]
+    assert json.loads((reports / "sidecar-report.json").read_text())["summary"]["passed"] == 1

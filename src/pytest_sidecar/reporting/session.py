@@ -64,7 +64,10 @@ class SessionReporter:
         if self.config.getoption("collectonly", False):
             return  # nothing runs, so nothing is reported (the last report stays)
         self.started = time.time()
-        self.log = EventLog(os.path.join(self.directory, EVENT_LOG), self.state.redactor)
+        # A file of this run's own while it runs (a concurrent run in the same directory
+        # cannot truncate it); renamed to sidecar-events.jsonl once the reports are out.
+        running = EVENT_LOG.replace(".jsonl", f".{self.state.run_id}.jsonl")
+        self.log = EventLog(os.path.join(self.directory, running), self.state.redactor)
         self._write({
             "event": "session_start", "ts": _ts(self.started), "run_id": self.state.run_id,
             "strict": self.state.config.strict, "settings": self.state.config.display_rows(),
@@ -158,6 +161,7 @@ class SessionReporter:
         failed = [r["nodeid"] for r in report["results"] if r["outcome"] in ("failed", "error")]
         report["rerun"] = rerun_commands(self.config.invocation_params.args, failed)
         self.paths = write_reports(report, self.directory, self.state.redactor)
+        os.replace(self.log.path, os.path.join(self.directory, EVENT_LOG))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for violation in self.violations:
