@@ -30,6 +30,7 @@ class SidecarConfig:
     report_dir: str = "reports"
     timeout: float = 10.0
     trace_deadline: float = 30.0
+    fuzz_examples: int = 15
     token_write: str | None = None
     token_read: str | None = None
     token_b_write: str | None = None

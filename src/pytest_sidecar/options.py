@@ -98,6 +98,12 @@ def parse_positive_float(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise OptionValueError("not a whole number >= 1", "a whole number >= 1")
+    return int(text)
+
+
 def parse_capabilities(text: str) -> frozenset[str]:
     from .capabilities import CAPABILITIES
 
@@ -127,6 +133,9 @@ OPTIONS: tuple[Option, ...] = (
            parse_positive_float, default=10.0, valid="a number > 0 (seconds)"),
     Option("trace_deadline", "How long a spec waits for a trace to reach a terminal state, "
            "seconds.", parse_positive_float, default=30.0, valid="a number > 0 (seconds)"),
+    Option("fuzz_examples", "Examples Schemathesis generates per API operation in the "
+           "contract fuzz spec.", lambda text: _positive_int(text), default=15,
+           valid="a whole number >= 1"),
     Option("token_write", "Tenant A token with traces:read and traces:write.", parse_text,
            secret=True, valid="non-empty text"),
     Option("token_read", "Tenant A token with traces:read only.", parse_text, secret=True,

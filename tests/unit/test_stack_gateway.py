@@ -114,3 +114,11 @@ def test_an_unreachable_upstream_is_502_opens_no_trace_and_is_not_ready(tmp_path
         assert not status_file.exists() or json.loads(status_file.read_text()) == {}
     finally:
         handle.stop()
+
+
+def test_an_integral_float_max_tokens_is_honoured_not_a_crash(stack: dict[str, Any]) -> None:
+    # Found by the contract fuzzer: JSON Schema counts 1000.0 as an integer.
+    with client(stack) as gw:
+        response = gw.http.post("/v1/chat/completions", json={**CHAT, "max_tokens": 12.0})
+    assert response.status_code == 200, response.text[:200]
+    assert response.json()["usage"]["completion_tokens"] == 12

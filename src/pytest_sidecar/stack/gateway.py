@@ -172,6 +172,9 @@ def create_gateway(services: Services) -> Starlette:
             raise ApiError(503, "upstream_unconfigured", "no upstream LLM is configured")
         upstream_body = {k: body[k] for k in ("model", "messages", "stream", "temperature",
                                               "top_p", "max_tokens") if k in body}
+        if "max_tokens" in upstream_body:
+            # JSON Schema counts 1000.0 as an integer; upstreams want 1000.
+            upstream_body["max_tokens"] = int(upstream_body["max_tokens"])
         if body.get("stream"):
             if key is not None:
                 raise ApiError(422, "invalid_request",

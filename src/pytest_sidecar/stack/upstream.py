@@ -43,7 +43,9 @@ def create_fake_upstream(latency_ms: float, token_ms: float) -> Starlette:
         body = await request.json()
         model = str(body.get("model", "fake-gpt"))
         prompt = prompt_of(body.get("messages") or [{"content": ""}])
-        text = fake_completion(prompt, model, body.get("max_tokens"))
+        max_tokens = body.get("max_tokens")
+        text = fake_completion(prompt, model, int(max_tokens) if isinstance(
+            max_tokens, int | float) and not isinstance(max_tokens, bool) else None)
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())
         await asyncio.sleep(latency_ms / 1000)
