@@ -176,3 +176,19 @@ def test_real_stack_tokens_never_reach_any_report(pytester: pytest.Pytester) -> 
     for name, text in texts.items():
         assert not [t for t in tokens if t in text], f"{name} leaks a real token"
     assert "[REDACTED]" in texts["junit.xml"] and "[REDACTED]" in texts["terminal"]
+
+
+def test_the_fuzz_spec_skips_typed_without_schemathesis(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    shim = pytester.path / "shim" / "schemathesis"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError('schemathesis is not installed')\n")
+    monkeypatch.setenv("PYTHONPATH", str(shim.parent))
+    result = pytester.runpytest_subprocess(
+        str(REPO / "tests" / "e2e" / "test_contract_fuzz.py"), "-p", "no:schemathesis",
+        "-p", "no:cacheprovider", "-k", "conforms", "-rs", timeout=120)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("skipped", 0) == 7 and outcomes.get("passed", 0) == 0, outcomes
+    # ([schemathesis] would be a character class to fnmatch: stop before it.)
+    result.stdout.fnmatch_lines(["*TOOL_MISSING: schemathesis is not installed; action: pip "
+                                 "install 'pytest-sidecar*"])
