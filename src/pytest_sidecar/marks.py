@@ -15,7 +15,7 @@ from .reporting.redaction import Redactor
 META_PROPERTY = "sidecar_meta"
 # Marker groups a run can select with -m; under --sidecar-strict a selected group that
 # executed nothing fails the run.
-GROUPS = ("slo", "load", "chaos", "fuzz", "security", "platform")
+GROUPS = ("slo", "load", "chaos", "fuzz", "security", "platform", "disruptive")
 
 MARKERS = (
     "needs(*capabilities): the spec needs these target capabilities (e.g. 'auth', "
@@ -29,6 +29,8 @@ MARKERS = (
     "fuzz: contract fuzzing (needs the schemathesis extra)",
     "security: access control, isolation, audit and hostile-input specs",
     "platform: Helm/ArgoCD/KEDA/Karpenter manifest specs",
+    "disruptive: takes part of the target down for a while; on a shared target, other specs "
+    "running at the same time may fail (deselect with -m 'not disruptive')",
 )
 
 

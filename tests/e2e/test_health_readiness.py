@@ -51,6 +51,7 @@ def test_liveness_and_readiness_when_all_is_well(sidecar_target: Any, evidence: 
     evidence.record(healthz=200, readyz=200, checks=ready.json()["checks"])
 
 
+@pytest.mark.disruptive
 @pytest.mark.needs("readiness_switch", "chaos_control", "chat")
 @pytest.mark.parametrize("dependency", DEPENDENCIES)
 def test_readiness_names_an_unavailable_dependency_and_recovers(
