@@ -86,3 +86,13 @@ def test_rerun_commands_never_carry_secret_values() -> None:
     commands = rerun_commands(args, ["tests/e2e/test_x.py::test_y"])
     assert commands["failed"].startswith("pytest tests/e2e/test_x.py::test_y ")
     assert "-n 2" in commands["failed"]
+
+
+def test_only_positively_selected_marker_groups_count_for_strict_mode() -> None:
+    from pytest_sidecar.reporting.session import selected_groups
+
+    assert selected_groups("slo") == ["slo"]
+    assert selected_groups("slo and not disruptive") == ["slo"]
+    assert selected_groups("not slo") == []
+    assert selected_groups("(load or chaos) and not fuzz") == ["load", "chaos"]
+    assert selected_groups("") == []
