@@ -74,3 +74,40 @@ def test_sse_parsing() -> None:
     items = list(parse_sse(iter(lines)))
     assert items == [SseEvent("status_update", '{"state": "running"}', "1"), ": keep-alive",
                      SseEvent("complete", "{}", "2")]
+
+
+class Recording(dict[str, str]):
+    """An environment that remembers which variables were looked up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        self.asked.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.asked.add(str(key))
+        return super().__contains__(key)
+
+
+def test_env_vars_lists_exactly_what_the_stack_reads() -> None:
+    from pytest_sidecar.stack.settings import ENV_VARS
+
+    env = Recording()
+    env.update({"AUTH_TOKENS_JSON": json.dumps({"t": {"tenant_id": "a"}}),
+                "RATE_LIMITS_JSON": "{}", "TRACE_TTL_SECONDS": "5"})
+    from_env("/tmp/x", env)
+    assert env.asked == set(ENV_VARS)
+
+
+def test_only_the_json_status_backend_exists() -> None:
+    assert from_env("/tmp/x", {"STATUS_JSON_PATH": "/var/lib/hif/s.json"}).status_json_path == \
+        "/var/lib/hif/s.json"
+    with pytest.raises(StackConfigError, match="STATUS_BACKEND='ddb': valid: json"):
+        from_env("/tmp/x", {"STATUS_BACKEND": "ddb"})

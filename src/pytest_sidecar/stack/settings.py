@@ -14,6 +14,19 @@ from typing import Any
 
 from .ratelimit import DEFAULTS, Limit
 
+# Every environment variable the stack reads (a deployment's ConfigMap may set only
+# these; the platform specs check the chart's ConfigMap against this list).
+ENV_VARS = (
+    "AUTH_MODE", "AUTH_TOKENS_JSON", "STATUS_BACKEND", "STATUS_JSON_PATH", "LLM_PROXY_URL",
+    "FAKE_UPSTREAM_LATENCY_MS", "FAKE_UPSTREAM_TOKEN_MS", "EXPLAINER_WORKERS",
+    "EXPLAINER_SENTENCE_BASE_MS", "EXPLAINER_SENTENCE_MS", "EXPLAINER_TOKEN_MS",
+    "TRACE_TTL_DAYS", "TRACE_TTL_SECONDS", "MAX_BODY_BYTES", "SSE_KEEPALIVE_SECONDS",
+    "UPSTREAM_TIMEOUT_SECONDS", "RATE_LIMIT_READ_RPS", "RATE_LIMIT_READ_BURST",
+    "RATE_LIMIT_WRITE_RPS", "RATE_LIMIT_WRITE_BURST", "RATE_LIMITS_JSON",
+    "CORS_ALLOW_ORIGINS", "WEBHOOK_ALLOW_HOSTS", "WEBHOOK_BACKOFF_MS", "AUDIT_LOG_PATH",
+    "CHAOS_CONTROL_PATH",
+)
+
 
 class StackConfigError(ValueError):
     """The stack refuses to start: a setting is invalid."""
@@ -49,10 +62,11 @@ class StackSettings:
     webhook_backoff_s: float = 0.5
     audit_log: str | None = None  # default: <state dir>/audit.log
     chaos_control: str | None = None  # default: <state dir>/chaos.json
+    status_json: str | None = None  # default: <state dir>/status.json
 
     @property
     def status_json_path(self) -> str:
-        return os.path.join(self.state_dir, "status.json")
+        return self.status_json or os.path.join(self.state_dir, "status.json")
 
     @property
     def idempotency_path(self) -> str:
@@ -151,6 +165,9 @@ def parse_tenant_limits(raw: str) -> dict[str, dict[str, Limit]]:
 def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSettings:
     """Build StackSettings from environment variables (see docs/reference-stack.md)."""
     env = os.environ if env is None else env
+    backend = env.get("STATUS_BACKEND", "json")
+    if backend != "json":
+        raise StackConfigError(f"STATUS_BACKEND={backend!r}: valid: json")
     auth_mode = env.get("AUTH_MODE", "static")
     if auth_mode not in ("static", "none"):
         raise StackConfigError(f"AUTH_MODE={auth_mode!r}: valid: static, none")
@@ -198,4 +215,5 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
         webhook_backoff_s=_number(env, "WEBHOOK_BACKOFF_MS", 500.0) / 1000,
         audit_log=env.get("AUDIT_LOG_PATH") or None,
         chaos_control=env.get("CHAOS_CONTROL_PATH") or None,
+        status_json=env.get("STATUS_JSON_PATH") or None,
     )
