@@ -31,6 +31,7 @@ class SidecarConfig:
     timeout: float = 10.0
     trace_deadline: float = 30.0
     fuzz_examples: int = 15
+    manifests: str = "manifests"
     token_write: str | None = None
     token_read: str | None = None
     token_b_write: str | None = None
@@ -76,7 +77,8 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-PATH_OPTIONS = ("target", "report_dir", "status_json", "audit_log", "artifacts", "chaos_control")
+PATH_OPTIONS = ("target", "report_dir", "status_json", "audit_log", "artifacts", "chaos_control",
+                "manifests")
 
 
 def separated_path_values(args: Sequence[str], invocation_dir: str) -> list[str]:

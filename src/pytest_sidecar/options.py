@@ -136,6 +136,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("fuzz_examples", "Examples Schemathesis generates per API operation in the "
            "contract fuzz spec.", lambda text: _positive_int(text), default=15,
            valid="a whole number >= 1"),
+    Option("manifests", "Directory of the deployment manifests (helm/hypergraph, argocd/, "
+           "karpenter/) the platform specs check (relative to the rootdir).", parse_path,
+           default="manifests",
+           valid="a directory path"),
     Option("token_write", "Tenant A token with traces:read and traces:write.", parse_text,
            secret=True, valid="non-empty text"),
     Option("token_read", "Tenant A token with traces:read only.", parse_text, secret=True,

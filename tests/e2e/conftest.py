@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -92,3 +93,39 @@ def rate_limited(quiet_target: QuietTarget) -> QuietTarget:
         skip(SkipReason.NOT_DECLARED, "no rate limits small enough to exercise are declared",
              f"declare rate_limits.read/write with burst <= {MAX_TESTABLE_BURST}", "§3")
     return quiet_target
+
+
+@dataclass
+class Platform:
+    """The manifests under test: the rendered chart and the other manifest files."""
+
+    root: Path
+    chart: Path
+    rendered: list[dict[str, Any]]
+    argocd: list[dict[str, Any]]
+    karpenter: list[dict[str, Any]]
+    renderer: str
+
+
+@pytest.fixture(scope="module")
+def platform(sidecar_config: SidecarConfig, pytestconfig: pytest.Config) -> Platform:
+    """Render the chart (helm binary or helm-python-sdk) and read the other manifests
+    (a relative --sidecar-manifests is taken from the rootdir); TOOL_MISSING when this
+    runner has no Helm renderer."""
+    from pytest_sidecar import manifests
+
+    root = (pytestconfig.rootpath / sidecar_config.manifests).resolve()
+    chart = root / "helm" / "hypergraph"
+    try:
+        renderer = manifests.renderer()
+    except manifests.ToolMissing:
+        skip(SkipReason.TOOL_MISSING, "no Helm renderer on this runner", manifests.INSTALL_HINT,
+             "§8")
+    try:
+        rendered = manifests.render_chart(chart)
+    except manifests.RenderError as exc:
+        pytest.fail(f"the chart does not render: {exc}", pytrace=False)
+    return Platform(root, chart, rendered,
+                    manifests.load_documents(root / "argocd" / "argocd-apps.yaml"),
+                    manifests.load_documents(root / "karpenter" / "karpenter-provisioners.yaml"),
+                    renderer)
