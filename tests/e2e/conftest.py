@@ -118,9 +118,8 @@ def platform(sidecar_config: SidecarConfig, pytestconfig: pytest.Config) -> Plat
     chart = root / "helm" / "hypergraph"
     try:
         renderer = manifests.renderer()
-    except manifests.ToolMissing:
-        skip(SkipReason.TOOL_MISSING, "no Helm renderer on this runner", manifests.INSTALL_HINT,
-             "§8")
+    except manifests.ToolMissing as missing:
+        skip(SkipReason.TOOL_MISSING, str(missing).split(":")[0], manifests.INSTALL_HINT, "§8")
     try:
         rendered = manifests.render_chart(chart)
     except manifests.RenderError as exc:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pytest_sidecar import manifests
-from pytest_sidecar.client import is_terminal
+from pytest_sidecar.client import SidecarClient, is_terminal
 
 pytestmark = [pytest.mark.platform, pytest.mark.profile("platform"),
               pytest.mark.contract("§8", "§5")]
@@ -46,19 +46,22 @@ def test_keda_bounds_are_sane_and_agree_with_pdb_and_values(platform: Any,
                     pdb_min_available=pdbs[0]["spec"]["minAvailable"])
 
 
-@pytest.mark.needs("chat", "explain", "metrics:explainer")
 def test_the_metric_keda_queries_is_emitted_with_its_labels(
-        platform: Any, gateway: Any, metrics_factory: Any, sidecar_config: Any,
-        evidence: Any) -> None:
+        platform: Any, sidecar_target: Any, stack_factory: Any, metrics_factory: Any,
+        sidecar_config: Any, evidence: Any) -> None:
     query = scaled_object(platform)["spec"]["triggers"][0]["metadata"]["query"]
     selectors = SELECTOR.findall(query)
     assert selectors, f"no metric selector in {query!r}"
-    # Some traffic, so every granularity's series exists with real values.
-    for granularity in ("sentence", "token"):
-        trace_id = gateway.explain(granularity=granularity).json()[
-            "explanation_metadata"]["trace_id"]
-        gateway.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline)
-    scrape = metrics_factory("explainer").scrape()
+    # The target's explainer when it publishes metrics, else a reference stack's.
+    source = sidecar_target if "metrics:explainer" in sidecar_target.capabilities \
+        else stack_factory()
+    token = source.tenants["a"].tokens.write if source.tenants else None
+    with SidecarClient(source.url, token, sidecar_config.timeout) as client:
+        for granularity in ("sentence", "token"):  # every granularity's series, for real
+            trace_id = client.explain(granularity=granularity).json()[
+                "explanation_metadata"]["trace_id"]
+            client.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline)
+    scrape = metrics_factory("explainer", source).scrape()
     checked = {}
     for metric, matchers in selectors:
         samples = scrape.select(metric)
@@ -70,7 +73,7 @@ def test_the_metric_keda_queries_is_emitted_with_its_labels(
                 wanted = value.split("|") if op == "=~" else [value]
                 assert set(wanted) <= present, f"{metric}{{{label}}} lacks {wanted}"
         checked[metric] = len(samples)
-    evidence.record(query=query, series=checked)
+    evidence.record(query=query, series=checked, scraped=source.metrics_explainer)
 
 
 def test_karpenter_cpu_and_gpu_pools_reference_their_node_classes(platform: Any,

@@ -73,3 +73,19 @@ def test_each_seed_defect_is_caught(defect: str, pytester: pytest.Pytester) -> N
     outcomes = run(pytester, mutate, spec)
     caught = {name: outcome for name, outcome in outcomes.items() if spec in name}
     assert caught and set(caught.values()) <= {"failed", "error"}, (defect, outcomes)
+
+
+def test_without_a_renderer_the_platform_specs_skip_typed(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    shim = pytester.path / "shim"
+    for package in ("helm_python", "kubernetes_validate"):
+        (shim / package).mkdir(parents=True)
+        (shim / package / "__init__.py").write_text(f"raise ImportError('{package}')\n")
+    monkeypatch.setenv("PYTHONPATH", str(shim))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # and no helm binary
+    result = pytester.runpytest_subprocess(*SPECS, "-p", "no:cacheprovider", "-rs",
+                                           timeout=120)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) == 0 and outcomes.get("skipped", 0) >= 10, outcomes
+    result.stdout.fnmatch_lines(["*TOOL_MISSING: kubernetes-validate is not installed; action: "
+                                 "pip install 'pytest-sidecar*"])
