@@ -7,12 +7,16 @@ import os
 import tempfile
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Replace `path` with `data` so readers see the old or the new file, never a mix."""
+def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Replace `path` with `data` so readers see the old or the new file, never a mix.
+
+    `mode` is set before the rename, so a private file (0o600) is never readable by
+    others, not even for an instant."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -86,3 +86,12 @@ def test_subscribers_see_each_change_in_order(tmp_path: Path) -> None:
         return [queue.get_nowait()["state"] for _ in range(queue.qsize())]
 
     assert asyncio.run(run_store(tmp_path / "s.json", body)) == ["running", "complete"]
+
+
+def test_atomic_writes_set_the_mode_before_the_file_appears(tmp_path: Path) -> None:
+    from pytest_sidecar.atomic import write_atomic
+
+    write_atomic(str(tmp_path / "public.json"), b"{}")
+    write_atomic(str(tmp_path / "private.json"), b"{}", mode=0o600)
+    assert (tmp_path / "public.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600

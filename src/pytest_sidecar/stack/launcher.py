@@ -149,8 +149,7 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
         doc["routes"] = served_routes(gateway_app)
         if log_file:
             doc["files"]["log"] = os.path.abspath(log_file)
-        write_atomic(target_file, json.dumps(doc, indent=2).encode())
-        os.chmod(target_file, 0o600)
+        write_atomic(target_file, json.dumps(doc, indent=2).encode(), mode=0o600)  # tokens
         log.warning("sidecar-stack ready: gateway %s, state %s, target file %s",
                     url, settings.state_dir, target_file)
         await stop.wait()
