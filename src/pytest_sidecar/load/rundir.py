@@ -1,0 +1,80 @@
+"""Run directories: `summary.json` and `histograms.json` (HDR encodings), written
+atomically into a directory that must be new (runs are never appended); `merge` combines
+shard directories exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_atomic
+from .stats import Histograms
+
+SLO_MS = {"explain:sentence": 2000.0, "explain:token": 8000.0}  # CONTRACT §5 defaults
+
+
+def new_run_dir(path: str) -> Path:
+    """Create the run directory; refuse one that exists and is not empty."""
+    directory = Path(path)
+    if directory.exists() and any(directory.iterdir()):
+        raise FileExistsError(f"{path} is not empty: a run directory is never appended to")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def summarize(histograms: Histograms, counts: dict[str, Any], duration_s: float,
+              slo_ms: dict[str, float] | None = None) -> dict[str, Any]:
+    """Counts, status mix, percentiles per lane and goodput (requests within the SLO)."""
+    slo_ms = slo_ms or SLO_MS
+    lanes: dict[str, Any] = {}
+    for lane in sorted({lane for lane, _ in histograms.by_key}):
+        mix = {klass: h.get_total_count() for (name, klass), h in histograms.by_key.items()
+               if name == lane}
+        entry: dict[str, Any] = {"status": mix, "ok": histograms.summary(lane, ["2xx"])}
+        if lane in slo_ms:
+            ok = histograms.combined(lane, ["2xx"])
+            within = sum(count for value, count in _counts(ok) if value / 1000 <= slo_ms[lane])
+            entry["slo_ms"] = slo_ms[lane]
+            entry["goodput_rps"] = round(within / duration_s, 3) if duration_s else 0.0
+            entry["within_slo"] = within
+        lanes[lane] = entry
+    return {**counts, "duration_s": duration_s, "lanes": lanes}
+
+
+def _counts(histogram: Any) -> list[tuple[int, int]]:
+    return [(item.value_iterated_to, item.count_at_value_iterated_to)
+            for item in histogram.get_recorded_iterator()]
+
+
+def write_run(directory: Path, summary: dict[str, Any], histograms: Histograms) -> None:
+    write_atomic(str(directory / "histograms.json"),
+                 json.dumps(histograms.encode(), indent=1).encode())
+    write_atomic(str(directory / "summary.json"), json.dumps(summary, indent=2).encode())
+
+
+def read_run(directory: Path) -> tuple[dict[str, Any], Histograms]:
+    summary = json.loads((directory / "summary.json").read_text())
+    return summary, Histograms.decode(json.loads((directory / "histograms.json").read_text()))
+
+
+MERGED_COUNTS = ("offered", "sent", "dropped", "completed")
+
+
+def merge(out: str, shards: list[str]) -> dict[str, Any]:
+    """Merge shard run directories into `out` (a new directory); returns the summary."""
+    histograms, counts, durations, trusted = Histograms(), dict.fromkeys(MERGED_COUNTS, 0), [], []
+    for shard in shards:
+        summary, shard_histograms = read_run(Path(shard))
+        histograms.merge(shard_histograms)
+        for key in MERGED_COUNTS:
+            counts[key] += summary.get(key, 0)
+        durations.append(summary.get("duration_s", 0.0))
+        trusted.append(summary.get("trustworthy", False))
+    directory = new_run_dir(out)
+    merged = summarize(histograms, {**counts, "shards": len(shards),
+                                    "trustworthy": all(trusted)},
+                       max(durations, default=0.0))
+    write_run(directory, merged, histograms)
+    return merged
+
