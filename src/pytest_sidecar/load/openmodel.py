@@ -60,6 +60,34 @@ class RunResult:
                 "client_cpu_share": round(self.cpu_share, 3), "trustworthy": self.trustworthy}
 
 
+async def run_closed(clients: int, duration_s: float, send: Send) -> RunResult:
+    """The closed model, for comparison: `clients` loops each send, wait, send again.
+    Latency is measured from the actual send, so a stall hides in fewer, slower samples
+    (coordinated omission): this is what the open model corrects."""
+    result = RunResult()
+    loop = asyncio.get_running_loop()
+    start_wall, start_cpu = loop.time(), time.process_time()
+    end = start_wall + duration_s
+
+    async def client() -> None:
+        while loop.time() < end:
+            sent = loop.time()
+            result.offered += 1
+            result.sent += 1
+            lane, status = "unknown", None
+            try:
+                lane, status = await send()
+            except Exception:
+                lane = "error"
+            result.histograms.record(lane, status_class(status), loop.time() - sent)
+            result.completed += 1
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    result.wall_s = loop.time() - start_wall
+    result.cpu_s = time.process_time() - start_cpu
+    return result
+
+
 async def run_open(offsets: Iterable[float], send: Send, concurrency: int,
                    drain_timeout_s: float = 30.0) -> RunResult:
     """Send at each intended offset (seconds from now); returns what was measured."""
