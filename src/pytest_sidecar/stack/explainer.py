@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any
 
+from . import backpressure
 from .artifacts import ArtifactStore, artifact_key
 from .chaos import ChaosControl
 from .hif import build_hif, model_hash
@@ -55,6 +56,9 @@ class Explainer:
             self.metrics.backlog.labels(granularity).set_function(
                 functools.partial(self.backlog_s, granularity))
         self.metrics.queue_len.set_function(lambda: self.waiting)
+        for granularity in GRANULARITIES:
+            self.metrics.bp_level.labels(granularity).set_function(
+                functools.partial(self.level, granularity))
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> list[str]:
@@ -83,7 +87,8 @@ class Explainer:
     async def submit(self, trace_id: str, job: dict[str, Any]) -> None:
         """Persist and enqueue a job; returns once it is durable."""
         self._cancel[trace_id] = asyncio.Event()
-        job["service_s"] = service_seconds(self.settings, job["completion"], job["granularity"])
+        job["service_s"] = service_seconds(self.settings, job["completion"],
+                                           job["granularity"]) * job.get("work_factor", 1.0)
         job["accepted_at"] = time.time()
         self._account(job, +1)
         self.waiting += 1
@@ -97,6 +102,30 @@ class Explainer:
     def backlog_s(self, granularity: str) -> float:
         """Queued work of one granularity in seconds per worker (CONTRACT §5)."""
         return self.pending_by_granularity.get(granularity, 0.0) / self.settings.explainer_workers
+
+    def level(self, granularity: str) -> int:
+        """The backpressure level of a granularity now (0 normal, 1 soft, 2 hard)."""
+        return backpressure.level(granularity, self.backlog_s(granularity))
+
+    def plan(self, requested: str) -> backpressure.Plan:
+        """The degradation ladder for a job accepted now; counts the actions taken."""
+        chosen = backpressure.plan(requested, {g: self.backlog_s(g) for g in GRANULARITIES})
+        for action in chosen.actions:
+            self.metrics.bp_actions.labels(action).inc()
+        return chosen
+
+    def refuse_after(self, requested: str) -> int | None:
+        """Retry-After seconds when a new `requested` job must be refused, else None.
+
+        Judged on the granularity the job would really get: a token job at soft or
+        above becomes a sentence job, so the sentence backlog decides for it."""
+        effective = requested
+        if requested == "token" and self.level("token") >= backpressure.SOFT:
+            effective = "sentence"
+        wait = backpressure.overloaded(effective, self.backlog_s(effective))
+        if wait is not None:
+            self.metrics.bp_actions.labels("drop").inc()
+        return wait
 
     def _account(self, job: dict[str, Any], sign: int) -> None:
         self.pending_work_s = max(0.0, self.pending_work_s + sign * job["service_s"])

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..contracts.openapi import request_validator
+from . import backpressure
 from .audit import AuditMiddleware, snippet
 from .auth import READ, WRITE, Principal
 from .cors import CorsMiddleware
@@ -125,20 +126,23 @@ def create_gateway(services: Services) -> Starlette:
                 "featureset": features, "budget_ms": budget, "trace_id": client_id}
 
     async def open_trace(request: Request, who: Principal, opts: dict[str, Any],
-                         completion_id: str | None, model: str) -> str:
+                         completion_id: str | None, model: str
+                         ) -> tuple[str, backpressure.Plan]:
         if services.chaos.outage("status_store"):
             # Acknowledged means durable: with no store, no trace is accepted.
             raise ApiError(503, "status_store_unavailable", "the status store is unavailable",
                            headers={"Retry-After": "1"})
         trace_id = opts["trace_id"] or uuid.uuid4().hex
         now = time.time()
+        chosen = services.explainer.plan(opts["granularity"])
         record = {
             "trace_id": trace_id, "tenant_id": who.tenant_id, "state": "queued",
             "progress": 0, "stage": "queued", "granularity": opts["granularity"],
             "featureset": opts["featureset"], "created_at": rfc3339(now),
             "updated_at": rfc3339(now), "expires_at": now + services.settings.ttl_seconds,
-            "error": None, "s3_key": None, "bp_level": 0, "bp_actions": [],
-            "granularity_downgraded": False, "completion_id": completion_id, "model": model,
+            "error": None, "s3_key": None, "bp_level": chosen.level,
+            "bp_actions": list(chosen.actions), "granularity_downgraded": chosen.downgraded,
+            "completion_id": completion_id, "model": model,
             "request_id": request.state.request_id,
         }
         try:
@@ -146,12 +150,14 @@ def create_gateway(services: Services) -> Starlette:
         except TraceExists:
             raise ApiError(409, "trace_exists", f"trace {trace_id} already exists") from None
         request.state.trace_id = trace_id
-        return trace_id
+        return trace_id, chosen
 
-    def job(opts: dict[str, Any], body: dict[str, Any], completion: str) -> dict[str, Any]:
+    def job(opts: dict[str, Any], body: dict[str, Any], completion: str,
+            chosen: backpressure.Plan) -> dict[str, Any]:
         return {"prompt": prompt_of(body["messages"]), "completion": completion,
-                "granularity": opts["granularity"], "featureset": opts["featureset"],
-                "model": body["model"], "budget_ms": opts["budget_ms"]}
+                "granularity": chosen.granularity, "featureset": opts["featureset"],
+                "model": body["model"], "budget_ms": opts["budget_ms"],
+                "work_factor": chosen.work_factor}
 
     async def chat(request: Request) -> Response:
         who = principal(request, WRITE)
@@ -170,6 +176,10 @@ def create_gateway(services: Services) -> Starlette:
             raise ApiError(422, "invalid_request", f"{where}: {error.message}"[:300])
         if services.upstream is None:
             raise ApiError(503, "upstream_unconfigured", "no upstream LLM is configured")
+        if opts["explain"] and (wait := services.explainer.refuse_after(opts["granularity"])):
+            # §5: the explanation lane is saturated; refuse explain work, not chats.
+            raise ApiError(503, "explain_overloaded", "the explanation lane is saturated",
+                           headers={"Retry-After": str(wait)})
         upstream_body = {k: body[k] for k in ("model", "messages", "stream", "temperature",
                                               "top_p", "max_tokens") if k in body}
         if "max_tokens" in upstream_body:
@@ -213,9 +223,10 @@ def create_gateway(services: Services) -> Starlette:
             raise ApiError(exc.status, exc.code, str(exc)) from None
         if opts["explain"]:
             # Opened only after the chat succeeded (no orphan traces), durable before 200.
-            trace_id = await open_trace(request, who, opts, completion["id"], body["model"])
+            trace_id, chosen = await open_trace(request, who, opts, completion["id"],
+                                                body["model"])
             text = completion["choices"][0]["message"]["content"]
-            await services.explainer.submit(trace_id, job(opts, body, text))
+            await services.explainer.submit(trace_id, job(opts, body, text, chosen))
             completion["explanation_metadata"] = {
                 "trace_id": trace_id, "status": "queued",
                 "stream_endpoint": f"/v1/traces/{trace_id}/stream",
@@ -231,11 +242,11 @@ def create_gateway(services: Services) -> Starlette:
             upstream = await services.upstream.open_stream(upstream_body)
         except UpstreamError as exc:
             raise ApiError(exc.status, exc.code, str(exc)) from None
-        trace_id = None
+        trace_id, chosen = None, None
         if opts["explain"]:
             try:
                 # The completion id arrives with the first chunk; settle() records it.
-                trace_id = await open_trace(request, who, opts, None, body["model"])
+                trace_id, chosen = await open_trace(request, who, opts, None, body["model"])
             except ApiError:
                 await upstream.aclose()
                 raise
@@ -264,7 +275,8 @@ def create_gateway(services: Services) -> Starlette:
             if finished:
                 if completion_id:
                     await services.store.update(trace_id, completion_id=completion_id)
-                await services.explainer.submit(trace_id, job(opts, body, text))
+                assert chosen is not None
+                await services.explainer.submit(trace_id, job(opts, body, text, chosen))
             else:
                 await services.store.transition(trace_id, "failed", error="upstream_error")
 
