@@ -111,3 +111,18 @@ def test_only_the_json_status_backend_exists() -> None:
         "/var/lib/hif/s.json"
     with pytest.raises(StackConfigError, match="STATUS_BACKEND='ddb': valid: json"):
         from_env("/tmp/x", {"STATUS_BACKEND": "ddb"})
+
+
+def test_listening_sockets_turn_nagle_off() -> None:
+    """asyncio sets TCP_NODELAY only on sockets created with proto IPPROTO_TCP; without
+    it every response waited ~40 ms for the client's delayed ACK."""
+    import socket
+
+    from pytest_sidecar.stack.launcher import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        sock.close()
