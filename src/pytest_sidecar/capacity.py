@@ -11,7 +11,7 @@ and the waiting time beyond that is exponential: P(W > t) = C(c, A) · e^{−(c�
 The latency SLO (p95 ≤ 2 s sentence, 8 s token) leaves each granularity a waiting-time
 budget t = SLO − its service time; the recommendation is the fewest servers for which
 P(W > t) ≤ 1 − q (q = 0.95) holds for every granularity, rounded up to whole replicas.
-No pytest here; the capacity spec and `sidecar-capacity` use it.
+No pytest here; issue 6's capacity spec and `sidecar-capacity` CLI are to build on it.
 """
 
 from __future__ import annotations

@@ -55,6 +55,11 @@ class SidecarState:
 
         return EmbeddedStack(os.path.join(self.shared_dir, "stack"), self.owner_pid)
 
+    @property
+    def resolved_target(self) -> Target | None:
+        """The target if this process has resolved it already (never starts a stack)."""
+        return self._target
+
     def load_explicit_target(self) -> Target | None:
         """Resolve a file/URL target (raises TargetFileError); None for embedded."""
         if self.config.target:

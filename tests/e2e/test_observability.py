@@ -58,23 +58,23 @@ def test_counters_move_by_exactly_what_the_spec_did(
     exact = quiet_target.dedicated
     gateway_metrics = metrics_factory("gateway", quiet_target.target)
     explainer_metrics = metrics_factory("explainer", quiet_target.target)
-    writer = quiet_target.client("b", "write", sidecar_config.timeout)  # B keeps default limits
-    anonymous = quiet_target.client("b", "write", sidecar_config.timeout)
-    anonymous.http.headers.pop("authorization")
+    target = quiet_target.target
     before, before_jobs = gateway_metrics.scrape(), explainer_metrics.scrape()
     done = {"sentence": 0, "token": 0}
-    for granularity in ("sentence", "token", "sentence"):
-        trace_id = writer.explain(granularity=granularity).json()[
-            "explanation_metadata"]["trace_id"]
-        assert writer.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline).reached
-        done[granularity] += 1
-    statuses_before = gateway_metrics.scrape()
-    writer.status(trace_id)
-    writer.graph(trace_id)
-    anonymous.status(trace_id)  # 401
+    # Tenant B: it keeps the default rate limits on the dedicated stack.
+    with quiet_target.client("b", "write", sidecar_config.timeout) as writer, \
+            SidecarClient(target.url, None, sidecar_config.timeout) as anonymous:
+        for granularity in ("sentence", "token", "sentence"):
+            trace_id = writer.explain(granularity=granularity).json()[
+                "explanation_metadata"]["trace_id"]
+            assert writer.poll_until(trace_id, is_terminal,
+                                     sidecar_config.trace_deadline).reached
+            done[granularity] += 1
+        statuses_before = gateway_metrics.scrape()
+        writer.status(trace_id)
+        writer.graph(trace_id)
+        anonymous.status(trace_id)  # 401
     after, after_jobs = gateway_metrics.scrape(), explainer_metrics.scrape()
-    writer.close()
-    anonymous.close()
     changes = {
         "status_get": moved(statuses_before, after, "traces_status_get_total", 1, exact),
         "graph_get": moved(statuses_before, after, "traces_graph_get_total", 1, exact),

@@ -110,7 +110,7 @@ class SessionReporter:
         })
 
     def _target_info(self) -> dict[str, Any]:
-        target = self.state._target
+        target = self.state.resolved_target
         if target is None and self.state.config.embedded:
             path = self.state.embedded_stack.target_file
             try:
