@@ -11,7 +11,9 @@ and the waiting time beyond that is exponential: P(W > t) = C(c, A) · e^{−(c�
 The latency SLO (p95 ≤ 2 s sentence, 8 s token) leaves each granularity a waiting-time
 budget t = SLO − its service time; the recommendation is the fewest servers for which
 P(W > t) ≤ 1 − q (q = 0.95) holds for every granularity, rounded up to whole replicas.
-No pytest here; issue 6's capacity spec and `sidecar-capacity` CLI are to build on it.
+A granularity nobody asks for (token_mix 0 or 1) has no budget to meet. The inputs are
+measured by capacity_sources.py; `analyze` adds the verdict against the chart's KEDA
+range, and `sidecar-capacity` (capacity_cli.py) prints it.
 """
 
 from __future__ import annotations
@@ -68,9 +70,12 @@ def recommend(chat_rate: float, attach_rate: float, token_mix: float,
         raise ValueError("attach_rate and token_mix must be in 0..1, quantile in (0, 1)")
     if workers_per_replica < 1 or any(s <= 0 for s in service_s.values()):
         raise ValueError("workers per replica >= 1 and service times > 0")
+    # Only the granularities that are asked for get a waiting budget (and need a time).
+    share = {"sentence": 1 - token_mix, "token": token_mix}
+    used = [g for g in ("sentence", "token") if share[g] > 0]
     arrival = chat_rate * attach_rate
-    mean_service = (1 - token_mix) * service_s["sentence"] + token_mix * service_s["token"]
-    budgets = {g: slo_s[g] - service_s[g] for g in ("sentence", "token")}
+    mean_service = sum(share[g] * service_s[g] for g in used)
+    budgets = {g: slo_s[g] - service_s[g] for g in used}
     impossible = {g: b for g, b in budgets.items() if b <= 0}
     if impossible:
         raise ValueError(f"a service time alone exceeds its SLO: {impossible}")
@@ -90,3 +95,36 @@ def recommend(chat_rate: float, attach_rate: float, token_mix: float,
                                   round(arrival * mean_service / servers, 4),
                                   {g: round(p, 6) for g, p in tails.items()}, assumptions)
     raise ValueError(f"no replica count up to {max_replicas} meets the SLO")
+
+
+PASS, FAIL, INSUFFICIENT = "PASS", "FAIL", "INSUFFICIENT_DATA"
+
+
+def analyze(figures: dict[str, float], workers_per_replica: int,
+            keda: tuple[int, int] | None, slo_s: dict[str, float] | None = None,
+            quantile: float = 0.95) -> dict[str, Any]:
+    """The recommendation for measured `figures` (chat_rate_rps, attach_rate, token_mix,
+    service_s:<granularity>) and its verdict against the KEDA (min, max) replica range:
+    FAIL when the SLO needs more replicas than maxReplicaCount allows."""
+    service = {g: figures[f"service_s:{g}"] for g in ("sentence", "token")
+               if f"service_s:{g}" in figures}
+    try:
+        advice = recommend(figures["chat_rate_rps"], figures["attach_rate"],
+                           figures["token_mix"], service, workers_per_replica, slo_s, quantile)
+    except ValueError as exc:
+        return {"verdict": FAIL, "detail": str(exc), "recommendation": None}
+    out: dict[str, Any] = {"recommendation": advice.as_dict(), "keda": None}
+    if keda is None:
+        out.update(verdict=PASS, detail=f"{advice.replicas} replicas recommended (no KEDA "
+                   "range given to check)")
+        return out
+    low, high = keda
+    out["keda"] = {"minReplicaCount": low, "maxReplicaCount": high}
+    if advice.replicas > high:
+        out.update(verdict=FAIL, detail=f"the SLO needs {advice.replicas} replicas but KEDA "
+                   f"stops at maxReplicaCount {high}")
+    else:
+        spare = "at or below" if advice.replicas <= low else "within"
+        out.update(verdict=PASS, detail=f"{advice.replicas} replicas needed: {spare} the KEDA "
+                   f"range {low}..{high}")
+    return out

@@ -32,6 +32,14 @@ class SidecarConfig:
     trace_deadline: float = 30.0
     fuzz_examples: int = 15
     manifests: str = "manifests"
+    load_duration: float = 10.0
+    rate: float = 40.0
+    concurrency: int = 300
+    attach_rate: float = 0.5
+    token_mix: float = 0.3
+    slo_sentence: float = 2.0
+    slo_token: float = 8.0
+    min_samples: int = 20
     token_write: str | None = None
     token_read: str | None = None
     token_b_write: str | None = None

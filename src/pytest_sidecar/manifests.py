@@ -133,3 +133,23 @@ def validation_errors(doc: Manifest, allow_kinds: Iterable[str] = ()) -> list[st
 
 def by_kind(docs: Iterable[Manifest], kind: str) -> list[Manifest]:
     return [doc for doc in docs if doc.get("kind") == kind]
+
+
+def explainer_autoscaling(chart: Path) -> dict[str, Any]:
+    """The explainer's KEDA replica range and workers per replica, from the rendered
+    chart when a renderer is installed, else from values.yaml (said in `source`)."""
+    try:
+        docs = render_chart(chart)
+        scaled = next(d for d in docs if d.get("kind") == "ScaledObject")
+        config = next(d for d in docs if d.get("kind") == "ConfigMap"
+                      and "EXPLAINER_WORKERS" in (d.get("data") or {}))
+        return {"min": int(scaled["spec"]["minReplicaCount"]),
+                "max": int(scaled["spec"]["maxReplicaCount"]),
+                "workers_per_replica": int(config["data"]["EXPLAINER_WORKERS"]),
+                "source": f"rendered chart {chart}"}
+    except (ToolMissing, StopIteration):
+        values = yaml.safe_load((chart / "values.yaml").read_text())
+        return {"min": int(values["autoscaling"]["minReplicaCount"]),
+                "max": int(values["autoscaling"]["maxReplicaCount"]),
+                "workers_per_replica": int(values["config"]["EXPLAINER_WORKERS"]),
+                "source": f"{chart / 'values.yaml'} (no Helm renderer installed)"}

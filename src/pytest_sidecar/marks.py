@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import pytest
 
 from .capabilities import CAPABILITIES, missing_capabilities, unknown_capabilities
-from .fixtures.contracts import EVIDENCE_PROPERTY
+from .fixtures.contracts import EVIDENCE_PROPERTY, FIGURE_PROPERTY
 from .outcomes import FailReason, SkipReason, fail, skip
 from .reporting.redaction import Redactor
 
@@ -32,6 +33,14 @@ MARKERS = (
     "disruptive: takes part of the target down for a while; on a shared target, other specs "
     "running at the same time may fail (deselect with -m 'not disruptive')",
 )
+
+
+SERIAL_MARKERS = ("load", "slo")
+
+
+def runs_alone(item: pytest.Item) -> bool:
+    """Specs that generate load must not share cores with other xdist workers."""
+    return any(item.get_closest_marker(name) for name in SERIAL_MARKERS)
 
 
 def needed_capabilities(item: pytest.Item) -> list[str]:
@@ -95,9 +104,14 @@ def annotate(item: pytest.Item, report: pytest.TestReport) -> None:
         from pytest_html import extras
 
         facts = [v for k, v in report.user_properties if k == EVIDENCE_PROPERTY]
-        if facts:
-            report_extras = getattr(report, "extras", [])
-            report_extras.append(extras.json(json.dumps(facts, default=str), name="Evidence"))
+        figures: list[Any] = [v for k, v in report.user_properties if k == FIGURE_PROPERTY]
+        if facts or figures:
+            report_extras: list[Any] = getattr(report, "extras", [])
+            if facts:
+                report_extras.append(extras.json(json.dumps(facts, default=str),
+                                                 name="Evidence"))
+            report_extras += [extras.svg(base64.b64encode(f["svg"].encode()).decode(),
+                                         name=f["name"]) for f in figures]
             # pytest-html reads `report.extras`; TestReport allows extra attributes.
             setattr(report, "extras", report_extras)  # noqa: B010
 

@@ -104,6 +104,17 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def parse_share(text: str) -> float:
+    """A share of requests, 0..1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise OptionValueError("not a number", "a number from 0 to 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise OptionValueError("outside 0..1", "a number from 0 to 1")
+    return value
+
+
 def parse_capabilities(text: str) -> frozenset[str]:
     from .capabilities import CAPABILITIES
 
@@ -140,6 +151,27 @@ OPTIONS: tuple[Option, ...] = (
            "karpenter/) the platform specs check (relative to the rootdir).", parse_path,
            default="manifests",
            valid="a directory path"),
+    # Load and SLO specs (tests/load). The defaults keep `pytest -m slo` within a minute on
+    # two cores; they attach and mix in more token work than seed 000 (0.3 / 0.1) so a
+    # short run still completes enough token traces for a verdict.
+    Option("load_duration", "Seconds of offered load per load spec.", parse_positive_float,
+           default=10.0, valid="a number > 0 (seconds)"),
+    Option("rate", "Offered chat requests/s of a load spec (open model).",
+           parse_positive_float, default=40.0, valid="a number > 0 (requests/s)"),
+    Option("concurrency", "In-flight cap of the load generator; requests past it are dropped "
+           "and counted.", lambda text: _positive_int(text), default=300,
+           valid="a whole number >= 1"),
+    Option("attach_rate", "Share of load-spec chats sent with x-explain-mode: hypergraph.",
+           parse_share, default=0.5, valid="a number from 0 to 1"),
+    Option("token_mix", "Share of explained load-spec chats at token granularity.",
+           parse_share, default=0.3, valid="a number from 0 to 1"),
+    Option("slo_sentence", "SLO: p95 explanation latency at sentence granularity, seconds.",
+           parse_positive_float, default=2.0, valid="a number > 0 (seconds)"),
+    Option("slo_token", "SLO: p95 explanation latency at token granularity, seconds.",
+           parse_positive_float, default=8.0, valid="a number > 0 (seconds)"),
+    Option("min_samples", "Completed traces an SLO verdict needs per granularity; fewer is "
+           "INSUFFICIENT_DATA.", lambda text: _positive_int(text), default=20,
+           valid="a whole number >= 1"),
     Option("token_write", "Tenant A token with traces:read and traces:write.", parse_text,
            secret=True, valid="non-empty text"),
     Option("token_read", "Tenant A token with traces:read only.", parse_text, secret=True,

@@ -15,18 +15,20 @@ from . import marks
 from .config import SettingError, resolve, separated_path_values
 from .fixtures.contracts import evidence, hif_validator
 from .fixtures.gateway import gateway, gateway_factory, request_journal
+from .fixtures.load import load_profile, load_runner
 from .fixtures.metrics import metrics, metrics_factory
 from .fixtures.stack import stack_factory
 from .fixtures.target import sidecar_config, sidecar_target, tenants
 from .options import OPTIONS
 from .outcomes import FailReason, format_line
 from .reporting.session import SessionReporter
+from .serial import MachineLock
 from .state import STATE_KEY, WORKERINPUT_KEY, SidecarState, is_controller
 from .target import TargetFileError
 
-__all__ = ["evidence", "gateway", "gateway_factory", "hif_validator", "metrics",
-           "metrics_factory", "request_journal", "sidecar_config", "sidecar_target",
-           "stack_factory", "tenants"]
+__all__ = ["evidence", "gateway", "gateway_factory", "hif_validator", "load_profile",
+           "load_runner", "metrics", "metrics_factory", "request_journal", "sidecar_config",
+           "sidecar_target", "stack_factory", "tenants"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -102,6 +104,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines += [f"sidecar:   {name} = {value}  ({source})"
               for name, value, source in state.config.display_rows()]
     return lines
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Under xdist, load specs run alone on the machine (see serial.py)."""
+    if not hasattr(item.config, "workerinput"):
+        return (yield)  # one process: tests already run one at a time
+    state: SidecarState = item.config.stash[STATE_KEY]
+    lock = MachineLock(state.shared_dir)
+    with lock.exclusive() if marks.runs_alone(item) else lock.shared():
+        return (yield)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -2,8 +2,14 @@
 
     sidecar-load run --target-file F | --url U [--token T ...] --rate R --duration S
                      [--arrivals constant|poisson] [--ramp S] [--concurrency C]
-                     [--attach-rate A] [--token-mix M] [--shard i/n] --out DIR
+                     [--attach-rate A] [--token-mix M] [--stream-share S] [--polling]
+                     [--closed CLIENTS] [--shard i/n] --out DIR
     sidecar-load merge --out DIR SHARD_DIR...
+
+`run` prints a live progress line on a terminal and the summary (without the per-lane
+tables, which are in DIR/summary.json) at the end. `--closed N` runs N closed-loop
+clients instead of the open model, for comparison only: its latencies hide a stalled
+target (coordinated omission).
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
-from .openmodel import run_open
+from .openmodel import run_closed
 from .rundir import merge, new_run_dir, summarize, write_run
+from .runner import Profile, load_tenants, run_scenario
 from .scenario import Scenario, ScenarioClient
-from .schedule import Arrivals
 from .stats import Histograms
 
 
@@ -26,6 +33,26 @@ def _shard(text: str) -> tuple[int, int]:
     if not (index.isdigit() and total.isdigit() and int(index) < int(total)):
         raise argparse.ArgumentTypeError(f"{text!r}: valid: i/n with 0 <= i < n")
     return int(index), int(total)
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: valid: a number from 0 to 1") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: valid: a number from 0 to 1")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: valid: a number > 0")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,14 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--url", help="the gateway's base URL")
     run.add_argument("--token", action="append", default=[],
                      help="a write token (repeat for several tenants)")
-    run.add_argument("--rate", type=float, required=True, help="requests/s of the whole run")
-    run.add_argument("--duration", type=float, required=True, help="seconds")
+    run.add_argument("--rate", type=_positive, required=True,
+                     help="requests/s of the whole run")
+    run.add_argument("--duration", type=_positive, required=True, help="seconds")
     run.add_argument("--arrivals", choices=("constant", "poisson"), default="poisson")
     run.add_argument("--ramp", type=float, default=0.0, help="seconds to ramp up to --rate")
     run.add_argument("--concurrency", type=int, default=300,
                      help="in-flight cap; requests past it are dropped and counted")
-    run.add_argument("--attach-rate", type=float, default=0.3)
-    run.add_argument("--token-mix", type=float, default=0.1)
+    run.add_argument("--attach-rate", type=_share, default=0.3)
+    run.add_argument("--token-mix", type=_share, default=0.1)
+    run.add_argument("--stream-share", type=_share, default=0.0,
+                     help="share of chats sent with stream: true (their TTFT is recorded)")
+    run.add_argument("--polling", action="store_true",
+                     help="time explanations by polling the status, not by the SSE stream")
+    run.add_argument("--closed", type=int, metavar="CLIENTS",
+                     help="closed-loop clients instead of the open model (comparison only)")
     run.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: offer 1/n of --rate")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", required=True, help="a new run directory")
@@ -55,31 +89,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _target(args: argparse.Namespace) -> tuple[str, tuple[str, ...]]:
+def _target(args: argparse.Namespace) -> tuple[str, tuple[tuple[str, str], ...], bool]:
+    """URL, (tenant, token) pairs, and whether the target declares the trace stream."""
     if args.target_file:
         from ..target import load_target_file
 
         target = load_target_file(args.target_file)
-        tokens = tuple(t.tokens.write for t in target.tenants.values() if t.tokens.write)
-        return target.url, tokens or ("",)
-    return args.url.rstrip("/"), tuple(args.token) or ("",)
+        return target.url, load_tenants(target), "trace_stream" in target.capabilities
+    tenants = tuple((f"token-{i + 1}", token) for i, token in enumerate(args.token))
+    return args.url.rstrip("/"), tenants or (("anonymous", ""),), True
+
+
+def _profile(args: argparse.Namespace) -> Profile:
+    return Profile(rate=args.rate, duration_s=args.duration, concurrency=args.concurrency,
+                   attach_rate=args.attach_rate, token_mix=args.token_mix,
+                   stream_share=args.stream_share, arrivals=args.arrivals,
+                   ramp_s=args.ramp, shard=args.shard, seed=args.seed)
 
 
 async def offer(args: argparse.Namespace) -> dict[str, Any]:
-    url, tokens = _target(args)
-    index, total = args.shard
-    arrivals = Arrivals(rate=args.rate, duration_s=args.duration, kind=args.arrivals,
-                        ramp_s=args.ramp, seed=args.seed, shard=index, shards=total)
-    scenario = Scenario(url, tokens, args.attach_rate, args.token_mix, seed=args.seed + index)
+    url, tenants, sse = _target(args)
+    profile = _profile(args)
+    profile.arrivals_schedule()  # validates before the run directory is made
     directory = new_run_dir(args.out)
+    if args.closed:
+        return await _closed(args, url, tenants, sse, directory)
+    progress = sys.stderr if sys.stderr.isatty() else None
+    run = await run_scenario(url, tenants, profile, follow_sse=sse and not args.polling,
+                             out=directory, progress=progress)
+    return run.summary
+
+
+async def _closed(args: argparse.Namespace, url: str, tenants: tuple[tuple[str, str], ...],
+                  sse: bool, directory: Path) -> dict[str, Any]:
+    scenario = Scenario(url, tenants, args.attach_rate, args.token_mix, args.stream_share,
+                        sse and not args.polling, seed=args.seed)
     explanations = Histograms()
     async with ScenarioClient(scenario, explanations) as client:
-        result = await run_open(arrivals.offsets(), client.send, args.concurrency)
+        result = await run_closed(args.closed, args.duration, client.send)
     result.histograms.merge(explanations)
-    summary = summarize(result.histograms, {
-        **result.summary(), "rate": args.rate, "shard": f"{index}/{total}",
-        "arrivals": args.arrivals, "attach_rate": args.attach_rate,
-        "token_mix": args.token_mix, "explained": client.explained}, args.duration)
+    summary = summarize(result.histograms, {**result.summary(), "model": "closed",
+                                            "clients": args.closed, **client.tally.as_dict()},
+                        args.duration)
     write_run(directory, summary, result.histograms)
     return summary
 

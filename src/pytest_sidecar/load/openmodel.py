@@ -35,6 +35,7 @@ class RunResult:
     sent: int = 0
     dropped: int = 0
     completed: int = 0
+    in_flight: int = 0
     wall_s: float = 0.0
     cpu_s: float = 0.0
 
@@ -89,9 +90,12 @@ async def run_closed(clients: int, duration_s: float, send: Send) -> RunResult:
 
 
 async def run_open(offsets: Iterable[float], send: Send, concurrency: int,
-                   drain_timeout_s: float = 30.0) -> RunResult:
-    """Send at each intended offset (seconds from now); returns what was measured."""
-    result, in_flight = RunResult(), set[asyncio.Task[None]]()
+                   drain_timeout_s: float = 30.0, result: RunResult | None = None) -> RunResult:
+    """Send at each intended offset (seconds from now); returns what was measured.
+
+    Pass `result` to watch the counters while the run goes on (a progress line)."""
+    result = RunResult() if result is None else result
+    in_flight = set[asyncio.Task[None]]()
     loop = asyncio.get_running_loop()
     start_wall, start_cpu = loop.time(), time.process_time()
 
@@ -104,6 +108,7 @@ async def run_open(offsets: Iterable[float], send: Send, concurrency: int,
         finished = loop.time()
         result.histograms.record(lane, status_class(status), finished - min(intended, actual))
         result.completed += 1
+        result.in_flight -= 1
 
     for offset in offsets:
         intended = start_wall + offset
@@ -118,6 +123,7 @@ async def run_open(offsets: Iterable[float], send: Send, concurrency: int,
             result.dropped += 1
             continue
         result.sent += 1
+        result.in_flight += 1
         task = asyncio.create_task(one(intended, actual))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)

@@ -5,6 +5,7 @@ shard directories exactly."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -58,21 +59,27 @@ def read_run(directory: Path) -> tuple[dict[str, Any], Histograms]:
     return summary, Histograms.decode(json.loads((directory / "histograms.json").read_text()))
 
 
-MERGED_COUNTS = ("offered", "sent", "dropped", "completed")
+MERGED_COUNTS = ("offered", "sent", "dropped", "completed",
+                 "explain_refused_without_retry_after")
+MERGED_TALLIES = ("per_tenant", "explained", "trace_outcomes", "degraded", "explain_refused")
 
 
 def merge(out: str, shards: list[str]) -> dict[str, Any]:
     """Merge shard run directories into `out` (a new directory); returns the summary."""
     histograms, counts, durations, trusted = Histograms(), dict.fromkeys(MERGED_COUNTS, 0), [], []
+    tallies: dict[str, Counter[str]] = {key: Counter() for key in MERGED_TALLIES}
     for shard in shards:
         summary, shard_histograms = read_run(Path(shard))
         histograms.merge(shard_histograms)
         for key in MERGED_COUNTS:
             counts[key] += summary.get(key, 0)
+        for key in MERGED_TALLIES:
+            tallies[key].update(summary.get(key, {}))
         durations.append(summary.get("duration_s", 0.0))
         trusted.append(summary.get("trustworthy", False))
     directory = new_run_dir(out)
-    merged = summarize(histograms, {**counts, "shards": len(shards),
+    merged = summarize(histograms, {**counts, **{k: dict(v) for k, v in tallies.items()},
+                                    "shards": len(shards),
                                     "trustworthy": all(trusted)},
                        max(durations, default=0.0))
     write_run(directory, merged, histograms)

@@ -1,14 +1,27 @@
 """The seed-000 scenario over aiohttp: a chat lane, and an explanation lane for the share
 `attach_rate` of chats sent with x-explain-mode (of which `token_mix` at token
-granularity). Explanation latency is measured from the chat response to the first
-observation of `complete` (status polling at a bounded interval).
+granularity).
+
+Lanes recorded: `chat` (every chat response, from the intended send time, by the open
+model), `ttft` (time to the first content chunk of the share `stream_share` of chats sent
+with `stream: true`) and `explain:<granularity>` (from the chat response to the first
+observation of a terminal state: the `complete` event of the trace's SSE stream when the
+target declares `trace_stream`, else status polling every `poll_interval_s`). In the
+explanation lanes the status class says how the trace ended: 2xx complete, 5xx failed or
+canceled, `error` no terminal state within `explain_deadline_s`.
+
+Requests rotate over the tenants' tokens, and counts are kept per tenant. A 429/503
+refusal of an explained chat (CONTRACT §5, explain admission) is counted apart, with
+whether it carried a `Retry-After`, so the chat lane's success excludes only those.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -18,22 +31,47 @@ from .stats import Histograms
 CHAT_BODY = {"model": "sidecar-load", "messages": [
     {"role": "user", "content": "Explain how the gateway routes a request."}]}
 TERMINAL = frozenset({"complete", "failed", "canceled", "expired"})
+GRANULARITIES = ("sentence", "token")
 
 
 @dataclass(frozen=True)
 class Scenario:
     url: str
-    tokens: tuple[str, ...]  # write tokens, one per tenant, used round-robin
+    tenants: tuple[tuple[str, str], ...]  # (tenant id, write token), used round-robin
     attach_rate: float = 0.3
     token_mix: float = 0.1
+    stream_share: float = 0.0
+    follow_sse: bool = True  # the target declares trace_stream
     poll_interval_s: float = 0.1
     explain_deadline_s: float = 30.0
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("attach_rate", "token_mix"):
+        for name in ("attach_rate", "token_mix", "stream_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within 0..1")
+        if not self.tenants:
+            raise ValueError("at least one tenant (an empty token means no auth)")
+
+
+@dataclass
+class Tally:
+    """What the scenario saw beyond latencies: per tenant and per trace outcome."""
+
+    chats: Counter[str] = field(default_factory=Counter)  # tenant -> chats sent
+    explained: Counter[str] = field(default_factory=Counter)  # granularity -> traces opened
+    outcomes: Counter[str] = field(default_factory=Counter)  # "<granularity>:<state>"
+    degraded: Counter[str] = field(default_factory=Counter)  # granularity -> downgraded/bp
+    refused: Counter[str] = field(default_factory=Counter)  # "<status>:<code>"
+    refused_without_retry_after: int = 0
+    traces: list[tuple[str, str, str]] = field(default_factory=list)  # tenant, id, granularity
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"per_tenant": dict(self.chats), "explained": {
+            g: self.explained[g] for g in GRANULARITIES},
+            "trace_outcomes": dict(self.outcomes), "degraded": dict(self.degraded),
+            "explain_refused": dict(self.refused),
+            "explain_refused_without_retry_after": self.refused_without_retry_after}
 
 
 class ScenarioClient:
@@ -41,13 +79,19 @@ class ScenarioClient:
 
     def __init__(self, scenario: Scenario, histograms: Histograms) -> None:
         self.scenario, self.histograms = scenario, histograms
+        self.tally = Tally()
         self._rng = random.Random(scenario.seed)
         self._turn = 0
         self._followers: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
-        self.explained = {"sentence": 0, "token": 0}
+        self.started_at: float | None = None
+
+    @property
+    def following(self) -> int:
+        return len(self._followers)
 
     async def __aenter__(self) -> ScenarioClient:
+        self.started_at = asyncio.get_running_loop().time()
         self._session = aiohttp.ClientSession(
             self.scenario.url, connector=aiohttp.TCPConnector(limit=0),
             timeout=aiohttp.ClientTimeout(total=self.scenario.explain_deadline_s))
@@ -58,52 +102,136 @@ class ScenarioClient:
         if self._session:
             await self._session.close()
 
-    def _headers(self) -> dict[str, str]:
-        token = self.scenario.tokens[self._turn % len(self.scenario.tokens)]
+    def _caller(self) -> tuple[str, dict[str, str]]:
+        tenant, token = self.scenario.tenants[self._turn % len(self.scenario.tenants)]
         self._turn += 1
-        return {"authorization": f"Bearer {token}"} if token else {}
+        return tenant, ({"authorization": f"Bearer {token}"} if token else {})
+
+    def _granularity(self) -> str | None:
+        if self._rng.random() >= self.scenario.attach_rate:
+            return None
+        return "token" if self._rng.random() < self.scenario.token_mix else "sentence"
 
     async def send(self) -> tuple[str, int | None]:
         """One chat; explained with probability attach_rate. Returns ('chat', status)."""
         assert self._session is not None
-        headers = self._headers()
-        granularity = None
-        if self._rng.random() < self.scenario.attach_rate:
-            granularity = "token" if self._rng.random() < self.scenario.token_mix else "sentence"
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        tenant, auth = self._caller()
+        self.tally.chats[tenant] += 1
+        headers = dict(auth)
+        granularity = self._granularity()
+        if granularity:
             headers.update({"x-explain-mode": "hypergraph",
                             "x-explain-granularity": granularity})
-        async with self._session.post("/v1/chat/completions", json=CHAT_BODY,
+        stream = self._rng.random() < self.scenario.stream_share
+        body = {**CHAT_BODY, "stream": True} if stream else CHAT_BODY
+        trace_id = None
+        async with self._session.post("/v1/chat/completions", json=body,
                                       headers=headers) as response:
-            body: dict[str, Any] = await response.json() if response.status == 200 else {}
-        answered = asyncio.get_running_loop().time()
-        meta = body.get("explanation_metadata")
-        if granularity and meta:
-            self.explained[granularity] += 1
-            task = asyncio.create_task(self._follow(meta["trace_id"], granularity, answered,
-                                                    headers["authorization"]))
+            if response.status != 200:
+                await response.read()
+                if granularity and response.status in (429, 503):
+                    self._refused(response, await _code(response))
+            elif stream:
+                trace_id = response.headers.get("x-trace-id") if granularity else None
+                await self._read_stream(response, started)
+            else:
+                payload: dict[str, Any] = await response.json()
+                trace_id = (payload.get("explanation_metadata") or {}).get("trace_id")
+        answered = loop.time()
+        if granularity and trace_id:
+            self.tally.explained[granularity] += 1
+            self.tally.traces.append((tenant, trace_id, granularity))
+            task = asyncio.create_task(self._follow(trace_id, granularity, answered, auth))
             self._followers.add(task)
             task.add_done_callback(self._followers.discard)
         return "chat", response.status
 
+    def _refused(self, response: aiohttp.ClientResponse, code: str) -> None:
+        self.tally.refused[f"{response.status}:{code}"] += 1
+        if not response.headers.get("retry-after", "").isdigit():
+            self.tally.refused_without_retry_after += 1
+
+    async def _read_stream(self, response: aiohttp.ClientResponse, started: float) -> None:
+        """Read the SSE chunks; time to the first one with content is the TTFT."""
+        loop, first = asyncio.get_running_loop(), True
+        async for raw in response.content:
+            line = raw.decode().strip()
+            if first and line.startswith("data:") and line != "data: [DONE]":
+                self.histograms.record("ttft", "2xx", loop.time() - started)
+                first = False
+
     async def _follow(self, trace_id: str, granularity: str, since: float,
-                      authorization: str) -> None:
-        assert self._session is not None
+                      auth: dict[str, str]) -> None:
         loop = asyncio.get_running_loop()
         deadline = since + self.scenario.explain_deadline_s
-        state, klass = "", "error"
+        status: dict[str, Any] = {}
+        if self.scenario.follow_sse:
+            status = await self._watch(trace_id, auth, deadline)
+        if status.get("state") not in TERMINAL:
+            status = await self._poll(trace_id, auth, deadline)
+        state = status.get("state", "")
+        klass = "error" if state not in TERMINAL else "2xx" if state == "complete" else "5xx"
+        self.histograms.record(f"explain:{granularity}", klass, loop.time() - since)
+        self.tally.outcomes[f"{granularity}:{state or 'no_terminal_state'}"] += 1
+        if status.get("granularity_downgraded") or status.get("bp_level"):
+            self.tally.degraded[granularity] += 1
+
+    async def _watch(self, trace_id: str, auth: dict[str, str],
+                     deadline: float) -> dict[str, Any]:
+        """Follow the trace's SSE stream; the status at the terminal event (or {})."""
+        assert self._session is not None
+        status: dict[str, Any] = {}
+        event = ""
+        try:
+            async with self._session.get(f"/v1/traces/{trace_id}/stream", headers=auth,
+                                         timeout=_remaining(deadline)) as response:
+                if response.status != 200:
+                    return {}
+                async for raw in response.content:
+                    line = raw.decode().rstrip("\r\n")
+                    if line.startswith("event:"):
+                        event = line.partition(":")[2].strip()
+                    elif line.startswith("data:") and event == "status_update":
+                        status = {**status, **json.loads(line.partition(":")[2])}
+                    elif line.startswith("data:") and event in ("complete", "error"):
+                        data = json.loads(line.partition(":")[2])
+                        state = "complete" if event == "complete" else data.get("state")
+                        return {**status, "state": state}
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return {}
+        return {}
+
+    async def _poll(self, trace_id: str, auth: dict[str, str],
+                    deadline: float) -> dict[str, Any]:
+        assert self._session is not None
+        loop = asyncio.get_running_loop()
+        status: dict[str, Any] = {}
         while loop.time() < deadline:
             try:
                 async with self._session.get(f"/v1/traces/{trace_id}/status",
-                                             headers={"authorization": authorization}) as r:
-                    state = (await r.json()).get("state", "") if r.status == 200 else ""
-            except aiohttp.ClientError:
-                state = ""
-            if state in TERMINAL:
-                klass = "2xx" if state == "complete" else "5xx"
+                                             headers=auth) as response:
+                    if response.status == 200:
+                        status = await response.json()
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                pass
+            if status.get("state") in TERMINAL:
                 break
             await asyncio.sleep(self.scenario.poll_interval_s)
-        self.histograms.record(f"explain:{granularity}", klass, loop.time() - since)
+        return status
 
     async def drain(self) -> None:
         if self._followers:
             await asyncio.gather(*self._followers, return_exceptions=True)
+
+
+def _remaining(deadline: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=max(0.1, deadline - asyncio.get_running_loop().time()))
+
+
+async def _code(response: aiohttp.ClientResponse) -> str:
+    try:
+        return str((await response.json(content_type=None)).get("code", "unknown"))
+    except (ValueError, aiohttp.ContentTypeError):
+        return "unknown"

@@ -62,6 +62,7 @@ def build_results(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "profile": first.get("profile", "core"),
             "markers": first.get("markers", []),
             "evidence": (by_when.get("call") or {}).get("evidence", []),
+            "figures": (by_when.get("call") or {}).get("figures", []),
             "worker": first.get("worker"),
             "longrepr": deciding.get("longrepr") if outcome in ("failed", "error") else None,
         })

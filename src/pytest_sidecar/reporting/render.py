@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from ..atomic import write_atomic
@@ -23,10 +24,23 @@ def _cell(value: Any) -> str:
     return " ".join(str(value or "").split()).replace("|", "\\|")
 
 
+def _is_table(value: Any) -> bool:
+    return (isinstance(value, list) and bool(value) and all(isinstance(r, dict) for r in value)
+            and len({tuple(r) for r in value}) == 1)
+
+
 def _evidence_lines(evidence: list[dict[str, Any]]) -> list[str]:
     lines = []
     for item in evidence:
         for key, value in item.items():
+            if _is_table(value):  # a list of same-shaped rows: a Markdown table
+                columns = list(value[0])
+                lines += [f"  - {key}:", "", "    | " + " | ".join(columns) + " |",
+                          "    |" + "---|" * len(columns)]
+                lines += ["    | " + " | ".join(_cell(row[c]) for c in columns) + " |"
+                          for row in value]
+                lines.append("")
+                continue
             shown = json.dumps(value, default=str) if not isinstance(value, str) else value
             lines.append(f"  - {key}: {shown[:300]}")
     return lines
@@ -82,6 +96,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             out += _evidence_lines(result["evidence"])
         elif result["outcome"] == "passed":
             out.append("- Evidence: none recorded")
+        for figure in result.get("figures", []):
+            out += ["", f"![{figure['name']}]({figure['file']})"]
         if result["longrepr"]:
             lines = result["longrepr"].splitlines()[-_MAX_FAILURE_LINES:]
             out += ["", "```", *lines, "```"]
@@ -100,10 +116,22 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _write_figures(report: dict[str, Any], directory: str) -> None:
+    """Write each result's SVG figures under figures/ and keep only their file names."""
+    for number, result in enumerate(report["results"]):
+        for index, figure in enumerate(result.get("figures", [])):
+            name = re.sub(r"[^A-Za-z0-9]+", "-", result["name"]).strip("-")[:80]
+            relative = f"figures/{number:03d}-{name}-{index}.svg"
+            os.makedirs(os.path.join(directory, "figures"), exist_ok=True)
+            write_atomic(os.path.join(directory, relative), figure.pop("svg").encode())
+            figure["file"] = relative
+
+
 def write_reports(report: dict[str, Any], directory: str, redactor: Redactor) -> list[str]:
     """Redact, then atomically write the JSON and Markdown reports; returns their paths."""
     os.makedirs(directory, exist_ok=True)
     clean = redactor.data(report)
+    _write_figures(clean, directory)
     paths = [os.path.join(directory, "sidecar-report.json"),
              os.path.join(directory, "sidecar-report.md")]
     write_atomic(paths[0], (json.dumps(clean, indent=2, default=str) + "\n").encode())

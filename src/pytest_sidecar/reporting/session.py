@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ..fixtures.contracts import EVIDENCE_PROPERTY
+from ..fixtures.contracts import EVIDENCE_PROPERTY, FIGURE_PROPERTY
 from ..marks import GROUPS, META_PROPERTY, skip_reason
 from ..outcomes import parse_line
 from ..target import TargetFileError, load_target_file
@@ -105,6 +105,7 @@ class SessionReporter:
                                               else [])])),
             "profile": meta.get("profile", "core"), "markers": meta.get("markers", []),
             "evidence": [v for k, v in report.user_properties if k == EVIDENCE_PROPERTY],
+            "figures": [v for k, v in report.user_properties if k == FIGURE_PROPERTY],
             "wasxfail": getattr(report, "wasxfail", None),
             "longrepr": report.longreprtext if report.failed else None,
         })

@@ -100,8 +100,13 @@ class Explainer:
             event.set()
 
     def backlog_s(self, granularity: str) -> float:
-        """Queued work of one granularity in seconds per worker (CONTRACT §5)."""
-        return self.pending_by_granularity.get(granularity, 0.0) / self.settings.explainer_workers
+        """Backlog seconds of a granularity (CONTRACT §5): the work a new job of it waits
+        behind, per worker. Sentence jobs go first (see jobqueue), so a sentence job waits
+        for sentence work only and a token job for all of it."""
+        ahead = self.pending_by_granularity.get("sentence", 0.0)
+        if granularity == "token":
+            ahead += self.pending_by_granularity.get("token", 0.0)
+        return ahead / self.settings.explainer_workers
 
     def level(self, granularity: str) -> int:
         """The backpressure level of a granularity now (0 normal, 1 soft, 2 hard)."""

@@ -33,7 +33,7 @@ log = logging.getLogger("sidecar.stack")
 # Every capability the reference stack implements (the target file declares them).
 IMPLEMENTED = ("chat", "chat_stream", "health", "explain", "trace_stream", "cancel",
                "client_trace_id", "rate_limits", "idempotency", "explanation_v2", "webhooks",
-               "readiness_switch")
+               "readiness_switch", "backpressure")
 TOKEN_PREFIX = "sct_"  # recognisable, so redactors can catch a stray one by pattern
 
 

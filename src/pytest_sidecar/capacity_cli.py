@@ -1,0 +1,126 @@
+"""`sidecar-capacity`: explainer replicas for a measured attach rate, checked against KEDA.
+
+    sidecar-capacity [--audit-log F] [--status-json F] [--load-summary RUN]
+                     [--metrics-url URL] [--chat-rate R] [--attach-rate A] [--token-mix M]
+                     [--chart DIR] [--workers-per-replica N] [--slo-sentence S]
+                     [--slo-token S] [--quantile Q] [--min-samples N] [--json]
+
+Measures chat rate, attach rate, token mix and service time per granularity from the
+sources given (see capacity_sources.py; --chat-rate/--attach-rate/--token-mix override a
+measurement, for what-if questions), recommends replicas with an M/M/c model (the formula
+is in capacity.py and docs/performance.md), and checks the chart's KEDA
+minReplicaCount/maxReplicaCount against it. Every assumption is printed.
+
+Exit status: 0 PASS, 1 FAIL (the SLO needs more than maxReplicaCount), 2 usage error,
+3 INSUFFICIENT_DATA (a figure is missing or rests on too few samples).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import capacity_sources as sources
+from .capacity import INSUFFICIENT, PASS, analyze
+
+EXIT = {PASS: 0, "FAIL": 1, INSUFFICIENT: 3}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sidecar-capacity", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--audit-log", help="the target's audit log (JSON Lines)")
+    parser.add_argument("--status-json", help="the target's JSON status store")
+    parser.add_argument("--load-summary", help="a sidecar-load run directory or summary.json")
+    parser.add_argument("--metrics-url", help="the gateway's /metrics URL")
+    parser.add_argument("--chat-rate", type=float, help="chats/s to plan for (overrides)")
+    parser.add_argument("--attach-rate", type=float, help="share explained (overrides)")
+    parser.add_argument("--token-mix", type=float, help="share at token granularity "
+                        "(overrides)")
+    parser.add_argument("--chart", default="manifests/helm/hypergraph",
+                        help="the Helm chart whose KEDA range is checked")
+    parser.add_argument("--workers-per-replica", type=int,
+                        help="explainer workers per replica (default: the chart's)")
+    parser.add_argument("--slo-sentence", type=float, default=2.0)
+    parser.add_argument("--slo-token", type=float, default=8.0)
+    parser.add_argument("--quantile", type=float, default=0.95)
+    parser.add_argument("--min-samples", type=int, default=20,
+                        help="traces a service time needs to be used")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def measure(args: argparse.Namespace) -> sources.Measured:
+    metrics = None
+    if args.metrics_url:
+        import httpx
+
+        metrics = (httpx.get(args.metrics_url, timeout=10).text, f"metrics {args.metrics_url}")
+    return sources.collect(args.audit_log, args.status_json, args.load_summary, metrics, {
+        "chat_rate_rps": args.chat_rate, "attach_rate": args.attach_rate,
+        "token_mix": args.token_mix})
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole analysis as one JSON-able result (what --json prints)."""
+    from .manifests import explainer_autoscaling
+
+    chart = explainer_autoscaling(Path(args.chart))
+    workers = args.workers_per_replica or chart["workers_per_replica"]
+    measured = measure(args)
+    result: dict[str, Any] = {"measured": measured.as_dict(), "chart": chart,
+                              "workers_per_replica": workers}
+    missing = measured.missing(args.min_samples)
+    if missing:
+        result.update(verdict=INSUFFICIENT, detail="missing or under "
+                      f"{args.min_samples} samples: {', '.join(missing)}")
+        return result
+    figures = {name: figure.value for name, figure in measured.figures.items()}
+    result.update(analyze(figures, workers, (chart["min"], chart["max"]),
+                          {"sentence": args.slo_sentence, "token": args.slo_token},
+                          args.quantile))
+    return result
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [f"{result['verdict']}: {result['detail']}", "", "measured:"]
+    lines += [f"  {name} = {f['value']}  ({f['samples']} samples, {f['source']})"
+              for name, f in result["measured"].items()]
+    chart = result["chart"]
+    lines += ["", f"KEDA range {chart['min']}..{chart['max']}, {result['workers_per_replica']} "
+              f"workers per replica ({chart['source']})"]
+    advice = result.get("recommendation")
+    if advice:
+        lines += ["", f"recommended: {advice['replicas']} replicas = {advice['servers']} "
+                  f"workers at utilisation {advice['utilization']}",
+                  f"P(wait > budget): {advice['p_wait_over_budget']}", "assumptions:"]
+        lines += [f"  {k}: {v}" for k, v in advice["assumptions"].items()]
+    return "\n".join(lines)
+
+
+def httpx_error() -> type[Exception]:
+    import httpx
+
+    return httpx.HTTPError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not (args.audit_log or args.status_json or args.load_summary or args.metrics_url):
+        print("sidecar-capacity: error: give at least one source (--audit-log, "
+              "--status-json, --load-summary, --metrics-url)", file=sys.stderr)
+        return 2
+    try:
+        result = run(args)
+    except (OSError, ValueError, KeyError, httpx_error()) as exc:
+        print(f"sidecar-capacity: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2) if args.json else render(result))
+    return EXIT.get(result["verdict"], 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""One scenario run, end to end: schedule → open model → summary (→ run directory).
+
+Shared by `sidecar-load run` and the load specs' fixture, so both measure the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..target import Target
+from .openmodel import RunResult, run_open
+from .rundir import summarize, write_run
+from .scenario import Scenario, ScenarioClient
+from .schedule import Arrivals
+from .stats import Histograms
+
+PROGRESS_EVERY_S = 0.5
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The offered load: the open model's schedule plus the scenario's mix."""
+
+    rate: float
+    duration_s: float
+    concurrency: int = 300
+    attach_rate: float = 0.3
+    token_mix: float = 0.1
+    stream_share: float = 0.0
+    arrivals: str = "poisson"
+    ramp_s: float = 0.0
+    shard: tuple[int, int] = (0, 1)
+    seed: int = 0
+    slo_s: dict[str, float] = field(default_factory=lambda: {"sentence": 2.0, "token": 8.0})
+    explain_deadline_s: float = 30.0
+
+    def arrivals_schedule(self) -> Arrivals:
+        index, total = self.shard
+        return Arrivals(rate=self.rate, duration_s=self.duration_s, kind=self.arrivals,
+                        ramp_s=self.ramp_s, seed=self.seed, shard=index, shards=total)
+
+
+@dataclass
+class LoadRun:
+    """A finished run: the summary (what summary.json holds) and its histograms."""
+
+    summary: dict[str, Any]
+    histograms: Histograms
+    traces: list[tuple[str, str, str]]  # (tenant id, trace id, requested granularity)
+
+    @property
+    def trustworthy(self) -> bool:
+        return bool(self.summary.get("trustworthy"))
+
+
+def load_tenants(target: Target) -> tuple[tuple[str, str], ...]:
+    """(tenant id, write token) of every tenant with a write token; one anonymous caller
+    when the target has none (AUTH_MODE=none)."""
+    found = tuple((t.id, t.tokens.write) for t in target.tenants.values() if t.tokens.write)
+    return found or (("anonymous", ""),)
+
+
+async def run_scenario(url: str, tenants: tuple[tuple[str, str], ...], profile: Profile,
+                       follow_sse: bool = True, out: Path | None = None,
+                       progress: TextIO | None = None) -> LoadRun:
+    """Offer `profile` to the gateway at `url`; write `out` (a new run directory) if given."""
+    arrivals = profile.arrivals_schedule()
+    scenario = Scenario(url, tenants, profile.attach_rate, profile.token_mix,
+                        profile.stream_share, follow_sse,
+                        explain_deadline_s=profile.explain_deadline_s,
+                        seed=profile.seed + profile.shard[0])
+    explanations, result = Histograms(), RunResult()
+    async with ScenarioClient(scenario, explanations) as client:
+        ticker = (asyncio.create_task(_progress(progress, result, client, profile.duration_s))
+                  if progress else None)
+        try:
+            await run_open(arrivals.offsets(), client.send, profile.concurrency,
+                           result=result)
+            await client.drain()
+        finally:
+            if ticker:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+                _line(progress, result, client, profile.duration_s, end="\n")
+    result.histograms.merge(explanations)
+    index, total = profile.shard
+    slo_ms = {f"explain:{g}": s * 1000 for g, s in profile.slo_s.items()}
+    summary = summarize(result.histograms, {
+        **result.summary(), "rate": profile.rate, "shard": f"{index}/{total}",
+        "arrivals": profile.arrivals, "concurrency": profile.concurrency,
+        "attach_rate": profile.attach_rate, "token_mix": profile.token_mix,
+        "stream_share": profile.stream_share,
+        "explanation_timing": "sse" if follow_sse else "polling",
+        **client.tally.as_dict()}, profile.duration_s, slo_ms)
+    if out is not None:
+        write_run(out, summary, result.histograms)
+    return LoadRun(summary, result.histograms, list(client.tally.traces))
+
+
+async def _progress(stream: TextIO, result: RunResult, client: ScenarioClient,
+                    duration_s: float) -> None:
+    while True:
+        await asyncio.sleep(PROGRESS_EVERY_S)
+        _line(stream, result, client, duration_s)
+
+
+def _line(stream: TextIO | None, result: RunResult, client: ScenarioClient, duration_s: float,
+          end: str = "") -> None:
+    """One progress line, rewritten in place (`\\r`) on a terminal."""
+    if stream is None:
+        return
+    elapsed = min(duration_s, asyncio.get_running_loop().time() - (
+        client.started_at or asyncio.get_running_loop().time()))
+    explained = sum(client.tally.explained.values())
+    done = sum(client.tally.outcomes.values())
+    stream.write(f"\r{elapsed:5.1f}/{duration_s:g}s offered {result.offered} "
+                 f"sent {result.sent} dropped {result.dropped} in flight {result.in_flight} "
+                 f"| traces {explained} done {done} following {client.following} "
+                 f"| lag p99 {result.lag_p99_ms:.2f} ms{end}")
+    stream.flush()

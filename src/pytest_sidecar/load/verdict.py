@@ -1,0 +1,87 @@
+"""SLO verdicts from a run's histograms: PASS, FAIL or INSUFFICIENT_DATA, with the count.
+
+Explanation latency (CONTRACT §5) is judged per granularity on the traces the run
+followed. A trace that never completed (failed, canceled, no terminal state in time)
+did not meet the SLO, so it counts as an infinitely slow sample: the p95 is the value of
+rank ⌈0.95·n⌉ among all n followed traces, and when more than 5 % did not complete it is
+infinite. Dropping them instead would let a target that fails its slow traces pass.
+The verdict needs `min_samples` *completed* traces; no data is never a pass. A run whose
+generator could not keep up judges nothing: its percentiles measure the client.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .stats import Histograms
+
+PASS, FAIL, INSUFFICIENT = "PASS", "FAIL", "INSUFFICIENT_DATA"
+QUANTILE = 0.95
+MAX_CHAT_ERROR_RATE = 0.001  # chat success >= 99.9 % (CONTRACT §5)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One SLO judgement with what it was based on."""
+
+    name: str
+    outcome: str
+    measured: float | None  # p95 seconds, or an error rate
+    threshold: float
+    samples: int
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def quantile_with_failures(histograms: Histograms, lane: str,
+                           quantile: float = QUANTILE) -> tuple[float | None, int, int]:
+    """(quantile in seconds, completed, followed); non-completed samples rank as +inf."""
+    completed = histograms.combined(lane, ["2xx"])
+    done, total = completed.get_total_count(), histograms.combined(lane).get_total_count()
+    if done == 0:
+        return None, 0, total
+    rank = math.ceil(quantile * total)
+    if rank > done:
+        return math.inf, done, total
+    return completed.get_value_at_percentile(100.0 * rank / done) / 1e6, done, total
+
+
+def explanation_verdict(histograms: Histograms, granularity: str, slo_s: float,
+                        min_samples: int, trustworthy: bool, why_not: str = "") -> Verdict:
+    """The p95 explanation-latency verdict of one granularity."""
+    name = f"explanation p95 ({granularity})"
+    p95, done, total = quantile_with_failures(histograms, f"explain:{granularity}")
+    if not trustworthy:
+        return Verdict(name, INSUFFICIENT, None, slo_s, done,
+                       f"the load generator could not keep up ({why_not}); its "
+                       "percentiles measure the client, not the target")
+    if done < min_samples:
+        return Verdict(name, INSUFFICIENT, p95, slo_s, done,
+                       f"{done} completed traces of {total} followed; the verdict needs "
+                       f"{min_samples} (raise --sidecar-load-duration or --sidecar-rate)")
+    assert p95 is not None
+    shown = "inf (over 5 % did not complete)" if math.isinf(p95) else f"{p95:.3f} s"
+    outcome = PASS if p95 <= slo_s else FAIL
+    return Verdict(name, outcome, p95, slo_s, done,
+                   f"p95 {shown} vs SLO {slo_s:g} s over {total} followed traces, "
+                   f"{done} completed")
+
+
+def chat_verdict(status_mix: dict[str, int], refused_explain: int, min_samples: int,
+                 max_error_rate: float = MAX_CHAT_ERROR_RATE) -> Verdict:
+    """The chat lane's error rate; explain refusals (429/503 with Retry-After) are allowed
+    by CONTRACT §5 and so not counted as chat errors."""
+    answered = sum(status_mix.values()) - refused_explain
+    errors = answered - status_mix.get("2xx", 0)
+    if answered < min_samples:
+        return Verdict("chat error rate", INSUFFICIENT, None, max_error_rate, answered,
+                       f"{answered} chats; the verdict needs {min_samples}")
+    rate = errors / answered
+    outcome = PASS if rate <= max_error_rate else FAIL
+    return Verdict("chat error rate", outcome, rate, max_error_rate, answered,
+                   f"{errors} errors in {answered} chats ({rate:.4%}; allowed "
+                   f"{max_error_rate:.1%}); {refused_explain} explain refusals excluded")

@@ -1,0 +1,78 @@
+"""A latency histogram as a small self-contained SVG (for pytest-html and the Markdown
+report). Hand-written rather than matplotlib: one plot kind, no 40 MB dependency, and
+the output is plain text that diffs and redacts like the rest of the report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from xml.sax.saxutils import escape
+
+WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 640, 300, 56, 16, 28, 44
+BINS = 40
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+
+Series = Sequence[tuple[float, int]]  # (value in ms, count)
+
+
+def latency_histogram_svg(title: str, series: Mapping[str, Series],
+                          thresholds_ms: Mapping[str, float]) -> str:
+    """Counts per log-spaced latency bin, one colour per series, SLO lines dashed."""
+    values = [v for points in series.values() for v, c in points if c] + list(
+        thresholds_ms.values())
+    if not values:
+        return _frame(title, ['<text x="50%" y="50%" text-anchor="middle">no samples</text>'])
+    low = math.log10(max(0.1, min(values)) / 1.2)
+    high = math.log10(max(values) * 1.2)
+    width = (high - low) / BINS
+    binned = {name: _bin(points, low, width) for name, points in series.items()}
+    peak = max((max(bins) for bins in binned.values() if bins), default=1) or 1
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def x(log_ms: float) -> float:
+        return LEFT + (log_ms - low) / (high - low) * plot_w
+
+    parts = [f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}" '
+             'stroke="#333"/>',
+             f'<text x="{LEFT - 8}" y="{TOP + 4}" text-anchor="end" font-size="11">{peak}</text>',
+             f'<text x="{LEFT - 8}" y="{TOP + plot_h}" text-anchor="end" font-size="11">0</text>']
+    for decade in range(math.ceil(low), math.floor(high) + 1):
+        label = f"{10 ** decade:g} ms" if decade < 3 else f"{10 ** (decade - 3):g} s"
+        parts.append(f'<text x="{x(decade):.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" '
+                     f'font-size="11">{label}</text>')
+    bar_w = plot_w / BINS / max(1, len(binned))
+    for index, (name, bins) in enumerate(binned.items()):
+        colour = COLOURS[index % len(COLOURS)]
+        for k, count in enumerate(bins):
+            if count:
+                h = count / peak * plot_h
+                parts.append(f'<rect x="{x(low + k * width) + index * bar_w:.1f}" '
+                             f'y="{TOP + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+                             f'fill="{colour}" opacity="0.8"/>')
+        parts.append(f'<rect x="{LEFT + 8 + index * 170}" y="{HEIGHT - 18}" width="10" '
+                     f'height="10" fill="{colour}"/><text x="{LEFT + 22 + index * 170}" '
+                     f'y="{HEIGHT - 9}" font-size="11">{escape(name)}</text>')
+    for index, (name, ms) in enumerate(thresholds_ms.items()):
+        colour = COLOURS[index % len(COLOURS)]
+        at = x(math.log10(ms))
+        parts.append(f'<line x1="{at:.1f}" y1="{TOP}" x2="{at:.1f}" y2="{TOP + plot_h}" '
+                     f'stroke="{colour}" stroke-dasharray="5,4"/><text x="{at + 3:.1f}" '
+                     f'y="{TOP + 10 + 12 * index}" font-size="10">{escape(name)}</text>')
+    return _frame(title, parts)
+
+
+def _bin(points: Series, low: float, width: float) -> list[int]:
+    bins = [0] * BINS
+    for value, count in points:
+        k = int((math.log10(max(value, 1e-3)) - low) / width)
+        bins[min(BINS - 1, max(0, k))] += count
+    return bins
+
+
+def _frame(title: str, parts: list[str]) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+            f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif">'
+            f'<rect width="100%" height="100%" fill="white"/>'
+            f'<text x="{WIDTH / 2}" y="18" text-anchor="middle" font-size="13">'
+            f'{escape(title)}</text>{"".join(parts)}</svg>')

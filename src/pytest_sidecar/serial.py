@@ -1,0 +1,49 @@
+"""The serial phase: load specs never share the machine with other xdist workers.
+
+A readers-writer lock over two files in the run's shared directory. Every test holds the
+*machine* lock shared while it runs; a load spec holds it exclusively, so it starts only
+when the tests running on other workers have finished, and they start nothing new until
+it is done. A *gate* file gives the writer priority: readers pass the gate on their way
+in, and a waiting writer holds the gate, so a stream of short tests cannot starve it.
+
+flock locks belong to the open file, so a crashed worker releases its hold at exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+
+
+class MachineLock:
+    """Shared for ordinary tests, exclusive for load specs (see the module docstring)."""
+
+    def __init__(self, directory: str) -> None:
+        self._gate = os.path.join(directory, "serial.gate")
+        self._machine = os.path.join(directory, "serial.lock")
+
+    @contextlib.contextmanager
+    def _locked(self, path: str, mode: int) -> Iterator[None]:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, mode)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        """Hold the machine beside other ordinary tests."""
+        with contextlib.ExitStack() as stack:
+            with self._locked(self._gate, fcntl.LOCK_EX):
+                stack.enter_context(self._locked(self._machine, fcntl.LOCK_SH))
+            yield
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the machine alone: waits for running tests, keeps new ones out."""
+        with self._locked(self._gate, fcntl.LOCK_EX), \
+                self._locked(self._machine, fcntl.LOCK_EX):
+            yield

@@ -1,0 +1,64 @@
+"""Capacity from the attach rate (CONTRACT §5 SLOs, §8 KEDA range).
+
+The seed-000 mix is offered to the target; attach rate, token mix, chat rate and service
+time per granularity are then measured from what the target left behind (audit log +
+status store when it shares them, the run's summary.json, the gateway's /metrics), an
+M/M/c model recommends explainer replicas for the SLO (formula: capacity.py,
+docs/performance.md), and the chart's KEDA maxReplicaCount must allow that many.
+In embedded mode the target is a stack of its own, so its files hold only this run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from pytest_sidecar import capacity_sources
+from pytest_sidecar.capacity import INSUFFICIENT, PASS, analyze
+from pytest_sidecar.config import SidecarConfig
+from pytest_sidecar.fixtures.contracts import Evidence
+from pytest_sidecar.fixtures.load import LoadRunner
+from pytest_sidecar.manifests import explainer_autoscaling
+from pytest_sidecar.outcomes import SkipReason, skip
+from pytest_sidecar.target import Target
+
+pytestmark = [pytest.mark.load, pytest.mark.profile("performance"),
+              pytest.mark.contract("§5", "§8"), pytest.mark.needs("explain")]
+
+
+def test_keda_range_allows_the_replicas_the_slo_needs(
+        sidecar_target: Target, stack_factory: Any, load_runner: LoadRunner,
+        sidecar_config: SidecarConfig, pytestconfig: pytest.Config, evidence: Evidence) -> None:
+    """Measured attach rate and service times → replicas (M/M/c, p95 waiting budget) ≤
+    the chart's KEDA maxReplicaCount; no data is INSUFFICIENT_DATA, never a pass."""
+    target = stack_factory() if sidecar_target.origin == "embedded" else sidecar_target
+    load_runner.run(target)
+    metrics = None
+    if target.metrics_gateway:
+        text = httpx.get(target.metrics_gateway, timeout=sidecar_config.timeout).text
+        metrics = (text, "gateway /metrics")
+    measured = capacity_sources.collect(target.audit_log, target.status_json,
+                                        str(load_runner.runs[-1]), metrics)
+    chart = explainer_autoscaling(pytestconfig.rootpath / sidecar_config.manifests / "helm"
+                                  / "hypergraph")
+    missing = measured.missing(sidecar_config.min_samples)
+    if missing:
+        skip(SkipReason.INSUFFICIENT_DATA, f"capacity needs {', '.join(missing)} (with "
+             f"{sidecar_config.min_samples} samples each); the target shares "
+             f"{'an audit log' if target.audit_log else 'no audit log'} and "
+             f"{'a status store' if target.status_json else 'no status store'}",
+             "declare files.audit_log and files.status_json in the target file", "§7")
+    figures = {name: figure.value for name, figure in measured.figures.items()}
+    result = analyze(figures, chart["workers_per_replica"], (chart["min"], chart["max"]),
+                     {"sentence": sidecar_config.slo_sentence,
+                      "token": sidecar_config.slo_token})
+    advice = result["recommendation"] or {}
+    evidence.record(verdict=result["verdict"], detail=result["detail"],
+                    measured=measured.as_dict(), chart=chart,
+                    replicas=advice.get("replicas"), utilization=advice.get("utilization"),
+                    p_wait_over_budget=advice.get("p_wait_over_budget"),
+                    assumptions=advice.get("assumptions"))
+    assert result["verdict"] != INSUFFICIENT
+    assert result["verdict"] == PASS, result["detail"]

@@ -1,0 +1,109 @@
+"""SLO adherence under the seed-000 load (CONTRACT §5), run with `pytest -m slo`.
+
+One open-model run per pytest run (shared by the verdicts below, whichever xdist worker
+asks first) offers --sidecar-rate chats/s for --sidecar-load-duration seconds, of which
+--sidecar-attach-rate ask for an explanation (--sidecar-token-mix of those at token
+granularity). Each verdict is PASS, FAIL or INSUFFICIENT_DATA (a typed skip; a failure
+under --sidecar-strict) and records its sample count.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_sidecar.config import SidecarConfig
+from pytest_sidecar.fixtures.contracts import Evidence
+from pytest_sidecar.fixtures.load import LoadRunner
+from pytest_sidecar.load.runner import LoadRun, Profile
+from pytest_sidecar.load.verdict import (
+    INSUFFICIENT,
+    PASS,
+    Verdict,
+    chat_verdict,
+    explanation_verdict,
+)
+from pytest_sidecar.outcomes import SkipReason, skip
+from pytest_sidecar.reporting.plot import latency_histogram_svg
+from pytest_sidecar.target import Target
+
+pytestmark = [pytest.mark.slo, pytest.mark.load, pytest.mark.profile("performance"),
+              pytest.mark.contract("§5")]
+
+LANES = ("chat", "ttft", "explain:sentence", "explain:token")
+
+
+@pytest.fixture
+def slo_run(load_runner: LoadRunner, sidecar_target: Target) -> LoadRun:
+    """The shared seed-000 run of this pytest run (started by the first verdict)."""
+    return load_runner.shared(sidecar_target, "slo")
+
+
+def summary_table(run: LoadRun) -> list[dict[str, object]]:
+    """Per lane: samples, status mix and percentiles in ms (the report's summary table)."""
+    rows = []
+    for lane in LANES:
+        entry = run.summary["lanes"].get(lane)
+        if entry is None:
+            continue
+        ok = entry["ok"]
+        rows.append({"lane": lane, "status": entry["status"], "ok": ok["count"],
+                     **{p: ok[f"{p}_ms"] for p in ("p50", "p90", "p95", "p99", "max")}})
+    return rows
+
+
+def record(evidence: Evidence, run: LoadRun, verdict: Verdict, profile: Profile) -> None:
+    s = run.summary
+    evidence.record(verdict=verdict.as_dict(), offered=s["offered"], sent=s["sent"],
+                    dropped=s["dropped"], rate=s["rate"], duration_s=s["duration_s"],
+                    attach_rate=s["attach_rate"], token_mix=s["token_mix"],
+                    explanation_timing=s["explanation_timing"],
+                    scheduler_lag_p99_ms=s["scheduler_lag_p99_ms"],
+                    client_cpu_share=s["client_cpu_share"], trustworthy=s["trustworthy"],
+                    table=summary_table(run))
+
+
+def judge(verdict: Verdict) -> None:
+    if verdict.outcome == INSUFFICIENT:
+        skip(SkipReason.INSUFFICIENT_DATA, f"{verdict.name}: {verdict.detail}",
+             "run longer or faster (--sidecar-load-duration, --sidecar-rate) or lower "
+             "--sidecar-min-samples", "§5")
+    assert verdict.outcome == PASS, f"{verdict.name}: {verdict.detail}"
+
+
+def latency_figure(run: LoadRun, profile: Profile) -> str:
+    series = {}
+    for granularity in ("sentence", "token"):
+        histogram = run.histograms.combined(f"explain:{granularity}", ["2xx"])
+        series[granularity] = [(item.value_iterated_to / 1000, item.count_at_value_iterated_to)
+                               for item in histogram.get_recorded_iterator()]
+    thresholds = {f"SLO {g} {s:g} s": s * 1000 for g, s in profile.slo_s.items()}
+    return latency_histogram_svg("explanation latency (chat response -> complete)", series,
+                                 thresholds)
+
+
+@pytest.mark.needs("explain")
+@pytest.mark.parametrize("granularity", ["sentence", "token"])
+def test_explanation_p95_within_slo(granularity: str, slo_run: LoadRun, load_profile: Profile,
+                                    sidecar_config: SidecarConfig, evidence: Evidence) -> None:
+    """p95 of chat response -> observed `complete` ≤ 2 s (sentence) / 8 s (token)."""
+    verdict = explanation_verdict(
+        slo_run.histograms, granularity, load_profile.slo_s[granularity],
+        sidecar_config.min_samples,
+        slo_run.trustworthy, f"scheduler lag p99 {slo_run.summary['scheduler_lag_p99_ms']} "
+        f"ms, client CPU {slo_run.summary['client_cpu_share']:.0%}")
+    record(evidence, slo_run, verdict, load_profile)
+    evidence.figure(f"explanation latency ({granularity} verdict)",
+                    latency_figure(slo_run, load_profile))
+    judge(verdict)
+
+
+@pytest.mark.needs("chat")
+def test_chat_error_rate_within_budget(slo_run: LoadRun, load_profile: Profile,
+                                       sidecar_config: SidecarConfig, evidence: Evidence) -> None:
+    """Chat success ≥ 99.9 % while explanations run beside it (explain refusals with
+    Retry-After excluded, CONTRACT §5)."""
+    s = slo_run.summary
+    allowed = sum(s["explain_refused"].values()) - s["explain_refused_without_retry_after"]
+    verdict = chat_verdict(s["lanes"]["chat"]["status"], allowed, sidecar_config.min_samples)
+    record(evidence, slo_run, verdict, load_profile)
+    judge(verdict)
