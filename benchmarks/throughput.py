@@ -27,8 +27,8 @@ applied). A client whose CPU share stays well under 100 % was held back by the t
 or by another process taking its core, not by itself: its req/s then says little, its
 req/s per core still holds. Pinning cannot keep other work off the machine; figures are
 only comparable from a quiet machine. The target uses uvloop when it is
-installed (uvicorn[standard] brings it) to stay ahead of the clients longer; the clients
-use the stock asyncio loop, as the engine ships.
+installed (uvicorn[standard] brings it) to stay ahead of the clients longer; the engine
+runs on the loop it ships with (`pytest_sidecar.load.loop`: uvloop when installed).
 
 Locust is not a dependency of the project: `pip install locust` (into a separate venv
 with the project installed is best, since Locust pins its own versions) for its column.
@@ -59,6 +59,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from pytest_sidecar.load import loop as engine_loop
 from pytest_sidecar.load.openmodel import RunResult, Send, run_closed, run_open
 from pytest_sidecar.load.schedule import Arrivals
 
@@ -248,7 +249,7 @@ def engine_closed(url: str, clients: int, target_pid: int,
         return {"requests": ok, "errors": errors, "wall_s": result.wall_s,
                 "cpu_s": result.cpu_s, **probes_since}
 
-    out.put(asyncio.run(main()))
+    out.put(engine_loop.run(main()))
 
 
 def engine_open(url: str, clients: int, target_pid: int,
@@ -278,7 +279,7 @@ def engine_open(url: str, clients: int, target_pid: int,
                     break
         return tried
 
-    out.put(asyncio.run(main()))
+    out.put(engine_loop.run(main()))
 
 
 def in_process(target: Callable[..., None], *args: Any) -> Any:
@@ -353,7 +354,7 @@ def measure_wrk(wrk: str, url: str, c: int, target_pid: int) -> Measure | str:
 def describe(cores: tuple[int, int] | None, wrk: str | None, has_locust: bool) -> None:
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     print(f"python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
-          f"target loop {loop}, {os.cpu_count()} cores")
+          f"target loop {loop}, engine loop {engine_loop.loop_name()}, {os.cpu_count()} cores")
     print(f"locust {version('locust')}" if has_locust
           else "locust: not installed (pip install locust)")
     if wrk:

@@ -25,6 +25,7 @@ from typing import Any
 
 from . import capacity_sources as sources
 from .capacity import INSUFFICIENT, PASS, analyze
+from .options import argparse_type, parse_positive_float, parse_share, positive_int
 
 EXIT = {PASS: 0, "FAIL": 1, INSUFFICIENT: 3}
 
@@ -36,18 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--status-json", help="the target's JSON status store")
     parser.add_argument("--load-summary", help="a sidecar-load run directory or summary.json")
     parser.add_argument("--metrics-url", help="the gateway's /metrics URL")
-    parser.add_argument("--chat-rate", type=float, help="chats/s to plan for (overrides)")
-    parser.add_argument("--attach-rate", type=float, help="share explained (overrides)")
-    parser.add_argument("--token-mix", type=float, help="share at token granularity "
+    share, positive = argparse_type(parse_share), argparse_type(parse_positive_float)
+    parser.add_argument("--chat-rate", type=positive, help="chats/s to plan for (overrides)")
+    parser.add_argument("--attach-rate", type=share, help="share explained (overrides)")
+    parser.add_argument("--token-mix", type=share, help="share at token granularity "
                         "(overrides)")
     parser.add_argument("--chart", default="manifests/helm/hypergraph",
                         help="the Helm chart whose KEDA range is checked")
-    parser.add_argument("--workers-per-replica", type=int,
+    parser.add_argument("--workers-per-replica", type=argparse_type(positive_int),
                         help="explainer workers per replica (default: the chart's)")
-    parser.add_argument("--slo-sentence", type=float, default=2.0)
-    parser.add_argument("--slo-token", type=float, default=8.0)
-    parser.add_argument("--quantile", type=float, default=0.95)
-    parser.add_argument("--min-samples", type=int, default=20,
+    parser.add_argument("--slo-sentence", type=positive, default=2.0,
+                        help="p95 explanation latency SLO at sentence granularity, s")
+    parser.add_argument("--slo-token", type=positive, default=8.0,
+                        help="p95 explanation latency SLO at token granularity, s")
+    parser.add_argument("--quantile", type=share, default=0.95,
+                        help="the SLO's quantile (0.95: p95)")
+    parser.add_argument("--min-samples", type=argparse_type(positive_int), default=20,
                         help="traces a service time needs to be used")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser

@@ -92,16 +92,32 @@ def parse_positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise OptionValueError("not a number", "a number > 0 (seconds)") from None
+        raise OptionValueError("not a number", "a number > 0") from None
     if not value > 0:
-        raise OptionValueError("not > 0", "a number > 0 (seconds)")
+        raise OptionValueError("not > 0", "a number > 0")
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
     if not text.strip().isdigit() or int(text) < 1:
         raise OptionValueError("not a whole number >= 1", "a whole number >= 1")
     return int(text)
+
+
+def argparse_type(parse: Parser) -> Callable[[str], Any]:
+    """One of the parsers above as an argparse `type=`, so the command-line tools
+    (sidecar-load, sidecar-capacity) refuse a bad value with the same words."""
+    import argparse
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except OptionValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is {exc}; valid: {exc.valid}") from None
+
+    convert.__name__ = parse.__name__.removeprefix("parse_").lstrip("_")
+    return convert
 
 
 def parse_share(text: str) -> float:
@@ -145,7 +161,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("trace_deadline", "How long a spec waits for a trace to reach a terminal state, "
            "seconds.", parse_positive_float, default=30.0, valid="a number > 0 (seconds)"),
     Option("fuzz_examples", "Examples Schemathesis generates per API operation in the "
-           "contract fuzz spec.", lambda text: _positive_int(text), default=15,
+           "contract fuzz spec.", positive_int, default=15,
            valid="a whole number >= 1"),
     Option("manifests", "Directory of the deployment manifests (helm/hypergraph, argocd/, "
            "karpenter/) the platform specs check (relative to the rootdir).", parse_path,
@@ -159,7 +175,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("rate", "Offered chat requests/s of a load spec (open model).",
            parse_positive_float, default=40.0, valid="a number > 0 (requests/s)"),
     Option("concurrency", "In-flight cap of the load generator; requests past it are dropped "
-           "and counted.", lambda text: _positive_int(text), default=300,
+           "and counted.", positive_int, default=300,
            valid="a whole number >= 1"),
     Option("attach_rate", "Share of load-spec chats sent with x-explain-mode: hypergraph.",
            parse_share, default=0.5, valid="a number from 0 to 1"),
@@ -170,7 +186,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("slo_token", "SLO: p95 explanation latency at token granularity, seconds.",
            parse_positive_float, default=8.0, valid="a number > 0 (seconds)"),
     Option("min_samples", "Completed traces an SLO verdict needs per granularity; fewer is "
-           "INSUFFICIENT_DATA.", lambda text: _positive_int(text), default=20,
+           "INSUFFICIENT_DATA.", positive_int, default=20,
            valid="a whole number >= 1"),
     Option("token_write", "Tenant A token with traces:read and traces:write.", parse_text,
            secret=True, valid="non-empty text"),

@@ -96,3 +96,37 @@ def test_only_positively_selected_marker_groups_count_for_strict_mode() -> None:
     assert selected_groups("not slo") == []
     assert selected_groups("(load or chaos) and not fuzz") == ["load", "chaos"]
     assert selected_groups("") == []
+
+
+def test_figures_become_files_beside_the_report_and_stale_ones_go(tmp_path: Any) -> None:
+    """An SVG figure is written under figures/, linked from the Markdown, kept out of the
+    JSON, redacted like everything else; a later run's report leaves no old figure."""
+    from xml.etree import ElementTree
+
+    from pytest_sidecar.reporting.plot import latency_histogram_svg
+    from pytest_sidecar.reporting.redaction import Redactor
+    from pytest_sidecar.reporting.render import write_reports
+
+    svg = latency_histogram_svg("latency for sct_secret-token-0123456789",
+                                {"sentence": [(150.0, 40), (900.0, 2)], "token": []},
+                                {"SLO sentence 2 s": 2000.0})
+    report = build_report(events())
+    ok = next(r for r in report["results"] if r["nodeid"] == "t.py::ok")
+    ok["figures"] = [{"name": "latency", "svg": svg}]
+    write_reports(report, str(tmp_path), Redactor(["sct_secret-token-0123456789"]))
+    (figure,) = (tmp_path / "figures").iterdir()
+    text = figure.read_text()
+    assert "sct_secret" not in text and "[REDACTED]" in text
+    assert ElementTree.fromstring(text).tag.endswith("svg")  # well-formed
+    assert f"![latency](figures/{figure.name})" in (tmp_path / "sidecar-report.md").read_text()
+    written = (tmp_path / "sidecar-report.json").read_text()
+    assert "<svg" not in written and f"figures/{figure.name}" in written
+    write_reports(build_report(events()), str(tmp_path), Redactor())
+    assert not (tmp_path / "figures").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_histogram_without_samples_says_so() -> None:
+    from pytest_sidecar.reporting.plot import latency_histogram_svg
+
+    assert "no samples" in latency_histogram_svg("empty", {"sentence": []}, {})

@@ -15,12 +15,13 @@ target (coordinated omission).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..options import argparse_type, parse_positive_float, parse_share, positive_int
+from . import loop as engine_loop
 from .openmodel import run_closed
 from .rundir import merge, new_run_dir, summarize, write_run
 from .runner import Profile, load_tenants, run_scenario
@@ -35,24 +36,9 @@ def _shard(text: str) -> tuple[int, int]:
     return int(index), int(total)
 
 
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: valid: a number from 0 to 1") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: valid: a number from 0 to 1")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: valid: a number > 0")
-    return value
+_share = argparse_type(parse_share)
+_positive = argparse_type(parse_positive_float)
+_count = argparse_type(positive_int)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", type=_positive, required=True, help="seconds")
     run.add_argument("--arrivals", choices=("constant", "poisson"), default="poisson")
     run.add_argument("--ramp", type=float, default=0.0, help="seconds to ramp up to --rate")
-    run.add_argument("--concurrency", type=int, default=300,
+    run.add_argument("--concurrency", type=_count, default=300,
                      help="in-flight cap; requests past it are dropped and counted")
     run.add_argument("--attach-rate", type=_share, default=0.3)
     run.add_argument("--token-mix", type=_share, default=0.1)
@@ -78,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="share of chats sent with stream: true (their TTFT is recorded)")
     run.add_argument("--polling", action="store_true",
                      help="time explanations by polling the status, not by the SSE stream")
-    run.add_argument("--closed", type=int, metavar="CLIENTS",
+    run.add_argument("--closed", type=_count, metavar="CLIENTS",
                      help="closed-loop clients instead of the open model (comparison only)")
     run.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: offer 1/n of --rate")
     run.add_argument("--seed", type=int, default=0)
@@ -138,7 +124,7 @@ async def _closed(args: argparse.Namespace, url: str, tenants: tuple[tuple[str, 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        summary = asyncio.run(offer(args)) if args.command == "run" else merge(args.out,
+        summary = engine_loop.run(offer(args)) if args.command == "run" else merge(args.out,
                                                                                 args.shards)
     except (FileExistsError, ValueError, OSError) as exc:
         print(f"sidecar-load: error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..target import Target
+from .loop import loop_name
 from .openmodel import RunResult, run_open
 from .rundir import summarize, write_run
 from .scenario import Scenario, ScenarioClient
@@ -95,7 +96,7 @@ async def run_scenario(url: str, tenants: tuple[tuple[str, str], ...], profile: 
         "arrivals": profile.arrivals, "concurrency": profile.concurrency,
         "attach_rate": profile.attach_rate, "token_mix": profile.token_mix,
         "stream_share": profile.stream_share,
-        "explanation_timing": "sse" if follow_sse else "polling",
+        "explanation_timing": "sse" if follow_sse else "polling", "loop": loop_name(),
         **client.tally.as_dict()}, profile.duration_s, slo_ms)
     if out is not None:
         write_run(out, summary, result.histograms)

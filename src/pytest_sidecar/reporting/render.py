@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 from typing import Any
 
 from ..atomic import write_atomic
@@ -117,14 +119,26 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def _write_figures(report: dict[str, Any], directory: str) -> None:
-    """Write each result's SVG figures under figures/ and keep only their file names."""
+    """Write each result's SVG figures to a fresh figures/ and keep only their file names
+    in the report. The directory is built aside and swapped in whole, so a figure of an
+    earlier run never lingers beside this run's report."""
+    staging = tempfile.mkdtemp(prefix=".figures-", dir=directory)
+    os.chmod(staging, 0o755)  # reports are world-readable (mkdtemp makes 0700)
     for number, result in enumerate(report["results"]):
         for index, figure in enumerate(result.get("figures", [])):
             name = re.sub(r"[^A-Za-z0-9]+", "-", result["name"]).strip("-")[:80]
-            relative = f"figures/{number:03d}-{name}-{index}.svg"
-            os.makedirs(os.path.join(directory, "figures"), exist_ok=True)
-            write_atomic(os.path.join(directory, relative), figure.pop("svg").encode())
-            figure["file"] = relative
+            filename = f"{number:03d}-{name}-{index}.svg"
+            write_atomic(os.path.join(staging, filename), figure.pop("svg").encode())
+            figure["file"] = f"figures/{filename}"
+    final = os.path.join(directory, "figures")
+    retired = f"{staging}.old"
+    if os.path.isdir(final):
+        os.rename(final, retired)
+    if os.listdir(staging):
+        os.rename(staging, final)
+    else:
+        os.rmdir(staging)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def write_reports(report: dict[str, Any], directory: str, redactor: Redactor) -> list[str]:
