@@ -25,7 +25,13 @@ from typing import Any
 
 from . import capacity_sources as sources
 from .capacity import INSUFFICIENT, PASS, analyze
-from .options import argparse_type, parse_positive_float, parse_share, positive_int
+from .options import (
+    argparse_type,
+    parse_positive_float,
+    parse_seconds,
+    parse_share,
+    positive_int,
+)
 
 EXIT = {PASS: 0, "FAIL": 1, INSUFFICIENT: 3}
 
@@ -46,9 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the Helm chart whose KEDA range is checked")
     parser.add_argument("--workers-per-replica", type=argparse_type(positive_int),
                         help="explainer workers per replica (default: the chart's)")
-    parser.add_argument("--slo-sentence", type=positive, default=2.0,
+    seconds = argparse_type(parse_seconds)
+    parser.add_argument("--slo-sentence", type=seconds, default=2.0,
                         help="p95 explanation latency SLO at sentence granularity, s")
-    parser.add_argument("--slo-token", type=positive, default=8.0,
+    parser.add_argument("--slo-token", type=seconds, default=8.0,
                         help="p95 explanation latency SLO at token granularity, s")
     parser.add_argument("--quantile", type=share, default=0.95,
                         help="the SLO's quantile (0.95: p95)")

@@ -110,10 +110,8 @@ def _parse(option: Option, raw: str, source: str) -> Any:
         return option.parse(raw)
     except OptionValueError as exc:
         shown = "***" if option.secret else repr(raw)
-        # The option's own words (e.g. "(requests/s)") when it has them; parsers are shared.
-        valid = option.valid if option.valid != Option.valid else exc.valid
         raise SettingError(
-            f"{option.cli}: invalid value {shown} from {source}: {exc}; valid: {valid}"
+            f"{option.cli}: invalid value {shown} from {source}: {exc}; valid: {exc.valid}"
         ) from None
 
 

@@ -88,14 +88,19 @@ def parse_existing_file(text: str) -> str:
     return path
 
 
-def parse_positive_float(text: str) -> float:
+def parse_positive_float(text: str, valid: str = "a number > 0") -> float:
     try:
         value = float(text)
     except ValueError:
-        raise OptionValueError("not a number", "a number > 0") from None
+        raise OptionValueError("not a number", valid) from None
     if not value > 0:
-        raise OptionValueError("not > 0", "a number > 0")
+        raise OptionValueError("not > 0", valid)
     return value
+
+
+def parse_seconds(text: str) -> float:
+    """A duration in seconds, > 0."""
+    return parse_positive_float(text, "a number > 0 (seconds)")
 
 
 def positive_int(text: str) -> int:
@@ -116,7 +121,6 @@ def argparse_type(parse: Parser) -> Callable[[str], Any]:
         except OptionValueError as exc:
             raise argparse.ArgumentTypeError(f"{text!r} is {exc}; valid: {exc.valid}") from None
 
-    convert.__name__ = parse.__name__.removeprefix("parse_").lstrip("_")
     return convert
 
 
@@ -157,9 +161,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("report_dir", "Directory for sidecar-report.json/.md and the event log.",
            parse_path, default="reports", valid="a file system path"),
     Option("timeout", "Timeout of one HTTP request to the target, seconds.",
-           parse_positive_float, default=10.0, valid="a number > 0 (seconds)"),
+           parse_seconds, default=10.0, valid="a number > 0 (seconds)"),
     Option("trace_deadline", "How long a spec waits for a trace to reach a terminal state, "
-           "seconds.", parse_positive_float, default=30.0, valid="a number > 0 (seconds)"),
+           "seconds.", parse_seconds, default=30.0, valid="a number > 0 (seconds)"),
     Option("fuzz_examples", "Examples Schemathesis generates per API operation in the "
            "contract fuzz spec.", positive_int, default=15,
            valid="a whole number >= 1"),
@@ -170,7 +174,7 @@ OPTIONS: tuple[Option, ...] = (
     # Load and SLO specs (tests/load). The defaults keep `pytest -m slo` within a minute on
     # two cores; they attach and mix in more token work than seed 000 (0.3 / 0.1) so a
     # short run still completes enough token traces for a verdict.
-    Option("load_duration", "Seconds of offered load per load spec.", parse_positive_float,
+    Option("load_duration", "Seconds of offered load per load spec.", parse_seconds,
            default=10.0, valid="a number > 0 (seconds)"),
     Option("rate", "Offered chat requests/s of a load spec (open model).",
            parse_positive_float, default=40.0, valid="a number > 0 (requests/s)"),
@@ -182,9 +186,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("token_mix", "Share of explained load-spec chats at token granularity.",
            parse_share, default=0.3, valid="a number from 0 to 1"),
     Option("slo_sentence", "SLO: p95 explanation latency at sentence granularity, seconds.",
-           parse_positive_float, default=2.0, valid="a number > 0 (seconds)"),
+           parse_seconds, default=2.0, valid="a number > 0 (seconds)"),
     Option("slo_token", "SLO: p95 explanation latency at token granularity, seconds.",
-           parse_positive_float, default=8.0, valid="a number > 0 (seconds)"),
+           parse_seconds, default=8.0, valid="a number > 0 (seconds)"),
     Option("min_samples", "Completed traces an SLO verdict needs per granularity; fewer is "
            "INSUFFICIENT_DATA.", positive_int, default=20,
            valid="a whole number >= 1"),

@@ -20,7 +20,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..options import argparse_type, parse_positive_float, parse_share, positive_int
+from ..options import (
+    argparse_type,
+    parse_positive_float,
+    parse_seconds,
+    parse_share,
+    positive_int,
+)
 from . import loop as engine_loop
 from .openmodel import run_closed
 from .rundir import merge, new_run_dir, summarize, write_run
@@ -39,6 +45,7 @@ def _shard(text: str) -> tuple[int, int]:
 _share = argparse_type(parse_share)
 _positive = argparse_type(parse_positive_float)
 _count = argparse_type(positive_int)
+_seconds = argparse_type(parse_seconds)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a write token (repeat for several tenants)")
     run.add_argument("--rate", type=_positive, required=True,
                      help="requests/s of the whole run")
-    run.add_argument("--duration", type=_positive, required=True, help="seconds")
+    run.add_argument("--duration", type=_seconds, required=True, help="seconds")
     run.add_argument("--arrivals", choices=("constant", "poisson"), default="poisson")
     run.add_argument("--ramp", type=float, default=0.0, help="seconds to ramp up to --rate")
     run.add_argument("--concurrency", type=_count, default=300,
