@@ -1,0 +1,80 @@
+"""The load specs against the embedded stack, as a user runs them: real traffic, real
+verdicts, evidence and figures in the reports, and verdicts that can fail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LOAD = str(REPO / "tests" / "load")
+
+# These self-tests generate load themselves: under xdist the outer run holds the machine
+# for them alone (serial.py), so a neighbouring self-test cannot make the inner load
+# generator untrustworthy (and its verdicts INSUFFICIENT_DATA).
+pytestmark = pytest.mark.load
+
+
+def report_of(pytester: pytest.Pytester) -> dict[str, Any]:
+    return json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+
+
+def results(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["nodeid"].split("::", 1)[1]: r for r in report["results"]}
+
+
+def test_the_load_specs_pass_on_the_embedded_stack_with_evidence(
+        pytester: pytest.Pytester) -> None:
+    """tests/load under -n 2: every verdict measured on real traffic, none skipped; the
+    SLO specs leave their run directory, figures and sample counts in the report."""
+    basetemp = pytester.path / "bt"
+    result = pytester.runpytest_subprocess(LOAD, "-n", "2", f"--basetemp={basetemp}",
+                                           "-p", "no:cacheprovider", timeout=400)
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    assert outcomes.get("passed") == 9 and not outcomes.get("skipped"), outcomes
+
+    by_name = results(report_of(pytester))
+    for granularity in ("sentence", "token"):
+        verdict = by_name[f"test_explanation_p95_within_slo[{granularity}]"]["evidence"][0][
+            "verdict"]
+        assert verdict["outcome"] == "PASS" and verdict["samples"] >= 20, verdict
+        assert 0 < verdict["measured"] <= verdict["threshold"]
+    slo = by_name["test_explanation_p95_within_slo[sentence]"]
+    (figure,) = slo["figures"]
+    assert (pytester.path / "reports" / figure["file"]).read_text().startswith("<svg")
+    assert "![" in (pytester.path / "reports" / "sidecar-report.md").read_text()
+    summary = json.loads((pytester.path / "reports" / "load" / "slo" / "summary.json")
+                         .read_text())
+    assert summary["trustworthy"] and summary["offered"] > 0 and summary["dropped"] == 0
+
+    (target_file,) = basetemp.rglob("stack/target.json")
+    tokens = [t for tenant in json.loads(target_file.read_text())["tenants"].values()
+              for t in tenant["tokens"].values()]
+    for path in (pytester.path / "reports").rglob("*"):
+        if path.is_file():
+            assert not [t for t in tokens if t in path.read_text()], f"{path} leaks a token"
+
+
+def test_a_missed_slo_fails_and_missing_data_is_insufficient(pytester: pytest.Pytester) -> None:
+    """An SLO the stack cannot meet (1 ms) fails with its figures; a granularity nobody
+    asked for (token mix 0) has no samples and is INSUFFICIENT_DATA, never a pass."""
+    result = pytester.runpytest_subprocess(
+        LOAD, "-m", "slo", "--sidecar-load-duration=3", "--sidecar-attach-rate=1",
+        "--sidecar-token-mix=0", "--sidecar-slo-sentence=0.001", "-rs",
+        "-p", "no:cacheprovider", timeout=300)
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    result.stdout.fnmatch_lines([
+        "*INSUFFICIENT_DATA: explanation p95 (token): 0 completed traces of 0 followed*"])
+    by_name = results(report_of(pytester))
+    failed = by_name["test_explanation_p95_within_slo[sentence]"]
+    verdict = failed["evidence"][0]["verdict"]
+    assert failed["outcome"] == "failed" and verdict["outcome"] == "FAIL"
+    assert verdict["samples"] >= 20 and verdict["measured"] > 0.001
+    assert "vs SLO 0.001 s" in failed["longrepr"]
+    skipped = by_name["test_explanation_p95_within_slo[token]"]
+    assert skipped["reason_code"] == "INSUFFICIENT_DATA"
+    assert by_name["test_chat_error_rate_within_budget"]["outcome"] == "passed"
