@@ -95,3 +95,29 @@ def test_atomic_writes_set_the_mode_before_the_file_appears(tmp_path: Path) -> N
     write_atomic(str(tmp_path / "private.json"), b"{}", mode=0o600)
     assert (tmp_path / "public.json").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_file_always_equals_the_records_across_restarts(tmp_path: Path) -> None:
+    """Records are encoded once and again only when touched: after any mix of creates,
+    updates and transitions, and after a restart that reloads the file, the file is
+    exactly the store's records."""
+    path = tmp_path / "s.json"
+
+    async def first(store: StatusStore) -> dict[str, Any]:
+        await asyncio.gather(*(store.create(record(f"t{i}")) for i in range(50)))
+        await asyncio.gather(*(store.update(f"t{i}", progress=i) for i in range(0, 50, 3)))
+        await store.transition("t7", "running")
+        return {f"t{i}": store.get(f"t{i}") for i in range(50)}
+
+    expected = asyncio.run(run_store(path, first))
+    assert json.loads(path.read_text()) == expected
+
+    async def second(store: StatusStore) -> dict[str, Any]:
+        await store.transition("t7", "complete")  # one record touched after the reload
+        await store.create(record("t50"))
+        return {f"t{i}": store.get(f"t{i}") for i in range(51)}
+
+    expected = asyncio.run(run_store(path, second))
+    on_disk = json.loads(path.read_text())
+    assert on_disk == expected and on_disk["t7"]["state"] == "complete"
+    assert on_disk["t3"]["progress"] == 3  # untouched since the restart, still there

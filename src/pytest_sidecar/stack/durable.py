@@ -68,13 +68,16 @@ class GroupCommitFile(GroupCommit):
     """One JSON document on disk, rewritten atomically (temp + fsync + rename)."""
 
     def __init__(self, path: str, snapshot: Callable[[], Any]) -> None:
-        self.path = path
+        self.path, self._snapshot = path, snapshot
 
         def prepare() -> Flush:
-            data = json.dumps(snapshot(), separators=(",", ":")).encode()
+            data = self._data()  # on the event loop: the snapshot is consistent
             return lambda: write_atomic(path, data)
 
         super().__init__(os.path.basename(path), prepare)
+
+    def _data(self) -> bytes:
+        return _encode(self._snapshot())
 
     def read(self) -> Any:
         """The document left by a previous run, or None."""
@@ -86,6 +89,45 @@ class GroupCommitFile(GroupCommit):
     def writable(self) -> bool:
         directory = os.path.dirname(self.path)
         return os.path.isdir(directory) and os.access(directory, os.W_OK)
+
+
+class GroupCommitRecords(GroupCommitFile):
+    """A JSON object of records (id -> record), rewritten atomically like its base, but
+    each record's JSON is kept and only the records touched since the last flush are
+    encoded again. Encoding the whole store on the event loop at every flush made each
+    flush O(store size): under sustained load the stack slowed down as its store grew
+    (chat p50 13 -> 31 ms over three 10 s runs at 100 req/s). A flush now encodes what
+    changed and joins bytes."""
+
+    def __init__(self, path: str, records: Callable[[], dict[str, Any]]) -> None:
+        super().__init__(path, records)
+        self._encoded: dict[str, bytes] = {}
+        self._touched: set[str] = set()
+
+    def _data(self) -> bytes:
+        current: dict[str, Any] = self._snapshot()
+        for key in self._touched:
+            if key in current:
+                self._encoded[key] = _encode(key) + b":" + _encode(current[key])
+            else:
+                self._encoded.pop(key, None)
+        self._touched.clear()
+        return b"{" + b",".join(self._encoded.values()) + b"}"
+
+    def reload(self) -> None:
+        """Encode every record afresh (after the records were replaced wholesale)."""
+        self._touched.clear()
+        self._encoded = {key: _encode(key) + b":" + _encode(record)
+                         for key, record in self._snapshot().items()}
+
+    async def commit_record(self, key: str) -> None:
+        """Persist the record `key` (changed, added or removed); returns once on disk."""
+        self._touched.add(key)
+        await self.commit()
+
+
+def _encode(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 class AppendLog(GroupCommit):

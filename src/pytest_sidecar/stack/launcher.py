@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -155,6 +156,10 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
         if log_file:
             doc["files"]["log"] = os.path.abspath(log_file)
         write_atomic(target_file, json.dumps(doc, indent=2).encode(), mode=0o600)  # tokens
+        # What exists now (modules, apps, settings) lives as long as the stack: keep it out
+        # of the collector, whose full passes over it stalled the loop under load.
+        gc.collect()
+        gc.freeze()
         log.warning("sidecar-stack ready: gateway %s, state %s, target file %s",
                     url, settings.state_dir, target_file)
         await stop.wait()

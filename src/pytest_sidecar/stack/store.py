@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from .durable import GroupCommitFile
+from .durable import GroupCommitRecords
 
 TERMINAL = frozenset({"complete", "failed", "canceled", "expired"})
 _NEXT: dict[str, frozenset[str]] = {
@@ -52,7 +52,7 @@ class StatusStore:
         self._subscribers: dict[str, set[asyncio.Queue[Record]]] = defaultdict(set)
         self._by_completion: dict[str, str] = {}
         self._listeners: list[Callable[[Record], None]] = []
-        self._file = GroupCommitFile(path, lambda: self._records)
+        self._file = GroupCommitRecords(path, lambda: self._records)
 
     @property
     def flushes(self) -> int:
@@ -62,6 +62,7 @@ class StatusStore:
     def load(self) -> None:
         """Read the file left by a previous run (a restart keeps every trace)."""
         self._records = self._file.read() or {}
+        self._file.reload()
         self._by_completion = {r["completion_id"]: tid for tid, r in self._records.items()
                                if r.get("completion_id")}
 
@@ -140,7 +141,7 @@ class StatusStore:
         if completion_id:
             self._by_completion[completion_id] = trace_id
         snapshot = dict(self._records[trace_id])
-        await self._file.commit()
+        await self._file.commit_record(trace_id)
         for queue in self._subscribers.get(trace_id, ()):
             queue.put_nowait(snapshot)
         for listener in self._listeners:
