@@ -37,10 +37,13 @@ def latency_histogram_svg(title: str, series: Mapping[str, Series],
              'stroke="#333"/>',
              f'<text x="{LEFT - 8}" y="{TOP + 4}" text-anchor="end" font-size="11">{peak}</text>',
              f'<text x="{LEFT - 8}" y="{TOP + plot_h}" text-anchor="end" font-size="11">0</text>']
-    for decade in range(math.ceil(low), math.floor(high) + 1):
-        label = f"{10 ** decade:g} ms" if decade < 3 else f"{10 ** (decade - 3):g} s"
-        parts.append(f'<text x="{x(decade):.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" '
-                     f'font-size="11">{label}</text>')
+    for tick in _ticks(low, high):
+        parts.append(f'<line x1="{x(math.log10(tick)):.1f}" y1="{TOP + plot_h}" '
+                     f'x2="{x(math.log10(tick)):.1f}" y2="{TOP + plot_h + 4}" stroke="#333"/>'
+                     f'<text x="{x(math.log10(tick)):.1f}" y="{TOP + plot_h + 16}" '
+                     f'text-anchor="middle" font-size="11">{_duration(tick)}</text>')
+    parts.append(f'<text x="{WIDTH - RIGHT}" y="{TOP + plot_h + 30}" text-anchor="end" '
+                 'font-size="10" fill="#555">latency (log scale); bars: traces per bin</text>')
     bar_w = plot_w / BINS / max(1, len(binned))
     for index, (name, bins) in enumerate(binned.items()):
         colour = COLOURS[index % len(COLOURS)]
@@ -56,10 +59,23 @@ def latency_histogram_svg(title: str, series: Mapping[str, Series],
     for index, (name, ms) in enumerate(thresholds_ms.items()):
         colour = COLOURS[index % len(COLOURS)]
         at = x(math.log10(ms))
+        # Labels of lines in the right half go to their left, so none runs off the plot.
+        anchor, dx = ("end", -3) if at > LEFT + plot_w / 2 else ("start", 3)
         parts.append(f'<line x1="{at:.1f}" y1="{TOP}" x2="{at:.1f}" y2="{TOP + plot_h}" '
-                     f'stroke="{colour}" stroke-dasharray="5,4"/><text x="{at + 3:.1f}" '
-                     f'y="{TOP + 10 + 12 * index}" font-size="10">{escape(name)}</text>')
+                     f'stroke="{colour}" stroke-dasharray="5,4"/><text x="{at + dx:.1f}" '
+                     f'y="{TOP + 10 + 12 * index}" text-anchor="{anchor}" '
+                     f'font-size="10">{escape(name)}</text>')
     return _frame(title, parts)
+
+
+def _ticks(low: float, high: float) -> list[float]:
+    """1-2-5 ticks (ms) between 10**low and 10**high."""
+    return [m * 10 ** d for d in range(math.floor(low), math.ceil(high) + 1) for m in (1, 2, 5)
+            if low <= math.log10(m * 10 ** d) <= high]
+
+
+def _duration(ms: float) -> str:
+    return f"{ms:g} ms" if ms < 1000 else f"{ms / 1000:g} s"
 
 
 def _bin(points: Series, low: float, width: float) -> list[int]:
