@@ -38,3 +38,46 @@ def test_two_shards_run_for_real_and_merge_exactly(tmp_path: Path,
     capsys.readouterr()
     assert main(["merge", "--out", str(tmp_path / "merged"), str(tmp_path / "run-0")]) == 2
     assert "is not empty: a run directory is never appended to" in capsys.readouterr().err
+
+
+def test_streams_polling_closed_loops_and_the_progress_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Streamed chats record time to first token and still open traces (id from the
+    x-trace-id header); polling times explanations too; traffic rotates over both
+    tenants; a closed loop says it is one; a progress stream gets the live line."""
+    import io
+
+    from pytest_sidecar.load import loop
+    from pytest_sidecar.load.runner import Profile, load_tenants, run_scenario
+    from pytest_sidecar.target import load_target_file
+
+    stack = EmbeddedStack(str(tmp_path / "stack"))
+    target_file = stack.ensure_started()
+    try:
+        assert main(["run", "--target-file", target_file, "--rate", "40", "--duration", "1",
+                     "--arrivals", "constant", "--attach-rate", "1", "--token-mix", "0",
+                     "--stream-share", "0.5", "--polling", "--out",
+                     str(tmp_path / "streams")]) == 0
+        assert main(["run", "--target-file", target_file, "--rate", "1", "--duration", "1",
+                     "--closed", "2", "--attach-rate", "0", "--out",
+                     str(tmp_path / "closed")]) == 0
+        target = load_target_file(target_file)
+        progress = io.StringIO()
+        run = loop.run(run_scenario(target.url, load_tenants(target),
+                                    Profile(rate=20, duration_s=1, attach_rate=0,
+                                            arrivals="constant"),
+                                    progress=progress))
+    finally:
+        stack.stop()
+    streams = json.loads((tmp_path / "streams" / "summary.json").read_text())
+    ttft = streams["lanes"]["ttft"]["ok"]
+    assert 0 < ttft["count"] < 40 and ttft["p50_ms"] > 0
+    assert streams["explanation_timing"] == "polling" and streams["explained"]["sentence"] == 40
+    assert streams["trace_outcomes"] == {"sentence:complete": 40}
+    assert sorted(streams["per_tenant"].values()) == [20, 20]
+    closed = json.loads((tmp_path / "closed" / "summary.json").read_text())
+    assert closed["model"] == "closed" and closed["clients"] == 2 and closed["completed"] > 0
+    lines = progress.getvalue().split("\r")
+    assert "/1s offered 20 sent 20 dropped 0 in flight 0" in lines[-1]
+    assert lines[-1].endswith("\n") and len(lines) > 2  # rewritten in place, then ended
+    assert run.summary["offered"] == 20
