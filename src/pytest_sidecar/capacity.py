@@ -22,6 +22,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .load.verdict import FAIL, PASS
+
 DEFAULT_SLO_S = {"sentence": 2.0, "token": 8.0}
 
 
@@ -95,9 +97,6 @@ def recommend(chat_rate: float, attach_rate: float, token_mix: float,
                                   round(arrival * mean_service / servers, 4),
                                   {g: round(p, 6) for g, p in tails.items()}, assumptions)
     raise ValueError(f"no replica count up to {max_replicas} meets the SLO")
-
-
-PASS, FAIL, INSUFFICIENT = "PASS", "FAIL", "INSUFFICIENT_DATA"
 
 
 def analyze(figures: dict[str, float], workers_per_replica: int,

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from . import capacity_sources as sources
-from .capacity import INSUFFICIENT, PASS, analyze
+from .capacity import analyze
+from .load.verdict import FAIL, INSUFFICIENT, PASS
 from .options import (
     argparse_type,
     parse_positive_float,
@@ -33,7 +34,7 @@ from .options import (
     positive_int,
 )
 
-EXIT = {PASS: 0, "FAIL": 1, INSUFFICIENT: 3}
+EXIT = {PASS: 0, FAIL: 1, INSUFFICIENT: 3}
 
 
 def build_parser() -> argparse.ArgumentParser:

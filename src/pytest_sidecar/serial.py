@@ -17,6 +17,18 @@ import os
 from collections.abc import Iterator
 
 
+@contextlib.contextmanager
+def flocked(path: str, mode: int = fcntl.LOCK_EX) -> Iterator[None]:
+    """Hold an flock on `path` (created if need be) for the `with` block; a holder that
+    dies releases it, since the lock belongs to the open file."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, mode)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 class MachineLock:
     """Shared for ordinary tests, exclusive for load specs (see the module docstring)."""
 
@@ -25,25 +37,16 @@ class MachineLock:
         self._machine = os.path.join(directory, "serial.lock")
 
     @contextlib.contextmanager
-    def _locked(self, path: str, mode: int) -> Iterator[None]:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, mode)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
-
-    @contextlib.contextmanager
     def shared(self) -> Iterator[None]:
         """Hold the machine beside other ordinary tests."""
         with contextlib.ExitStack() as stack:
-            with self._locked(self._gate, fcntl.LOCK_EX):
-                stack.enter_context(self._locked(self._machine, fcntl.LOCK_SH))
+            with flocked(self._gate, fcntl.LOCK_EX):
+                stack.enter_context(flocked(self._machine, fcntl.LOCK_SH))
             yield
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         """Hold the machine alone: waits for running tests, keeps new ones out."""
-        with self._locked(self._gate, fcntl.LOCK_EX), \
-                self._locked(self._machine, fcntl.LOCK_EX):
+        with flocked(self._gate, fcntl.LOCK_EX), \
+                flocked(self._machine, fcntl.LOCK_EX):
             yield

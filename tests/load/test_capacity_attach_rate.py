@@ -16,10 +16,11 @@ import httpx
 import pytest
 
 from pytest_sidecar import capacity_sources
-from pytest_sidecar.capacity import INSUFFICIENT, PASS, analyze
+from pytest_sidecar.capacity import analyze
 from pytest_sidecar.config import SidecarConfig
 from pytest_sidecar.fixtures.contracts import Evidence
 from pytest_sidecar.fixtures.load import LoadRunner
+from pytest_sidecar.load.verdict import INSUFFICIENT, PASS
 from pytest_sidecar.manifests import explainer_autoscaling
 from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.target import Target
