@@ -46,8 +46,9 @@ def summary_table(run: LoadRun) -> list[dict[str, object]]:
         if entry is None:
             continue
         ok = entry["ok"]
-        rows.append({"lane": lane, "status": entry["status"], "ok": ok["count"],
-                     **{p: ok[f"{p}_ms"] for p in ("p50", "p90", "p95", "p99", "max")}})
+        status = ", ".join(f"{k}: {v}" for k, v in sorted(entry["status"].items()))
+        rows.append({"lane": lane, "status": status, "ok": ok["count"],
+                     **{f"{p} ms": ok[f"{p}_ms"] for p in ("p50", "p90", "p95", "p99", "max")}})
     return rows
 
 
