@@ -108,3 +108,23 @@ def test_the_concurrency_cap_drops_instead_of_queueing() -> None:
     offered, sent, dropped = asyncio.run(scenario())
     assert offered == 50 and sent + dropped == offered
     assert 5 <= sent <= 20 and dropped >= 30, (sent, dropped)
+
+
+def test_a_target_that_drops_connections_shows_as_chat_errors() -> None:
+    """Sends that raise (refused, reset) are errors of the chat lane, counted by type, so
+    the chat error rate sees them; nothing is hidden in a lane of its own."""
+    import socket
+
+    from pytest_sidecar.load.runner import Profile, run_scenario
+    from pytest_sidecar.load.verdict import FAIL, chat_verdict
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = asyncio.run(run_scenario(f"http://127.0.0.1:{port}", (("tenant-a", "t"),),
+                                   Profile(rate=50, duration_s=0.4, arrivals="constant")))
+    chat = run.summary["lanes"]["chat"]
+    assert chat["status"] == {"error": 20} and set(run.summary["lanes"]) == {"chat"}
+    assert run.summary["exceptions"] == {"ClientConnectorError": 20}
+    verdict = chat_verdict(chat["status"], refused_explain=0, min_samples=20)
+    assert verdict.outcome == FAIL and verdict.measured == 1.0

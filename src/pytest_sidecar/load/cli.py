@@ -119,7 +119,7 @@ async def _closed(args: argparse.Namespace, url: str, tenants: tuple[tuple[str, 
                         sse and not args.polling, seed=args.seed)
     explanations = Histograms()
     async with ScenarioClient(scenario, explanations) as client:
-        result = await run_closed(args.closed, args.duration, client.send)
+        result = await run_closed(args.closed, args.duration, client.send, lane="chat")
     result.histograms.merge(explanations)
     summary = summarize(result.histograms, {**result.summary(), "model": "closed",
                                             "clients": args.closed, **client.tally.as_dict()},

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,8 @@ EARLY_S = 0.0015
 LAG_LIMIT_MS = 2.0  # past this p99 scheduler lag, the client's percentiles are not trusted
 CPU_LIMIT = 0.9  # fraction of one core
 
-# A request: returns (lane, HTTP status or None when no answer came).
+# A request: returns (lane, HTTP status or None when no answer came). A send that raises
+# is recorded in the runner's `lane` with status class "error", its exception type counted.
 Send = Callable[[], Awaitable[tuple[str, int | None]]]
 
 
@@ -36,6 +38,7 @@ class RunResult:
     dropped: int = 0
     completed: int = 0
     in_flight: int = 0
+    exceptions: Counter[str] = field(default_factory=Counter)  # type name -> sends raising
     wall_s: float = 0.0
     cpu_s: float = 0.0
 
@@ -55,13 +58,25 @@ class RunResult:
 
     def summary(self) -> dict[str, Any]:
         return {"offered": self.offered, "sent": self.sent, "dropped": self.dropped,
-                "completed": self.completed, "wall_s": round(self.wall_s, 3),
+                "completed": self.completed, "exceptions": dict(self.exceptions),
+                "wall_s": round(self.wall_s, 3),
                 "achieved_rps": round(self.completed / self.wall_s, 1) if self.wall_s else 0,
                 "scheduler_lag_p99_ms": round(self.lag_p99_ms, 3),
                 "client_cpu_share": round(self.cpu_share, 3), "trustworthy": self.trustworthy}
 
 
-async def run_closed(clients: int, duration_s: float, send: Send) -> RunResult:
+async def _attempt(send: Send, lane: str, result: RunResult) -> tuple[str, int | None]:
+    """One send; a raising send (no answer: refused, reset, timed out) is an "error" of
+    `lane`, so a target that drops connections shows in that lane's error rate."""
+    try:
+        return await send()
+    except Exception as exc:  # any failure of the request is data, not a crash of the run
+        result.exceptions[type(exc).__name__] += 1
+        return lane, None
+
+
+async def run_closed(clients: int, duration_s: float, send: Send,
+                     lane: str = "request") -> RunResult:
     """The closed model, for comparison: `clients` loops each send, wait, send again.
     Latency is measured from the actual send, so a stall hides in fewer, slower samples
     (coordinated omission): this is what the open model corrects."""
@@ -75,12 +90,8 @@ async def run_closed(clients: int, duration_s: float, send: Send) -> RunResult:
             sent = loop.time()
             result.offered += 1
             result.sent += 1
-            lane, status = "unknown", None
-            try:
-                lane, status = await send()
-            except Exception:
-                lane = "error"
-            result.histograms.record(lane, status_class(status), loop.time() - sent)
+            answered_lane, status = await _attempt(send, lane, result)
+            result.histograms.record(answered_lane, status_class(status), loop.time() - sent)
             result.completed += 1
 
     await asyncio.gather(*(client() for _ in range(clients)))
@@ -90,23 +101,22 @@ async def run_closed(clients: int, duration_s: float, send: Send) -> RunResult:
 
 
 async def run_open(offsets: Iterable[float], send: Send, concurrency: int,
-                   drain_timeout_s: float = 30.0, result: RunResult | None = None) -> RunResult:
+                   drain_timeout_s: float = 30.0, result: RunResult | None = None,
+                   lane: str = "request") -> RunResult:
     """Send at each intended offset (seconds from now); returns what was measured.
 
-    Pass `result` to watch the counters while the run goes on (a progress line)."""
+    Pass `result` to watch the counters while the run goes on (a progress line); `lane`
+    names the lane a send that raises is recorded in."""
     result = RunResult() if result is None else result
     in_flight = set[asyncio.Task[None]]()
     loop = asyncio.get_running_loop()
     start_wall, start_cpu = loop.time(), time.process_time()
 
     async def one(intended: float, actual: float) -> None:
-        lane, status = "unknown", None
-        try:
-            lane, status = await send()
-        except Exception:
-            lane = "error"
+        answered_lane, status = await _attempt(send, lane, result)
         finished = loop.time()
-        result.histograms.record(lane, status_class(status), finished - min(intended, actual))
+        result.histograms.record(answered_lane, status_class(status),
+                                 finished - min(intended, actual))
         result.completed += 1
         result.in_flight -= 1
 

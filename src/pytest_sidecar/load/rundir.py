@@ -61,7 +61,8 @@ def read_run(directory: Path) -> tuple[dict[str, Any], Histograms]:
 
 MERGED_COUNTS = ("offered", "sent", "dropped", "completed",
                  "explain_refused_without_retry_after")
-MERGED_TALLIES = ("per_tenant", "explained", "trace_outcomes", "degraded", "explain_refused")
+MERGED_TALLIES = ("per_tenant", "explained", "trace_outcomes", "degraded", "explain_refused",
+                  "exceptions")
 
 
 def merge(out: str, shards: list[str]) -> dict[str, Any]:

@@ -80,7 +80,7 @@ async def run_scenario(url: str, tenants: tuple[tuple[str, str], ...], profile: 
                   if progress else None)
         try:
             await run_open(arrivals.offsets(), client.send, profile.concurrency,
-                           result=result)
+                           result=result, lane="chat")
             await client.drain()
         finally:
             if ticker:
