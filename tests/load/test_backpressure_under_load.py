@@ -7,8 +7,9 @@ run opened is read back and the levels are watched until they return to normal.
 
 In embedded mode the target is a stack of its own with one explainer worker (the default
 profile offers ~5x its capacity). Against a real target the profile must exceed its
-capacity (--sidecar-rate); when no backpressure level was ever seen, the specs report
-INSUFFICIENT_DATA instead of passing.
+capacity (--sidecar-rate). When no backpressure level was ever seen, the target's own
+`hypergraph_backlog_seconds` decides: past the soft threshold the specs fail (the level
+had to rise), below it they report INSUFFICIENT_DATA (the load did not saturate the lane).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pytest_sidecar.fixtures.contracts import Evidence, HifValidator
 from pytest_sidecar.fixtures.load import LoadRunner, shared_observation
 from pytest_sidecar.load.verdict import PASS, chat_verdict
 from pytest_sidecar.metrics import scrape
-from pytest_sidecar.outcomes import SkipReason, skip
+from pytest_sidecar.outcomes import FailReason, SkipReason, fail, skip
 from pytest_sidecar.state import STATE_KEY
 from pytest_sidecar.target import Target
 
@@ -39,6 +40,7 @@ GRANULARITIES = ("sentence", "token")
 TERMINAL = ("complete", "failed", "canceled", "expired")
 SAMPLE_EVERY_S = 0.2
 RECOVERY_DEADLINE_S = 60.0
+SOFT_BACKLOG_S = {"sentence": 1.5, "token": 3.0}  # CONTRACT §5: above this, level >= 1
 
 
 def explainer_gauges(target: Target) -> dict[str, float]:
@@ -132,10 +134,20 @@ def observed(request: pytest.FixtureRequest, sidecar_target: Target, stack_facto
 
     state = request.config.stash[STATE_KEY]
     result = shared_observation(state.shared_dir, "backpressure", produce)
-    if not any(s[f"level:{g}"] > 0 for s in result["samples"] for g in GRANULARITIES):
+    samples = result["samples"]
+    if not any(s[f"level:{g}"] > 0 for s in samples for g in GRANULARITIES):
+        peak = {g: max((s[f"backlog:{g}"] for s in samples), default=0.0)
+                for g in GRANULARITIES}
+        over = {g: round(b, 2) for g, b in peak.items() if b > SOFT_BACKLOG_S[g]}
+        if over:  # the target's own signal says soft was passed: the level had to rise
+            fail(FailReason.DECLARED_BUT_MISSING,
+                 f"hypergraph_backlog_seconds passed the soft threshold {over} (soft "
+                 f"{SOFT_BACKLOG_S}) but backpressure_level stayed 0 in {len(samples)} "
+                 "samples", "fix the target's backpressure or stop declaring it", "§5")
         skip(SkipReason.INSUFFICIENT_DATA,
-             f"no backpressure level seen in {len(result['samples'])} samples: the offered "
-             "load did not saturate the explanation lane",
+             f"the offered load never saturated the explanation lane: peak backlog "
+             f"{ {g: round(b, 2) for g, b in peak.items()} } s, soft threshold "
+             f"{SOFT_BACKLOG_S} s, over {len(samples)} samples",
              "raise --sidecar-rate or --sidecar-attach-rate", "§5")
     return result
 

@@ -78,3 +78,28 @@ def test_a_missed_slo_fails_and_missing_data_is_insufficient(pytester: pytest.Py
     skipped = by_name["test_explanation_p95_within_slo[token]"]
     assert skipped["reason_code"] == "INSUFFICIENT_DATA"
     assert by_name["test_chat_error_rate_within_budget"]["outcome"] == "passed"
+
+
+SITECUSTOMIZE_WITHOUT_BACKPRESSURE = '''
+# Loaded by every Python process of the inner run, the stack's included: levels never
+# rise (and nothing is dropped), while hypergraph_backlog_seconds still tells the truth.
+import pytest_sidecar.stack.backpressure as backpressure
+
+backpressure.SOFT_S.update(sentence=1e9, token=1e9)
+'''
+
+
+def test_a_backlog_past_soft_without_a_level_fails_rather_than_skips(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A target declaring backpressure whose backlog passes the soft threshold while its
+    level stays 0 fails the spec (DECLARED_BUT_MISSING); it is no INSUFFICIENT_DATA skip."""
+    shim = pytester.path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(SITECUSTOMIZE_WITHOUT_BACKPRESSURE)
+    monkeypatch.setenv("PYTHONPATH", str(shim))
+    result = pytester.runpytest_subprocess(
+        f"{LOAD}/test_backpressure_under_load.py", "-k", "level_and_actions",
+        "--sidecar-load-duration=3", "-p", "no:cacheprovider", timeout=300)
+    result.assert_outcomes(errors=1)  # in the shared observation fixture: every spec errs
+    result.stdout.fnmatch_lines(["*DECLARED_BUT_MISSING: hypergraph_backlog_seconds passed "
+                                 "the soft threshold*backpressure_level stayed 0*"])
