@@ -178,6 +178,14 @@ def test_degraded_traces_say_so(observed: dict[str, Any], hif_validator: HifVali
     statuses = [s for s in observed["statuses"] if s["http"] == 200]
     degraded = [s for s in statuses if s.get("bp_level")]
     if not degraded:
+        # Levels above 0 while requests were still being offered: traces were accepted
+        # under backpressure, so one of them had to say so.
+        leveled = [s["t"] for s in observed["samples"]
+                   if s["t"] < observed["summary"]["duration_s"]
+                   and any(s[f"level:{g}"] for g in GRANULARITIES)]
+        assert not leveled, (f"backpressure_level was above 0 at {len(leveled)} samples "
+                             f"(from t={leveled[:1]} s) while load was offered, yet none of "
+                             f"{len(statuses)} traces carries bp_level")
         skip(SkipReason.INSUFFICIENT_DATA, f"none of {len(statuses)} traces was accepted "
              "under backpressure", "raise --sidecar-rate", "§5")
     ladder = ["token->sentence", "reduce-samples", "reduce-topk", "reduce-layers",
