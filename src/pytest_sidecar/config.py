@@ -37,6 +37,7 @@ class SidecarConfig:
     concurrency: int = 300
     attach_rate: float = 0.5
     token_mix: float = 0.3
+    stream_share: float = 0.2
     slo_sentence: float = 2.0
     slo_token: float = 8.0
     min_samples: int = 20

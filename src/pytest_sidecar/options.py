@@ -185,6 +185,8 @@ OPTIONS: tuple[Option, ...] = (
            parse_share, default=0.5, valid="a number from 0 to 1"),
     Option("token_mix", "Share of explained load-spec chats at token granularity.",
            parse_share, default=0.3, valid="a number from 0 to 1"),
+    Option("stream_share", "Share of load-spec chats sent with stream: true (their time to "
+           "first token is recorded).", parse_share, default=0.2, valid="a number from 0 to 1"),
     Option("slo_sentence", "SLO: p95 explanation latency at sentence granularity, seconds.",
            parse_seconds, default=2.0, valid="a number > 0 (seconds)"),
     Option("slo_token", "SLO: p95 explanation latency at token granularity, seconds.",

@@ -3,7 +3,8 @@
 One open-model run per pytest run (shared by the verdicts below, whichever xdist worker
 asks first) offers --sidecar-rate chats/s for --sidecar-load-duration seconds, of which
 --sidecar-attach-rate ask for an explanation (--sidecar-token-mix of those at token
-granularity). Each verdict is PASS, FAIL or INSUFFICIENT_DATA (a typed skip; a failure
+granularity) and --sidecar-stream-share stream their answer (time to first token is in
+the summary table). Each verdict is PASS, FAIL or INSUFFICIENT_DATA (a typed skip; a failure
 under --sidecar-strict) and records its sample count.
 """
 
@@ -57,6 +58,7 @@ def record(evidence: Evidence, run: LoadRun, verdict: Verdict, profile: Profile)
     evidence.record(verdict=verdict.as_dict(), offered=s["offered"], sent=s["sent"],
                     dropped=s["dropped"], rate=s["rate"], duration_s=s["duration_s"],
                     attach_rate=s["attach_rate"], token_mix=s["token_mix"],
+                    stream_share=s["stream_share"],
                     explanation_timing=s["explanation_timing"],
                     scheduler_lag_p99_ms=s["scheduler_lag_p99_ms"],
                     client_cpu_share=s["client_cpu_share"], trustworthy=s["trustworthy"],
