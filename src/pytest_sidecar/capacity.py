@@ -22,9 +22,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .load.verdict import FAIL, PASS
-
-DEFAULT_SLO_S = {"sentence": 2.0, "token": 8.0}
+from .load.verdict import FAIL, PASS, SLO_S
 
 
 def erlang_c(servers: int, offered: float) -> float:
@@ -67,7 +65,7 @@ def recommend(chat_rate: float, attach_rate: float, token_mix: float,
               slo_s: dict[str, float] | None = None, quantile: float = 0.95,
               max_replicas: int = 1000) -> Recommendation:
     """The fewest replicas meeting the SLO's quantile for every granularity."""
-    slo_s = slo_s or DEFAULT_SLO_S
+    slo_s = slo_s or SLO_S
     if not (0 <= attach_rate <= 1 and 0 <= token_mix <= 1 and 0 < quantile < 1):
         raise ValueError("attach_rate and token_mix must be in 0..1, quantile in (0, 1)")
     if workers_per_replica < 1 or any(s <= 0 for s in service_s.values()):

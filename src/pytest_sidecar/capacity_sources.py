@@ -6,7 +6,8 @@ Each source yields the figures it can measure, and says which:
   over the logged time span), attach rate (traces queued ÷ chats accepted) and service
   time per granularity (`trace.running` → `trace.complete` of one trace);
 - status store alone: token mix (requested granularity) and an *upper bound* of service
-  time (created → complete includes the wait), used only when nothing better exists;
+  time (mean created → complete, which includes the wait), used only when nothing
+  better exists;
 - a load run's summary.json: chat rate, attach rate and token mix as offered;
 - /metrics of gateway + explainer: attach rate and token mix from
   `chat_requests_total{granularity}`.
@@ -112,18 +113,22 @@ def from_audit_log(path: str, status_json: str | None = None) -> Measured:
             # Work degraded by backpressure is not the full job: it would flatter capacity.
             if record is None or trace_id not in running or record.get("bp_actions"):
                 continue
-            # The work done: a downgraded token trace was served as sentence work.
-            granularity = "sentence" if record.get("granularity_downgraded") else record.get(
-                "granularity", "sentence")
-            served[granularity].append(done - running[trace_id])
+            served[_served_as(record)].append(done - running[trace_id])
         for granularity, times in served.items():
             measured.add(f"service_s:{granularity}", statistics.fmean(times) if times else None,
                          f"{source} + status store", len(times))
     return measured
 
 
+def _served_as(record: dict[str, Any]) -> str:
+    """The work a trace got: a downgraded token trace was served as sentence work."""
+    return "sentence" if record.get("granularity_downgraded") else record.get(
+        "granularity", "sentence")
+
+
 def from_status_store(path: str) -> Measured:
-    """Token mix; service time only as an upper bound (created -> complete)."""
+    """Token mix (as requested); service time only as an upper bound: the mean of
+    created -> complete, which includes each trace's wait (so capacity is not flattered)."""
     items = list(_status_items(path).values())
     measured, source = Measured(), f"status store {path}"
     if items:
@@ -132,9 +137,9 @@ def from_status_store(path: str) -> Measured:
     for granularity in GRANULARITIES:
         spans = [_ts(i["updated_at"]) - _ts(i["created_at"]) for i in items
                  if i.get("state") in ("complete", "expired") and not i.get("bp_actions")
-                 and i.get("granularity") == granularity]
-        measured.add(f"service_s:{granularity}", min(spans) if spans else None,
-                     f"{source} (fastest created->complete: an upper bound)", len(spans))
+                 and _served_as(i) == granularity]
+        measured.add(f"service_s:{granularity}", statistics.fmean(spans) if spans else None,
+                     f"{source} (mean created->complete: an upper bound)", len(spans))
     return measured
 
 

@@ -109,8 +109,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
     """Under xdist, load specs run alone on the machine (see serial.py)."""
-    if not hasattr(item.config, "workerinput"):
-        return (yield)  # one process: tests already run one at a time
+    if is_controller(item.config):
+        return (yield)  # no xdist: tests already run one at a time
     state: SidecarState = item.config.stash[STATE_KEY]
     lock = MachineLock(state.shared_dir)
     with lock.exclusive() if marks.runs_alone(item) else lock.shared():

@@ -85,10 +85,17 @@ def test_the_audit_log_and_status_store_give_every_figure(tmp_path: Path) -> Non
 
 
 def test_the_status_store_alone_gives_only_an_upper_bound(tmp_path: Path) -> None:
-    _, store = deployment_files(tmp_path)
+    audit, store = deployment_files(tmp_path)
     measured = from_status_store(store)
     assert "upper bound" in measured.figures["service_s:sentence"].source
+    # created -> complete = 0.05 s wait + the work; t1 (downgraded) counts as sentence.
     assert measured.value("service_s:sentence") == pytest.approx(0.25, abs=1e-3)
+    assert measured.figures["service_s:sentence"].samples == 40
+    assert measured.value("service_s:token") == pytest.approx(1.05, abs=1e-3)
+    exact = from_audit_log(audit, store)
+    for granularity in ("sentence", "token"):
+        name = f"service_s:{granularity}"
+        assert measured.value(name) > exact.value(name)  # type: ignore[operator]
 
 
 def test_overrides_win_and_a_token_free_mix_needs_no_token_time(tmp_path: Path) -> None:

@@ -11,8 +11,7 @@ from typing import Any
 
 from ..atomic import write_atomic
 from .stats import Histograms
-
-SLO_MS = {"explain:sentence": 2000.0, "explain:token": 8000.0}  # CONTRACT §5 defaults
+from .verdict import SLO_S
 
 
 def new_run_dir(path: str) -> Path:
@@ -25,9 +24,10 @@ def new_run_dir(path: str) -> Path:
 
 
 def summarize(histograms: Histograms, counts: dict[str, Any], duration_s: float,
-              slo_ms: dict[str, float] | None = None) -> dict[str, Any]:
-    """Counts, status mix, percentiles per lane and goodput (requests within the SLO)."""
-    slo_ms = slo_ms or SLO_MS
+              slo_s: dict[str, float] | None = None) -> dict[str, Any]:
+    """Counts, status mix, percentiles per lane and goodput (explanations within the SLO
+    of their granularity, `slo_s`; the contract's by default)."""
+    slo_ms = {f"explain:{g}": s * 1000 for g, s in (slo_s or SLO_S).items()}
     lanes: dict[str, Any] = {}
     for lane in sorted({lane for lane, _ in histograms.by_key}):
         mix = {klass: h.get_total_count() for (name, klass), h in histograms.by_key.items()

@@ -18,6 +18,7 @@ from .rundir import summarize, write_run
 from .scenario import Scenario, ScenarioClient
 from .schedule import Arrivals
 from .stats import Histograms
+from .verdict import SLO_S
 
 PROGRESS_EVERY_S = 0.5
 
@@ -36,7 +37,7 @@ class Profile:
     ramp_s: float = 0.0
     shard: tuple[int, int] = (0, 1)
     seed: int = 0
-    slo_s: dict[str, float] = field(default_factory=lambda: {"sentence": 2.0, "token": 8.0})
+    slo_s: dict[str, float] = field(default_factory=lambda: dict(SLO_S))
     explain_deadline_s: float = 30.0
 
     def arrivals_schedule(self) -> Arrivals:
@@ -90,14 +91,13 @@ async def run_scenario(url: str, tenants: tuple[tuple[str, str], ...], profile: 
                 _line(progress, result, client, profile.duration_s, end="\n")
     result.histograms.merge(explanations)
     index, total = profile.shard
-    slo_ms = {f"explain:{g}": s * 1000 for g, s in profile.slo_s.items()}
     summary = summarize(result.histograms, {
         **result.summary(), "rate": profile.rate, "shard": f"{index}/{total}",
         "arrivals": profile.arrivals, "concurrency": profile.concurrency,
         "attach_rate": profile.attach_rate, "token_mix": profile.token_mix,
         "stream_share": profile.stream_share,
         "explanation_timing": "sse" if follow_sse else "polling", "loop": loop_name(),
-        **client.tally.as_dict()}, profile.duration_s, slo_ms)
+        **client.tally.as_dict()}, profile.duration_s, profile.slo_s)
     if out is not None:
         write_run(out, summary, result.histograms)
     return LoadRun(summary, result.histograms, list(client.tally.traces))

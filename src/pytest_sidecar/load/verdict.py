@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the verdict words are imported by capacity.py, which needs 
     from .stats import Histograms
 
 PASS, FAIL, INSUFFICIENT = "PASS", "FAIL", "INSUFFICIENT_DATA"
+SLO_S = {"sentence": 2.0, "token": 8.0}  # CONTRACT §5: p95 explanation latency, seconds
 QUANTILE = 0.95
 MAX_CHAT_ERROR_RATE = 0.001  # chat success >= 99.9 % (CONTRACT §5)
 
