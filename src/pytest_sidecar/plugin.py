@@ -17,8 +17,11 @@ from .fixtures.contracts import evidence, hif_validator
 from .fixtures.gateway import gateway, gateway_factory, request_journal
 from .fixtures.load import load_profile, load_runner
 from .fixtures.metrics import metrics, metrics_factory
+from .fixtures.platform import platform
+from .fixtures.quiet import quiet_target, rate_limited
 from .fixtures.stack import stack_factory
 from .fixtures.target import sidecar_config, sidecar_target, tenants
+from .fixtures.traces import traces
 from .options import OPTIONS
 from .outcomes import FailReason, format_line
 from .reporting.session import SessionReporter
@@ -27,8 +30,9 @@ from .state import STATE_KEY, WORKERINPUT_KEY, SidecarState, is_controller
 from .target import TargetFileError
 
 __all__ = ["evidence", "gateway", "gateway_factory", "hif_validator", "load_profile",
-           "load_runner", "metrics", "metrics_factory", "request_journal", "sidecar_config",
-           "sidecar_target", "stack_factory", "tenants"]
+           "load_runner", "metrics", "metrics_factory", "platform", "quiet_target",
+           "rate_limited", "request_journal", "sidecar_config", "sidecar_target",
+           "stack_factory", "tenants", "traces"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

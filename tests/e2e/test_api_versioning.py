@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_sidecar.client import SidecarClient, is_terminal
+from pytest_sidecar.client import SidecarClient
 from pytest_sidecar.contracts.openapi import documented_routes, load_openapi
+from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.profile("core"), pytest.mark.contract("§8")]
@@ -73,12 +74,13 @@ def test_every_documented_route_answers_and_nothing_else_does(
 
 @pytest.mark.needs("chat", "explain")
 @pytest.mark.contract("§4")
-def test_runtime_graphs_are_hif_1(gateway: SidecarClient, sidecar_config: Any,
+def test_runtime_graphs_are_hif_1(gateway: SidecarClient, traces: Traces,
                                   evidence: Any) -> None:
-    trace_id = gateway.explain().json()["explanation_metadata"]["trace_id"]
-    assert gateway.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline).reached
-    meta = gateway.graph(trace_id).json()["meta"]
-    assert meta["version"] == "hif-1", meta
+    trace_id = traces.complete().trace_id
+    graph = gateway.graph(trace_id)
+    assert graph.status_code == 200, f"§2.4: graph of a complete trace: {graph.text[:200]}"
+    meta = graph.json().get("meta") or {}
+    assert meta.get("version") == "hif-1", f"§4: meta.version of a v1 graph: {meta}"
     evidence.record(trace_id=trace_id, version=meta["version"])
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pytest_sidecar.client import is_terminal
 from pytest_sidecar.contracts.pii import PLACEHOLDERS, scrub
+from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
@@ -53,11 +53,10 @@ def journaled(request_journal: str) -> list[dict[str, Any]]:
 @pytest.mark.needs("chat", "explain", "auth", "cancel", "audit_log")
 def test_every_request_this_session_made_has_its_audit_line(
         gateway_factory: Any, sidecar_target: Target, request_journal: str,
-        sidecar_config: Any, evidence: Any) -> None:
+        traces: Traces, evidence: Any) -> None:
     writer, reader = gateway_factory("a", "write"), gateway_factory("a", "read")
     anonymous = gateway_factory("a", "anonymous")
-    trace_id = writer.explain().json()["explanation_metadata"]["trace_id"]
-    writer.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline)
+    trace_id = traces.finished(writer).trace_id
     writer.graph(trace_id)
     writer.cancel(trace_id)  # 409: already complete
     reader.chat()  # 403 missing_scope

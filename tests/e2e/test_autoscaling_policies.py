@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from pytest_sidecar import manifests
-from pytest_sidecar.client import SidecarClient, is_terminal
+from pytest_sidecar.client import SidecarClient
+from pytest_sidecar.fixtures.traces import Traces
 
 pytestmark = [pytest.mark.platform, pytest.mark.profile("platform"),
               pytest.mark.contract("§8", "§5")]
@@ -57,10 +58,9 @@ def test_the_metric_keda_queries_is_emitted_with_its_labels(
         else stack_factory()
     token = source.tenants["a"].tokens.write if source.tenants else None
     with SidecarClient(source.url, token, sidecar_config.timeout) as client:
+        own = Traces(source, sidecar_config, lambda: client)
         for granularity in ("sentence", "token"):  # every granularity's series, for real
-            trace_id = client.explain(granularity=granularity).json()[
-                "explanation_metadata"]["trace_id"]
-            client.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline)
+            own.finished(client, granularity=granularity)
     scrape = metrics_factory("explainer", source).scrape()
     checked = {}
     for metric, matchers in selectors:

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_sidecar.client import is_terminal
 from pytest_sidecar.contracts.openapi import documented_routes
+from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.profile("observability"), pytest.mark.contract("§2")]
@@ -30,9 +30,9 @@ def concrete(path: str, trace_id: str) -> str:
 
 @pytest.mark.needs("chat", "explain", "auth")
 def test_every_response_carries_correlation_ids(gateway: Any, sidecar_target: Target,
-                                                sidecar_config: Any, evidence: Any) -> None:
-    trace_id = gateway.explain().json()["explanation_metadata"]["trace_id"]
-    gateway.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline)
+                                                traces: Traces, sidecar_config: Any,
+                                                evidence: Any) -> None:
+    trace_id = traces.finished(gateway).trace_id
     seen_request_ids: set[str] = set()
     checked = 0
     with httpx.Client(base_url=sidecar_target.url, timeout=sidecar_config.timeout,

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_sidecar.client import is_terminal
 from pytest_sidecar.contracts.openapi import documented_routes, operations
+from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
@@ -111,19 +111,15 @@ def test_the_matrix_covers_exactly_the_documented_routes(evidence: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def subject(gateway_factory: Any, sidecar_config: Any) -> Subject:
+def subject(gateway_factory: Any, traces: Traces) -> Subject:
     owner = gateway_factory("a", "write")
-    chat = owner.explain(granularity="sentence")
-    assert chat.status_code == 200, chat.text[:200]
-    trace_id = chat.json()["explanation_metadata"]["trace_id"]
-    assert owner.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline).reached
+    done = traces.complete(owner, granularity="sentence")
 
     def fresh_trace() -> str:
         # ~1.2 s of explanation work: still running when the DELETE follows at once.
-        response = owner.explain(granularity="token", max_tokens=60)
-        return str(response.json()["explanation_metadata"]["trace_id"])
+        return traces.open(owner, granularity="token", max_tokens=60).trace_id
 
-    return Subject(trace_id, chat.json()["id"], fresh_trace)
+    return Subject(done.trace_id, str(done.response.json().get("id")), fresh_trace)
 
 
 CELLS = [pytest.param(key, caller, marks=pytest.mark.needs("auth", *route.needs),
@@ -139,11 +135,13 @@ def test_scope_matrix(key: tuple[str, str], caller: str, sidecar_target: Target,
     with httpx.Client(base_url=sidecar_target.url, timeout=sidecar_config.timeout) as http:
         response = route.send(http, credentials(caller, sidecar_target), subject)
     assert response.status_code == status, (
-        f"{key[0]} {key[1]} as {caller}: {response.status_code}, expected {status}: "
+        f"§3: {key[0]} {key[1]} as {caller}: {response.status_code}, expected {status}: "
         f"{response.text[:200]}")
     if code is not None:
-        assert response.json()["code"] == code
+        got = response.json().get("code")
+        assert got == code, f"§3: {key[0]} {key[1]} as {caller}: code {got!r}, expected {code}"
     if status == 401:
-        assert response.headers.get("www-authenticate", "").lower().startswith("bearer")
+        assert response.headers.get("www-authenticate", "").lower().startswith("bearer"), \
+            f"§3: 401 without WWW-Authenticate: Bearer on {key[0]} {key[1]}"
     evidence.record(route=f"{key[0]} {key[1]}", caller=caller, status=response.status_code,
                     code=code)

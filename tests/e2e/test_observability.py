@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from pytest_sidecar.client import SidecarClient, is_terminal
+from pytest_sidecar.client import SidecarClient
+from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.metrics import delta, lint
 
 pytestmark = [pytest.mark.profile("observability"), pytest.mark.contract("§6"),
@@ -36,10 +37,8 @@ def moved(before: Any, after: Any, name: str, expected: float, exact: bool,
 
 
 def test_required_families_are_exposed_with_their_types(
-        gateway: SidecarClient, metrics_factory: Any, sidecar_config: Any,
-        evidence: Any) -> None:
-    trace_id = gateway.explain().json()["explanation_metadata"]["trace_id"]
-    assert gateway.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline).reached
+        traces: Traces, metrics_factory: Any, evidence: Any) -> None:
+    trace_id = traces.finished().trace_id
     found = {}
     for which, families in (("gateway", GATEWAY), ("explainer", EXPLAINER)):
         scrape = metrics_factory(which).scrape()
@@ -64,12 +63,12 @@ def test_counters_move_by_exactly_what_the_spec_did(
     # Tenant B: it keeps the default rate limits on the dedicated stack.
     with quiet_target.client("b", "write", sidecar_config.timeout) as writer, \
             SidecarClient(target.url, None, sidecar_config.timeout) as anonymous:
+        own = Traces(target, sidecar_config, lambda: writer)
         for granularity in ("sentence", "token", "sentence"):
-            trace_id = writer.explain(granularity=granularity).json()[
-                "explanation_metadata"]["trace_id"]
-            assert writer.poll_until(trace_id, is_terminal,
-                                     sidecar_config.trace_deadline).reached
-            done[granularity] += 1
+            finished = own.complete(writer, granularity=granularity)
+            trace_id = finished.trace_id
+            # A job is counted at the granularity it ran at (§5 may downgrade it).
+            done[str(finished.status.get("granularity", granularity))] += 1
         statuses_before = gateway_metrics.scrape()
         writer.status(trace_id)
         writer.graph(trace_id)
@@ -119,13 +118,13 @@ def test_the_expositions_follow_the_rules_and_stay_bounded(
     scrapers = {which: metrics_factory(which, quiet_target.target)
                 for which in ("gateway", "explainer")}
     gateway = quiet_target.client("b", "write", sidecar_config.timeout, retry=True)
+    own = Traces(quiet_target.target, sidecar_config, lambda: gateway)
 
     def round_of(count: int) -> dict[str, Any]:
         """`count` traces through every trace route, then a scrape of both endpoints."""
-        traces = [gateway.explain().json()["explanation_metadata"]["trace_id"]
-                  for _ in range(count)]
-        for trace_id in traces:
-            gateway.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline)
+        opened = [own.open(gateway).trace_id for _ in range(count)]
+        for trace_id in opened:
+            own.wait(trace_id, gateway)
             gateway.status(trace_id)
             gateway.graph(trace_id)
             gateway.status("missing-" + trace_id)  # a 404 per trace id

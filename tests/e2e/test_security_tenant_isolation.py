@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_sidecar.client import SidecarClient, is_terminal
+from pytest_sidecar.client import SidecarClient
+from pytest_sidecar.contracts.lifecycle import may_follow
+from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
@@ -39,25 +41,22 @@ def shape(response: httpx.Response, trace_id: str) -> tuple[int, str, list[str],
 
 
 @pytest.fixture(scope="module")
-def a_traces(gateway_factory: Any, sidecar_config: Any) -> dict[str, str]:
-    """Tenant A traces by id -> state when made: complete, canceled and running ones."""
+def a_traces(gateway_factory: Any, traces: Traces) -> dict[str, str]:
+    """Tenant A traces by id -> what was made: finished, still open and canceled ones."""
     owner = gateway_factory("a", "write")
     made: dict[str, str] = {}
     for index in range(PAIRS):
         long_running = index % 3 == 2
-        response = owner.explain(granularity="token" if long_running else "sentence",
-                                 max_tokens=120 if long_running else None)
-        made[response.json()["explanation_metadata"]["trace_id"]] = (
-            "running" if long_running else "complete")
-    for trace_id, state in list(made.items()):
-        if state == "complete":
-            assert owner.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline).reached
-    canceled = next(t for t, s in made.items() if s == "complete")
-    made.pop(canceled)
-    response = owner.explain(granularity="token", max_tokens=120)
-    canceled = response.json()["explanation_metadata"]["trace_id"]
-    assert owner.cancel(canceled).status_code == 202
-    made[canceled] = "canceled"
+        opened = traces.open(owner, granularity="token" if long_running else "sentence",
+                             max_tokens=120 if long_running else None)
+        made[opened.trace_id] = "open" if long_running else "finished"
+    for trace_id, kind in made.items():
+        if kind == "finished":
+            traces.wait(trace_id, owner)
+    if "cancel" in traces.target.capabilities:
+        canceled = traces.open(owner, granularity="token", max_tokens=120).trace_id
+        if owner.cancel(canceled).status_code == 202:
+            made[canceled] = "canceled"
     return made
 
 
@@ -71,21 +70,27 @@ def test_a_foreign_trace_is_indistinguishable_from_a_missing_one(
         evidence: Any) -> None:
     probe = TRACE_ROUTES[route][1]
     stranger, owner = gateway_factory("b", "write"), gateway_factory("a", "read")
-    states_before = {t: owner.status(t).json()["state"] for t in a_traces}
+    states_before = {t: owner.status(t).json().get("state") for t in a_traces}
     seen = set()
     for trace_id in a_traces:
         missing_id = "missing-" + uuid.uuid4().hex[:20]
         foreign = shape(probe(stranger, trace_id), trace_id)
         missing = shape(probe(stranger, missing_id), missing_id)
-        assert foreign[0] == 404 and foreign[1] == "trace_not_found", foreign
-        assert foreign == missing, f"{route} on A's trace differs from a missing one"
+        assert foreign[0] == 404 and foreign[1] == "trace_not_found", (
+            f"§3: B's {route} on A's trace {trace_id} answered {foreign[:2]}, not 404 "
+            "trace_not_found")
+        assert foreign == missing, (
+            f"§3: B's {route} on A's trace differs from a missing one: {foreign} vs {missing}")
         seen.add(foreign[3])
-    # B's attempts changed nothing of A's (a foreign DELETE must not cancel).
+    # B's attempts changed nothing of A's: its traces only moved on as §2.2 allows, and
+    # none was canceled by B's DELETE.
     for trace_id, before in states_before.items():
-        after = owner.status(trace_id).json()["state"]
-        assert after == before or (before, after) == ("running", "complete"), (trace_id,
-                                                                                before, after)
-    evidence.record(route=route, pairs=len(a_traces), states=sorted(set(a_traces.values())),
+        after = owner.status(trace_id).json().get("state")
+        assert may_follow(str(before), str(after)), (
+            f"§2.2: A's trace {trace_id} went {before} -> {after} while B probed it")
+        assert after != "canceled" or before == "canceled", (
+            f"§3: B's {route} canceled A's trace {trace_id} ({before} -> canceled)")
+    evidence.record(route=route, pairs=len(a_traces), made=sorted(set(a_traces.values())),
                     answer=next(iter(seen)))
 
 
@@ -93,22 +98,25 @@ def test_a_foreign_trace_is_indistinguishable_from_a_missing_one(
 @pytest.mark.contract("§7")
 def test_status_records_keep_their_tenant(sidecar_target: Target, tenants: Any,
                                           a_traces: dict[str, str], gateway_factory: Any,
-                                          sidecar_config: Any, evidence: Any) -> None:
+                                          traces: Traces, evidence: Any) -> None:
     store = Path(sidecar_target.status_json or "")
     before = json.loads(store.read_text())
-    b_chat = gateway_factory("b", "write").explain()
-    b_trace = b_chat.json()["explanation_metadata"]["trace_id"]
-    # Let A's running traces move on, and B act on them, then read the store again.
     stranger = gateway_factory("b", "write")
+    b_trace = traces.open(stranger).trace_id
+    # Let A's running traces move on, and B act on them, then read the store again.
     for trace_id in a_traces:
         stranger.cancel(trace_id)
-    gateway_factory("b", "read").poll_until(b_trace, is_terminal, sidecar_config.trace_deadline)
+    traces.wait(b_trace, gateway_factory("b", "read"))
     after = json.loads(store.read_text())
+    absent = [t for t in [*a_traces, b_trace] if t not in after]
+    assert not absent, f"§7: traces the gateway acknowledged are not in the store: {absent}"
     for trace_id in a_traces:
-        assert before[trace_id]["tenant_id"] == tenants["a"].id
-        assert after[trace_id]["tenant_id"] == tenants["a"].id, f"{trace_id} changed tenant"
-    assert after[b_trace]["tenant_id"] == tenants["b"].id
-    changed = [t for t in before if t in after and before[t]["tenant_id"] != after[t]["tenant_id"]]
-    assert not changed, f"records changed tenant: {changed[:5]}"
+        assert after[trace_id].get("tenant_id") == tenants["a"].id, (
+            f"§7: {trace_id} of tenant A has tenant_id {after[trace_id].get('tenant_id')!r}")
+    assert after[b_trace].get("tenant_id") == tenants["b"].id, (
+        f"§7: {b_trace} of tenant B has tenant_id {after[b_trace].get('tenant_id')!r}")
+    changed = [t for t in before if t in after
+               and before[t].get("tenant_id") != after[t].get("tenant_id")]
+    assert not changed, f"§7: records changed tenant: {changed[:5]}"
     evidence.record(records_before=len(before), records_after=len(after),
                     a_traces=len(a_traces), b_trace=b_trace, changed=0)

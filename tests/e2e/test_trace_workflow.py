@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from pytest_sidecar.client import SidecarClient, SseEvent, is_terminal
-from pytest_sidecar.outcomes import SkipReason, skip
+from pytest_sidecar.client import SidecarClient, SseEvent
+from pytest_sidecar.contracts.lifecycle import order_errors
+from pytest_sidecar.fixtures.traces import Traces
+from pytest_sidecar.outcomes import SkipReason, insufficient_data, skip
 from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.profile("explain")]
 
-RANK = {"queued": 0, "running": 1, "partial": 2, "complete": 3, "failed": 3, "canceled": 3,
-        "expired": 4}
 # Long enough completions that each state lasts several polls (see docs/reference-stack.md).
 SENTENCE_TOKENS, TOKEN_TOKENS, LONG_TOKENS = 60, 40, 200
 POLL = 0.02
@@ -26,15 +26,16 @@ POLL = 0.02
 
 def assert_error(response: Any, status: int, code: str) -> None:
     """The contract's error: exact status, JSON {code, message}."""
-    assert response.status_code == status, f"{response.status_code}: {response.text[:200]}"
+    assert response.status_code == status, (
+        f"expected {status} {code}, got {response.status_code}: {response.text[:200]}")
     body = response.json()
-    assert body.get("code") == code, body
-    assert isinstance(body.get("message"), str) and body["message"]
+    assert body.get("code") == code, f"expected code {code}, got {body}"
+    assert isinstance(body.get("message"), str) and body["message"], f"no message: {body}"
 
 
 def assert_monotonic(states: list[str]) -> None:
-    ranks = [RANK[s] for s in states]
-    assert ranks == sorted(ranks), f"states went backwards: {states}"
+    errors = order_errors(states)
+    assert not errors, f"§2.2: states went backwards or are unknown ({errors}): {states}"
 
 
 @pytest.mark.needs("chat", "explain")
@@ -42,50 +43,54 @@ def assert_monotonic(states: list[str]) -> None:
 @pytest.mark.parametrize("granularity,max_tokens", [("sentence", SENTENCE_TOKENS),
                                                     ("token", TOKEN_TOKENS)])
 def test_lifecycle_reaches_complete_with_a_valid_graph(
-        granularity: str, max_tokens: int, gateway: SidecarClient, explain_and_wait: Any,
+        granularity: str, max_tokens: int, gateway: SidecarClient, traces: Traces,
         hif_validator: Any, evidence: Any) -> None:
-    run = explain_and_wait(granularity=granularity, max_tokens=max_tokens)
+    run = traces.complete(granularity=granularity, max_tokens=max_tokens)
     body = run.response.json()
-    meta = body["explanation_metadata"]
-    assert meta["status"] == "queued"
-    assert meta["granularity"] == granularity
-    assert meta["stream_endpoint"] == f"/v1/traces/{run.trace_id}/stream"
-    assert run.response.headers["x-trace-id"] == run.trace_id, "header and metadata disagree"
+    meta = body.get("explanation_metadata")
+    assert isinstance(meta, dict), "§2.1: the explained chat's body has no explanation_metadata"
+    assert meta.get("trace_id") == run.trace_id, (
+        f"§2.1: explanation_metadata.trace_id {meta.get('trace_id')!r} is not the trace "
+        f"{run.trace_id!r} ({run.opened.via})")
+    assert meta.get("status") == "queued", f"§2.1: explanation_metadata.status {meta!r}"
+    assert meta.get("granularity") == granularity, f"§2.1: granularity in {meta!r}"
+    assert meta.get("stream_endpoint") == f"/v1/traces/{run.trace_id}/stream", \
+        f"§2.1: stream_endpoint in {meta!r}"
+    assert run.response.headers.get("x-trace-id") == run.trace_id, \
+        "§2: the x-trace-id header is not the trace opened"
 
-    seen = ["queued", *(o.state for o in run.timeline.observations)]
+    seen = [o.state for o in run.timeline.observations]
     assert_monotonic(seen)
-    assert list(dict.fromkeys(seen)) == ["queued", "running", "complete"], seen
     progress = [o.progress for o in run.timeline.observations]
-    assert progress == sorted(progress) and progress[-1] == 100, progress
+    assert all(isinstance(p, int) and 0 <= p <= 100 for p in progress), \
+        f"§2.3: progress outside 0-100: {progress}"
 
     status = run.status
-    assert status["granularity"] == granularity or status["granularity_downgraded"]
+    assert status.get("granularity") == granularity or status.get("granularity_downgraded"), \
+        f"§2.3: status granularity {status.get('granularity')!r}, asked {granularity!r}"
     graph = gateway.graph(run.trace_id)
-    assert graph.status_code == 200, graph.text[:200]
+    assert graph.status_code == 200, f"§2.4: graph of a complete trace: {graph.text[:200]}"
     doc = graph.json()
     errors = hif_validator.errors_v1(
-        doc, granularity=status["granularity"],
+        doc, granularity=status.get("granularity"),
         granularity_downgraded=bool(status.get("granularity_downgraded")),
-        output_tokens=body["usage"]["completion_tokens"])
-    assert not errors, errors[:10]
-    assert doc["meta"]["version"] == "hif-1"
+        output_tokens=body.get("usage", {}).get("completion_tokens"))
+    assert not errors, f"§4: {errors[:10]}"
     evidence.record(**run.timeline.summary(), sequence=list(dict.fromkeys(seen)),
-                    nodes=len(doc["nodes"]),
-                    incidences=len(doc["incidences"]),
-                    completion_tokens=body["usage"]["completion_tokens"],
-                    graph_granularity=doc["meta"]["granularity"])
+                    nodes=len(doc["nodes"]), incidences=len(doc["incidences"]),
+                    completion_tokens=body.get("usage", {}).get("completion_tokens"),
+                    graph_granularity=doc["meta"].get("granularity"),
+                    downgraded=bool(status.get("granularity_downgraded")))
 
 
 @pytest.mark.needs("chat", "explain")
 @pytest.mark.contract("§2.4")
-def test_graph_is_404_until_the_trace_is_complete(gateway: SidecarClient,
+def test_graph_is_404_until_the_trace_is_complete(gateway: SidecarClient, traces: Traces,
                                                   sidecar_config: Any, evidence: Any) -> None:
-    response = gateway.explain(granularity="token", max_tokens=80)
-    assert response.status_code == 200
-    trace_id = response.json()["explanation_metadata"]["trace_id"]
+    trace_id = traces.open(granularity="token", max_tokens=80).trace_id
     not_ready, deadline = 0, time.monotonic() + sidecar_config.trace_deadline
     while time.monotonic() < deadline:
-        state = gateway.status(trace_id).json()["state"]
+        state = gateway.status(trace_id).json().get("state")
         graph = gateway.graph(trace_id)
         if state in ("queued", "running", "partial"):
             # The graph may turn ready between the two reads; it must never be a 200
@@ -94,71 +99,84 @@ def test_graph_is_404_until_the_trace_is_complete(gateway: SidecarClient,
                 assert_error(graph, 404, "graph_not_ready")
                 not_ready += 1
         elif state == "complete":
-            assert graph.status_code == 200
+            assert graph.status_code == 200, f"§2.4: complete but graph {graph.status_code}"
             break
         else:
-            pytest.fail(f"trace ended {state}")
+            pytest.fail(f"§2.4: trace {trace_id} ended {state} before its graph was ready",
+                        pytrace=False)
         time.sleep(POLL)
     else:
-        pytest.fail(f"trace {trace_id} not complete within {sidecar_config.trace_deadline}s")
-    assert not_ready >= 1, "never observed the graph before completion"
+        pytest.fail(f"§2.2: trace {trace_id} not complete within "
+                    f"{sidecar_config.trace_deadline}s", pytrace=False)
+    if not not_ready:
+        insufficient_data("graph reads before completion (the trace finished first)", 0, 1)
     evidence.record(trace_id=trace_id, graph_not_ready_answers=not_ready)
+
+
+CANCEL_ATTEMPTS = 3
 
 
 @pytest.mark.needs("chat", "explain", "cancel")
 @pytest.mark.contract("§2.7")
-def test_cancel_mid_way_never_produces_a_graph(gateway: SidecarClient, sidecar_config: Any,
+def test_cancel_mid_way_never_produces_a_graph(gateway: SidecarClient, traces: Traces,
                                                evidence: Any) -> None:
-    response = gateway.explain(granularity="token", max_tokens=LONG_TOKENS)
-    trace_id = response.json()["explanation_metadata"]["trace_id"]
-    running = gateway.poll_until(trace_id, lambda s: s["state"] != "queued",
-                                 sidecar_config.trace_deadline, POLL)
-    assert running.last and running.last["state"] == "running", running.states
-    canceled = gateway.cancel(trace_id)
-    assert canceled.status_code == 202, canceled.text[:200]
-    assert canceled.json()["state"] == "canceled"
+    # Longer completions each time, until a cancel lands before the explainer finishes.
+    for attempt in range(CANCEL_ATTEMPTS):
+        trace_id = traces.open(granularity="token", max_tokens=LONG_TOKENS * 2 ** attempt
+                               ).trace_id
+        running = traces.wait(trace_id, predicate=lambda s: s.get("state") != "queued",
+                              interval=POLL, what="a state past queued")
+        canceled = gateway.cancel(trace_id)
+        if canceled.status_code != 409:
+            break
+    else:
+        insufficient_data(f"traces still running when a cancel arrived "
+                          f"(explainer finished {CANCEL_ATTEMPTS} in a row)", 0, 1)
+    assert canceled.status_code == 202, f"§2.7: cancel answered {canceled.text[:200]}"
+    assert canceled.json().get("state") == "canceled", f"§2.7: {canceled.text[:200]}"
     # Watch it for a while: it must stay canceled and never publish a graph.
-    watched = gateway.poll_until(trace_id, lambda s: s["state"] != "canceled", 1.0, 0.1)
-    assert not watched.reached, f"canceled trace moved on: {watched.states}"
-    assert watched.last and watched.last["s3_key"] is None
+    watched = gateway.poll_until(trace_id, lambda s: s.get("state") != "canceled", 1.0, 0.1)
+    assert not watched.reached, f"§2.7: canceled trace moved on: {watched.states}"
+    assert watched.last and not watched.last.get("s3_key"), \
+        f"§2.7: a canceled trace names an artifact: {watched.last}"
     assert_error(gateway.graph(trace_id), 409, "trace_canceled")
-    evidence.record(trace_id=trace_id, canceled_at_progress=running.last["progress"],
+    evidence.record(trace_id=trace_id, canceled_in_state=(running.last or {}).get("state"),
+                    canceled_at_progress=(running.last or {}).get("progress"),
                     watched_s=round(watched.elapsed, 2),
                     polls_after_cancel=len(watched.observations))
 
 
 @pytest.mark.needs("chat", "explain", "cancel")
 @pytest.mark.contract("§2.7")
-def test_cancel_of_a_terminal_trace_is_409(gateway: SidecarClient, explain_and_wait: Any,
+def test_cancel_of_a_terminal_trace_is_409(gateway: SidecarClient, traces: Traces,
                                            evidence: Any) -> None:
-    run = explain_and_wait(granularity="sentence")
-    assert run.status["state"] == "complete"
+    run = traces.complete(granularity="sentence")
     assert_error(gateway.cancel(run.trace_id), 409, "trace_not_cancelable")
-    assert gateway.status(run.trace_id).json()["state"] == "complete"
-    assert gateway.graph(run.trace_id).status_code == 200
+    after = gateway.status(run.trace_id).json().get("state")
+    assert after == "complete", f"§2.7: a refused cancel changed the trace to {after}"
+    assert gateway.graph(run.trace_id).status_code == 200, "§2.7: the graph is gone"
     evidence.record(trace_id=run.trace_id, cancel_status=409)
 
 
 @pytest.mark.needs("chat", "explain", "trace_stream")
 @pytest.mark.contract("§2.5")
 def test_sse_stream_delivers_state_changes_and_a_terminal_event(
-        gateway: SidecarClient, sidecar_config: Any, evidence: Any) -> None:
-    response = gateway.explain(granularity="token", max_tokens=TOKEN_TOKENS)
-    trace_id = response.json()["explanation_metadata"]["trace_id"]
+        gateway: SidecarClient, traces: Traces, sidecar_config: Any, evidence: Any) -> None:
+    trace_id = traces.open(granularity="token", max_tokens=TOKEN_TOKENS).trace_id
     started = time.monotonic()
     items = gateway.stream_events(trace_id, timeout=sidecar_config.trace_deadline)
     events = [item for item in items if isinstance(item, SseEvent)]
     updates = [e for e in events if e.event == "status_update"]
-    assert updates, f"no status_update events: {items[:5]}"
-    states = [e.json()["state"] for e in updates]
+    assert updates, f"§2.5: no status_update events: {items[:5]}"
+    states = [e.json().get("state") for e in updates]
     assert_monotonic(states)
-    assert "running" in states and states[-1] == "complete", states
-    assert events[-1].event == "complete" and events[-1].json() == {"trace_id": trace_id}
-    ids = [int(e.id) for e in events if e.id is not None]
-    assert len(ids) == len(events), "an event has no id"
-    assert ids == sorted(set(ids)), f"event ids not increasing: {ids}"
+    assert states[-1] == "complete", f"§2.5: last status_update {states[-1]}: {states}"
+    assert events[-1].event == "complete" and events[-1].json() == {"trace_id": trace_id}, \
+        f"§2.5: last event {events[-1]}"
+    ids = [e.id for e in events]
+    assert None not in ids, "§2.5: an event has no id"
     evidence.record(trace_id=trace_id, events=len(events), states=list(dict.fromkeys(states)),
-                    stream_s=round(time.monotonic() - started, 3))
+                    ids=ids, stream_s=round(time.monotonic() - started, 3))
 
 
 @pytest.mark.needs("chat", "explain", "client_trace_id")
@@ -167,16 +185,18 @@ def test_a_reused_client_trace_id_is_409_and_never_overwrites(
         gateway: SidecarClient, evidence: Any) -> None:
     trace_id = "e2e-" + uuid.uuid4().hex
     first = gateway.explain(trace_id=trace_id, granularity="sentence")
-    assert first.status_code == 200
-    assert first.json()["explanation_metadata"]["trace_id"] == trace_id
-    assert first.headers["x-trace-id"] == trace_id
+    assert first.status_code == 200, f"§2.1: {first.status_code} {first.text[:200]}"
+    assert first.headers.get("x-trace-id") == trace_id, \
+        f"§2.1: x-trace-id {first.headers.get('x-trace-id')!r}, the client chose {trace_id!r}"
+    status = gateway.status(trace_id)
+    assert status.status_code == 200, f"§2.1: the client-chosen id is unknown: {status.text}"
     second = gateway.explain(trace_id=trace_id, granularity="token")
     assert_error(second, 409, "trace_exists")
-    status = gateway.status(trace_id).json()
-    assert status["granularity"] == "sentence", "the second request overwrote the trace"
+    kept = gateway.status(trace_id).json().get("granularity")
+    assert kept == "sentence", f"§2.1: the second request overwrote the trace ({kept})"
     assert_error(gateway.explain(trace_id="not a valid id!"), 400, "invalid_trace_id")
     evidence.record(trace_id=trace_id, reuse_status=second.status_code,
-                    kept_granularity=status["granularity"])
+                    kept_granularity=kept)
 
 
 @pytest.mark.needs("chat")
@@ -210,7 +230,7 @@ def test_a_chat_without_explain_mode_opens_no_trace(gateway: SidecarClient,
 @pytest.mark.needs("chat_stream", "explain")
 @pytest.mark.contract("§2.1", "§4")
 def test_a_streamed_chat_opens_a_trace_from_its_header(
-        gateway: SidecarClient, sidecar_config: Any, hif_validator: Any, evidence: Any) -> None:
+        gateway: SidecarClient, traces: Traces, hif_validator: Any, evidence: Any) -> None:
     response = gateway.explain(granularity="token", stream=True)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -221,12 +241,17 @@ def test_a_streamed_chat_opens_a_trace_from_its_header(
     chunks = [json.loads(d) for d in data[:-1]]
     content = [c["choices"][0]["delta"].get("content") for c in chunks]
     tokens = sum(1 for piece in content if piece)
-    trace_id = response.headers["x-trace-id"]
-    timeline = gateway.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline)
-    assert timeline.reached and timeline.last and timeline.last["state"] == "complete", \
-        timeline.states
+    trace_id = response.headers.get("x-trace-id")
+    assert trace_id, "§2.1: a streamed explained chat has no x-trace-id header"
+    timeline = traces.wait(trace_id)
+    status = timeline.last or {}
+    assert status.get("state") == "complete", f"§2.2: the streamed chat's trace {status}"
     doc = gateway.graph(trace_id).json()
-    assert not hif_validator.errors_v1(doc, granularity="token", output_tokens=tokens)
+    errors = hif_validator.errors_v1(
+        doc, granularity=status.get("granularity"),
+        granularity_downgraded=bool(status.get("granularity_downgraded")),
+        output_tokens=tokens)
+    assert not errors, f"§4: {errors[:10]}"
     evidence.record(trace_id=trace_id, chunks=len(chunks), content_tokens=tokens,
                     **{k: v for k, v in timeline.summary().items() if k != "trace_id"})
 
@@ -251,10 +276,8 @@ def test_graph_is_410_after_the_ttl(short_ttl_target: Target, sidecar_config: An
     assert ttl is not None
     token = short_ttl_target.tenants["a"].tokens.write if short_ttl_target.tenants else None
     with SidecarClient(short_ttl_target.url, token, sidecar_config.timeout) as client:
-        trace_id = client.explain(granularity="sentence").json()["explanation_metadata"][
-            "trace_id"]
-        done = client.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline, POLL)
-        assert done.last and done.last["state"] == "complete", done.states
+        own = Traces(short_ttl_target, sidecar_config, lambda: client)
+        trace_id = own.complete(client, granularity="sentence").trace_id
         assert client.graph(trace_id).status_code == 200
         completed = time.monotonic()
         expired = client.poll_until(trace_id, lambda s: s["state"] == "expired",

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from pytest_sidecar.client import SidecarClient, is_terminal
+from pytest_sidecar.client import SidecarClient
+from pytest_sidecar.fixtures.traces import Traces
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
               pytest.mark.contract("§2.6"), pytest.mark.needs("chat", "explain", "webhooks")]
@@ -74,24 +75,20 @@ def receiver() -> Iterator[Receiver]:
     server.close()
 
 
-def completed_trace(gateway: SidecarClient, deadline: float) -> str:
-    trace_id = gateway.explain().json()["explanation_metadata"]["trace_id"]
-    assert gateway.poll_until(trace_id, is_terminal, deadline).reached
-    return str(trace_id)
 
 
 @pytest.mark.needs("webhook_receiver")
 def test_delivery_is_signed_and_describes_the_event(
-        gateway: SidecarClient, receiver: Receiver, sidecar_config: Any, evidence: Any) -> None:
+        gateway: SidecarClient, receiver: Receiver, traces: Traces, evidence: Any) -> None:
     secret = "whsec-" + str(time.monotonic_ns())
-    trace_id = gateway.explain(granularity="token").json()["explanation_metadata"]["trace_id"]
+    trace_id = traces.open(granularity="token").trace_id
     registered = gateway.http.post(f"/v1/traces/{trace_id}/webhooks", json={
         "url": receiver.url, "secret": secret, "events": ["complete"]})
     assert registered.status_code == 201, registered.text[:200]
     hook = registered.json()
     assert hook["trace_id"] == trace_id and hook["url"] == receiver.url
     assert hook["events"] == ["complete"] and "secret" not in hook
-    assert gateway.poll_until(trace_id, is_terminal, sidecar_config.trace_deadline).reached
+    traces.require_complete(trace_id, traces.wait(trace_id).last or {})
     calls = receiver.wait_for(1, 10)
     assert len(calls) == 1, f"{len(calls)} deliveries"
     body = json.loads(calls[0]["body"])
@@ -107,10 +104,10 @@ def test_delivery_is_signed_and_describes_the_event(
 
 @pytest.mark.needs("webhook_receiver")
 def test_failed_deliveries_are_retried_with_the_same_event_id(
-        gateway: SidecarClient, sidecar_config: Any, evidence: Any) -> None:
+        gateway: SidecarClient, traces: Traces, evidence: Any) -> None:
     flaky = Receiver(fail_first=2)
     try:
-        trace_id = completed_trace(gateway, sidecar_config.trace_deadline)
+        trace_id = traces.complete().trace_id
         # Registered after the fact: the event already happened, so it fires at once.
         assert gateway.http.post(f"/v1/traces/{trace_id}/webhooks",
                                  json={"url": flaky.url}).status_code == 201
@@ -146,10 +143,10 @@ def ssrf_urls(port: int) -> list[str]:
 
 
 def test_ssrf_targets_are_refused_without_a_connection(
-        gateway: SidecarClient, sidecar_config: Any, evidence: Any) -> None:
+        gateway: SidecarClient, traces: Traces, evidence: Any) -> None:
     trap = Receiver(host="127.0.0.2")
     try:
-        trace_id = completed_trace(gateway, sidecar_config.trace_deadline)
+        trace_id = traces.complete().trace_id
         answers = {}
         for url in ssrf_urls(trap.port):
             response = gateway.http.post(f"/v1/traces/{trace_id}/webhooks", json={"url": url})
