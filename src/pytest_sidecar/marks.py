@@ -35,11 +35,14 @@ MARKERS = (
 )
 
 
-SERIAL_MARKERS = ("load", "slo")
+# Load must not share cores with other xdist workers; disruption (a dependency switched
+# off) and fuzzing (bursts of odd requests) must not make specs running beside them fail
+# on a shared target.
+SERIAL_MARKERS = ("load", "slo", "disruptive", "fuzz")
 
 
 def runs_alone(item: pytest.Item) -> bool:
-    """Specs that generate load must not share cores with other xdist workers."""
+    """Specs that load, disrupt or fuzz the target run with no other spec beside them."""
     return any(item.get_closest_marker(name) for name in SERIAL_MARKERS)
 
 

@@ -33,6 +33,21 @@ OPERATIONS = [pytest.param(method, path, marks=pytest.mark.needs("auth", *needs)
               for (method, path), needs in OPERATION_NEEDS.items()]
 
 
+# §5: a saturated explanation lane may refuse explain work with 503 + Retry-After, which
+# the fuzzer's own bursts can bring about on a shared target.
+EXPLAIN_REFUSALS = ("explain_overloaded", "explain_unavailable")
+
+
+def explain_refusal(response: Any) -> bool:
+    """True for a 503 explain refusal §5 allows (JSON code, integer Retry-After)."""
+    if response.status_code != 503 or not response.headers.get("retry-after", "").isdigit():
+        return False
+    try:
+        return response.json().get("code") in EXPLAIN_REFUSALS
+    except ValueError:
+        return False
+
+
 def test_every_api_operation_is_fuzzed(evidence: Any) -> None:
     documented = {key for key in operations() if key[1] in load_openapi()["paths"]}
     assert set(OPERATION_NEEDS) == documented
@@ -68,7 +83,8 @@ def test_operation_conforms_under_fuzzing(method: str, path: str, quiet_target: 
                                           timeout=sidecar_config.timeout,
                                           excluded_checks=[positive_data_acceptance])
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-        assert response.status_code < 500, f"{response.status_code} for {case.as_curl_command()}"
+        assert response.status_code < 500 or explain_refusal(response), (
+            f"§2: {response.status_code} for {case.as_curl_command()}")
 
     fuzz()
     cases = sum(statuses.values())
