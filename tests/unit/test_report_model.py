@@ -70,7 +70,8 @@ def test_report_counts_agree_with_the_tests_and_collect_actions() -> None:
 def test_markdown_follows_the_seed_layout() -> None:
     text = render_markdown(build_report(events()))
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings == ["## Environment", "## Summary", "## Results table",
+    # A run with failures opens with their root causes; then seed 000's layout.
+    assert headings == ["## Root causes", "## Environment", "## Summary", "## Results table",
                         "## Conformance by profile", "## Detailed results", "## Next actions",
                         "## Re-run command"]
     assert "| t.py::skip | SKIP | 20 | NOT_DECLARED: no auth; action: enable it |" in text
@@ -130,3 +131,26 @@ def test_a_histogram_without_samples_says_so() -> None:
     from pytest_sidecar.reporting.plot import latency_histogram_svg
 
     assert "no samples" in latency_histogram_svg("empty", {"sentence": []}, {})
+
+
+def test_failures_of_one_cause_are_grouped_and_ranked() -> None:
+    from pytest_sidecar.reporting.model import cause_key, root_causes
+
+    def failed(nodeid: str, reason: str, contract: list[str]) -> dict[str, Any]:
+        return {"nodeid": nodeid, "outcome": "failed", "reason": reason, "reason_code": None,
+                "action": None, "contract": contract}
+
+    missing = ("DECLARED_BUT_MISSING: declared 'explain'; trace {} did not reach a terminal "
+               "state within 30s (states seen: queued) (CONTRACT §2.2)")
+    results = [failed(f"t::rbac[{i}]", missing.format(f"{i:012x}abc"), ["§3"])
+               for i in range(4)]
+    results += [failed("t::sse", "AssertionError: §2.5: an event has no id", ["§2.5"]),
+                failed("t::cors", "AssertionError: §2.11: origin https://evil.example", []),
+                {"nodeid": "t::ok", "outcome": "passed", "reason": None, "contract": []}]
+    causes = root_causes(results)
+    assert [c["tests"] for c in causes] == [4, 1, 1]
+    assert causes[0]["cause"].startswith("DECLARED_BUT_MISSING: declared 'explain'")
+    assert causes[0]["examples"] == ["t::rbac[0]", "t::rbac[1]", "t::rbac[2]"]
+    # Sections are kept: the same words about different clauses are different causes.
+    assert cause_key("AssertionError: §2.5: x") != cause_key("AssertionError: §2.6: x")
+    assert cause_key("KeyError: 'explanation_metadata'") == "KeyError: 'explanation_metadata'"

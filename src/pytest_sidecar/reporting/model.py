@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -101,6 +102,43 @@ def next_actions(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"action": action, "tests": len(ids), "examples": ids[:3]} for action, ids in ranked]
 
 
+# What varies between failures of one cause: ids (long tokens with a digit), numbers.
+_VARIABLE = re.compile(r"\b(?=[\w-]*\d)[\w-]{8,}\b|(?<![\w/])\d+(?:\.\d+)?")
+_SECTION = re.compile(r"§\d+(?:\.\d+)*")
+
+
+def cause_key(reason: str) -> str:
+    """A failure reason with its variable parts blanked: failures of one cause share it.
+    Contract sections are kept, so failures of different clauses never merge."""
+    sections = [m.span() for m in _SECTION.finditer(reason)]
+    out, last = [], 0
+    for match in _VARIABLE.finditer(reason):
+        if any(start <= match.start() < end for start, end in sections):
+            continue
+        out += [reason[last:match.start()], "…"]
+        last = match.end()
+    out.append(reason[last:])
+    return " ".join("".join(out).split())
+
+
+def root_causes(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Failures and errors grouped by cause (normalised reason line), most tests first:
+    one missing field that fails 64 specs is one line here, not 64."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for result in results:
+        if result["outcome"] in ("failed", "error") and result["reason"]:
+            groups[cause_key(result["reason"])].append(result)
+    ranked = sorted(groups.values(), key=lambda members: (-len(members), members[0]["nodeid"]))
+    causes = []
+    for members in ranked:
+        first = members[0]
+        contract = sorted({c for m in members for c in m["contract"]})
+        causes.append({"cause": first["reason"], "tests": len(members),
+                       "reason_code": first["reason_code"], "action": first["action"],
+                       "contract": contract, "examples": [m["nodeid"] for m in members[:3]]})
+    return causes
+
+
 def build_report(events: list[dict[str, Any]]) -> dict[str, Any]:
     """The whole report document from the event log."""
     start = next((e for e in events if e.get("event") == "session_start"), {})
@@ -118,6 +156,7 @@ def build_report(events: list[dict[str, Any]]) -> dict[str, Any]:
                         "target": finish.get("target", {})},
         "summary": summarize(results, collected),
         "strict_violations": finish.get("strict_violations", []),
+        "root_causes": root_causes(results),
         "results": results,
         "conformance": conformance(results, capabilities),
         "next_actions": next_actions(results),

@@ -56,6 +56,18 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{run.get('duration_s')} s, exit status {run.get('exit_status')}"
             f"{', strict' if run.get('strict') else ''}"
             f"{', ' + str(run['workers']) + ' xdist workers' if run.get('workers') else ''}.", ""]
+    causes = report.get("root_causes", [])
+    if causes:
+        failing = sum(cause["tests"] for cause in causes)
+        out += ["## Root causes", "",
+                f"{failing} failing tests, {len(causes)} distinct causes, most tests first:", ""]
+        for index, cause in enumerate(causes, 1):
+            shared = (f"{cause['tests']} failures share one cause"
+                      if cause["tests"] > 1 else "1 failure")
+            out.append(f"{index}. {shared}: {cause['cause']}"
+                       f"{' (' + ', '.join(cause['contract']) + ')' if cause['contract'] else ''}"
+                       f"; e.g. {', '.join(cause['examples'])}")
+        out.append("")
     out += ["## Environment", ""]
     out.append(f"- target: {target.get('url', 'not resolved')} ({target.get('origin', '-')})")
     out.append(f"- capabilities: {', '.join(target.get('capabilities', [])) or 'none'}")
@@ -106,6 +118,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         out.append("")
     out += ["## Next actions", ""]
     actions = report["next_actions"]
+    for cause in causes[:5]:
+        if cause["tests"] > 1:
+            out.append(f"- Fix first: {cause['cause']} ({cause['tests']} tests)")
     if not actions:
         out.append("None: every selected spec ran and passed." if summary["failed"] +
                    summary["error"] == 0 else "Fix the failures listed above.")

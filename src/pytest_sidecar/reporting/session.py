@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import time
@@ -15,7 +16,7 @@ from ..outcomes import parse_line
 from ..target import TargetFileError, load_target_file
 from .environment import environment
 from .events import EventLog, read_events
-from .model import build_report
+from .model import build_report, build_results, root_causes
 from .render import write_reports
 from .rerun import rerun_commands
 
@@ -162,6 +163,21 @@ class SessionReporter:
         report["rerun"] = rerun_commands(self.config.invocation_params.args, failed)
         self.paths = write_reports(report, self.directory, self.state.redactor)
         os.replace(self.log.path, os.path.join(self.directory, EVENT_LOG))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
+                                    postfix: list[str], session: pytest.Session) -> None:
+        """pytest-html: the root causes, ranked, above its summary (built from the event
+        log so far: every test has reported by the time pytest-html renders)."""
+        if self.log is None:
+            return
+        causes = root_causes(build_results(read_events(self.log.path)))
+        if not causes:
+            return
+        items = "".join(
+            f"<li><b>{cause['tests']} failing</b>: "
+            f"{html.escape(self.state.redactor.text(cause['cause']))}</li>" for cause in causes)
+        prefix.append(f"<h2>Root causes</h2><ol>{items}</ol>")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for violation in self.violations:

@@ -18,6 +18,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..contracts.pii import scrub
+from . import defects
 from .durable import AppendLog
 from .store import rfc3339
 
@@ -38,6 +39,8 @@ _ROUTE_EVENTS = {
 def snippet(messages: list[dict[str, Any]]) -> str | None:
     """The first user message, scrubbed first and cut to 64 characters after."""
     first = next((m.get("content") for m in messages if m.get("role") == "user"), None)
+    if defects.on("audit-raw-snippet") and isinstance(first, str):
+        return first[:SNIPPET_CHARS]
     return scrub(first)[:SNIPPET_CHARS] if isinstance(first, str) else None
 
 
@@ -94,7 +97,8 @@ class AuditMiddleware:
             return
 
         async def audited(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and not (
+                    defects.on("audit-no-deny-lines") and message["status"] in (401, 403)):
                 await self.auditor.write(**self._line(scope, message["status"]))
             await send(message)
 

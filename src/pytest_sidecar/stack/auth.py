@@ -10,6 +10,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from . import defects
 from .errors import ApiError
 from .settings import TokenInfo
 
@@ -35,7 +36,7 @@ class Authenticator:
         self._tokens = [(token.encode(), info) for token, info in tokens.items()]
 
     def authenticate(self, authorization: str | None, query_keys: set[str]) -> Principal:
-        if query_keys & set(_QUERY_TOKEN_NAMES):
+        if query_keys & set(_QUERY_TOKEN_NAMES) and not defects.on("token-in-query-accepted"):
             raise ApiError(400, "token_in_query",
                            "credentials in the query string are refused; use Authorization")
         if self.mode == "none":
@@ -50,6 +51,9 @@ class Authenticator:
             if hmac.compare_digest(known, presented):
                 found = info
         if found is None:
+            if defects.on("unknown-token-401"):
+                raise ApiError(401, "unauthorized", "invalid token",
+                               headers={"WWW-Authenticate": "Bearer"})
             raise ApiError(403, "forbidden", "unknown token")
         return Principal(found.tenant_id, found.scopes, found.subject)
 

@@ -14,6 +14,8 @@ import os
 import sys
 import tempfile
 
+from .defects import DEFECTS
+from .defects import ENV as DEFECTS_ENV
 from .logs import configure as configure_logs
 from .settings import SUITE_DEFAULTS, StackConfigError, from_env
 
@@ -27,12 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: a new temporary directory)")
     serve.add_argument("--host", default="127.0.0.1", help="gateway bind address")
     serve.add_argument("--port", type=int, default=0, help="gateway port (0: a free port)")
-    serve.add_argument("--target-file", required=True,
+    serve.add_argument("--target-file",
                        help="where to write the target file once the stack is ready")
     serve.add_argument("--exit-with-pid", type=int, default=None,
                        help="stop when this process is gone")
     serve.add_argument("--log-file", help="write every log record, access lines included, "
                        "as JSON lines to this file (declared as files.log)")
+    serve.add_argument("--defect", action="append", default=[], metavar="NAME",
+                       help="run with this opt-in defect (repeatable; 'list' lists them; "
+                       "added to SIDECAR_DEFECTS)")
     serve.add_argument("--suite", action="store_true",
                        help="defaults for running pytest-sidecar against this stack: high "
                        "rate limits, a CORS origin, webhooks to 127.0.0.1 (the environment "
@@ -41,11 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logs(args.log_file)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if "list" in args.defect:
+        for defect in DEFECTS.values():
+            print(f"{defect.name:36} {defect.clause:6} {defect.summary}")
+        return 0
+    if not args.target_file:
+        parser.error("serve: --target-file is required")
     state_dir = args.state_dir or tempfile.mkdtemp(prefix="sidecar-stack-")
+    os.makedirs(state_dir, exist_ok=True)
+    if args.suite and not args.log_file:
+        # The suite reads the gateway's JSON log (structured_logs) when it can.
+        args.log_file = os.path.join(state_dir, "gateway.log")
+    configure_logs(args.log_file)
     try:
         env = {**SUITE_DEFAULTS, **os.environ} if args.suite else dict(os.environ)
+        if args.defect:
+            env[DEFECTS_ENV] = ",".join([env.get(DEFECTS_ENV, ""), *args.defect]).strip(",")
         settings = from_env(state_dir, env)
     except StackConfigError as exc:
         print(f"sidecar-stack: error: {exc}", file=sys.stderr)

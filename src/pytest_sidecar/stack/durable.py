@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..atomic import write_atomic
+from . import defects
 
 Flush = Callable[[], None]
 
@@ -108,7 +109,7 @@ class GroupCommitRecords(GroupCommitFile):
         current: dict[str, Any] = self._snapshot()
         for key in self._touched:
             if key in current:
-                self._encoded[key] = _encode(key) + b":" + _encode(current[key])
+                self._encoded[key] = _encode(key) + b":" + _encode(_stored(current[key]))
             else:
                 self._encoded.pop(key, None)
         self._touched.clear()
@@ -117,13 +118,19 @@ class GroupCommitRecords(GroupCommitFile):
     def reload(self) -> None:
         """Encode every record afresh (after the records were replaced wholesale)."""
         self._touched.clear()
-        self._encoded = {key: _encode(key) + b":" + _encode(record)
+        self._encoded = {key: _encode(key) + b":" + _encode(_stored(record))
                          for key, record in self._snapshot().items()}
 
     async def commit_record(self, key: str) -> None:
         """Persist the record `key` (changed, added or removed); returns once on disk."""
         self._touched.add(key)
         await self.commit()
+
+
+def _stored(record: Any) -> Any:
+    if defects.on("store-without-expires-at") and isinstance(record, dict):
+        return {k: v for k, v in record.items() if k != "expires_at"}
+    return record
 
 
 def _encode(value: Any) -> bytes:

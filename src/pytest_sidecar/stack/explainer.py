@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-from . import backpressure
+from . import backpressure, defects
 from .artifacts import ArtifactStore, artifact_key
 from .chaos import ChaosControl
 from .hif import build_hif, model_hash
@@ -190,7 +190,7 @@ class Explainer:
             started = time.monotonic()
             canceled = await self._sleep_or_cancel(step, cancel)
             self.metrics.stage_duration.labels(stage).observe(time.monotonic() - started)
-            if canceled:
+            if canceled and not defects.on("cancel-still-publishes"):
                 return  # canceled: the gateway already wrote the state
             spent += step
             if spent >= allowed and allowed < service:
@@ -202,6 +202,9 @@ class Explainer:
         key = artifact_key(trace_id, job["granularity"], job["featureset"],
                            model_hash(job["model"]), time.time())
         await asyncio.to_thread(self.artifacts.put, key, graph)
+        if defects.on("cancel-still-publishes") and cancel.is_set():
+            await self.store.update(trace_id, s3_key=key)
+            return
         if cancel.is_set() or await self.store.transition(
                 trace_id, "complete", progress=100, stage="done", s3_key=key,
                 expires_at=time.time() + self.settings.ttl_seconds) is None:
@@ -227,5 +230,6 @@ class Explainer:
         now = time.time()
         for trace_id in self.store.ids_in_states(frozenset({"complete"})):
             record = self.store.get(trace_id)
-            if record and record.get("expires_at", now + 1) <= now:
+            if record and record.get("expires_at", now + 1) <= now \
+                    and not defects.on("ttl-not-enforced"):
                 await self.store.transition(trace_id, "expired")

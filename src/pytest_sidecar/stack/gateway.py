@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..contracts.openapi import request_validator
-from . import backpressure
+from . import backpressure, defects
 from .audit import AuditMiddleware, snippet
 from .auth import READ, WRITE, Principal
 from .cors import CorsMiddleware
@@ -45,7 +45,12 @@ STATUS_FIELDS = ("trace_id", "state", "progress", "stage", "granularity", "featu
 
 def status_view(record: dict[str, Any]) -> dict[str, Any]:
     """The public status object (§2.3): never the tenant or internal fields."""
-    return {name: record.get(name) for name in STATUS_FIELDS}
+    view = {name: record.get(name) for name in STATUS_FIELDS}
+    if defects.on("status-without-stage"):
+        del view["stage"], view["featureset"]
+    if defects.on("status-epoch-timestamps"):
+        view["created_at"] = view["updated_at"] = int(time.time())
+    return view
 
 
 def create_gateway(services: Services) -> Starlette:
@@ -59,35 +64,51 @@ def create_gateway(services: Services) -> Starlette:
             who = services.auth.authenticate(request.headers.get("authorization"),
                                              set(request.query_params.keys()))
             request.state.principal = who  # for the audit line, even if the scope is missing
-            services.auth.require(who, scope)
+            if not (defects.on("read-token-can-cancel") and request.method == "DELETE"):
+                services.auth.require(who, scope)
         except ApiError as denied:
             services.metrics.rbac_denied.labels(denied.code).inc()
+            if defects.on("denied-requests-spend-tokens") and denied.status == 403:
+                services.limiter.check((getattr(request.state, "principal", None) and
+                                       request.state.principal.tenant_id) or "anonymous",
+                                       "read" if request.method == "GET" else "write")
             raise
         category = "read" if request.method == "GET" else "write"
-        retry_after = services.limiter.check(who.tenant_id, category)
+        bucket_owner = "all" if defects.on("rate-limit-shared-by-tenants") else who.tenant_id
+        retry_after = services.limiter.check(bucket_owner, category)
         if retry_after is not None:
-            services.metrics.rate_limited.labels(category).inc()
+            if not defects.on("no-rate-limit-counter"):
+                services.metrics.rate_limited.labels(category).inc()
             raise ApiError(429, "rate_limited", f"{category} rate limit exceeded",
-                           headers={"Retry-After": str(retry_after)})
+                           headers={"Retry-After": "0" if defects.on("retry-after-zero")
+                                    else str(retry_after)})
         return who
 
     def owned(request: Request, trace_id: str, who: Principal) -> dict[str, Any]:
         record = services.store.get(trace_id)
+        if record is None and defects.on("unknown-trace-500"):
+            raise RuntimeError(f"no record {trace_id}")
+        foreign = record is not None and record["tenant_id"] != who.tenant_id
+        if foreign and defects.on("foreign-trace-403"):
+            raise ApiError(403, "forbidden", "this trace belongs to another tenant")
+        tolerated = (defects.on("foreign-status-readable") and request.url.path.endswith(
+            "/status")) or (defects.on("foreign-cancel-allowed") and request.method == "DELETE")
         # A foreign trace answers exactly like a missing one (tenant isolation, §3).
-        if record is None or record["tenant_id"] != who.tenant_id:
+        if record is None or (foreign and not tolerated):
             raise not_found(trace_id)
         request.state.trace_id = trace_id  # §2: x-trace-id is the trace, once it exists
         return record
 
     async def fresh(record: dict[str, Any]) -> dict[str, Any]:
         """Apply a due TTL before answering, so no reader sees a stale 'complete'."""
-        if record["state"] == "complete" and record.get("expires_at", 1e18) <= time.time():
+        if record["state"] == "complete" and record.get("expires_at", 1e18) <= time.time() \
+                and not defects.on("ttl-not-enforced"):
             moved = await services.store.transition(record["trace_id"], "expired")
             return moved or record
         return record
 
     async def read_json(request: Request) -> Any:
-        cap = services.settings.max_body_bytes
+        cap = services.settings.max_body_bytes * (64 if defects.on("no-body-cap") else 1)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
             raise ApiError(413, "payload_too_large", f"request body over {cap} bytes")
@@ -104,6 +125,8 @@ def create_gateway(services: Services) -> Starlette:
     def explain_headers(request: Request) -> dict[str, Any]:
         headers = request.headers
         mode = headers.get("x-explain-mode", "")
+        if defects.on("explain-mode-unchecked"):
+            mode = "hypergraph" if mode == "hypergraph" else ""
         if mode not in ("", "hypergraph"):
             raise ApiError(400, "invalid_explain_mode", "x-explain-mode must be 'hypergraph'")
         granularity = headers.get("x-explain-granularity") or "sentence"
@@ -115,11 +138,11 @@ def create_gateway(services: Services) -> Starlette:
             raise ApiError(400, "invalid_features", "x-explain-features is not a feature set name")
         budget_raw = headers.get("x-explain-budget")
         budget = None
-        if budget_raw is not None:
+        if budget_raw is not None and not defects.on("budget-unchecked"):
             if not budget_raw.isdigit() or int(budget_raw) < 1:
                 raise ApiError(400, "invalid_budget", "x-explain-budget must be an integer >= 1")
             budget = int(budget_raw)
-        client_id = headers.get("x-trace-id")
+        client_id = None if defects.on("client-trace-id-ignored") else headers.get("x-trace-id")
         if client_id is not None and not TRACE_ID.match(client_id):
             raise ApiError(400, "invalid_trace_id", "x-trace-id must match ^[A-Za-z0-9_-]{1,64}$")
         return {"explain": mode == "hypergraph", "granularity": granularity,
@@ -170,10 +193,13 @@ def create_gateway(services: Services) -> Starlette:
         body = await read_json(request)
         if isinstance(body, dict) and isinstance(body.get("messages"), list):
             request.state.snippet = snippet(body["messages"])
+            if defects.on("log-user-text"):
+                request.state.prompt = prompt_of(body["messages"])[:200]
         error = next(iter(validate_chat.iter_errors(body)), None)
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "body"
-            raise ApiError(422, "invalid_request", f"{where}: {error.message}"[:300])
+            raise ApiError(400 if defects.on("schema-errors-400") else 422, "invalid_request",
+                           f"{where}: {error.message}"[:300])
         if services.upstream is None:
             raise ApiError(503, "upstream_unconfigured", "no upstream LLM is configured")
         if opts["explain"] and (wait := services.explainer.refuse_after(opts["granularity"])):
@@ -209,7 +235,8 @@ def create_gateway(services: Services) -> Starlette:
                             headers={"x-idempotent-replay": "true"} if replayed else None)
 
     def check_new_trace_id(opts: dict[str, Any]) -> None:
-        if opts["explain"] and opts["trace_id"] and services.store.exists(opts["trace_id"]):
+        if opts["explain"] and opts["trace_id"] and services.store.exists(opts["trace_id"]) \
+                and not defects.on("client-trace-id-overwrites"):
             raise ApiError(409, "trace_exists", f"trace {opts['trace_id']} already exists")
 
     async def complete(request: Request, who: Principal, opts: dict[str, Any],
@@ -227,8 +254,11 @@ def create_gateway(services: Services) -> Starlette:
                                                 body["model"])
             text = completion["choices"][0]["message"]["content"]
             await services.explainer.submit(trace_id, job(opts, body, text, chosen))
+            if defects.on("no-explanation-metadata"):
+                return completion
             completion["explanation_metadata"] = {
-                "trace_id": trace_id, "status": "queued",
+                "trace_id": trace_id,
+                "status": "pending" if defects.on("metadata-status-pending") else "queued",
                 "stream_endpoint": f"/v1/traces/{trace_id}/stream",
                 "granularity": opts["granularity"], "featureset": opts["featureset"],
                 "estimated_wait": services.explainer.estimated_wait_s(),
@@ -262,6 +292,8 @@ def create_gateway(services: Services) -> Starlette:
                         for choice in chunk.get("choices", []):
                             parts.append(choice.get("delta", {}).get("content") or "")
                     finished = finished or line == "data: [DONE]"
+                    if line == "data: [DONE]" and defects.on("stream-without-done"):
+                        continue
                     yield (line + "\n").encode()
             finally:
                 await upstream.aclose()
@@ -285,7 +317,10 @@ def create_gateway(services: Services) -> Starlette:
 
     async def status(request: Request) -> Response:
         who = principal(request, READ)
-        services.metrics.status_gets.inc()
+        services.metrics.status_gets.inc(2 if defects.on("status-get-counted-twice") else 1)
+        if defects.on("metrics-trace-id-label"):
+            services.metrics.status_reads_by_trace.labels(
+                request.path_params["trace_id"][:64]).inc()
         record = await fresh(owned(request, request.path_params["trace_id"], who))
         return JSONResponse(status_view(record))
 
@@ -297,10 +332,14 @@ def create_gateway(services: Services) -> Starlette:
         state = record["state"]
         if state == "expired":
             raise ApiError(410, "trace_expired", f"trace {trace_id} expired")
-        if state in ("failed", "canceled"):
+        if state in ("failed", "canceled") and not defects.on("canceled-graph-404"):
             raise ApiError(409, f"trace_{state}", f"trace {trace_id} is {state}")
-        if state != "complete":
+        if state != "complete" and not (defects.on("graph-before-complete")
+                                         and state in ("running", "partial")):
             raise ApiError(404, "graph_not_ready", f"trace {trace_id} is {state}")
+        if state != "complete":  # only with graph-before-complete: a made-up partial graph
+            return JSONResponse({"network-type": "directed", "nodes": [], "incidences": [],
+                                 "meta": {"version": "hif-1"}})
         try:
             data = await asyncio.to_thread(services.artifacts.get_gzip, record["s3_key"])
         except OSError:
@@ -327,6 +366,8 @@ def create_gateway(services: Services) -> Starlette:
                     yield sse(counter, "status_update", status_view(record))
                     if record["state"] in TERMINAL:
                         counter += 1
+                        if defects.on("sse-no-terminal-event"):
+                            return
                         if record["state"] in ("complete", "expired"):
                             yield sse(counter, "complete", {"trace_id": trace_id})
                         else:
@@ -352,11 +393,13 @@ def create_gateway(services: Services) -> Starlette:
 
     async def explanation(request: Request) -> Response:
         """§2.9: the HIF v2 envelope of a completion's explanation."""
-        who = principal(request, READ)
+        who = None if defects.on("explanation-route-unauthenticated") else principal(
+            request, READ)
         completion_id = request.path_params["completion_id"]
         trace_id = services.store.trace_of_completion(completion_id)
         record = services.store.get(trace_id) if trace_id else None
-        if record is None or record["tenant_id"] != who.tenant_id:
+        foreign = who is not None and record is not None and record["tenant_id"] != who.tenant_id
+        if record is None or (foreign and not defects.on("v2-foreign-completion")):
             raise ApiError(404, "not_found", f"no explanation for {completion_id}")
         record = await fresh(record)
         if record["state"] in ("queued", "running", "partial"):
@@ -387,6 +430,8 @@ def create_gateway(services: Services) -> Starlette:
                                                     events)
         except ForbiddenUrl as exc:
             raise ApiError(422, "webhook_url_forbidden", f"webhook URL refused: {exc}") from None
+        if defects.on("webhook-secret-echoed"):
+            hook = {**hook, "secret": body.get("secret")}
         return JSONResponse(hook, status_code=201)
 
     async def cancel(request: Request) -> Response:
@@ -403,6 +448,9 @@ def create_gateway(services: Services) -> Starlette:
         return Response(services.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     async def healthz(request: Request) -> Response:
+        if defects.on("healthz-follows-readiness") and not all(
+                (await services.readiness()).values()):
+            return JSONResponse({"status": "degraded"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
@@ -468,7 +516,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     request.state.error_code = code
     message = {404: "no such route", 405: "method not allowed"}.get(exc.status_code, "error")
-    return ApiError(exc.status_code, code, message, headers=exc.headers).response()
+    headers = exc.headers
+    if defects.on("405-without-allow") and headers:
+        headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+    return ApiError(exc.status_code, code, message, headers=headers).response()
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

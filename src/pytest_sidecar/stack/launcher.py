@@ -24,6 +24,7 @@ import uvicorn
 
 from ..atomic import write_atomic
 from ..capabilities import SHORT_TTL_LIMIT_S
+from . import defects
 from .gateway import create_explainer_app, create_gateway
 from .services import Services
 from .settings import StackSettings, TokenInfo
@@ -106,7 +107,7 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
         "rate_limits": {category: {"rps": limit.rps, "burst": limit.burst}
                         for category, limit in settings.rate_limits.items()},
         "x-reference-stack": {"pid": os.getpid(), "state_dir": settings.state_dir,
-                              "upstream": upstream},
+                              "upstream": upstream, "defects": sorted(settings.defects)},
     }
     if settings.tokens:
         doc["tenants"] = target_tenants(settings.tokens)
@@ -120,6 +121,9 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
 async def serve(settings: StackSettings, *, host: str, port: int, target_file: str,
                 exit_with_pid: int | None = None, log_file: str | None = None) -> None:
     """Run the stack until SIGTERM/SIGINT (or until `exit_with_pid` is gone)."""
+    defects.configure(settings.defects)
+    if settings.defects:
+        log.warning("sidecar-stack: running with defects %s", ", ".join(sorted(settings.defects)))
     if settings.auth_mode == "static" and not settings.tokens:
         settings = replace(settings, tokens=generate_tokens())
     os.makedirs(settings.state_dir, exist_ok=True)

@@ -15,6 +15,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import defects
+
 ACCESS = logging.getLogger("sidecar.access")
 _FIELDS = ("request_id", "trace_id", "tenant_id", "path", "method", "status", "duration_ms")
 
@@ -76,7 +78,8 @@ class AccessLogMiddleware:
                     "tenant_id": getattr(who, "tenant_id", None),
                     "path": getattr(scope.get("route"), "path", None) or "unmatched",
                     "method": scope["method"], "status": message["status"],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    **({"prompt": state.get("prompt")} if defects.on("log-user-text") else {})})
             await send(message)
 
         await self.app(scope, receive, logged)

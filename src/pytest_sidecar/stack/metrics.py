@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import defects
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -35,6 +37,9 @@ class GatewayMetrics:
                                     "category", ["category"], registry=r)
         self.rbac_denied = Counter("rbac_denied", "Requests refused by authentication or "
                                    "authorization, by reason", ["reason"], registry=r)
+        if defects.on("metrics-trace-id-label"):
+            self.status_reads_by_trace = Counter(
+                "trace_status_reads", "Status reads per trace", ["trace_id"], registry=r)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,6 +10,8 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import defects
+
 _ID = re.compile(rb"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -30,13 +32,16 @@ class CorrelationMiddleware:
                 trace_id = scope["state"].get("trace_id")
                 if trace_id:
                     value = trace_id.encode()
-                elif _ID.match(incoming):  # echo only a well-formed id: no header injection
+                elif _ID.match(incoming) and not defects.on("trace-id-not-echoed"):
+                    # echo only a well-formed id: no header injection
                     value = incoming
                 else:
                     value = uuid.uuid4().hex.encode()
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() not in (b"x-request-id", b"x-trace-id")]
-                headers += [(b"x-request-id", request_id.encode()), (b"x-trace-id", value)]
+                headers.append((b"x-trace-id", value))
+                if not (defects.on("error-without-request-id") and message["status"] >= 400):
+                    headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .defects import ENV as DEFECTS_ENV
+from .defects import UnknownDefect
+from .defects import parse as parse_defects
 from .ratelimit import DEFAULTS, Limit
 
 # Every environment variable the stack reads (a deployment's ConfigMap may set only
@@ -24,7 +27,7 @@ ENV_VARS = (
     "UPSTREAM_TIMEOUT_SECONDS", "RATE_LIMIT_READ_RPS", "RATE_LIMIT_READ_BURST",
     "RATE_LIMIT_WRITE_RPS", "RATE_LIMIT_WRITE_BURST", "RATE_LIMITS_JSON",
     "CORS_ALLOW_ORIGINS", "WEBHOOK_ALLOW_HOSTS", "WEBHOOK_BACKOFF_MS", "AUDIT_LOG_PATH",
-    "CHAOS_CONTROL_PATH",
+    "CHAOS_CONTROL_PATH", "SIDECAR_DEFECTS",
 )
 
 
@@ -63,6 +66,7 @@ class StackSettings:
     audit_log: str | None = None  # default: <state dir>/audit.log
     chaos_control: str | None = None  # default: <state dir>/chaos.json
     status_json: str | None = None  # default: <state dir>/status.json
+    defects: frozenset[str] = frozenset()  # opt-in bugs for the detection matrix
 
     @property
     def status_json_path(self) -> str:
@@ -192,6 +196,10 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
         "RATE_LIMITS_JSON") else {}
     origins = frozenset(o.strip() for o in env.get("CORS_ALLOW_ORIGINS", "").split(",")
                         if o.strip())
+    try:
+        defects = parse_defects(env.get(DEFECTS_ENV, ""))
+    except UnknownDefect as exc:
+        raise StackConfigError(f"{DEFECTS_ENV}: {exc}") from None
     if "*" in origins:
         raise StackConfigError("CORS_ALLOW_ORIGINS: '*' is refused (credentials are allowed); "
                                "valid: a comma list of origins like https://app.example")
@@ -219,4 +227,5 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
         audit_log=env.get("AUDIT_LOG_PATH") or None,
         chaos_control=env.get("CHAOS_CONTROL_PATH") or None,
         status_json=env.get("STATUS_JSON_PATH") or None,
+        defects=defects,
     )

@@ -16,6 +16,8 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
+from . import defects
+
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], Awaitable[list[str]]]
 
@@ -66,6 +68,16 @@ async def check_url(url: str, allow_hosts: Iterable[str],
     if parts.scheme not in ("http", "https") or not host:
         raise ForbiddenUrl("only http and https URLs with a host are allowed")
     if host.lower() in {h.lower() for h in allow_hosts}:
+        return
+    if defects.on("ssrf-dotted-only"):
+        try:  # strict parsing only: other spellings of an address are taken for names
+            strict = ipaddress.ip_address(host)
+        except ValueError:
+            if host.lower() == "localhost":
+                raise ForbiddenUrl("the host is loopback") from None
+            return
+        if forbidden_reason(strict):
+            raise ForbiddenUrl("the host is a forbidden address")
         return
     literal = literal_address(host)
     if literal is not None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from . import defects
 from .durable import GroupCommitFile
 from .ssrf import ForbiddenUrl, check_url
 from .store import StatusStore, rfc3339
@@ -90,15 +91,21 @@ class WebhookDispatcher:
 
     async def _deliver(self, hook: dict[str, Any], record: dict[str, Any]) -> None:
         assert self._client is not None
-        body = json.dumps({"event_id": "evt_" + uuid.uuid4().hex, "event": record["state"],
-                           "trace_id": record["trace_id"], "state": record["state"],
-                           "ts": rfc3339(time.time())}).encode()
+        payload = {"event_id": "evt_" + uuid.uuid4().hex, "event": record["state"],
+                   "trace_id": record["trace_id"], "state": record["state"],
+                   "ts": rfc3339(time.time())}
+        body = json.dumps(payload).encode()
         headers = {"content-type": "application/json"}
         if hook["secret"]:
-            headers["x-sidecar-signature"] = signature(hook["secret"], body)
-        for attempt in range(MAX_ATTEMPTS):
+            signed = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode() \
+                if defects.on("webhook-signature-over-json") else body
+            headers["x-sidecar-signature"] = signature(hook["secret"], signed)
+        for attempt in range(1 if defects.on("webhook-no-retry") else MAX_ATTEMPTS):
             if attempt:
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+                if defects.on("webhook-new-event-id-per-retry"):
+                    payload["event_id"] = "evt_" + uuid.uuid4().hex
+                    body = json.dumps(payload).encode()
             try:
                 await check_url(hook["url"], self.allow_hosts)  # DNS may have changed
             except ForbiddenUrl as exc:

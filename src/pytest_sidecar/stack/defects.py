@@ -1,0 +1,156 @@
+"""Opt-in defects: realistic bugs of a gateway implementation that the reference stack can
+be switched to have, one clause each, to prove that the suite catches them.
+
+`sidecar-stack serve --defect NAME` (repeatable; `--defect list` lists them) or
+`SIDECAR_DEFECTS=a,b` in the environment (the embedded and dedicated stacks of a pytest
+run inherit it). None is a crash: each is the kind of slip a reviewer misses. The
+detection matrix (docs/detection.md) runs the suite against each and checks that exactly
+the specs for that clause fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+ENV = "SIDECAR_DEFECTS"
+
+
+@dataclass(frozen=True)
+class Defect:
+    name: str
+    clause: str  # the CONTRACT section it breaks
+    summary: str
+
+
+_ALL = (
+    # §2: correlation
+    Defect("error-without-request-id", "§2", "error responses carry no x-request-id"),
+    Defect("trace-id-not-echoed", "§2",
+           "a request's own x-trace-id is never echoed; every response gets a fresh one"),
+    # §2.1: chat
+    Defect("no-explanation-metadata", "§2.1",
+           "an explained chat's body has no explanation_metadata (the header still names "
+           "the trace)"),
+    Defect("metadata-status-pending", "§2.1",
+           "explanation_metadata.status says 'pending' instead of 'queued'"),
+    Defect("explain-mode-unchecked", "§2.1",
+           "any x-explain-mode value is accepted (only 'hypergraph' opens a trace)"),
+    Defect("budget-unchecked", "§2.1", "x-explain-budget is not validated"),
+    Defect("client-trace-id-overwrites", "§2.1",
+           "a reused client x-trace-id overwrites the trace instead of 409 trace_exists"),
+    Defect("client-trace-id-ignored", "§2.1",
+           "the client's x-trace-id is ignored; the gateway picks its own id"),
+    Defect("schema-errors-400", "§2.1", "schema violations answer 400 instead of 422"),
+    Defect("no-body-cap", "§2.1", "bodies over the size cap are accepted (no 413)"),
+    Defect("stream-without-done", "§2.1", "a streamed chat never sends data: [DONE]"),
+    # §2.2-2.3: lifecycle and status
+    Defect("status-without-stage", "§2.3", "the status object omits stage and featureset"),
+    Defect("status-epoch-timestamps", "§2.3",
+           "created_at/updated_at are epoch numbers, not RFC 3339 strings"),
+    Defect("unknown-trace-500", "§2.3", "an unknown trace id answers 500 instead of 404"),
+    # §2.4: graph
+    Defect("graph-before-complete", "§2.4", "the graph of a running trace is served (200)"),
+    Defect("canceled-graph-404", "§2.4",
+           "the graph of a canceled trace answers 404 graph_not_ready, not 409"),
+    Defect("ttl-not-enforced", "§2.2", "traces never expire; the graph stays 200"),
+    # §4: HIF
+    Defect("hif-dangling-node", "§4", "one incidence names a node that is not in nodes"),
+    Defect("hif-weight-over-one", "§4", "incidence weights can exceed 1"),
+    Defect("hif-wrong-version", "§4", "meta.version says 'hif-2' on the v1 route"),
+    Defect("hif-token-outputs-short", "§4",
+           "token graphs have one output_token fewer than the completion's tokens"),
+    # §2.5: SSE
+    Defect("sse-no-terminal-event", "§2.5",
+           "the trace stream closes after the last status_update without complete/error"),
+    Defect("sse-no-event-ids", "§2.5", "trace stream events carry no id:"),
+    # §2.6: webhooks
+    Defect("webhook-signature-over-json", "§2.6",
+           "the signature is an HMAC of re-serialised JSON, not of the raw body sent"),
+    Defect("webhook-new-event-id-per-retry", "§2.6", "each retry gets a fresh event_id"),
+    Defect("webhook-no-retry", "§2.6", "a failed delivery is never retried"),
+    Defect("ssrf-dotted-only", "§2.6",
+           "the SSRF guard checks only dotted-quad spellings (decimal, octal, hex pass)"),
+    Defect("webhook-secret-echoed", "§2.6", "the registration answer echoes the secret"),
+    # §2.7: cancel
+    Defect("cancel-terminal-202", "§2.7",
+           "cancelling a complete trace answers 202 and marks it canceled"),
+    Defect("cancel-still-publishes", "§2.7",
+           "the explainer publishes the graph of a trace canceled mid-way"),
+    # §2.8: idempotency
+    Defect("idempotency-across-tenants", "§2.8",
+           "idempotency keys are global: tenant B replays tenant A's response"),
+    Defect("idempotency-ignores-body", "§2.8",
+           "the same key with another body replays the first response instead of 422"),
+    # §2.9: explanation v2
+    Defect("v2-foreign-completion", "§2.9",
+           "the completion -> explanation route does not check the tenant"),
+    # §2.10: health and methods
+    Defect("readyz-ignores-store", "§2.10", "/readyz stays 200 with the status store down"),
+    Defect("healthz-follows-readiness", "§2.10", "/healthz answers 503 when a dependency is down"),
+    Defect("405-without-allow", "§2.10", "405 answers carry no Allow header"),
+    # §2.11: CORS
+    Defect("cors-reflects-any-origin", "§2.11", "any Origin is echoed as allowed"),
+    # §3: access control
+    Defect("explanation-route-unauthenticated", "§3",
+           "GET /v1/chat/completions/{id}/explanation needs no token"),
+    Defect("read-token-can-cancel", "§3", "DELETE accepts a token with only traces:read"),
+    Defect("unknown-token-401", "§3", "an unknown token answers 401 instead of 403 forbidden"),
+    Defect("foreign-status-readable", "§3", "another tenant's trace status is served"),
+    Defect("foreign-cancel-allowed", "§3", "another tenant's trace can be canceled"),
+    Defect("foreign-trace-403", "§3",
+           "another tenant's trace answers 403 (distinguishable from a missing one)"),
+    Defect("token-in-query-accepted", "§3", "an access_token query parameter is accepted"),
+    # §3: rate limits
+    Defect("denied-requests-spend-tokens", "§3",
+           "requests refused by auth still spend rate-limit tokens"),
+    Defect("retry-after-zero", "§3", "429 answers carry Retry-After: 0"),
+    Defect("rate-limit-shared-by-tenants", "§3",
+           "one bucket per category for all tenants, not per (tenant, category)"),
+    Defect("rate-limited-opens-trace", "§3", "a chat refused with 429 still opens its trace"),
+    # §6: metrics
+    Defect("metrics-trace-id-label", "§6", "status reads are counted with a trace_id label"),
+    Defect("status-get-counted-twice", "§6", "traces_status_get_total counts each read twice"),
+    Defect("no-rate-limit-counter", "§6", "rate_limit_rejections_total never moves"),
+    # §7: audit log and logs
+    Defect("audit-raw-snippet", "§7", "the audit snippet is the raw first message (PII)"),
+    Defect("audit-no-deny-lines", "§7", "requests refused by auth get no audit line"),
+    Defect("log-user-text", "§7", "the gateway's JSON log line carries the user's prompt"),
+    Defect("store-without-expires-at", "§7",
+           "status store records carry no expires_at"),
+)
+
+DEFECTS: dict[str, Defect] = {defect.name: defect for defect in _ALL}
+
+_active: frozenset[str] = frozenset()
+
+
+class UnknownDefect(ValueError):
+    """A defect name that is not in the registry."""
+
+
+def parse(raw: str | Iterable[str]) -> frozenset[str]:
+    """Defect names from a comma list or an iterable; unknown names raise UnknownDefect."""
+    names = [n.strip() for n in (raw.split(",") if isinstance(raw, str) else raw)]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in DEFECTS]
+    if unknown:
+        raise UnknownDefect(f"unknown defect {', '.join(unknown)}; `sidecar-stack serve "
+                            "--defect list` lists them")
+    return frozenset(names)
+
+
+def configure(names: Iterable[str]) -> None:
+    """Switch on these defects for this process (once, at stack start)."""
+    global _active
+    _active = frozenset(names)
+
+
+def on(name: str) -> bool:
+    """True when the stack runs with this defect (a typo here is a programming error)."""
+    assert name in DEFECTS, name
+    return name in _active
+
+
+def active() -> frozenset[str]:
+    return _active
