@@ -14,6 +14,7 @@ import pytest
 from . import marks
 from .config import SettingError, resolve, separated_path_values
 from .fixtures.contracts import evidence, hif_validator
+from .fixtures.files import audit_log, status_store
 from .fixtures.gateway import gateway, gateway_factory, request_journal
 from .fixtures.load import load_profile, load_runner
 from .fixtures.metrics import metrics, metrics_factory
@@ -29,10 +30,10 @@ from .serial import MachineLock
 from .state import STATE_KEY, WORKERINPUT_KEY, SidecarState, is_controller
 from .target import TargetFileError
 
-__all__ = ["evidence", "gateway", "gateway_factory", "hif_validator", "load_profile",
-           "load_runner", "metrics", "metrics_factory", "platform", "quiet_target",
+__all__ = ["audit_log", "evidence", "gateway", "gateway_factory", "hif_validator",
+           "load_profile", "load_runner", "metrics", "metrics_factory", "platform", "quiet_target",
            "rate_limited", "request_journal", "sidecar_config", "sidecar_target",
-           "stack_factory", "tenants", "traces"]
+           "stack_factory", "status_store", "tenants", "traces"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -55,9 +55,12 @@ def _url(attribute: str) -> Probe:
 
 
 def _file(attribute: str, want_dir: bool = False) -> Probe:
+    """The declared path is on this runner. A file may not exist before the target's
+    first write (a fresh store, an empty log), so its directory is enough."""
     def probe(target: Target, timeout: float) -> str | None:
         path = str(getattr(target, attribute)).removeprefix("file://")
-        ok = os.path.isdir(path) if want_dir else os.path.isfile(path)
+        ok = os.path.isdir(path) if want_dir else (
+            os.path.isfile(path) or os.path.isdir(os.path.dirname(path) or "."))
         return None if ok else f"{attribute} {path} does not exist on this runner"
     return probe
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,8 +13,8 @@ import pytest
 
 from pytest_sidecar.client import SidecarClient
 from pytest_sidecar.contracts.lifecycle import may_follow
+from pytest_sidecar.fixtures.files import StatusStore
 from pytest_sidecar.fixtures.traces import Traces
-from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
               pytest.mark.contract("§3")]
@@ -96,18 +95,17 @@ def test_a_foreign_trace_is_indistinguishable_from_a_missing_one(
 
 @pytest.mark.needs("auth", "tenants:2", "status_store")
 @pytest.mark.contract("§7")
-def test_status_records_keep_their_tenant(sidecar_target: Target, tenants: Any,
+def test_status_records_keep_their_tenant(status_store: StatusStore, tenants: Any,
                                           a_traces: dict[str, str], gateway_factory: Any,
                                           traces: Traces, evidence: Any) -> None:
-    store = Path(sidecar_target.status_json or "")
-    before = json.loads(store.read_text())
+    before = status_store.records()
     stranger = gateway_factory("b", "write")
     b_trace = traces.open(stranger).trace_id
     # Let A's running traces move on, and B act on them, then read the store again.
     for trace_id in a_traces:
         stranger.cancel(trace_id)
     traces.wait(b_trace, gateway_factory("b", "read"))
-    after = json.loads(store.read_text())
+    after = status_store.records()
     absent = [t for t in [*a_traces, b_trace] if t not in after]
     assert not absent, f"§7: traces the gateway acknowledged are not in the store: {absent}"
     for trace_id in a_traces:
