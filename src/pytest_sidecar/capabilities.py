@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 PROFILES = ("core", "explain", "security", "observability", "performance", "platform",
             "resilience")
 
+# CONTRACT §3's default token-bucket limits per (tenant, category), in force for a target
+# that declares 'rate_limits' without figures for a category.
+CONTRACT_RATE_LIMITS = {"read": {"rps": 50.0, "burst": 200.0}, "write": {"rps": 5.0, "burst": 20.0}}
+
 # A target whose TTL is at most this many seconds can have its 410 tested in a spec.
 SHORT_TTL_LIMIT_S = 60.0
 

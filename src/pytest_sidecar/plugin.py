@@ -19,9 +19,10 @@ from .fixtures.gateway import gateway, gateway_factory, request_journal
 from .fixtures.load import load_profile, load_runner
 from .fixtures.metrics import metrics, metrics_factory
 from .fixtures.platform import platform
-from .fixtures.quiet import quiet_target, rate_limited
+from .fixtures.quiet import quiet_target
 from .fixtures.stack import stack_factory
 from .fixtures.target import sidecar_config, sidecar_target, tenants
+from .fixtures.throttle import rate_limited
 from .fixtures.traces import traces
 from .options import OPTIONS
 from .outcomes import FailReason, format_line

@@ -52,7 +52,7 @@ class Target:
     log: str | None = None
     declared: frozenset[str] = frozenset()
     trace_ttl_seconds: float | None = None
-    rate_limits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    rate_limits: Mapping[str, Any] = field(default_factory=dict)  # see limits_for()
     cors_origins: tuple[str, ...] = ()
     routes: tuple[str, ...] = ()
     extensions: Mapping[str, Any] = field(default_factory=dict)
@@ -62,6 +62,16 @@ class Target:
         """Declared capabilities plus those implied by what the target file gives."""
         implied = {name for name, present in DERIVED.items() if present(self)}
         return self.declared | frozenset(implied)
+
+    def limits_for(self, tenant: str) -> dict[str, dict[str, float]]:
+        """The read/write limits of a tenant key: its own override, else the target's,
+        else the contract's defaults (§3)."""
+        from .capabilities import CONTRACT_RATE_LIMITS
+
+        overrides = self.rate_limits.get("tenants", {}).get(tenant, {})
+        return {category: dict(overrides.get(category) or self.rate_limits.get(category)
+                               or default)
+                for category, default in CONTRACT_RATE_LIMITS.items()}
 
     def secrets(self) -> Iterator[str]:
         """Every token value, for the redactor."""

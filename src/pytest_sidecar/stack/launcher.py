@@ -50,7 +50,7 @@ class _Server(uvicorn.Server):
 def generate_tokens() -> dict[str, TokenInfo]:
     """Fresh tokens for two tenants: a write token (both scopes) and a read-only token each."""
     tokens = {}
-    for tenant in ("tenant-a", "tenant-b"):
+    for tenant in ("tenant-a", "tenant-b", "tenant-c"):
         tokens[TOKEN_PREFIX + secrets.token_urlsafe(24)] = TokenInfo(
             tenant, frozenset({"traces:read", "traces:write"}), f"{tenant}-writer")
         tokens[TOKEN_PREFIX + secrets.token_urlsafe(24)] = TokenInfo(
@@ -59,7 +59,7 @@ def generate_tokens() -> dict[str, TokenInfo]:
 
 
 def target_tenants(tokens: Mapping[str, TokenInfo]) -> dict[str, Any]:
-    """The target file's tenants a/b from the token table (first two tenants by id)."""
+    """The target file's tenants a/b/c from the token table (first three tenants by id)."""
     by_tenant: dict[str, dict[str, str]] = {}
     for token, info in tokens.items():
         slot = by_tenant.setdefault(info.tenant_id, {})
@@ -68,7 +68,7 @@ def target_tenants(tokens: Mapping[str, TokenInfo]) -> dict[str, Any]:
         elif info.scopes == {"traces:read"}:
             slot.setdefault("read", token)
     return {key: {"id": tenant, "tokens": by_tenant[tenant]}
-            for key, tenant in zip(("a", "b"), sorted(by_tenant), strict=False)}
+            for key, tenant in zip(("a", "b", "c"), sorted(by_tenant), strict=False)}
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -104,8 +104,7 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
                          *(["cors"] if settings.cors_origins else []),
                          *(["webhook_receiver"] if "127.0.0.1" in settings.webhook_allow_hosts
                            else [])],
-        "rate_limits": {category: {"rps": limit.rps, "burst": limit.burst}
-                        for category, limit in settings.rate_limits.items()},
+        "rate_limits": rate_limits_document(settings),
         "x-reference-stack": {"pid": os.getpid(), "state_dir": settings.state_dir,
                               "upstream": upstream, "defects": sorted(settings.defects)},
     }
@@ -115,6 +114,19 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
         doc["cors"] = {"allowed_origins": sorted(settings.cors_origins)}
     if settings.ttl_seconds <= SHORT_TTL_LIMIT_S:
         doc["trace_ttl_seconds"] = settings.ttl_seconds
+    return doc
+
+
+def rate_limits_document(settings: StackSettings) -> dict[str, Any]:
+    """The target file's rate_limits: the stack-wide limits and each tenant's overrides."""
+    keys = {tenant["id"]: key for key, tenant in target_tenants(settings.tokens).items()}
+    doc: dict[str, Any] = {category: {"rps": limit.rps, "burst": limit.burst}
+                           for category, limit in settings.rate_limits.items()}
+    overrides = {keys[tenant]: {category: {"rps": limit.rps, "burst": limit.burst}
+                                for category, limit in limits.items()}
+                 for tenant, limits in settings.tenant_rate_limits.items() if tenant in keys}
+    if overrides:
+        doc["tenants"] = overrides
     return doc
 
 
