@@ -1,75 +1,80 @@
-"""API versioning (CONTRACT §2, §4, §8): a valid OpenAPI document whose API is only /v1,
-a served route table equal to the documented one, HIF v1 at runtime, and the
-change-management rules stated as checkable facts."""
+"""API versioning (CONTRACT §2, §4): the target serves the contract's v1 routes that its
+declarations require and no other API, its declared route table matches the contract
+by template shape, and its graphs are HIF v1."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from pytest_sidecar.client import SidecarClient
-from pytest_sidecar.contracts.openapi import documented_routes, load_openapi
+from pytest_sidecar.contracts.routes import ROUTE_NEEDS, required_routes, route_key
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.target import Target
 
-pytestmark = [pytest.mark.profile("core"), pytest.mark.contract("§8")]
-
-CHANGE_MANAGEMENT = Path(__file__).resolve().parents[2] / "docs" / "change-management.md"
+pytestmark = [pytest.mark.profile("core"), pytest.mark.contract("§2")]
+# Paths no v1 Sidecar serves; a 2xx on one is an undocumented API.
 UNDOCUMENTED = [("GET", "/v2/chat/completions"), ("POST", "/v2/chat/completions"),
-                ("GET", "/v1/traces"), ("GET", "/v1/admin"), ("GET", "/docs"),
-                ("GET", "/openapi.json"), ("GET", "/debug/vars"), ("GET", "/v1")]
+                ("GET", "/v1/traces"), ("GET", "/v1/admin"), ("GET", "/debug/vars"),
+                ("GET", "/v1")]
 
 
-def test_the_document_is_valid_openapi_and_its_api_is_only_v1(evidence: Any) -> None:
-    from openapi_spec_validator import validate
-
-    document = load_openapi()
-    validate(document)
-    paths = list(document["paths"])
-    assert paths and all(path.startswith("/v1/") for path in paths), paths
-    assert document["openapi"].startswith("3.")
-    evidence.record(openapi=document["openapi"], api_paths=len(paths),
-                    operations=len(documented_routes()))
+def required(target: Target) -> dict[tuple[str, str], tuple[str, str]]:
+    """The contract's routes this target must serve, given what it declares. /metrics is
+    a gateway route only when the declared metrics URL is the gateway's own."""
+    routes = required_routes(target.capabilities)
+    if target.metrics_gateway != target.url + "/metrics":
+        routes.pop(("GET", "/metrics"), None)
+    return routes
 
 
 @pytest.mark.needs("route_table")
 def test_the_served_routes_are_exactly_the_documented_ones(sidecar_target: Target,
                                                            evidence: Any) -> None:
-    served = {tuple(route.split(" ", 1)) for route in sidecar_target.routes}
-    documented = documented_routes()
-    assert not served - documented, f"served but undocumented: {sorted(served - documented)}"
-    assert not documented - served, f"documented but not served: {sorted(documented - served)}"
-    evidence.record(routes=len(served))
+    served = {route_key(route) for route in sidecar_target.routes}
+    documented = {route_key(key) for key in ROUTE_NEEDS}
+    missing = sorted(set(required(sidecar_target)) - served)
+    extra = sorted(served - documented)
+    assert not missing, f"§2: declared capabilities need routes the table lacks: {missing}"
+    assert not extra, f"§2: served routes the contract does not document: {extra}"
+    evidence.record(routes=len(served), compared_by="METHOD + template shape")
 
 
-def concrete(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", "versioning-probe", path)
+def concrete(path: str, trace_id: str, completion_id: str) -> str:
+    return path.replace("{trace_id}", trace_id).replace("{completion_id}", completion_id)
 
 
-@pytest.mark.needs("chat", "health")
-def test_every_documented_route_answers_and_nothing_else_does(
-        sidecar_target: Target, evidence: Any) -> None:
-    answers = {}
-    with httpx.Client(base_url=sidecar_target.url, timeout=10) as http:
-        for method, path in sorted(documented_routes()):
-            response = http.request(method, concrete(path), json={} if method == "POST" else None)
-            # Without a token a documented route says 401 (or serves health); a missing
-            # route would be a 404 with code not_found, a wrong method a 405.
-            body_code = response.json().get("code") if response.headers.get(
-                "content-type", "").startswith("application/json") else None
-            assert response.status_code != 405, f"{method} {path}: 405"
-            assert not (response.status_code == 404 and body_code == "not_found"), (
-                f"{method} {path} is documented but not served")
-            answers[f"{method} {path}"] = response.status_code
-        for method, path in UNDOCUMENTED:
-            response = http.request(method, path)
-            assert response.status_code in (404, 405), f"{method} {path}: {response.status_code}"
-            answers[f"{method} {path}"] = response.status_code
-    evidence.record(answers=answers)
+@pytest.mark.needs("chat")
+def test_every_required_route_answers_and_nothing_else_does(
+        sidecar_target: Target, gateway: SidecarClient, traces: Traces,
+        evidence: Any) -> None:
+    # Real ids when the target explains, so no route can rightly answer 404.
+    trace_id, completion_id = "versioning-probe", "versioning-probe"
+    if "explain" in sidecar_target.capabilities:
+        done = traces.complete()
+        trace_id = done.trace_id
+        completion_id = str(done.response.json().get("id", completion_id))
+    answers, wrong = {}, []
+    for method, path in sorted(required(sidecar_target).values()):
+        body = None
+        if method == "POST":
+            body = ({"url": "https://93.184.216.34/hook", "events": ["canceled"]}
+                    if path.endswith("/webhooks") else
+                    {"model": "sidecar-fake-1", "max_tokens": 1,
+                     "messages": [{"role": "user", "content": "versioning"}]})
+        response = gateway.http.request(method, concrete(path, trace_id, completion_id),
+                                        json=body)
+        answers[f"{method} {path}"] = response.status_code
+        if response.status_code in (404, 405):
+            wrong.append(f"{method} {path}: {response.status_code}")
+    assert not wrong, f"§2: routes the target's declarations require are not served: {wrong}"
+    for method, path in UNDOCUMENTED:
+        response = gateway.http.request(method, path)
+        answers[f"{method} {path}"] = response.status_code
+        assert response.status_code in (401, 403, 404, 405), (
+            f"§2: undocumented {method} {path} answered {response.status_code}")
+    evidence.record(answers=answers, trace_id=trace_id)
 
 
 @pytest.mark.needs("chat", "explain")
@@ -82,32 +87,3 @@ def test_runtime_graphs_are_hif_1(gateway: SidecarClient, traces: Traces,
     meta = graph.json().get("meta") or {}
     assert meta.get("version") == "hif-1", f"§4: meta.version of a v1 graph: {meta}"
     evidence.record(trace_id=trace_id, version=meta["version"])
-
-
-def policy_fields() -> dict[str, dict[str, str]]:
-    """`- Field: value` lines of docs/change-management.md, by `##` section."""
-    sections: dict[str, dict[str, str]] = {}
-    current = None
-    for line in CHANGE_MANAGEMENT.read_text(encoding="utf-8").splitlines():
-        if line.startswith("## "):
-            current = sections.setdefault(line[3:].strip().lower(), {})
-        elif current is not None and (match := re.match(r"^- ([^:]+): (.+)$", line)):
-            current[match[1].strip().lower()] = match[2].strip()
-    return sections
-
-
-def test_change_management_states_adr_freeze_and_deprecation_window(evidence: Any) -> None:
-    policy = policy_fields()
-    adr = policy.get("architecture decision records", {})
-    assert adr.get("required") == "yes", adr
-    freeze = policy.get("release freeze", {})
-    assert freeze.get("code freeze before release") == "yes", freeze
-    assert re.match(r"^\d+ (working )?days?$", freeze.get("freeze length", "")), freeze
-    window = policy.get("deprecation policy", {}).get("minimum deprecation window", "")
-    days = re.match(r"^(\d+) days$", window)
-    assert days and int(days[1]) >= 90, f"deprecation window {window!r} is not >= 90 days"
-    versioning = policy.get("versioning", {})
-    assert versioning.get("api version in path") == "/v1"
-    assert versioning.get("hif version") == "hif-1"
-    evidence.record(adr_required=adr["required"], freeze=freeze["freeze length"],
-                    deprecation_window_days=int(days[1]))

@@ -13,24 +13,16 @@ from typing import Any
 
 import pytest
 
-from pytest_sidecar.contracts.openapi import load_openapi, operations
+from pytest_sidecar.contracts.openapi import load_openapi
+from pytest_sidecar.contracts.routes import ROUTE_NEEDS
 from pytest_sidecar.outcomes import SkipReason, skip
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.profile("core"), pytest.mark.contract("§2")]
 
-# The routes the API document describes, with the capability each needs.
-OPERATION_NEEDS = {
-    ("POST", "/v1/chat/completions"): ("chat",),
-    ("GET", "/v1/chat/completions/{completion_id}/explanation"): ("explanation_v2",),
-    ("GET", "/v1/traces/{trace_id}/status"): ("explain",),
-    ("GET", "/v1/traces/{trace_id}/graph"): ("explain",),
-    ("GET", "/v1/traces/{trace_id}/stream"): ("trace_stream",),
-    ("POST", "/v1/traces/{trace_id}/webhooks"): ("webhooks",),
-    ("DELETE", "/v1/traces/{trace_id}"): ("cancel",),
-}
+# The API routes of the contract (not the operational ones), with what each needs.
 OPERATIONS = [pytest.param(method, path, marks=pytest.mark.needs("auth", *needs),
                            id=f"{method} {path}")
-              for (method, path), needs in OPERATION_NEEDS.items()]
+              for (method, path), needs in ROUTE_NEEDS.items() if path.startswith("/v1/")]
 
 
 # §5: a saturated explanation lane may refuse explain work with 503 + Retry-After, which
@@ -46,12 +38,6 @@ def explain_refusal(response: Any) -> bool:
         return response.json().get("code") in EXPLAIN_REFUSALS
     except ValueError:
         return False
-
-
-def test_every_api_operation_is_fuzzed(evidence: Any) -> None:
-    documented = {key for key in operations() if key[1] in load_openapi()["paths"]}
-    assert set(OPERATION_NEEDS) == documented
-    evidence.record(operations=len(documented))
 
 
 @pytest.mark.parametrize("method,path", OPERATIONS)

@@ -1,0 +1,72 @@
+"""The project's own documents say what CONTRACT §8 asks of them: the v1 API document is
+valid OpenAPI with only /v1 paths and matches the contract's route table; the
+change-management document states ADRs, a code freeze and a >= 90-day deprecation window.
+Checks of this repository, not of a target, so they are self-tests."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pytest_sidecar.contracts.openapi import documented_routes, load_openapi, operations
+from pytest_sidecar.contracts.routes import ROUTE_NEEDS
+
+ROOT = Path(__file__).resolve().parents[2]
+CHANGE_MANAGEMENT = ROOT / "docs" / "change-management.md"
+
+
+def test_the_api_document_is_valid_openapi_and_only_v1() -> None:
+    from openapi_spec_validator import validate
+
+    document = load_openapi()
+    validate(document)
+    paths = list(document["paths"])
+    assert paths and all(path.startswith("/v1/") for path in paths), paths
+    assert document["openapi"].startswith("3.")
+
+
+def test_the_repository_copy_of_the_api_document_is_the_shipped_one() -> None:
+    shipped = (ROOT / "src" / "pytest_sidecar" / "contracts" / "hypergraph-api.yaml").read_text()
+    assert (ROOT / "api" / "openapi" / "hypergraph-api.yaml").read_text() == shipped
+
+
+def test_the_route_table_is_the_documented_one() -> None:
+    assert set(ROUTE_NEEDS) == documented_routes()
+
+
+def test_the_scope_matrix_and_the_fuzzer_cover_every_documented_route() -> None:
+    from tests.e2e.test_contract_fuzz import OPERATIONS
+    from tests.e2e.test_gateway_rbac import ROUTES
+
+    assert set(ROUTES) == documented_routes()
+    for key, route in ROUTES.items():
+        assert operations()[key].get("x-scope") == route.scope, key
+    fuzzed = {tuple(param.values[:2]) for param in OPERATIONS}
+    assert fuzzed == {key for key in documented_routes() if key[1] in load_openapi()["paths"]}
+
+
+def policy_fields() -> dict[str, dict[str, str]]:
+    """`- Field: value` lines of docs/change-management.md, by `##` section."""
+    sections: dict[str, dict[str, str]] = {}
+    current = None
+    for line in CHANGE_MANAGEMENT.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            current = sections.setdefault(line[3:].strip().lower(), {})
+        elif current is not None and (match := re.match(r"^- ([^:]+): (.+)$", line)):
+            current[match[1].strip().lower()] = match[2].strip()
+    return sections
+
+
+def test_change_management_states_adr_freeze_and_deprecation_window() -> None:
+    policy = policy_fields()
+    adr = policy.get("architecture decision records", {})
+    assert adr.get("required") == "yes", adr
+    freeze = policy.get("release freeze", {})
+    assert freeze.get("code freeze before release") == "yes", freeze
+    assert re.match(r"^\d+ (working )?days?$", freeze.get("freeze length", "")), freeze
+    window = policy.get("deprecation policy", {}).get("minimum deprecation window", "")
+    days = re.match(r"^(\d+) days$", window)
+    assert days and int(days[1]) >= 90, f"deprecation window {window!r} is not >= 90 days"
+    versioning = policy.get("versioning", {})
+    assert versioning.get("api version in path") == "/v1"
+    assert versioning.get("hif version") == "hif-1"
