@@ -106,7 +106,8 @@ def _retry_after(response: httpx.Response, waited: float) -> float | None:
     if response.status_code != 429:
         return None
     raw = response.headers.get("retry-after", "1")
-    delay = float(raw) if raw.isdigit() else 1.0
+    # At least a second: a Retry-After of 0 (a target's bug) must not make a busy loop.
+    delay = max(1.0, float(raw)) if raw.isdigit() else 1.0
     return delay if waited + delay <= MAX_RATE_LIMIT_WAIT_S else None
 
 

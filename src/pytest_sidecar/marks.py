@@ -22,6 +22,8 @@ MARKERS = (
     "needs(*capabilities): the spec needs these target capabilities (e.g. 'auth', "
     "'tenants:2'); not declared -> skip NOT_DECLARED, declared but probe fails -> fail",
     "contract(*sections): the CONTRACT.md sections this spec certifies (e.g. '§2.2')",
+    "clause(*ids): the contract clauses this spec asserts (pytest_sidecar.clauses, e.g. "
+    "'§2.5/ids'); the report's coverage counts them",
     "profile(name): the conformance profile the spec counts towards (core, explain, "
     "security, observability, performance, platform, resilience)",
     "slo: SLO verdicts under load (run with -m slo)",
@@ -44,6 +46,10 @@ SERIAL_MARKERS = ("load", "slo", "disruptive", "fuzz")
 def runs_alone(item: pytest.Item) -> bool:
     """Specs that load, disrupt or fuzz the target run with no other spec beside them."""
     return any(item.get_closest_marker(name) for name in SERIAL_MARKERS)
+
+
+def asserted_clauses(item: pytest.Item) -> list[str]:
+    return [str(c) for mark in item.iter_markers("clause") for c in mark.args]
 
 
 def needed_capabilities(item: pytest.Item) -> list[str]:
@@ -102,7 +108,8 @@ def annotate(item: pytest.Item, report: pytest.TestReport) -> None:
     markers = sorted({m.name for m in item.iter_markers()
                       if m.name not in ("parametrize", "usefixtures", "filterwarnings")})
     report.user_properties.append((META_PROPERTY, {
-        "markers": markers, "contract": _contract(item), "profile": _profile(item)}))
+        "markers": markers, "contract": _contract(item), "profile": _profile(item),
+        "clauses": asserted_clauses(item)}))
     if report.when == "call" and item.config.pluginmanager.hasplugin("html"):
         from pytest_html import extras
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from . import marks
+from .clauses import unknown_clauses
 from .config import SettingError, resolve, separated_path_values
 from .fixtures.contracts import evidence, hif_validator
 from .fixtures.files import audit_log, status_store
@@ -126,6 +127,10 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Turn `needs` markers into typed skips (not declared) or failures (probe failed)."""
+    unknown = unknown_clauses(marks.asserted_clauses(item))
+    if unknown:
+        pytest.fail(f"clause({', '.join(map(repr, unknown))}): not in pytest_sidecar.clauses",
+                    pytrace=False)
     names = marks.needed_capabilities(item)
     if names:
         marks.enforce_needs(item.config.stash[STATE_KEY], names)

@@ -1,5 +1,98 @@
-"""Which specs must fail for each opt-in defect of the reference stack (node id parts)."""
+"""Which specs must fail for each opt-in defect of the reference stack: parts of node ids.
+
+A defect is caught when one of its specs fails; any other spec failing is a cascade
+(unless it fails with a typed DECLARED_BUT_MISSING line citing the defect's clause).
+Keep each list to the specs that certify the defect's clause.
+"""
 
 from __future__ import annotations
 
-EXPECTED: dict[str, tuple[str, ...]] = {}
+TW = "test_trace_workflow.py::"
+LIFECYCLE = TW + "test_lifecycle_reaches_complete_with_a_valid_graph"
+STREAMED = TW + "test_a_streamed_chat_opens_a_trace_from_its_header"
+BAD_INPUT = "test_error_responses.py::test_bad_input_gets_an_exact_json_error"
+CORRELATION = "test_correlation_and_logging.py::test_every_response_carries_correlation_ids"
+ISOLATION = "test_security_tenant_isolation.py::test_a_foreign_trace_is_indistinguishable"
+RBAC = "test_gateway_rbac.py::test_scope_matrix"
+WEBHOOK_SIGNED = "test_webhooks.py::test_delivery_is_signed_and_describes_the_event"
+WEBHOOK_RETRIED = "test_webhooks.py::test_failed_deliveries_are_retried_with_the_same_event_id"
+READINESS = "test_health_readiness.py::test_readiness_names_an_unavailable_dependency"
+V2 = "test_explanation_v2.py::"
+RATE_WRITE = "test_rate_limits.py::test_write_burst_then_429_that_opens_no_trace_and_recovers"
+RATE_READ = "test_rate_limits.py::test_reads_have_their_own_bucket"
+OBSERVABILITY = "test_observability.py::"
+AUDIT = "test_audit_pii.py::"
+EXPLANATION_ROUTE = "GET /v1/chat/completions/{completion_id}/explanation"
+
+EXPECTED: dict[str, tuple[str, ...]] = {
+    "error-without-request-id": (CORRELATION,),
+    "trace-id-not-echoed": (CORRELATION,),
+    "no-explanation-metadata": (LIFECYCLE,),
+    "metadata-status-pending": (LIFECYCLE,),
+    "explain-mode-unchecked": (TW + "test_invalid_explain_headers_are_400[x-explain-mode",
+                               BAD_INPUT + "[bad-explain-mode]"),
+    "budget-unchecked": (TW + "test_invalid_explain_headers_are_400[x-explain-budget",
+                         BAD_INPUT + "[bad-budget]"),
+    "client-trace-id-overwrites": (TW + "test_a_reused_client_trace_id_is_409",),
+    "client-trace-id-ignored": (TW + "test_a_reused_client_trace_id_is_409",
+                                BAD_INPUT + "[bad-trace-id]"),
+    "schema-errors-400": tuple(f"{BAD_INPUT}[{case}]" for case in (
+        "not-an-object", "model-not-string", "messages-empty", "role-unknown",
+        "stream-not-bool")),
+    "no-body-cap": (BAD_INPUT + "[oversize-body]",),
+    "stream-without-done": (STREAMED,),
+    "status-without-stage": (LIFECYCLE,),
+    "status-epoch-timestamps": (LIFECYCLE,),
+    "unknown-trace-500": (TW + "test_a_chat_without_explain_mode_opens_no_trace", ISOLATION),
+    "graph-before-complete": (TW + "test_graph_is_404_until_the_trace_is_complete",),
+    "canceled-graph-404": (TW + "test_cancel_mid_way_never_produces_a_graph",),
+    "ttl-not-enforced": (TW + "test_graph_is_410_after_the_ttl",),
+    # The v2 envelope is built from the same graph; §4 defines both.
+    "hif-dangling-node": (LIFECYCLE, STREAMED, V2 + "test_pending_then_a_valid_v2_envelope"),
+    "hif-weight-over-one": (LIFECYCLE, STREAMED, V2 + "test_pending_then_a_valid_v2_envelope"),
+    "hif-wrong-version": (LIFECYCLE, STREAMED, "test_api_versioning.py::test_runtime_graphs"),
+    "hif-token-outputs-short": (LIFECYCLE + "[token", STREAMED,
+                                V2 + "test_pending_then_a_valid_v2_envelope"),
+    "sse-no-terminal-event": (TW + "test_sse_stream_delivers_state_changes",),
+    "sse-no-event-ids": (TW + "test_sse_stream_delivers_state_changes",),
+    "webhook-signature-over-json": (WEBHOOK_SIGNED,),
+    "webhook-new-event-id-per-retry": (WEBHOOK_RETRIED,),
+    "webhook-no-retry": (WEBHOOK_RETRIED,),
+    "ssrf-dotted-only": ("test_webhooks.py::test_ssrf_targets_are_refused_without_a_connection",),
+    "webhook-secret-echoed": (WEBHOOK_SIGNED,),
+    "cancel-terminal-202": (TW + "test_cancel_of_a_terminal_trace_is_409",),
+    "cancel-still-publishes": (TW + "test_cancel_mid_way_never_produces_a_graph",),
+    "idempotency-across-tenants": ("test_idempotency.py::test_another_tenants_identical_key",),
+    "idempotency-ignores-body": ("test_idempotency.py::test_same_key_with_another_body_is_422",),
+    "v2-foreign-completion": (V2 + "test_unknown_and_foreign_completions_are_404",),
+    "readyz-ignores-store": (READINESS + "[status_store]",),
+    "healthz-follows-readiness": (READINESS,),
+    "405-without-allow": (BAD_INPUT + "[unknown-method]",),
+    "cors-reflects-any-origin": ("test_cors.py::test_other_origins_get_no_allow_headers",),
+    # No authentication on the route also means no tenant check: a foreign completion shows.
+    "explanation-route-unauthenticated": (
+        *(f"{RBAC}[{EXPLANATION_ROUTE} as {caller}]"
+          for caller in ("no_token", "malformed", "unknown_token")),
+        V2 + "test_unknown_and_foreign_completions_are_404"),
+    "read-token-can-cancel": (f"{RBAC}[DELETE /v1/traces/{{trace_id}} as tenant_a_read]",),
+    "foreign-status-readable": (ISOLATION + "[GET status]",),
+    "foreign-cancel-allowed": (ISOLATION + "[DELETE]",),
+    "foreign-trace-403": (ISOLATION,),
+    "token-in-query-accepted": (BAD_INPUT + "[token-in-query]",),
+    "denied-requests-spend-tokens": (RATE_WRITE,),
+    "retry-after-zero": (RATE_WRITE, RATE_READ),
+    "rate-limit-shared-by-tenants": (RATE_WRITE, RATE_READ),
+    "rate-limited-opens-trace": (RATE_WRITE,),
+    "metrics-trace-id-label": (OBSERVABILITY + "test_the_expositions_follow_the_rules",),
+    "status-get-counted-twice": (OBSERVABILITY + "test_counters_move_by_exactly",),
+    "no-rate-limit-counter": (OBSERVABILITY + "test_a_429_moves_the_rejection_counter",),
+    "audit-raw-snippet": (AUDIT + "test_no_line_holds_a_token_or_unscrubbed_pii",),
+    "audit-no-deny-lines": (AUDIT + "test_the_events_of_this_specs_requests_are_journaled",),
+    "log-user-text": ("test_correlation_and_logging.py::test_the_log_line_of_a_request",),
+    "store-without-expires-at": ("test_shared_files.py::test_status_store_records_carry",),
+}
+EXPECTED["unknown-token-401"] = tuple(  # every authenticated route
+    f"{RBAC}[{route} as unknown_token]" for route in (
+        "POST /v1/chat/completions", EXPLANATION_ROUTE, "GET /v1/traces/{trace_id}/status",
+        "GET /v1/traces/{trace_id}/graph", "GET /v1/traces/{trace_id}/stream",
+        "POST /v1/traces/{trace_id}/webhooks", "DELETE /v1/traces/{trace_id}"))

@@ -57,7 +57,7 @@ class Verdict:
 def judge(defect: str, results: list[dict[str, Any]], seconds: float = 0.0) -> Verdict:
     """Sort one run's results into caught / precondition / cascade for `defect`."""
     clause = DEFECTS[defect].clause
-    wanted = EXPECTED.get(defect, ())
+    wanted = EXPECTED[defect]
     verdict = Verdict(defect, seconds=round(seconds, 1))
     for result in results:
         if result["outcome"] == "passed":

@@ -29,6 +29,7 @@ def required(target: Target) -> dict[tuple[str, str], tuple[str, str]]:
     return routes
 
 
+@pytest.mark.clause("§2/no-other-api")
 @pytest.mark.needs("route_table")
 def test_the_served_routes_are_exactly_the_documented_ones(sidecar_target: Target,
                                                            evidence: Any) -> None:
@@ -45,6 +46,7 @@ def concrete(path: str, trace_id: str, completion_id: str) -> str:
     return path.replace("{trace_id}", trace_id).replace("{completion_id}", completion_id)
 
 
+@pytest.mark.clause("§2/no-other-api", "§2.10/metrics-route")
 @pytest.mark.needs("chat")
 def test_every_required_route_answers_and_nothing_else_does(
         sidecar_target: Target, gateway: SidecarClient, traces: Traces,
@@ -77,6 +79,7 @@ def test_every_required_route_answers_and_nothing_else_does(
     evidence.record(answers=answers, trace_id=trace_id)
 
 
+@pytest.mark.clause("§4/hif-schema")
 @pytest.mark.needs("chat", "explain")
 @pytest.mark.contract("§4")
 def test_runtime_graphs_are_hif_1(gateway: SidecarClient, traces: Traces,

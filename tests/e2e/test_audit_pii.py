@@ -48,6 +48,7 @@ def line_for(lines: list[dict[str, Any]], response: Any) -> dict[str, Any] | Non
                                          response.status_code)), None)
 
 
+@pytest.mark.clause("§7/audit-events")
 @pytest.mark.needs("chat", "explain", "auth", "audit_log")
 def test_the_events_of_this_specs_requests_are_journaled(
         gateway_factory: Any, audit_log: AuditLog, traces: Traces, tenants: Any,
@@ -56,9 +57,7 @@ def test_the_events_of_this_specs_requests_are_journaled(
     anonymous = gateway_factory("a", "anonymous")
     done = traces.complete(writer)
     submitted = done.response.headers.get("x-request-id")
-    # Paths unique to this spec (its own trace id), so each refusal's line can be found.
-    denied = {"missing_scope": reader.cancel(done.trace_id),
-              "unauthorized": anonymous.status(done.trace_id)}
+    denied = {"missing_scope": reader.chat(), "unauthorized": anonymous.status(done.trace_id)}
 
     def complete(lines: list[dict[str, Any]]) -> bool:
         own = {line.get("event") for line in lines if line.get("trace_id") == done.trace_id}
@@ -95,6 +94,7 @@ def test_the_events_of_this_specs_requests_are_journaled(
                     denials={why: r.status_code for why, r in denied.items()})
 
 
+@pytest.mark.clause("§7/audit-clean")
 @pytest.mark.needs("chat", "auth", "tenants:2", "audit_log")
 def test_no_line_holds_a_token_or_unscrubbed_pii(gateway_factory: Any, audit_log: AuditLog,
                                                  tenants: Any, evidence: Any) -> None:

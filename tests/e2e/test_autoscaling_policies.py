@@ -27,6 +27,7 @@ def scaled_object(platform: Any) -> dict[str, Any]:
     return scaled
 
 
+@pytest.mark.clause("§8/keda")
 def test_keda_bounds_are_sane_and_agree_with_pdb_and_values(platform: Any,
                                                             evidence: Any) -> None:
     spec = scaled_object(platform)["spec"]
@@ -47,6 +48,7 @@ def test_keda_bounds_are_sane_and_agree_with_pdb_and_values(platform: Any,
                     pdb_min_available=pdbs[0]["spec"]["minAvailable"])
 
 
+@pytest.mark.clause("§8/keda")
 def test_the_metric_keda_queries_is_emitted_with_its_labels(
         platform: Any, sidecar_target: Any, stack_factory: Any, metrics_factory: Any,
         sidecar_config: Any, evidence: Any) -> None:
@@ -76,6 +78,7 @@ def test_the_metric_keda_queries_is_emitted_with_its_labels(
     evidence.record(query=query, series=checked, scraped=source.metrics_explainer)
 
 
+@pytest.mark.clause("§8/karpenter")
 def test_karpenter_cpu_and_gpu_pools_reference_their_node_classes(platform: Any,
                                                                   evidence: Any) -> None:
     pools = {p["metadata"]["name"]: p for p in manifests.by_kind(platform.karpenter, "NodePool")}
@@ -93,6 +96,7 @@ def test_karpenter_cpu_and_gpu_pools_reference_their_node_classes(platform: Any,
     evidence.record(pools=sorted(pools), classes=sorted(classes))
 
 
+@pytest.mark.clause("§8/argocd")
 def test_argocd_inline_values_satisfy_the_charts_schema(platform: Any, evidence: Any) -> None:
     import jsonschema
 

@@ -40,6 +40,7 @@ def explain_refusal(response: Any) -> bool:
         return False
 
 
+@pytest.mark.clause("§2/error-body", "§2.1/body-validation")
 @pytest.mark.parametrize("method,path", OPERATIONS)
 def test_operation_conforms_under_fuzzing(method: str, path: str, quiet_target: Any,
                                           sidecar_config: Any, evidence: Any) -> None:

@@ -28,6 +28,7 @@ def concrete(path: str, trace_id: str) -> str:
     return re.sub(r"\{[^}]+\}", trace_id, path)
 
 
+@pytest.mark.clause("§2/request-id", "§2/trace-id-header")
 @pytest.mark.needs("chat", "explain", "auth")
 def test_every_response_carries_correlation_ids(gateway: Any, sidecar_target: Target,
                                                 traces: Traces, sidecar_config: Any,
@@ -65,6 +66,7 @@ def log_lines(target: Target) -> list[dict[str, Any]]:
             if line.strip()]
 
 
+@pytest.mark.clause("§2/structured-log")
 @pytest.mark.needs("chat", "explain", "auth", "tenants:2", "structured_logs")
 def test_the_log_line_of_a_request_carries_its_ids_and_no_secrets(
         gateway: Any, sidecar_target: Target, tenants: Any, evidence: Any) -> None:

@@ -26,6 +26,7 @@ def preflight(target: Target, origin: str) -> httpx.Response:
         "access-control-request-headers": "authorization, content-type"})
 
 
+@pytest.mark.clause("§2.11/allowed")
 def test_an_allowed_origin_is_echoed_never_star(sidecar_target: Target,
                                                 gateway: Any, evidence: Any) -> None:
     origin = allowed_origin(sidecar_target)
@@ -41,6 +42,7 @@ def test_an_allowed_origin_is_echoed_never_star(sidecar_target: Target,
     evidence.record(origin=origin, preflight_status=answer.status_code, methods=methods)
 
 
+@pytest.mark.clause("§2.11/others")
 def test_other_origins_get_no_allow_headers(sidecar_target: Target, gateway: Any,
                                             evidence: Any) -> None:
     simple = gateway.http.get("/v1/traces/cors-check/status", headers={"origin": FOREIGN})

@@ -34,6 +34,7 @@ def component_of(doc: dict[str, Any]) -> str:
     return doc["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
 
 
+@pytest.mark.clause("§8/chart")
 def test_the_chart_lints_and_every_document_validates(platform: Any, evidence: Any) -> None:
     assert manifests.lint_chart(platform.chart) == []
     chart_meta = yaml.safe_load((platform.chart / "Chart.yaml").read_text())
@@ -45,6 +46,7 @@ def test_the_chart_lints_and_every_document_validates(platform: Any, evidence: A
                     kinds=sorted({d["kind"] for d in docs}))
 
 
+@pytest.mark.clause("§8/deployments")
 def test_the_expected_kinds_are_rendered(platform: Any, evidence: Any) -> None:
     counts = {kind: len(manifests.by_kind(platform.rendered, kind)) for kind in EXPECTED}
     short = {kind: n for kind, n in counts.items() if n < EXPECTED[kind]}
@@ -52,6 +54,7 @@ def test_the_expected_kinds_are_rendered(platform: Any, evidence: Any) -> None:
     evidence.record(counts=counts)
 
 
+@pytest.mark.clause("§8/probes")
 def test_every_container_probes_a_route_its_process_serves(platform: Any,
                                                            evidence: Any) -> None:
     seen = {}
@@ -76,6 +79,7 @@ def test_every_container_probes_a_route_its_process_serves(platform: Any,
     evidence.record(probes=seen)
 
 
+@pytest.mark.clause("§8/pdb")
 def test_pod_disruption_budgets_select_real_pods(platform: Any, evidence: Any) -> None:
     pod_labels = [d["spec"]["template"]["metadata"]["labels"]
                   for d in manifests.by_kind(platform.rendered, "Deployment")]
@@ -88,6 +92,7 @@ def test_pod_disruption_budgets_select_real_pods(platform: Any, evidence: Any) -
     evidence.record(pdbs=matched)
 
 
+@pytest.mark.clause("§8/network-policies")
 def test_network_policies_deny_by_default_and_never_allow_all(platform: Any,
                                                               evidence: Any) -> None:
     policies = manifests.by_kind(platform.rendered, "NetworkPolicy")
@@ -104,6 +109,7 @@ def test_network_policies_deny_by_default_and_never_allow_all(platform: Any,
     evidence.record(policies=len(policies), default_deny=deny[0]["metadata"]["name"])
 
 
+@pytest.mark.clause("§8/chart")
 def test_the_configmap_sets_only_what_the_code_reads(platform: Any, evidence: Any) -> None:
     (config,) = [c for c in manifests.by_kind(platform.rendered, "ConfigMap")
                  if c["metadata"]["name"].endswith("-config")]
@@ -112,6 +118,7 @@ def test_the_configmap_sets_only_what_the_code_reads(platform: Any, evidence: An
     evidence.record(keys=sorted(config["data"]))
 
 
+@pytest.mark.clause("§8/argocd")
 def test_the_argocd_application_points_at_the_chart(platform: Any, evidence: Any) -> None:
     (app,) = manifests.by_kind(platform.argocd, "Application")
     source, sync = app["spec"]["source"], app["spec"]["syncPolicy"]

@@ -58,6 +58,9 @@ CASES: list[tuple[str, Send, int, str | None, str]] = [
 ]
 
 
+@pytest.mark.clause("§2/error-body", "§2.1/body-validation", "§2.1/explain-mode",
+                    "§2.1/granularity", "§2.1/budget", "§2.1/client-trace-id",
+                    "§2.10/method-not-allowed", "§3/query-token")
 @pytest.mark.needs("chat", "auth")
 @pytest.mark.parametrize("name,send,status,code,section", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_gets_an_exact_json_error(name: str, send: Send, status: int,
@@ -79,6 +82,7 @@ def test_bad_input_gets_an_exact_json_error(name: str, send: Send, status: int,
                     contract=section)
 
 
+@pytest.mark.clause("§3/unauthorized")
 @pytest.mark.needs("chat", "auth")
 @pytest.mark.contract("§3")
 @pytest.mark.parametrize("authorization", [None, "Basic dXNlcjpwYXNz", "Bearer", "Token abc123"])

@@ -18,6 +18,7 @@ def explanation(client: SidecarClient, completion_id: str) -> Any:
     return client.http.get(f"/v1/chat/completions/{completion_id}/explanation")
 
 
+@pytest.mark.clause("§2.9/pending", "§2.9/envelope", "§4/v2-envelope")
 def test_pending_then_a_valid_v2_envelope(gateway: SidecarClient, sidecar_config: Any,
                                           hif_validator: Any, evidence: Any) -> None:
     chat = gateway.explain(granularity="token", max_tokens=60)
@@ -48,6 +49,7 @@ def test_pending_then_a_valid_v2_envelope(gateway: SidecarClient, sidecar_config
                     nodes=len(node_ids), hyperedges=len(doc["hypergraph"]["hyperedges"]))
 
 
+@pytest.mark.clause("§2.9/not-found")
 @pytest.mark.needs("tenants:2")
 def test_unknown_and_foreign_completions_are_404(gateway_factory: Any,
                                                  evidence: Any) -> None:

@@ -119,6 +119,7 @@ CELLS = [pytest.param(key, caller, marks=pytest.mark.needs("auth", *ROUTE_NEEDS[
          for key in ROUTES for caller in CALLERS]
 
 
+@pytest.mark.clause("§3/unauthorized", "§3/forbidden", "§3/scope")
 @pytest.mark.parametrize("key,caller", CELLS)
 def test_scope_matrix(key: tuple[str, str], caller: str, sidecar_target: Target,
                       subject: Subject, sidecar_config: Any, evidence: Any) -> None:

@@ -42,6 +42,7 @@ def wait_for(http: httpx.Client, status: int) -> tuple[httpx.Response, float]:
         time.sleep(0.05)
 
 
+@pytest.mark.clause("§2.10/healthz", "§2.10/readyz")
 def test_liveness_and_readiness_when_all_is_well(sidecar_target: Any, evidence: Any) -> None:
     with httpx.Client(base_url=sidecar_target.url, timeout=10) as http:
         live, ready = http.get("/healthz"), http.get("/readyz")
@@ -51,6 +52,7 @@ def test_liveness_and_readiness_when_all_is_well(sidecar_target: Any, evidence: 
     evidence.record(healthz=200, readyz=200, checks=ready.json()["checks"])
 
 
+@pytest.mark.clause("§2.10/readyz")
 @pytest.mark.disruptive
 @pytest.mark.needs("readiness_switch", "chaos_control", "chat")
 @pytest.mark.parametrize("dependency", DEPENDENCIES)

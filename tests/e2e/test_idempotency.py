@@ -19,6 +19,7 @@ def key() -> str:
     return "idem-" + uuid.uuid4().hex
 
 
+@pytest.mark.clause("§2.8/replay")
 @pytest.mark.needs("chat", "explain", "idempotency", "client_trace_id")
 def test_same_key_and_request_replays_the_first_response_and_opens_no_trace(
         gateway: SidecarClient, evidence: Any) -> None:
@@ -31,12 +32,14 @@ def test_same_key_and_request_replays_the_first_response_and_opens_no_trace(
     second = gateway.explain(MESSAGES, trace_id=trace_id, headers=headers)
     assert second.status_code == 200, second.text[:200]
     assert second.headers.get("x-idempotent-replay") == "true"
-    assert second.json() == first.json(), "the replay is not the first response"
-    assert second.headers["x-trace-id"] == trace_id
+    assert second.json() == first.json(), "§2.8: the replay is not the first response"
+    assert second.headers.get("x-trace-id") == first.headers.get("x-trace-id"), (
+        "§2.8: the replay names another trace than the first response")
     evidence.record(key=idem, trace_id=trace_id, completion_id=first.json()["id"],
                     replay_header=second.headers["x-idempotent-replay"])
 
 
+@pytest.mark.clause("§2.8/reuse")
 @pytest.mark.needs("chat", "idempotency")
 def test_same_key_with_another_body_is_422(gateway: SidecarClient, evidence: Any) -> None:
     idem = key()
@@ -47,6 +50,7 @@ def test_same_key_with_another_body_is_422(gateway: SidecarClient, evidence: Any
     evidence.record(key=idem, reuse_status=422)
 
 
+@pytest.mark.clause("§2.8/tenant")
 @pytest.mark.needs("chat", "idempotency", "tenants:2")
 def test_another_tenants_identical_key_is_independent(gateway_factory: Any,
                                                       evidence: Any) -> None:
@@ -59,6 +63,7 @@ def test_another_tenants_identical_key_is_independent(gateway_factory: Any,
     evidence.record(key=idem, completion_a=a.json()["id"], completion_b=b.json()["id"])
 
 
+@pytest.mark.clause("§2.8/key-length")
 @pytest.mark.needs("chat", "idempotency")
 def test_an_overlong_key_is_400(gateway: SidecarClient, evidence: Any) -> None:
     response = gateway.chat(MESSAGES, headers={"x-idempotency-key": "k" * 129})

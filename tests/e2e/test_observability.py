@@ -37,6 +37,7 @@ def moved(before: Any, after: Any, name: str, expected: float, exact: bool,
     return change
 
 
+@pytest.mark.clause("§6/families")
 def test_required_families_are_exposed_with_their_types(
         traces: Traces, metrics_factory: Any, evidence: Any) -> None:
     trace_id = traces.finished().trace_id
@@ -53,6 +54,7 @@ def test_required_families_are_exposed_with_their_types(
     evidence.record(families=found, trace_id=trace_id)
 
 
+@pytest.mark.clause("§6/counters")
 def test_counters_move_by_exactly_what_the_spec_did(
         quiet_target: Any, metrics_factory: Any, sidecar_config: Any, evidence: Any) -> None:
     exact = quiet_target.dedicated
@@ -92,6 +94,7 @@ def test_counters_move_by_exactly_what_the_spec_did(
     evidence.record(exact=exact, deltas=changes)
 
 
+@pytest.mark.clause("§6/counters")
 @pytest.mark.needs("rate_limits", "auth")
 def test_a_429_moves_the_rejection_counter(quiet_target: Any, rate_limited: Throttle,
                                            metrics_factory: Any, sidecar_config: Any,
@@ -112,6 +115,7 @@ def test_a_429_moves_the_rejection_counter(quiet_target: Any, rate_limited: Thro
                     rejections=change)
 
 
+@pytest.mark.clause("§6/exposition", "§6/bounded-labels")
 def test_the_expositions_follow_the_rules_and_stay_bounded(
         quiet_target: Any, metrics_factory: Any, sidecar_config: Any, evidence: Any) -> None:
     # On a quiet (dedicated) target any new series comes from this spec's traces; on a

@@ -49,6 +49,7 @@ def judge_burst(throttle: Throttle, category: str, burst: Burst) -> int:
     return retry_after
 
 
+@pytest.mark.clause("§3/bucket", "§3/rate-limited", "§3/auth-denied-free", "§3/no-trace-on-429")
 @pytest.mark.needs("chat", "explain")
 def test_write_burst_then_429_that_opens_no_trace_and_recovers(
         rate_limited: Throttle, evidence: Any) -> None:
@@ -87,6 +88,7 @@ def test_write_burst_then_429_that_opens_no_trace_and_recovers(
                     other_tenant_status=200, recovered_status=200)
 
 
+@pytest.mark.clause("§3/bucket", "§3/rate-limited")
 def test_reads_have_their_own_bucket(rate_limited: Throttle, evidence: Any) -> None:
     limit = rate_limited.limits["read"]
     missing = "rl-missing-" + uuid.uuid4().hex[:8]

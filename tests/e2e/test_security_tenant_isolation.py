@@ -63,6 +63,7 @@ ROUTE_CASES = [pytest.param(name, marks=pytest.mark.needs("auth", "tenants:2", *
                for name, (needs, _) in TRACE_ROUTES.items()]
 
 
+@pytest.mark.clause("§3/isolation")
 @pytest.mark.parametrize("route", ROUTE_CASES)
 def test_a_foreign_trace_is_indistinguishable_from_a_missing_one(
         route: str, a_traces: dict[str, str], gateway_factory: Any,
@@ -93,6 +94,7 @@ def test_a_foreign_trace_is_indistinguishable_from_a_missing_one(
                     answer=next(iter(seen)))
 
 
+@pytest.mark.clause("§7/tenant-immutable")
 @pytest.mark.needs("auth", "tenants:2", "status_store")
 @pytest.mark.contract("§7")
 def test_status_records_keep_their_tenant(status_store: StatusStore, tenants: Any,
@@ -118,3 +120,22 @@ def test_status_records_keep_their_tenant(status_store: StatusStore, tenants: An
     assert not changed, f"§7: records changed tenant: {changed[:5]}"
     evidence.record(records_before=len(before), records_after=len(after),
                     a_traces=len(a_traces), b_trace=b_trace, changed=0)
+
+
+TENANT_HEADERS = ("x-tenant-id", "x-tenant", "x-sidecar-tenant")
+
+
+@pytest.mark.clause("§3/tenant-from-token")
+@pytest.mark.needs("chat", "explain", "auth", "tenants:2")
+def test_request_headers_cannot_change_the_tenant(gateway_factory: Any, tenants: Any,
+                                                  traces: Traces, evidence: Any) -> None:
+    owner, stranger = gateway_factory("a", "write"), gateway_factory("b", "read")
+    claim = {header: tenants["b"].id for header in TENANT_HEADERS}
+    trace_id = traces.open(owner, headers=claim).trace_id
+    mine = owner.status(trace_id)
+    theirs = stranger.status(trace_id)
+    assert mine.status_code == 200, f"§3: the token's own tenant cannot read it: {mine.text}"
+    assert theirs.status_code == 404, (
+        f"§3: a header claiming tenant B moved the trace to B ({theirs.status_code})")
+    evidence.record(trace_id=trace_id, headers=list(TENANT_HEADERS), owner_status=200,
+                    claimed_tenant_status=404)

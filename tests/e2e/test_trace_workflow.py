@@ -5,14 +5,16 @@ Every test opens its own traces; none depends on another's order.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
-from pytest_sidecar.client import SidecarClient, SseEvent
-from pytest_sidecar.contracts.lifecycle import order_errors
+from pytest_sidecar.client import SidecarClient, SseEvent, parse_sse
+from pytest_sidecar.contracts.lifecycle import order_errors, status_errors
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.outcomes import SkipReason, insufficient_data, skip
 from pytest_sidecar.target import Target
@@ -38,6 +40,8 @@ def assert_monotonic(states: list[str]) -> None:
     assert not errors, f"§2.2: states went backwards or are unknown ({errors}): {states}"
 
 
+@pytest.mark.clause("§2.1/metadata", "§2.2/states", "§2.3/status-object", "§2.4/complete",
+                    "§4/hif-schema", "§4/hif-invariants", "§4/token-outputs")
 @pytest.mark.needs("chat", "explain")
 @pytest.mark.contract("§2.1", "§2.2", "§2.3", "§2.4", "§4")
 @pytest.mark.parametrize("granularity,max_tokens", [("sentence", SENTENCE_TOKENS),
@@ -62,10 +66,10 @@ def test_lifecycle_reaches_complete_with_a_valid_graph(
     seen = [o.state for o in run.timeline.observations]
     assert_monotonic(seen)
     progress = [o.progress for o in run.timeline.observations]
-    assert all(isinstance(p, int) and 0 <= p <= 100 for p in progress), \
-        f"§2.3: progress outside 0-100: {progress}"
-
     status = run.status
+    problems = status_errors(status)
+    assert not problems, f"§2.3: the status object: {problems}"
+
     assert status.get("granularity") == granularity or status.get("granularity_downgraded"), \
         f"§2.3: status granularity {status.get('granularity')!r}, asked {granularity!r}"
     graph = gateway.graph(run.trace_id)
@@ -80,9 +84,11 @@ def test_lifecycle_reaches_complete_with_a_valid_graph(
                     nodes=len(doc["nodes"]), incidences=len(doc["incidences"]),
                     completion_tokens=body.get("usage", {}).get("completion_tokens"),
                     graph_granularity=doc["meta"].get("granularity"),
-                    downgraded=bool(status.get("granularity_downgraded")))
+                    downgraded=bool(status.get("granularity_downgraded")),
+                    progress=sorted(set(filter(None, progress))))
 
 
+@pytest.mark.clause("§2.4/not-ready")
 @pytest.mark.needs("chat", "explain")
 @pytest.mark.contract("§2.4")
 def test_graph_is_404_until_the_trace_is_complete(gateway: SidecarClient, traces: Traces,
@@ -116,6 +122,7 @@ def test_graph_is_404_until_the_trace_is_complete(gateway: SidecarClient, traces
 CANCEL_ATTEMPTS = 3
 
 
+@pytest.mark.clause("§2.7/cancel", "§2.4/terminal")
 @pytest.mark.needs("chat", "explain", "cancel")
 @pytest.mark.contract("§2.7")
 def test_cancel_mid_way_never_produces_a_graph(gateway: SidecarClient, traces: Traces,
@@ -146,6 +153,7 @@ def test_cancel_mid_way_never_produces_a_graph(gateway: SidecarClient, traces: T
                     polls_after_cancel=len(watched.observations))
 
 
+@pytest.mark.clause("§2.7/terminal")
 @pytest.mark.needs("chat", "explain", "cancel")
 @pytest.mark.contract("§2.7")
 def test_cancel_of_a_terminal_trace_is_409(gateway: SidecarClient, traces: Traces,
@@ -158,6 +166,7 @@ def test_cancel_of_a_terminal_trace_is_409(gateway: SidecarClient, traces: Trace
     evidence.record(trace_id=run.trace_id, cancel_status=409)
 
 
+@pytest.mark.clause("§2.5/events", "§2.5/ids")
 @pytest.mark.needs("chat", "explain", "trace_stream")
 @pytest.mark.contract("§2.5")
 def test_sse_stream_delivers_state_changes_and_a_terminal_event(
@@ -179,6 +188,55 @@ def test_sse_stream_delivers_state_changes_and_a_terminal_event(
                     ids=ids, stream_s=round(time.monotonic() - started, 3))
 
 
+@pytest.mark.clause("§2.4/gzip")
+@pytest.mark.needs("chat", "explain")
+@pytest.mark.contract("§2.4")
+def test_the_graph_honours_accept_encoding_gzip(gateway: SidecarClient, traces: Traces,
+                                                evidence: Any) -> None:
+    trace_id = traces.complete().trace_id
+    plain = gateway.graph(trace_id, headers={"accept-encoding": "identity"})
+    packed = gateway.graph(trace_id, headers={"accept-encoding": "gzip"})
+    assert plain.status_code == packed.status_code == 200, (plain.status_code,
+                                                             packed.status_code)
+    encoding = packed.headers.get("content-encoding", "identity")
+    assert encoding == "gzip", f"§2.4: asked for gzip, got content-encoding {encoding!r}"
+    assert packed.json() == plain.json(), "§2.4: the gzip graph differs from the plain one"
+    evidence.record(trace_id=trace_id, plain_bytes=len(plain.content),
+                    gzip_bytes=int(packed.headers.get("content-length") or 0))
+
+
+KEEPALIVE_S = 15.0  # §2.5: a comment at least this often on a quiet stream
+
+
+@pytest.mark.clause("§2.5/keepalive")
+@pytest.mark.needs("chat", "explain", "trace_stream")
+@pytest.mark.contract("§2.5")
+def test_a_quiet_stream_gets_keep_alive_comments(gateway: SidecarClient, traces: Traces,
+                                                 sidecar_config: Any, evidence: Any) -> None:
+    # A long token trace, so the stream has quiet stretches between its state changes.
+    trace_id = traces.open(granularity="token", max_tokens=LONG_TOKENS).trace_id
+    timed: list[tuple[float, str]] = []
+    started = time.monotonic()
+    limit = httpx.Timeout(sidecar_config.timeout, read=KEEPALIVE_S + 5)
+    with gateway.http.stream("GET", f"/v1/traces/{trace_id}/stream", timeout=limit) as response:
+        assert response.status_code == 200, f"§2.5: the stream answered {response.status_code}"
+        for item in parse_sse(response.iter_lines()):
+            timed.append((time.monotonic() - started,
+                          "comment" if isinstance(item, str) else item.event))
+            if time.monotonic() - started > sidecar_config.trace_deadline:
+                break
+    stamps = [0.0, *(t for t, _ in timed)]
+    longest = max(b - a for a, b in itertools.pairwise(stamps))
+    assert longest <= KEEPALIVE_S + 1, f"§2.5: {longest:.1f}s without an event or a comment"
+    comments = sum(1 for _, kind in timed if kind == "comment")
+    if not comments:
+        insufficient_data(f"keep-alive comments (the stream of {trace_id} had no quiet "
+                          f"stretch: longest {longest:.1f}s)", 0, 1)
+    evidence.record(trace_id=trace_id, items=len(timed), comments=comments,
+                    longest_quiet_s=round(longest, 2), stream_s=round(stamps[-1], 2))
+
+
+@pytest.mark.clause("§2.1/client-trace-id")
 @pytest.mark.needs("chat", "explain", "client_trace_id")
 @pytest.mark.contract("§2.1")
 def test_a_reused_client_trace_id_is_409_and_never_overwrites(
@@ -206,6 +264,7 @@ def test_a_reused_client_trace_id_is_409_and_never_overwrites(
     ("x-explain-granularity", "paragraph", "invalid_granularity"),
     ("x-explain-budget", "0", "invalid_budget"),
 ])
+@pytest.mark.clause("§2.1/explain-mode", "§2.1/granularity", "§2.1/budget")
 def test_invalid_explain_headers_are_400(header: str, value: str, code: str,
                                          gateway: SidecarClient, evidence: Any) -> None:
     response = gateway.chat(headers={"x-explain-mode": "hypergraph", header: value})
@@ -213,6 +272,7 @@ def test_invalid_explain_headers_are_400(header: str, value: str, code: str,
     evidence.record(header=header, value=value, status=400, code=code)
 
 
+@pytest.mark.clause("§2.1/completion", "§2.1/metadata", "§2.3/unknown")
 @pytest.mark.needs("chat", "explain")
 @pytest.mark.contract("§2.1")
 def test_a_chat_without_explain_mode_opens_no_trace(gateway: SidecarClient,
@@ -227,6 +287,7 @@ def test_a_chat_without_explain_mode_opens_no_trace(gateway: SidecarClient,
     evidence.record(completion_id=body["id"], x_trace_id=echoed, trace_status=404)
 
 
+@pytest.mark.clause("§2.1/stream", "§4/token-outputs")
 @pytest.mark.needs("chat_stream", "explain")
 @pytest.mark.contract("§2.1", "§4")
 def test_a_streamed_chat_opens_a_trace_from_its_header(
@@ -268,6 +329,7 @@ def short_ttl_target(sidecar_target: Target, stack_factory: Any) -> Target:
          "set trace_ttl_seconds (<= 60) in the target file", "§2.2")
 
 
+@pytest.mark.clause("§2.2/ttl", "§2.4/expired")
 @pytest.mark.needs("chat", "explain")
 @pytest.mark.contract("§2.2", "§2.4")
 def test_graph_is_410_after_the_ttl(short_ttl_target: Target, sidecar_config: Any,

@@ -77,6 +77,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 
+@pytest.mark.clause("§2.6/register", "§2.6/delivery")
 @pytest.mark.needs("webhook_receiver")
 def test_delivery_is_signed_and_describes_the_event(
         gateway: SidecarClient, receiver: Receiver, traces: Traces, evidence: Any) -> None:
@@ -102,6 +103,7 @@ def test_delivery_is_signed_and_describes_the_event(
                     signature_verified=True)
 
 
+@pytest.mark.clause("§2.6/retry")
 @pytest.mark.needs("webhook_receiver")
 def test_failed_deliveries_are_retried_with_the_same_event_id(
         gateway: SidecarClient, traces: Traces, evidence: Any) -> None:
@@ -142,6 +144,7 @@ def ssrf_urls(port: int) -> list[str]:
     ]
 
 
+@pytest.mark.clause("§2.6/ssrf")
 def test_ssrf_targets_are_refused_without_a_connection(
         gateway: SidecarClient, traces: Traces, evidence: Any) -> None:
     trap = Receiver(host="127.0.0.2")
@@ -158,3 +161,29 @@ def test_ssrf_targets_are_refused_without_a_connection(
     assert not accepted, f"not refused: {accepted}"
     assert trap.connections == 0, f"{trap.connections} connections reached 127.0.0.2"
     evidence.record(trace_id=trace_id, refused=len(answers), connections=0)
+
+
+MAX_ATTEMPTS = 5  # §2.6
+
+
+@pytest.mark.clause("§2.6/max-attempts")
+@pytest.mark.needs("webhook_receiver")
+def test_delivery_gives_up_after_five_attempts(gateway: SidecarClient, traces: Traces,
+                                               evidence: Any) -> None:
+    broken = Receiver(fail_first=10 ** 6)  # refuses every delivery
+    try:
+        trace_id = traces.complete().trace_id
+        assert gateway.http.post(f"/v1/traces/{trace_id}/webhooks",
+                                 json={"url": broken.url}).status_code == 201
+        calls = broken.wait_for(MAX_ATTEMPTS, 30)
+        assert len(calls) == MAX_ATTEMPTS, (
+            f"§2.6: {len(calls)} attempts within 30s against a receiver that always fails")
+        gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(calls)]
+        # Quiet for twice the last backoff: a sixth attempt would have come by then.
+        time.sleep(min(10.0, 2 * gaps[-1] + 0.5))
+    finally:
+        broken.close()
+    assert len(broken.calls) == MAX_ATTEMPTS, (
+        f"§2.6: {len(broken.calls)} attempts; delivery gives up after {MAX_ATTEMPTS}")
+    evidence.record(trace_id=trace_id, attempts=len(broken.calls),
+                    gaps_s=[round(g, 3) for g in gaps])

@@ -152,6 +152,7 @@ def observed(request: pytest.FixtureRequest, sidecar_target: Target, stack_facto
     return result
 
 
+@pytest.mark.clause("§5/backpressure")
 def test_level_and_actions_appear_in_metrics(observed: dict[str, Any],
                                              evidence: Evidence) -> None:
     """backpressure_level rises above 0 under overload and the ladder's actions are
@@ -171,6 +172,7 @@ def test_level_and_actions_appear_in_metrics(observed: dict[str, Any],
         assert observed["actions_delta"].get("drop", 0) >= 1, "refusals not counted as drop"
 
 
+@pytest.mark.clause("§5/backpressure", "§5/ladder")
 def test_degraded_traces_say_so(observed: dict[str, Any], hif_validator: HifValidator,
                                 evidence: Evidence) -> None:
     """A trace accepted under backpressure carries bp_level, its actions in ladder order
@@ -214,6 +216,7 @@ def test_degraded_traces_say_so(observed: dict[str, Any], hif_validator: HifVali
     assert not problems, "\n".join(problems[:20])
 
 
+@pytest.mark.clause("§5/chat-lane")
 def test_chat_lane_keeps_answering(observed: dict[str, Any], sidecar_config: SidecarConfig,
                                    evidence: Evidence) -> None:
     """Chat success ≥ 99.9 % while the explanation lane is saturated; the only refusals
@@ -232,6 +235,7 @@ def test_chat_lane_keeps_answering(observed: dict[str, Any], sidecar_config: Sid
     assert verdict.outcome == PASS, verdict.detail
 
 
+@pytest.mark.clause("§2.2/states")
 def test_every_accepted_trace_reaches_exactly_one_terminal_state(
         observed: dict[str, Any], evidence: Evidence) -> None:
     """None lost: every trace the gateway accepted is found and terminal, and the audit
@@ -253,6 +257,7 @@ def test_every_accepted_trace_reaches_exactly_one_terminal_state(
     assert not twice, f"traces without exactly one terminal audit event: {twice[:10]}"
 
 
+@pytest.mark.clause("§5/backpressure")
 def test_level_returns_to_normal_after_the_load(observed: dict[str, Any],
                                                 evidence: Evidence) -> None:
     """Once the load stops and the backlog drains, every level is back to 0."""

@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.load, pytest.mark.profile("performance"),
               pytest.mark.contract("§5", "§8"), pytest.mark.needs("explain")]
 
 
+@pytest.mark.clause("§8/keda")
 def test_keda_range_allows_the_replicas_the_slo_needs(
         sidecar_target: Target, stack_factory: Any, load_runner: LoadRunner,
         sidecar_config: SidecarConfig, pytestconfig: pytest.Config, evidence: Evidence) -> None:

@@ -84,6 +84,7 @@ def latency_figure(run: LoadRun, profile: Profile) -> str:
                                  thresholds)
 
 
+@pytest.mark.clause("§5/slo")
 @pytest.mark.needs("explain")
 @pytest.mark.parametrize("granularity", ["sentence", "token"])
 def test_explanation_p95_within_slo(granularity: str, slo_run: LoadRun, load_profile: Profile,
@@ -100,6 +101,7 @@ def test_explanation_p95_within_slo(granularity: str, slo_run: LoadRun, load_pro
     judge(verdict)
 
 
+@pytest.mark.clause("§5/chat-lane")
 @pytest.mark.needs("chat")
 def test_chat_error_rate_within_budget(slo_run: LoadRun, load_profile: Profile,
                                        sidecar_config: SidecarConfig, evidence: Evidence) -> None:

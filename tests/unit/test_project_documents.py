@@ -70,3 +70,23 @@ def test_change_management_states_adr_freeze_and_deprecation_window() -> None:
     versioning = policy.get("versioning", {})
     assert versioning.get("api version in path") == "/v1"
     assert versioning.get("hif version") == "hif-1"
+
+
+def test_every_clause_is_asserted_by_a_spec_or_owned() -> None:
+    """The coverage registry and the specs' clause markers agree; a clause no spec
+    asserts names who will (an open piece of work) or why it cannot be observed."""
+    import ast
+
+    from pytest_sidecar.clauses import CLAUSES, unknown_clauses
+
+    named: set[str] = set()
+    for path in [*(ROOT / "tests" / "e2e").glob("test_*.py"),
+                 *(ROOT / "tests" / "load").glob("test_*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "clause":
+                named |= {arg.value for arg in node.args if isinstance(arg, ast.Constant)}
+    assert not unknown_clauses(sorted(named)), unknown_clauses(sorted(named))
+    orphans = [c.id for c in CLAUSES.values() if c.id not in named and not c.owner]
+    assert not orphans, f"clauses no spec asserts and nobody owns: {orphans}"
+    owned_but_asserted = [c.id for c in CLAUSES.values() if c.id in named and c.owner]
+    assert not owned_but_asserted, f"asserted now; drop their owner: {owned_but_asserted}"

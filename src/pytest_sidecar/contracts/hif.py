@@ -34,7 +34,8 @@ def schema_errors_v2(doc: Any) -> list[str]:
     return _schema_errors("hif_v2.schema.json", doc)
 
 
-def _rfc3339(text: Any) -> bool:
+def is_rfc3339(text: Any) -> bool:
+    """True for an RFC 3339 date-time string (e.g. 2026-12-01T12:00:00Z)."""
     # jsonschema only checks "date-time" when an optional package is installed, so the
     # timestamp is checked here, unconditionally.
     if not isinstance(text, str) or "T" not in text.upper():
@@ -83,7 +84,7 @@ def invariant_errors(doc: dict[str, Any], *, granularity: str | None = None,
     if len(incidences) > limits.get("max_incidences", 20000):
         errors.append(f"{len(incidences)} incidences over max_incidences "
                       f"{limits.get('max_incidences', 20000)}")
-    if "created_at" in meta and not _rfc3339(meta["created_at"]):
+    if "created_at" in meta and not is_rfc3339(meta["created_at"]):
         errors.append(f"meta.created_at {meta['created_at']!r} is not RFC 3339")
     if granularity is not None and meta.get("granularity") != granularity \
             and not granularity_downgraded:

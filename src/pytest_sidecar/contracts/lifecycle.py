@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 # queued -> running -> (partial) -> complete | failed | canceled; complete -> expired.
 RANK = {"queued": 0, "running": 1, "partial": 2, "complete": 3, "failed": 3, "canceled": 3,
@@ -22,6 +23,26 @@ def order_errors(states: Sequence[str]) -> list[str]:
                 before in TERMINAL and after in TERMINAL and before != after
                 and (before, after) != ("complete", "expired")):
             errors.append(f"{before} -> {after}")
+    return errors
+
+
+# The status object of §2.3: every field present (error, s3_key and the backpressure
+# fields may be null).
+STATUS_FIELDS = ("trace_id", "state", "progress", "stage", "granularity", "featureset",
+                 "created_at", "updated_at", "error", "s3_key", "bp_level", "bp_actions",
+                 "granularity_downgraded")
+
+
+def status_errors(status: dict[str, Any]) -> list[str]:
+    """What is wrong with a status object's shape (§2.3)."""
+    from .hif import is_rfc3339
+
+    errors = [f"no {name}" for name in STATUS_FIELDS if name not in status]
+    errors += [f"{name} {status[name]!r} is not RFC 3339" for name in ("created_at", "updated_at")
+               if name in status and not is_rfc3339(status[name])]
+    progress = status.get("progress")
+    if "progress" in status and not (isinstance(progress, int | float) and 0 <= progress <= 100):
+        errors.append(f"progress {progress!r} is not within 0-100")
     return errors
 
 

@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from ..capabilities import CAPABILITIES, PROFILES
+from ..clauses import CLAUSES
 
 SCHEMA = "pytest-sidecar/report-v1"
 _PHASES = ("setup", "call", "teardown")
@@ -62,6 +63,7 @@ def build_results(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "contract": first.get("contract", []),
             "profile": first.get("profile", "core"),
             "markers": first.get("markers", []),
+            "clauses": first.get("clauses", []),
             "evidence": (by_when.get("call") or {}).get("evidence", []),
             "figures": (by_when.get("call") or {}).get("figures", []),
             "worker": first.get("worker"),
@@ -90,6 +92,27 @@ def conformance(results: list[dict[str, Any]], capabilities: list[str]) -> dict[
             **{outcome: counts.get(outcome, 0) for outcome in OUTCOMES},
         }
     return view
+
+
+def coverage(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The contract clause by clause: per profile, how many of its clauses this run
+    asserted (a spec naming the clause executed) and held (every such spec passed), out
+    of all; and the clauses no executed spec asserted, with who owns each."""
+    by_clause: dict[str, list[str]] = defaultdict(list)
+    for result in results:
+        if result["outcome"] in ("passed", "failed", "error"):
+            for clause in result.get("clauses", []):
+                by_clause[clause].append(result["outcome"])
+    profiles: dict[str, dict[str, int]] = {}
+    for profile in PROFILES:
+        ids = [c.id for c in CLAUSES.values() if c.profile == profile]
+        asserted = [i for i in ids if i in by_clause]
+        held = [i for i in asserted if set(by_clause[i]) == {"passed"}]
+        profiles[profile] = {"clauses": len(ids), "asserted": len(asserted), "held": len(held)}
+    missing = [{"clause": c.id, "text": c.text, "owner": c.owner}
+               for c in CLAUSES.values() if c.id not in by_clause]
+    return {"profiles": profiles, "total": len(CLAUSES), "asserted": len(by_clause),
+            "not_asserted": missing}
 
 
 def next_actions(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -159,6 +182,7 @@ def build_report(events: list[dict[str, Any]]) -> dict[str, Any]:
         "root_causes": root_causes(results),
         "results": results,
         "conformance": conformance(results, capabilities),
+        "coverage": coverage(results),
         "next_actions": next_actions(results),
         "rerun": start.get("rerun", {}),
     }

@@ -96,6 +96,18 @@ def render_markdown(report: dict[str, Any]) -> str:
         out.append(f"| {profile} | {_cell(', '.join(row['supported']))} | "
                    f"{_cell(', '.join(row['unsupported']))} | {row['tests']} | {row['passed']} | "
                    f"{row['failed'] + row['error']} | {row['skipped']} |")
+    cover = report.get("coverage")
+    if cover:
+        out += ["", "## Contract coverage", "",
+                f"{cover['asserted']} of {cover['total']} contract clauses asserted by this run.",
+                "", "| Profile | Clauses | Asserted | Held |", "|---|---|---|---|"]
+        out += [f"| {profile} | {row['clauses']} | {row['asserted']} | {row['held']} |"
+                for profile, row in cover["profiles"].items()]
+        if cover["not_asserted"]:
+            out += ["", "Not asserted by this run:", ""]
+            out += [f"- {item['clause']}: {item['text']}"
+                    f"{' (' + item['owner'] + ')' if item['owner'] else ''}"
+                    for item in cover["not_asserted"]]
     out += ["", "## Detailed results", ""]
     for result in report["results"]:
         out += [f"### {result['nodeid']}", "", f"- Status: {STATUS[result['outcome']]}"]

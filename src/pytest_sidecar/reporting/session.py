@@ -105,6 +105,7 @@ class SessionReporter:
                 [*meta.get("contract", []), *([typed.contract] if typed and typed.contract
                                               else [])])),
             "profile": meta.get("profile", "core"), "markers": meta.get("markers", []),
+            "clauses": meta.get("clauses", []),
             "evidence": [v for k, v in report.user_properties if k == EVIDENCE_PROPERTY],
             "figures": [v for k, v in report.user_properties if k == FIGURE_PROPERTY],
             "wasxfail": getattr(report, "wasxfail", None),

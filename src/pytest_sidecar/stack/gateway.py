@@ -183,7 +183,14 @@ def create_gateway(services: Services) -> Starlette:
                 "work_factor": chosen.work_factor}
 
     async def chat(request: Request) -> Response:
-        who = principal(request, WRITE)
+        try:
+            who = principal(request, WRITE)
+        except ApiError as refused:
+            if refused.status == 429 and defects.on("rate-limited-opens-trace"):
+                opts = explain_headers(request)
+                if opts["explain"]:  # the bug: the trace is recorded before the limiter
+                    await open_trace(request, request.state.principal, opts, None, "")
+            raise
         opts = explain_headers(request)
         services.metrics.chats.labels(opts["granularity"] if opts["explain"] else "none").inc()
         key = request.headers.get("x-idempotency-key")

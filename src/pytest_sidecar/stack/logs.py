@@ -18,7 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import defects
 
 ACCESS = logging.getLogger("sidecar.access")
-_FIELDS = ("request_id", "trace_id", "tenant_id", "path", "method", "status", "duration_ms")
+_FIELDS = ("request_id", "trace_id", "tenant_id", "path", "method", "status", "duration_ms",
+           "prompt")  # prompt: only ever set by the log-user-text defect
 
 
 class JsonFormatter(logging.Formatter):

@@ -110,6 +110,9 @@ SUITE_DEFAULTS = {
     "CORS_ALLOW_ORIGINS": "https://console.sidecar.test",
     "WEBHOOK_ALLOW_HOSTS": "127.0.0.1", "WEBHOOK_BACKOFF_MS": "100",
     "EXPLAINER_WORKERS": "8",
+    # Keep-alive comments within a few seconds' stream, so the spec sees them (§2.5 asks
+    # for at least one every 15 s; more often is allowed).
+    "SSE_KEEPALIVE_SECONDS": "1",
     # Tenant C is the one the rate-limit specs exhaust: tight enough to reach in a burst.
     "RATE_LIMITS_JSON": json.dumps({"tenant-c": {"read": {"rps": 5, "burst": 20},
                                                  "write": {"rps": 2, "burst": 10}}}),

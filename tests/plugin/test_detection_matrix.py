@@ -1,0 +1,59 @@
+"""The detection matrix (docs/detection.md): against the reference stack switched to one
+realistic defect, the suite fails the specs of that defect's clause and no other.
+
+Each run of the project's tests checks a subset (SIDECAR_DETECTION: a count, default 4,
+chosen from the commit so successive commits cover all; or `all`, as `tox -e detection`
+does); `no-explanation-metadata`, the cascade this matrix was built against, is always in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+
+import pytest
+from tests.detection.expectations import EXPECTED
+from tests.detection.matrix import ROOT, run
+
+from pytest_sidecar.stack.defects import DEFECTS
+
+ALWAYS = ("no-explanation-metadata",)
+
+
+def chosen() -> list[str]:
+    wanted = os.environ.get("SIDECAR_DETECTION", "4")
+    if wanted == "all":
+        return list(DEFECTS)
+    count = int(wanted)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True, check=False).stdout.strip() or "no-git"
+    rest = sorted((n for n in DEFECTS if n not in ALWAYS),
+                  key=lambda name: hashlib.sha256(f"{head}:{name}".encode()).hexdigest())
+    return [*ALWAYS, *rest[:max(0, count - len(ALWAYS))]]
+
+
+def test_every_defect_has_expectations_naming_real_specs() -> None:
+    assert set(EXPECTED) == set(DEFECTS)
+    assert len(DEFECTS) >= 40
+    for defect, specs in EXPECTED.items():
+        assert specs, defect
+        for spec in specs:
+            path, _, name = spec.partition("::")
+            text = (ROOT / "tests" / "e2e" / path).read_text()
+            function = name.split("[")[0]
+            assert function and f"def {function}" in text, f"{defect}: no spec {spec}"
+
+
+@pytest.mark.parametrize("defect", chosen())
+def test_the_suite_fails_exactly_the_specs_of_the_defects_clause(defect: str) -> None:
+    verdict = run(defect)
+    assert verdict.caught, (
+        f"{defect} ({DEFECTS[defect].clause}: {DEFECTS[defect].summary}) was missed; "
+        f"failed: {verdict.failed}")
+    assert not verdict.cascade, (
+        f"{defect}: unrelated specs failed: "
+        f"{ {n: verdict.failed[n] for n in verdict.cascade} }")
+    # Each failure names its clause: a typed line or an assertion citing the section.
+    unnamed = {n: r for n, r in verdict.failed.items() if "§" not in r}
+    assert not unnamed, f"{defect}: failures that name no clause: {unnamed}"
