@@ -47,6 +47,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "graph-before-complete": (TW + "test_graph_is_404_until_the_trace_is_complete",),
     "canceled-graph-404": (TW + "test_cancel_mid_way_never_produces_a_graph",),
     "ttl-not-enforced": (TW + "test_graph_is_410_after_the_ttl",),
+    "graph-ignores-gzip": (TW + "test_the_graph_honours_accept_encoding_gzip",),
     # The v2 envelope is built from the same graph; §4 defines both.
     "hif-dangling-node": (LIFECYCLE, STREAMED, V2 + "test_pending_then_a_valid_v2_envelope"),
     "hif-weight-over-one": (LIFECYCLE, STREAMED, V2 + "test_pending_then_a_valid_v2_envelope"),
@@ -60,6 +61,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "webhook-no-retry": (WEBHOOK_RETRIED,),
     "ssrf-dotted-only": ("test_webhooks.py::test_ssrf_targets_are_refused_without_a_connection",),
     "webhook-secret-echoed": (WEBHOOK_SIGNED,),
+    "webhook-retries-forever": ("test_webhooks.py::test_delivery_gives_up_after_five_attempts",),
     "cancel-terminal-202": (TW + "test_cancel_of_a_terminal_trace_is_409",),
     "cancel-still-publishes": (TW + "test_cancel_mid_way_never_produces_a_graph",),
     "idempotency-across-tenants": ("test_idempotency.py::test_another_tenants_identical_key",),
@@ -79,6 +81,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "foreign-cancel-allowed": (ISOLATION + "[DELETE]",),
     "foreign-trace-403": (ISOLATION,),
     "token-in-query-accepted": (BAD_INPUT + "[token-in-query]",),
+    "tenant-header-honored": (
+        "test_security_tenant_isolation.py::test_request_headers_cannot_change_the_tenant",),
     "denied-requests-spend-tokens": (RATE_WRITE,),
     "retry-after-zero": (RATE_WRITE, RATE_READ),
     "rate-limit-shared-by-tenants": (RATE_WRITE, RATE_READ),

@@ -54,6 +54,7 @@ _ALL = (
     Defect("canceled-graph-404", "§2.4",
            "the graph of a canceled trace answers 404 graph_not_ready, not 409"),
     Defect("ttl-not-enforced", "§2.2", "traces never expire; the graph stays 200"),
+    Defect("graph-ignores-gzip", "§2.4", "the graph is never gzip-encoded, whatever is asked"),
     # §4: HIF
     Defect("hif-dangling-node", "§4", "one incidence names a node that is not in nodes"),
     Defect("hif-weight-over-one", "§4", "incidence weights can exceed 1"),
@@ -72,6 +73,7 @@ _ALL = (
     Defect("ssrf-dotted-only", "§2.6",
            "the SSRF guard checks only dotted-quad spellings (decimal, octal, hex pass)"),
     Defect("webhook-secret-echoed", "§2.6", "the registration answer echoes the secret"),
+    Defect("webhook-retries-forever", "§2.6", "failed deliveries are retried 8 times, not 5"),
     # §2.7: cancel
     Defect("cancel-terminal-202", "§2.7",
            "cancelling a complete trace answers 202 and marks it canceled"),
@@ -101,6 +103,8 @@ _ALL = (
     Defect("foreign-trace-403", "§3",
            "another tenant's trace answers 403 (distinguishable from a missing one)"),
     Defect("token-in-query-accepted", "§3", "an access_token query parameter is accepted"),
+    Defect("tenant-header-honored", "§3",
+           "an x-tenant-id request header overrides the token's tenant"),
     # §3: rate limits
     Defect("denied-requests-spend-tokens", "§3",
            "requests refused by auth still spend rate-limit tokens"),

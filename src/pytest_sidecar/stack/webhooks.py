@@ -100,7 +100,9 @@ class WebhookDispatcher:
             signed = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode() \
                 if defects.on("webhook-signature-over-json") else body
             headers["x-sidecar-signature"] = signature(hook["secret"], signed)
-        for attempt in range(1 if defects.on("webhook-no-retry") else MAX_ATTEMPTS):
+        attempts = 1 if defects.on("webhook-no-retry") else (
+            8 if defects.on("webhook-retries-forever") else MAX_ATTEMPTS)
+        for attempt in range(attempts):
             if attempt:
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
                 if defects.on("webhook-new-event-id-per-retry"):
