@@ -108,6 +108,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     target = "embedded reference stack (started on first use)" if state.config.embedded else (
         state.config.target or state.config.url)
     lines = [f"sidecar: target {target}; reports -> {state.config.report_dir}"]
+    resolved = state.resolved_target
+    if resolved is not None:
+        lines.append(f"sidecar: capabilities {', '.join(sorted(resolved.declared)) or 'none'} "
+                     f"({resolved.declared_by})")
+        derived = resolved.derived - resolved.declared
+        if derived:
+            lines.append(f"sidecar:   and {', '.join(sorted(derived))} (from the files, URLs "
+                         "and tenants the target gives)")
+    else:
+        lines.append("sidecar: capabilities: all that the reference stack implements "
+                     "(its target file declares them)")
     lines += [f"sidecar:   {name} = {value}  ({source})"
               for name, value, source in state.config.display_rows()]
     return lines

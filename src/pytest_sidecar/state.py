@@ -65,10 +65,7 @@ class SidecarState:
         if self.config.target:
             base = load_target_file(self.config.target)
         elif self.config.url:
-            tokens_given = any((self.config.token_write, self.config.token_read))
             base = target_from_url(self.config.url)
-            if tokens_given:
-                base = apply_overrides(base, {"capabilities": base.declared | {"auth"}})
         else:
             return None
         return self._adopt(apply_overrides(base, self.config.explicit()))

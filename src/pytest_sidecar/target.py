@@ -51,6 +51,7 @@ class Target:
     chaos_control: str | None = None
     log: str | None = None
     declared: frozenset[str] = frozenset()
+    declared_by: str = "the target file"  # where `declared` came from, for the header
     trace_ttl_seconds: float | None = None
     rate_limits: Mapping[str, Any] = field(default_factory=dict)  # see limits_for()
     cors_origins: tuple[str, ...] = ()
@@ -60,8 +61,12 @@ class Target:
     @property
     def capabilities(self) -> frozenset[str]:
         """Declared capabilities plus those implied by what the target file gives."""
-        implied = {name for name, present in DERIVED.items() if present(self)}
-        return self.declared | frozenset(implied)
+        return self.declared | self.derived
+
+    @property
+    def derived(self) -> frozenset[str]:
+        """Capabilities implied by what the target gives (files, metrics URLs, tenants)."""
+        return frozenset(name for name, present in DERIVED.items() if present(self))
 
     def limits_for(self, tenant: str) -> dict[str, dict[str, float]]:
         """The read/write limits of a tenant key: its own override, else the target's,
@@ -138,6 +143,10 @@ def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -
         for key, item in data.get("tenants", {}).items()
     }
     metrics, files = data.get("metrics", {}), data.get("files", {})
+    if "capabilities" in data:
+        declared, declared_by = frozenset(data["capabilities"]), f"{origin}: capabilities"
+    else:  # the same declaration as a bare --sidecar-url
+        declared, declared_by = core_declaration(tenants)
     return Target(
         url=data["url"].rstrip("/"),
         origin=origin,
@@ -149,7 +158,8 @@ def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -
         artifacts=files.get("artifacts"),
         chaos_control=files.get("chaos_control"),
         log=files.get("log"),
-        declared=frozenset(data.get("capabilities", [])),
+        declared=declared,
+        declared_by=declared_by,
         trace_ttl_seconds=data.get("trace_ttl_seconds"),
         rate_limits=data.get("rate_limits", {}),
         cors_origins=tuple(data.get("cors", {}).get("allowed_origins", ())),
@@ -177,11 +187,21 @@ def load_target_file(path: str, env: Mapping[str, str] | None = None) -> Target:
     return parse_target(data, f"file {path}", env)
 
 
-def target_from_url(url: str) -> Target:
-    """A bare URL target: the contract's core is assumed; the rest comes from options."""
+def core_declaration(tenants: Mapping[str, Tenant]) -> tuple[frozenset[str], str]:
+    """What a target that lists no capabilities declares: the v1 core every Sidecar
+    serves, and 'auth' when tokens are given."""
     from .capabilities import URL_DEFAULTS
 
-    return Target(url=url, origin="url", declared=URL_DEFAULTS)
+    tokens = any(t.tokens.write or t.tokens.read for t in tenants.values())
+    return (URL_DEFAULTS | ({"auth"} if tokens else set()),
+            "assumed: the v1 core" + (" and auth (tokens given)" if tokens else "")
+            + "; no capabilities listed")
+
+
+def target_from_url(url: str) -> Target:
+    """A bare URL target: the same declaration as a target file without capabilities."""
+    declared, declared_by = core_declaration({})
+    return Target(url=url, origin="url", declared=declared, declared_by=declared_by)
 
 
 def apply_overrides(target: Target, explicit: Mapping[str, Any]) -> Target:
@@ -208,4 +228,7 @@ def apply_overrides(target: Target, explicit: Mapping[str, Any]) -> Target:
             changes[name] = explicit[name]
     if "capabilities" in explicit:
         changes["declared"] = explicit["capabilities"]
+        changes["declared_by"] = "--sidecar-capabilities"
+    elif target.declared_by.startswith("assumed") and tenants != dict(target.tenants):
+        changes["declared"], changes["declared_by"] = core_declaration(tenants)
     return replace(target, **changes)

@@ -82,7 +82,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     out += [f"- Collected: {summary['collected']}", f"- Total: {summary['total']}"]
     out += [f"- {key.capitalize()}: {summary[key]}"
             for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed")]
-    for violation in report.get("strict_violations", []):
+    for violation in report.get("run_failures", []) + report.get("strict_violations", []):
         out.append(f"- Strict: {violation}")
     out += ["", "## Results table", "", "| Test | Status | Duration(ms) | Reason |",
             "|------|--------|--------------|--------|"]

@@ -155,10 +155,11 @@ class SessionReporter:
                         "environment": environment()})
         self.log.close()
         report = build_report(read_events(self.log.path))
-        self.violations = self._strict_violations(report)
+        report["strict_violations"] = self._strict_violations(report)
+        report["run_failures"] = unreachable(report)
+        self.violations = report["strict_violations"] + report["run_failures"]
         if self.violations:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        report["strict_violations"] = self.violations
         report["run"]["exit_status"] = int(session.exitstatus)
         failed = [r["nodeid"] for r in report["results"] if r["outcome"] in ("failed", "error")]
         report["rerun"] = rerun_commands(self.config.invocation_params.args, failed)
@@ -185,6 +186,16 @@ class SessionReporter:
             terminalreporter.write_line(violation, red=True)
         if self.paths:
             terminalreporter.write_line("sidecar reports: " + ", ".join(self.paths))
+
+
+def unreachable(report: dict[str, Any]) -> list[str]:
+    """A run whose target never answered fails, whatever the skips say: one line."""
+    skipped = [r for r in report["results"] if r["reason_code"] == "TARGET_UNREACHABLE"]
+    if not skipped:
+        return []
+    reason = (skipped[0]["reason"] or "").removeprefix("TARGET_UNREACHABLE: ").split(";")[0]
+    return [f"sidecar: the target never answered, so {len(skipped)} specs could not run: "
+            f"{reason}"]
 
 
 def selected_groups(expression: str) -> list[str]:
