@@ -109,7 +109,7 @@ def annotate(item: pytest.Item, report: pytest.TestReport) -> None:
                       if m.name not in ("parametrize", "usefixtures", "filterwarnings")})
     report.user_properties.append((META_PROPERTY, {
         "markers": markers, "contract": _contract(item), "profile": _profile(item),
-        "clauses": asserted_clauses(item)}))
+        "clauses": asserted_clauses(item), "needs": needed_capabilities(item)}))
     if report.when == "call" and item.config.pluginmanager.hasplugin("html"):
         from pytest_html import extras
 

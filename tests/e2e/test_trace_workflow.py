@@ -257,7 +257,7 @@ def test_a_reused_client_trace_id_is_409_and_never_overwrites(
                     kept_granularity=kept)
 
 
-@pytest.mark.needs("chat")
+@pytest.mark.needs("chat", "explain")  # the explain headers are the explain capability's
 @pytest.mark.contract("§2.1")
 @pytest.mark.parametrize("header,value,code", [
     ("x-explain-mode", "graph", "invalid_explain_mode"),

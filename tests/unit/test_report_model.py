@@ -63,8 +63,10 @@ def test_report_counts_agree_with_the_tests_and_collect_actions() -> None:
     assert report["next_actions"] == [{"action": "enable it", "tests": 1,
                                        "examples": ["t.py::skip"]}]
     explain = report["conformance"]["explain"]
-    assert explain["tests"] == 3 and "explain" in explain["supported"]
-    assert "cancel" in explain["unsupported"]
+    assert explain["tests"] == 3
+    # Declared is not passed: explain is untested here (no spec recorded needing it).
+    assert explain["capabilities"]["explain"] == "untested"
+    assert explain["capabilities"]["cancel"] == "not declared"
 
 
 def test_markdown_follows_the_seed_layout() -> None:
@@ -72,7 +74,8 @@ def test_markdown_follows_the_seed_layout() -> None:
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     # A run with failures opens with their root causes; then seed 000's layout.
     assert headings == ["## Root causes", "## Environment", "## Summary", "## Results table",
-                        "## Conformance by profile", "## Detailed results", "## Next actions",
+                        "## Conformance by profile", "## Contract coverage",
+                        "## Detailed results", "## Next actions",
                         "## Re-run command"]
     assert "| t.py::skip | SKIP | 20 | NOT_DECLARED: no auth; action: enable it |" in text
     assert "  - trace_id: abc" in text

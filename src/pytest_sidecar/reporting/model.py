@@ -64,6 +64,7 @@ def build_results(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "profile": first.get("profile", "core"),
             "markers": first.get("markers", []),
             "clauses": first.get("clauses", []),
+            "needs": first.get("needs", []),
             "evidence": (by_when.get("call") or {}).get("evidence", []),
             "figures": (by_when.get("call") or {}).get("figures", []),
             "worker": first.get("worker"),
@@ -78,16 +79,42 @@ def summarize(results: list[dict[str, Any]], collected: int | None) -> dict[str,
             **{outcome: counts.get(outcome, 0) for outcome in OUTCOMES}}
 
 
+def capability_verdicts(results: list[dict[str, Any]],
+                        capabilities: list[str]) -> dict[str, str]:
+    """Per capability: passed (specs needing it ran, none failed for it), failed, untested
+    (declared, no spec needing it ran) or not declared. A failing spec counts against the
+    capabilities of its own profile (a webhook spec that needs chat fails webhooks, not
+    chat); it counts against all it needs only when none is of its profile."""
+    exercised: set[str] = set()
+    failing: set[str] = set()
+    for result in results:
+        needs = [n for n in result.get("needs", []) if n in CAPABILITIES]
+        if result["outcome"] in ("passed", "failed", "error"):
+            exercised.update(needs)
+        if result["outcome"] in ("failed", "error"):
+            own = [n for n in needs if CAPABILITIES[n].profile == result["profile"]]
+            failing.update(own or needs)
+    verdicts = {}
+    for name in CAPABILITIES:
+        if name not in capabilities:
+            verdicts[name] = "not declared"
+        elif name in failing:
+            verdicts[name] = "failed"
+        else:
+            verdicts[name] = "passed" if name in exercised else "untested"
+    return verdicts
+
+
 def conformance(results: list[dict[str, Any]], capabilities: list[str]) -> dict[str, Any]:
-    """Per profile: features the target offers / lacks, and the test outcomes."""
-    offered = set(capabilities)
+    """Per profile: each capability's verdict (from the specs that ran, never from the
+    declaration alone), and the test outcomes."""
+    verdicts = capability_verdicts(results, capabilities)
     view = {}
     for profile in PROFILES:
-        features = [cap.name for cap in CAPABILITIES.values() if cap.profile == profile]
         counts = Counter(r["outcome"] for r in results if r["profile"] == profile)
         view[profile] = {
-            "supported": [name for name in features if name in offered],
-            "unsupported": [name for name in features if name not in offered],
+            "capabilities": {name: verdicts[name] for name, cap in CAPABILITIES.items()
+                             if cap.profile == profile},
             "tests": sum(counts.values()),
             **{outcome: counts.get(outcome, 0) for outcome in OUTCOMES},
         }

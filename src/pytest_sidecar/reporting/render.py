@@ -90,12 +90,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         out.append(f"| {_cell(result['nodeid'])} | {STATUS[result['outcome']]} | "
                    f"{result['duration_ms']} | {_cell(result['reason'])} |")
     out += ["", "## Conformance by profile", "",
-            "| Profile | Supported | Unsupported | Tests | Pass | Fail | Skip |",
-            "|---------|-----------|-------------|-------|------|------|------|"]
+            "| Profile | Passed | Failed | Untested | Not declared | Tests | Pass | Fail | Skip |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for profile, row in report["conformance"].items():
-        out.append(f"| {profile} | {_cell(', '.join(row['supported']))} | "
-                   f"{_cell(', '.join(row['unsupported']))} | {row['tests']} | {row['passed']} | "
-                   f"{row['failed'] + row['error']} | {row['skipped']} |")
+        by = {verdict: ", ".join(n for n, v in row["capabilities"].items() if v == verdict)
+              for verdict in ("passed", "failed", "untested", "not declared")}
+        out.append(f"| {profile} | {_cell(by['passed'])} | {_cell(by['failed'])} | "
+                   f"{_cell(by['untested'])} | {_cell(by['not declared'])} | {row['tests']} | "
+                   f"{row['passed']} | {row['failed'] + row['error']} | {row['skipped']} |")
     cover = report.get("coverage")
     if cover:
         out += ["", "## Contract coverage", "",

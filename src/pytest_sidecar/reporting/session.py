@@ -92,6 +92,10 @@ class SessionReporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         meta: Any = next((v for k, v in report.user_properties if k == META_PROPERTY), {})
         reason = reason_line(report)
+        if reason and report.failed and "§" not in reason and meta.get("contract"):
+            # Every failure names the clause it concerns: a bare assertion gets the
+            # sections its spec certifies.
+            reason = f"{reason} [certifies {', '.join(meta['contract'])}]"
         typed = parse_line(reason) if reason else None
         if reason and reason.startswith("STRICT: "):
             typed = parse_line(reason.removeprefix("STRICT: "))
@@ -105,7 +109,7 @@ class SessionReporter:
                 [*meta.get("contract", []), *([typed.contract] if typed and typed.contract
                                               else [])])),
             "profile": meta.get("profile", "core"), "markers": meta.get("markers", []),
-            "clauses": meta.get("clauses", []),
+            "clauses": meta.get("clauses", []), "needs": meta.get("needs", []),
             "evidence": [v for k, v in report.user_properties if k == EVIDENCE_PROPERTY],
             "figures": [v for k, v in report.user_properties if k == FIGURE_PROPERTY],
             "wasxfail": getattr(report, "wasxfail", None),
