@@ -5,8 +5,13 @@ followed. A trace that never completed (failed, canceled, no terminal state in t
 did not meet the SLO, so it counts as an infinitely slow sample: the p95 is the value of
 rank ⌈0.95·n⌉ among all n followed traces, and when more than 5 % did not complete it is
 infinite. Dropping them instead would let a target that fails its slow traces pass.
-The verdict needs `min_samples` *completed* traces; no data is never a pass. A run whose
-generator could not keep up judges nothing: its percentiles measure the client.
+The verdict needs `min_samples` *completed* traces; no data is never a pass.
+
+One rule for a run whose generator could not keep up (untrustworthy): its latencies
+measure the client, so no latency is judged from it (INSUFFICIENT_DATA); what does not
+depend on timing is judged all the same: with enough completed traces, more than 5 % of
+followed traces not completing fails the explanation verdict; chat errors fail the chat
+verdict.
 """
 
 from __future__ import annotations
@@ -57,14 +62,18 @@ def explanation_verdict(histograms: Histograms, granularity: str, slo_s: float,
     """The p95 explanation-latency verdict of one granularity."""
     name = f"explanation p95 ({granularity})"
     p95, done, total = quantile_with_failures(histograms, f"explain:{granularity}")
-    if not trustworthy:
+    if done < min_samples:
+        missing = f"{done} completed traces of {total} followed" + (
+            " (no explained chat of this granularity was answered with a trace)"
+            if total == 0 else "")
+        lag = f"; also, the generator could not keep up ({why_not})" if not trustworthy else ""
+        return Verdict(name, INSUFFICIENT, p95, slo_s, done,
+                       f"{missing}; the verdict needs {min_samples} completed (raise "
+                       f"--sidecar-load-duration or --sidecar-rate){lag}")
+    if not trustworthy and not (p95 is not None and math.isinf(p95)):
         return Verdict(name, INSUFFICIENT, None, slo_s, done,
                        f"the load generator could not keep up ({why_not}); its "
-                       "percentiles measure the client, not the target")
-    if done < min_samples:
-        return Verdict(name, INSUFFICIENT, p95, slo_s, done,
-                       f"{done} completed traces of {total} followed; the verdict needs "
-                       f"{min_samples} (raise --sidecar-load-duration or --sidecar-rate)")
+                       "latencies measure the client, not the target")
     assert p95 is not None
     shown = "inf (over 5 % did not complete)" if math.isinf(p95) else f"{p95:.3f} s"
     outcome = PASS if p95 <= slo_s else FAIL
