@@ -153,3 +153,42 @@ def explainer_autoscaling(chart: Path) -> dict[str, Any]:
                 "max": int(values["autoscaling"]["maxReplicaCount"]),
                 "workers_per_replica": int(values["config"]["EXPLAINER_WORKERS"]),
                 "source": f"{chart / 'values.yaml'} (no Helm renderer installed)"}
+
+
+ROLES = ("gateway", "explainer", "interceptor")
+
+
+def role_of(deployment: Manifest) -> str | None:
+    """Which Sidecar component a Deployment runs, found the way a reader would: the
+    app.kubernetes.io/component label, else the name, else a container's name. Any chart
+    layout works; ours is not assumed."""
+    template = (deployment.get("spec") or {}).get("template") or {}
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    names = [str(labels.get("app.kubernetes.io/component", "")),
+             str((deployment.get("metadata") or {}).get("name", ""))]
+    names += [str(c.get("name", "")) for c in (template.get("spec") or {}).get("containers", [])]
+    for name in names:
+        for role in ROLES:
+            if role in name.lower():
+                return role
+    return None
+
+
+def pod_labels(deployment: Manifest) -> dict[str, str]:
+    labels: dict[str, str] = deployment["spec"]["template"]["metadata"].get("labels") or {}
+    return labels
+
+
+def selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """True when a label selector (matchLabels form, or a Service's plain map) matches."""
+    if not selector:
+        return False
+    wanted = selector.get("matchLabels", selector) if "matchExpressions" not in selector \
+        else selector.get("matchLabels", {})
+    return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
+
+
+def is_gpu_pool(pool: Manifest) -> bool:
+    """A Karpenter NodePool that provisions GPU nodes: a GPU limit, taint or requirement."""
+    text = json.dumps(pool.get("spec", {})).lower()
+    return "nvidia.com/gpu" in text or "accelerator" in text or '"gpu"' in text

@@ -340,12 +340,14 @@ def test_graph_is_410_after_the_ttl(short_ttl_target: Target, sidecar_config: An
     with SidecarClient(short_ttl_target.url, token, sidecar_config.timeout) as client:
         own = Traces(short_ttl_target, sidecar_config, lambda: client)
         trace_id = own.complete(client, granularity="sentence").trace_id
-        assert client.graph(trace_id).status_code == 200
+        assert client.graph(trace_id).status_code == 200, "§2.4: no graph for a complete trace"
         completed = time.monotonic()
-        expired = client.poll_until(trace_id, lambda s: s["state"] == "expired",
+        expired = client.poll_until(trace_id, lambda s: s.get("state") == "expired",
                                     ttl + sidecar_config.trace_deadline, 0.1)
-        assert expired.reached, f"still {expired.states} {ttl + sidecar_config.trace_deadline}s on"
+        assert expired.reached, (f"§2.2: still {expired.states} "
+                                 f"{ttl + sidecar_config.trace_deadline:g}s after completion "
+                                 f"with a TTL of {ttl:g}s")
         waited = time.monotonic() - completed
-        assert waited >= ttl * 0.5, f"expired after {waited:.2f}s, TTL is {ttl}s"
+        assert waited >= ttl * 0.5, f"§2.2: expired after {waited:.2f}s, TTL is {ttl}s"
         assert_error(client.graph(trace_id), 410, "trace_expired")
     evidence.record(trace_id=trace_id, ttl_s=ttl, expired_after_s=round(waited, 2))

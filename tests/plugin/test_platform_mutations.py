@@ -75,6 +75,25 @@ def test_each_seed_defect_is_caught(defect: str, pytester: pytest.Pytester) -> N
     assert caught and set(caught.values()) <= {"failed", "error"}, (defect, outcomes)
 
 
+def another_chart_layout(root: Path) -> None:
+    """Right but built differently: other pool and ConfigMap names, no values schema."""
+    pools = root / "manifests" / "karpenter" / "karpenter-provisioners.yaml"
+    pools.write_text(pools.read_text().replace("name: cpu", "name: general")
+                     .replace("name: gpu", "name: accelerated"))
+    (root / CHART / "values.schema.json").unlink()
+    for template in ("configmap.yaml", "gateway.yaml", "explainer.yaml"):
+        path = root / CHART / "templates" / template
+        path.write_text(path.read_text().replace("-config", "-settings"))
+
+
+def test_a_chart_built_differently_passes(pytester: pytest.Pytester) -> None:
+    outcomes = run(pytester, another_chart_layout, "not emitted_with_its_labels")
+    assert outcomes and set(outcomes.values()) == {"passed"}, outcomes
+    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    advice = " ".join(item["advice"] for item in report["advisories"])
+    assert "values.schema.json" in advice, advice  # what §8 does not require: advisory
+
+
 def test_without_a_renderer_the_platform_specs_skip_typed(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     shim = pytester.path / "shim"

@@ -67,6 +67,7 @@ def build_results(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "needs": first.get("needs", []),
             "evidence": (by_when.get("call") or {}).get("evidence", []),
             "figures": (by_when.get("call") or {}).get("figures", []),
+            "advisories": (by_when.get("call") or {}).get("advisories", []),
             "worker": first.get("worker"),
             "longrepr": deciding.get("longrepr") if outcome in ("failed", "error") else None,
         })
@@ -210,6 +211,8 @@ def build_report(events: list[dict[str, Any]]) -> dict[str, Any]:
         "results": results,
         "conformance": conformance(results, capabilities),
         "coverage": coverage(results),
+        "advisories": [{"nodeid": r["nodeid"], "advice": text}
+                       for r in results for text in r.get("advisories", [])],
         "next_actions": next_actions(results),
         "rerun": start.get("rerun", {}),
     }

@@ -130,6 +130,11 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines = result["longrepr"].splitlines()[-_MAX_FAILURE_LINES:]
             out += ["", "```", *lines, "```"]
         out.append("")
+    if report.get("advisories"):
+        out += ["## Advisories", "",
+                "Not required by the contract; worth a look:", ""]
+        out += [f"- {item['advice']} ({item['nodeid']})" for item in report["advisories"]]
+        out.append("")
     out += ["## Next actions", ""]
     actions = report["next_actions"]
     for cause in causes[:5]:

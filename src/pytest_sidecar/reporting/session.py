@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ..fixtures.contracts import EVIDENCE_PROPERTY, FIGURE_PROPERTY
+from ..fixtures.contracts import ADVISORY_PROPERTY, EVIDENCE_PROPERTY, FIGURE_PROPERTY
 from ..marks import GROUPS, META_PROPERTY, skip_reason
 from ..outcomes import parse_line
 from ..target import TargetFileError, load_target_file
@@ -112,6 +112,7 @@ class SessionReporter:
             "clauses": meta.get("clauses", []), "needs": meta.get("needs", []),
             "evidence": [v for k, v in report.user_properties if k == EVIDENCE_PROPERTY],
             "figures": [v for k, v in report.user_properties if k == FIGURE_PROPERTY],
+            "advisories": [v for k, v in report.user_properties if k == ADVISORY_PROPERTY],
             "wasxfail": getattr(report, "wasxfail", None),
             "longrepr": report.longreprtext if report.failed else None,
         })
