@@ -135,6 +135,7 @@ _ALL = (
     Clause("§7/chaos-flags", "resilience", "every chaos control flag does what it says",
            _RESILIENCE),
     Clause("§7/chaos-lease", "resilience", "an expired flag is disabled", _RESILIENCE),
+    Clause("§8/openapi", "core", "the target's OpenAPI document is valid and only /v1"),
     Clause("§8/chart", "platform", "the chart lints and renders into valid documents"),
     Clause("§8/deployments", "platform",
            "Deployments gateway, explainer and interceptor, with Services"),

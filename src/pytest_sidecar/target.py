@@ -56,6 +56,7 @@ class Target:
     rate_limits: Mapping[str, Any] = field(default_factory=dict)  # see limits_for()
     cors_origins: tuple[str, ...] = ()
     routes: tuple[str, ...] = ()
+    openapi: str | None = None  # the target's API document: a path or an http(s) URL
     extensions: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -164,6 +165,7 @@ def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -
         rate_limits=data.get("rate_limits", {}),
         cors_origins=tuple(data.get("cors", {}).get("allowed_origins", ())),
         routes=tuple(data.get("routes", ())),
+        openapi=data.get("openapi"),
         extensions={k: v for k, v in data.items() if k.startswith("x-")},
     )
 

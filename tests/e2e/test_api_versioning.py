@@ -4,13 +4,16 @@ by template shape, and its graphs are HIF v1."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from pytest_sidecar.client import SidecarClient
 from pytest_sidecar.contracts.routes import ROUTE_NEEDS, required_routes, route_key
 from pytest_sidecar.fixtures.traces import Traces
+from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.profile("core"), pytest.mark.contract("§2")]
@@ -90,3 +93,56 @@ def test_runtime_graphs_are_hif_1(gateway: SidecarClient, traces: Traces,
     meta = graph.json().get("meta") or {}
     assert meta.get("version") == "hif-1", f"§4: meta.version of a v1 graph: {meta}"
     evidence.record(trace_id=trace_id, version=meta["version"])
+
+
+def target_document(target: Target) -> tuple[dict[str, Any], str]:
+    """The target's OpenAPI document: the target file's `openapi` (a path or URL), else
+    <url>/openapi.json. A target that publishes none skips, naming how to give it."""
+    import yaml
+
+    source = target.openapi or target.url + "/openapi.json"
+    try:
+        if source.startswith(("http://", "https://")):
+            response = httpx.get(source, timeout=10)
+            if response.status_code == 404 and not target.openapi:
+                skip(SkipReason.NOT_DECLARED, "the target publishes no OpenAPI document",
+                     "set openapi (a path or URL) in the target file", "§8")
+            response.raise_for_status()
+            text = response.text
+        else:
+            text = Path(source).read_text(encoding="utf-8")
+    except (OSError, httpx.HTTPError) as exc:
+        pytest.fail(f"§8: the target's OpenAPI document {source} cannot be read: "
+                    f"{type(exc).__name__}", pytrace=False)
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        pytest.fail(f"§8: {source} is not YAML/JSON", pytrace=False)
+    return document, source
+
+
+@pytest.mark.clause("§8/openapi")
+def test_the_targets_api_document_is_valid_openapi_with_only_v1(
+        sidecar_target: Target, evidence: Any) -> None:
+    from jsonschema.exceptions import ValidationError
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.exceptions import OpenAPIError
+
+    document, source = target_document(sidecar_target)
+    try:
+        validate(document)
+    except (ValidationError, OpenAPIError) as exc:
+        pytest.fail(f"§8: {source} is not valid OpenAPI: {str(exc).splitlines()[0]}",
+                    pytrace=False)
+    paths = list((document or {}).get("paths") or {})
+    assert paths, f"§8: {source} documents no paths"
+    other = [path for path in paths if not path.startswith("/v1/")]
+    assert not other, f"§8: the API document has paths outside /v1: {other}"
+    documented = {route_key((method, path)) for path, item in document["paths"].items()
+                  for method in item if method.upper() in ("GET", "POST", "PUT", "PATCH",
+                                                            "DELETE")}
+    undocumented = sorted(key for key in required(sidecar_target) if key[1].startswith("/v1/")
+                          and key not in documented)
+    assert not undocumented, f"§8: routes the target serves are not in its document: " \
+        f"{undocumented}"
+    evidence.record(source=source, openapi=document.get("openapi"), paths=len(paths))

@@ -18,6 +18,7 @@ import signal
 import socket
 from collections.abc import Generator, Mapping
 from dataclasses import replace
+from importlib import resources
 from typing import Any
 
 import uvicorn
@@ -169,6 +170,10 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
         doc = target_document(settings, url, None if settings.llm_proxy_url else upstream_url)
         doc["metrics"]["explainer"] = _url(host, explainer_sock) + "/metrics"
         doc["routes"] = served_routes(gateway_app)
+        # The API this stack serves is the one the package ships (it validates requests
+        # against it).
+        doc["openapi"] = str(resources.files("pytest_sidecar.contracts").joinpath(
+            "hypergraph-api.yaml"))
         if log_file:
             doc["files"]["log"] = os.path.abspath(log_file)
         write_atomic(target_file, json.dumps(doc, indent=2).encode(), mode=0o600)  # tokens
