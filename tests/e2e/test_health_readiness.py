@@ -46,10 +46,12 @@ def wait_for(http: httpx.Client, status: int) -> tuple[httpx.Response, float]:
 def test_liveness_and_readiness_when_all_is_well(sidecar_target: Any, evidence: Any) -> None:
     with httpx.Client(base_url=sidecar_target.url, timeout=10) as http:
         live, ready = http.get("/healthz"), http.get("/readyz")
-    assert live.status_code == 200 and live.json()["status"] == "ok"
-    assert ready.status_code == 200, ready.text[:200]
-    assert ready.json()["status"] == "ready" and all(ready.json()["checks"].values())
-    evidence.record(healthz=200, readyz=200, checks=ready.json()["checks"])
+    # §2.10 specifies the status codes only; the bodies are the target's own.
+    assert live.status_code == 200, f"§2.10: /healthz answered {live.status_code}"
+    assert ready.status_code == 200, (
+        f"§2.10: /readyz answered {ready.status_code} with every dependency up: "
+        f"{ready.text[:200]}")
+    evidence.record(healthz=200, readyz=200, readyz_body=ready.text[:300])
 
 
 @pytest.mark.clause("§2.10/readyz")
@@ -60,20 +62,24 @@ def test_readiness_names_an_unavailable_dependency_and_recovers(
         dependency: str, quiet_target: Any, sidecar_config: Any, evidence: Any) -> None:
     target = quiet_target.target
     control = target.chaos_control
-    assert control, "the target declares chaos_control but gives no path"
+    assert control, "§7: the target declares chaos_control but gives no path"
     with httpx.Client(base_url=target.url, timeout=sidecar_config.timeout) as http:
         try:
             write_flags(control, {"dependency-outage": {"enabled": True,
                                                         "dependency": dependency}})
             down, took_down = wait_for(http, 503)
-            assert down.status_code == 503, f"/readyz still {down.status_code}"
+            assert down.status_code == 503, (
+                f"§2.10: /readyz still {down.status_code} {DEADLINE_S:g}s after {dependency} "
+                "went down")
             body = down.json()
-            assert body["code"] == "not_ready" and dependency in body["message"], body
-            assert body.get("details", {}).get("failing") == [dependency], body
-            assert http.get("/healthz").status_code == 200, "liveness followed readiness"
+            assert body.get("code") == "not_ready", f"§2.10: the 503 has code {body.get('code')!r}"
+            assert dependency in json.dumps(body), f"§2.10: the 503 does not name {dependency}"
+            live = http.get("/healthz").status_code
+            assert live == 200, f"§2.10: /healthz answered {live} while only {dependency} was down"
         finally:
             write_flags(control, {})
         up, took_up = wait_for(http, 200)
-        assert up.status_code == 200, f"/readyz still {up.status_code} after the restore"
+        assert up.status_code == 200, (
+            f"§2.10: /readyz still {up.status_code} {DEADLINE_S:g}s after {dependency} came back")
     evidence.record(dependency=dependency, not_ready_after_s=round(took_down, 2),
                     ready_again_after_s=round(took_up, 2), exact=quiet_target.dedicated)
