@@ -96,14 +96,14 @@ def test_graph_is_404_until_the_trace_is_complete(gateway: SidecarClient, traces
     trace_id = traces.open(granularity="token", max_tokens=80).trace_id
     not_ready, deadline = 0, time.monotonic() + sidecar_config.trace_deadline
     while time.monotonic() < deadline:
-        state = gateway.status(trace_id).json().get("state")
+        # The graph first, then the status: a graph served means the trace was complete
+        # before the status read, so that read cannot say otherwise (states never go back).
         graph = gateway.graph(trace_id)
+        state = gateway.status(trace_id).json().get("state")
         if state in ("queued", "running", "partial"):
-            # The graph may turn ready between the two reads; it must never be a 200
-            # while the status still says not complete *before* it.
-            if graph.status_code != 200:
-                assert_error(graph, 404, "graph_not_ready")
-                not_ready += 1
+            assert graph.status_code != 200, f"§2.4: graph served while the trace was {state}"
+            assert_error(graph, 404, "graph_not_ready")
+            not_ready += 1
         elif state == "complete":
             assert graph.status_code == 200, f"§2.4: complete but graph {graph.status_code}"
             break

@@ -89,7 +89,7 @@ def create_gateway(services: Services) -> Starlette:
     def owned(request: Request, trace_id: str, who: Principal) -> dict[str, Any]:
         record = services.store.get(trace_id)
         if record is None and defects.on("unknown-trace-500"):
-            raise RuntimeError(f"no record {trace_id}")
+            raise ApiError(500, "internal_error", "trace lookup failed")
         foreign = record is not None and record["tenant_id"] != who.tenant_id
         if foreign and defects.on("foreign-trace-403"):
             raise ApiError(403, "forbidden", "this trace belongs to another tenant")
