@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
+import logging
 import re
 import time
 import uuid
@@ -16,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..contracts.openapi import request_validator
 from . import backpressure, defects
@@ -35,6 +38,7 @@ from .store import TERMINAL, TraceExists, rfc3339
 from .upstream import UpstreamError, prompt_of
 from .webhooks import EVENTS
 
+log = logging.getLogger("sidecar.gateway")
 TRACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FEATURES = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 DEFAULT_FEATURESET = "sae-gpt4-2m"
@@ -76,8 +80,10 @@ def create_gateway(services: Services) -> Starlette:
                                        "read" if request.method == "GET" else "write")
             raise
         category = "read" if request.method == "GET" else "write"
-        bucket_owner = "all" if defects.on("rate-limit-shared-by-tenants") else who.tenant_id
-        retry_after = services.limiter.check(bucket_owner, category)
+        # The defect: one bucket per category, sized by whichever tenant used it first.
+        shared = defects.on("rate-limit-shared-by-tenants")
+        retry_after = services.limiter.check("all" if shared else who.tenant_id, category,
+                                             sized_for=who.tenant_id)
         if retry_after is not None:
             if not defects.on("no-rate-limit-counter"):
                 services.metrics.rate_limited.labels(category).inc()
@@ -189,9 +195,10 @@ def create_gateway(services: Services) -> Starlette:
             who = principal(request, WRITE)
         except ApiError as refused:
             if refused.status == 429 and defects.on("rate-limited-opens-trace"):
-                opts = explain_headers(request)
-                if opts["explain"]:  # the bug: the trace is recorded before the limiter
-                    await open_trace(request, request.state.principal, opts, None, "")
+                with contextlib.suppress(ApiError):  # the 429 is what the client gets
+                    opts = explain_headers(request)
+                    if opts["explain"]:  # the bug: the trace is recorded before the limiter
+                        await open_trace(request, request.state.principal, opts, None, "")
             raise
         opts = explain_headers(request)
         services.metrics.chats.labels(opts["granularity"] if opts["explain"] else "none").inc()
@@ -484,7 +491,10 @@ def create_gateway(services: Services) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={
-        ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error})
+        ApiError: _api_error, HTTPException: _http_error})
+    # Innermost: an unexpected exception becomes the contract's JSON 500 here, inside the
+    # correlation, CORS and audit layers, so even that answer carries its ids (§2).
+    app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(AuditMiddleware, auditor=services.auditor)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
@@ -509,7 +519,8 @@ def create_explainer_app(services: Services) -> Starlette:
 
 
 def sse(event_id: int, event: str, data: dict[str, Any]) -> bytes:
-    return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data)}\n\n".encode()
+    ident = "" if defects.on("sse-no-event-ids") else f"id: {event_id}\n"
+    return f"{ident}event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -532,7 +543,31 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return ApiError(exc.status_code, code, message, headers=headers).response()
 
 
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    # The body never carries the exception: no traces, paths or versions leak (§2).
-    request.state.error_code = "internal_error"
-    return ApiError(500, "internal_error", "internal error").response()
+class InternalErrorMiddleware:
+    """Turns an unexpected exception into the JSON 500 of §2; the body never carries the
+    exception, so no traces, paths or versions leak. (Starlette's own handler for
+    Exception runs outside every middleware: its 500 would lack the correlation ids.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.exception("unhandled error on %s", scope.get("path"))
+            if started:
+                raise  # the answer has begun: nothing to replace
+            scope.setdefault("state", {})["error_code"] = "internal_error"
+            await ApiError(500, "internal_error", "internal error").response()(
+                scope, receive, send)

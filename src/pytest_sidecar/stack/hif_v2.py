@@ -25,8 +25,9 @@ def envelope(completion_id: str, model: str, created_at: str,
                              "span": [position, position + 1]})
     edges = []
     for inc in graph["incidences"]:
-        outputs = [n for n in inc["node_ids"] if nodes[n]["type"] in _OUTPUT_TYPES]
-        concepts = [n for n in inc["node_ids"] if nodes[n]["type"] == "sae_feature"]
+        known = [nodes[n] for n in inc["node_ids"] if n in nodes]  # v1 invariants are §4's
+        outputs = [n["id"] for n in known if n["type"] in _OUTPUT_TYPES]
+        concepts = [n["id"] for n in known if n["type"] == "sae_feature"]
         if not outputs or not concepts:
             continue
         edges.append({"id": inc["id"], "source_nodes": concepts, "target_node": outputs[0],

@@ -49,13 +49,15 @@ class RateLimiter:
     def limit_for(self, tenant: str, category: str) -> Limit:
         return self.per_tenant.get(tenant, {}).get(category, self.limits[category])
 
-    def check(self, tenant: str, category: str) -> int | None:
-        """None when allowed; else the integer Retry-After (>= 1) for the 429."""
+    def check(self, tenant: str, category: str, sized_for: str | None = None) -> int | None:
+        """None when allowed; else the integer Retry-After (>= 1) for the 429. A new
+        bucket gets the limits of `sized_for` (default: the bucket's own tenant)."""
         now = time.monotonic()
         key = (tenant, category)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = Bucket(self.limit_for(tenant, category), now)
+            limit = self.limit_for(sized_for or tenant, category)
+            bucket = self._buckets[key] = Bucket(limit, now)
         wait = bucket.take(now)
         if wait == 0.0:
             return None

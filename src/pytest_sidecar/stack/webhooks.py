@@ -108,6 +108,8 @@ class WebhookDispatcher:
                 if defects.on("webhook-new-event-id-per-retry"):
                     payload["event_id"] = "evt_" + uuid.uuid4().hex
                     body = json.dumps(payload).encode()
+                    if hook["secret"]:
+                        headers["x-sidecar-signature"] = signature(hook["secret"], body)
             try:
                 await check_url(hook["url"], self.allow_hosts)  # DNS may have changed
             except ForbiddenUrl as exc:
