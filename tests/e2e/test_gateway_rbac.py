@@ -132,6 +132,15 @@ def test_scope_matrix(key: tuple[str, str], caller: str, sidecar_target: Target,
     status, code = expected(route, caller)
     with httpx.Client(base_url=sidecar_target.url, timeout=sidecar_config.timeout) as http:
         response = route.send(http, credentials(caller, sidecar_target), subject)
+    if code is None:
+        # Allowed: access control must let it through. What the route then answers (a
+        # graph, a 409 for a trace that finished first) is its own clause's matter.
+        assert response.status_code not in (401, 403), (
+            f"§3: {key[0]} {key[1]} as {caller} was refused {response.status_code}: "
+            f"{response.text[:200]}")
+        evidence.record(route=f"{key[0]} {key[1]}", caller=caller,
+                        status=response.status_code, allowed=True)
+        return
     assert response.status_code == status, (
         f"§3: {key[0]} {key[1]} as {caller}: {response.status_code}, expected {status}: "
         f"{response.text[:200]}")

@@ -18,14 +18,18 @@ from typing import Any
 import pytest
 
 from pytest_sidecar.fixtures.throttle import Burst, Throttle
+from pytest_sidecar.outcomes import insufficient_data
 
-pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
+pytestmark = [pytest.mark.profile("security"), pytest.mark.security, pytest.mark.throttle,
               pytest.mark.contract("§3"), pytest.mark.needs("rate_limits", "auth")]
 
 
 def judge_burst(throttle: Throttle, category: str, burst: Burst) -> int:
     """The §3 checks of one burst; returns the 429's Retry-After in seconds."""
     limit = throttle.limits[category]
+    assert not burst.errors, (
+        f"§3: {burst.errors} of {burst.sent} concurrent {category} requests got no HTTP "
+        "answer (a limited request is a 429, not a dropped connection)")
     refused = burst.first_refusal
     assert refused is not None, (
         f"§3: no 429 after {burst.sent} concurrent {category} requests in {burst.seconds:.2f}s; "
@@ -54,38 +58,41 @@ def judge_burst(throttle: Throttle, category: str, burst: Burst) -> int:
 def test_write_burst_then_429_that_opens_no_trace_and_recovers(
         rate_limited: Throttle, evidence: Any) -> None:
     limit = rate_limited.limits["write"]
-    other = "b" if rate_limited.tenant != "b" else "a"
-    with rate_limited.client("write") as writer, rate_limited.client("read") as reader, \
-            rate_limited.client("write", tenant=other) as stranger:
+    others = [key for key in rate_limited.target.tenants if key != rate_limited.tenant]
+    client_ids = "client_trace_id" in rate_limited.target.capabilities
+    with rate_limited.client("write") as writer, rate_limited.client("read") as reader:
         # Requests refused by auth must not spend tokens: a bucket's worth of them first.
         denied = [reader.chat().status_code for _ in range(int(limit["burst"]))]
         assert set(denied) == {403}, f"§3: a read token's chats answered {set(denied)}"
         burst = rate_limited.exhaust("write", lambda: writer.chat(max_tokens=1))
         retry_after = judge_burst(rate_limited, "write", burst)
 
-        orphan = "rl-" + uuid.uuid4().hex
+        # A 429 opens no trace: the id it would have had must be unknown afterwards.
+        orphan = "rl-" + uuid.uuid4().hex if client_ids else None
         again = writer.explain(trace_id=orphan)
-        assert again.status_code == 429, (
-            f"the bucket refilled before the explain ({again.status_code}): cannot judge "
-            "whether a 429 opens a trace")
+        if again.status_code != 429:
+            insufficient_data("explained chats refused 429 (the bucket refilled before it)",
+                              0, 1)
         assert "explanation_metadata" not in again.json(), "§3: a 429 carried a trace"
-        status = reader.status(orphan)
-        assert status.status_code in (404, 429), f"§3: a 429'd request opened trace {orphan}"
-        assert stranger.chat(max_tokens=1).status_code == 200, (
-            f"§3: tenant {other} was throttled by tenant {rate_limited.tenant}'s burst")
+        orphan = orphan or again.headers.get("x-trace-id")
+        other_status = None
+        if others:
+            with rate_limited.client("write", tenant=others[0]) as stranger:
+                other_status = stranger.chat(max_tokens=1).status_code
+            assert other_status == 200, (
+                f"§3: tenant {others[0]} was throttled by tenant {rate_limited.tenant}'s burst")
 
         time.sleep(retry_after)
         recovered = writer.chat(max_tokens=1)
         assert recovered.status_code == 200, (
             f"§3: still {recovered.status_code} {retry_after}s after Retry-After")
-        if status.status_code == 429:  # the read bucket was busy; ask again once refilled
-            status = reader.status(orphan)
-            assert status.status_code == 404, f"§3: a 429'd request opened trace {orphan}"
+        orphan_status = reader.status(orphan).status_code if orphan else None
+        assert orphan_status in (None, 404), f"§3: a 429'd request opened trace {orphan}"
     evidence.record(tenant=rate_limited.tenant, limit=limit, exact=rate_limited.exact,
                     denied_by_auth=len(denied), sent=burst.sent, allowed=burst.allowed,
                     refused=len(burst.refused), burst_s=round(burst.seconds, 3),
-                    retry_after_s=retry_after, orphan_trace=orphan, orphan_status=404,
-                    other_tenant_status=200, recovered_status=200)
+                    retry_after_s=retry_after, orphan_trace=orphan, orphan_status=orphan_status,
+                    other_tenant_status=other_status, recovered_status=200)
 
 
 @pytest.mark.clause("§3/bucket", "§3/rate-limited")

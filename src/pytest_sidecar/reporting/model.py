@@ -130,7 +130,8 @@ def coverage(results: list[dict[str, Any]]) -> dict[str, Any]:
     for result in results:
         if result["outcome"] in ("passed", "failed", "error"):
             for clause in result.get("clauses", []):
-                by_clause[clause].append(result["outcome"])
+                if clause in CLAUSES:  # a misspelt id fails its spec; it asserts nothing
+                    by_clause[clause].append(result["outcome"])
     profiles: dict[str, dict[str, int]] = {}
     for profile in PROFILES:
         ids = [c.id for c in CLAUSES.values() if c.profile == profile]
@@ -177,8 +178,9 @@ def root_causes(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     one missing field that fails 64 specs is one line here, not 64."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for result in results:
-        if result["outcome"] in ("failed", "error") and result["reason"]:
-            groups[cause_key(result["reason"])].append(result)
+        if result["outcome"] in ("failed", "error"):
+            reason = result["reason"] or f"{result['outcome']} with no message"
+            groups[cause_key(reason)].append({**result, "reason": reason})
     ranked = sorted(groups.values(), key=lambda members: (-len(members), members[0]["nodeid"]))
     causes = []
     for members in ranked:

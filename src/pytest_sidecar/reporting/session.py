@@ -178,7 +178,11 @@ class SessionReporter:
         log so far: every test has reported by the time pytest-html renders)."""
         if self.log is None:
             return
-        causes = root_causes(build_results(read_events(self.log.path)))
+        # pytest-html may render before or after this plugin's sessionfinish, which moves
+        # the log: read whichever name it has now.
+        path = self.log.path if os.path.exists(self.log.path) else os.path.join(
+            self.directory, EVENT_LOG)
+        causes = root_causes(build_results(read_events(path)))
         if not causes:
             return
         items = "".join(
