@@ -16,7 +16,8 @@ from .reporting.redaction import Redactor
 META_PROPERTY = "sidecar_meta"
 # Marker groups a run can select with -m; under --sidecar-strict a selected group that
 # executed nothing fails the run.
-GROUPS = ("slo", "load", "chaos", "fuzz", "security", "platform", "disruptive", "throttle")
+GROUPS = ("slo", "load", "chaos", "fuzz", "security", "platform", "disruptive", "throttle",
+          "timing")
 
 MARKERS = (
     "needs(*capabilities): the spec needs these target capabilities (e.g. 'auth', "
@@ -34,6 +35,8 @@ MARKERS = (
     "platform: Helm/ArgoCD/KEDA/Karpenter manifest specs",
     "throttle: empties a tenant's rate-limit buckets; runs with no other spec beside it, so "
     "its counts stay exact and no one else waits on the buckets",
+    "timing: measures the target's own pacing (quiet stretches of a stream); runs with no "
+    "other spec beside it, whose load would change what it measures",
     "disruptive: takes part of the target down for a while; on a shared target, other specs "
     "running at the same time may fail (deselect with -m 'not disruptive')",
 )
@@ -42,7 +45,7 @@ MARKERS = (
 # Load must not share cores with other xdist workers; disruption (a dependency switched
 # off) and fuzzing (bursts of odd requests) must not make specs running beside them fail
 # on a shared target.
-SERIAL_MARKERS = ("load", "slo", "disruptive", "fuzz", "throttle")
+SERIAL_MARKERS = ("load", "slo", "disruptive", "fuzz", "throttle", "timing")
 
 
 def runs_alone(item: pytest.Item) -> bool:

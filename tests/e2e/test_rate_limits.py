@@ -87,6 +87,7 @@ def test_write_burst_then_429_that_opens_no_trace_and_recovers(
         assert recovered.status_code == 200, (
             f"§3: still {recovered.status_code} {retry_after}s after Retry-After")
         orphan_status = reader.status(orphan).status_code if orphan else None
+        rate_limited.spent("read")
         assert orphan_status in (None, 404), f"§3: a 429'd request opened trace {orphan}"
     evidence.record(tenant=rate_limited.tenant, limit=limit, exact=rate_limited.exact,
                     denied_by_auth=len(denied), sent=burst.sent, allowed=burst.allowed,

@@ -208,9 +208,10 @@ def test_the_graph_honours_accept_encoding_gzip(gateway: SidecarClient, traces: 
 
 
 KEEPALIVE_S = 15.0  # §2.5: a comment at least this often on a quiet stream
-# Completion lengths tried in turn: a short stream first; if it had no quiet stretch long
-# enough for a comment, one whose explanation outlasts the keep-alive period.
-KEEPALIVE_TOKENS = (LONG_TOKENS, 1000)
+# Streams tried in turn until one has a quiet stretch long enough for a comment: a short
+# one first, then one whose explanation outlasts the keep-alive period; a sentence one
+# last, since §5 may downgrade token work while a backlog drains.
+KEEPALIVE_STREAMS = (("token", LONG_TOKENS), ("token", 1000), ("sentence", 2048))
 
 
 def timed_stream(gateway: SidecarClient, trace_id: str, limit_s: float
@@ -231,12 +232,13 @@ def timed_stream(gateway: SidecarClient, trace_id: str, limit_s: float
 
 
 @pytest.mark.clause("§2.5/keepalive")
+@pytest.mark.timing
 @pytest.mark.needs("chat", "explain", "trace_stream")
 @pytest.mark.contract("§2.5")
 def test_a_quiet_stream_gets_keep_alive_comments(gateway: SidecarClient, traces: Traces,
                                                  sidecar_config: Any, evidence: Any) -> None:
-    for max_tokens in KEEPALIVE_TOKENS:
-        trace_id = traces.open(granularity="token", max_tokens=max_tokens).trace_id
+    for granularity, max_tokens in KEEPALIVE_STREAMS:
+        trace_id = traces.open(granularity=granularity, max_tokens=max_tokens).trace_id
         timed = timed_stream(gateway, trace_id, sidecar_config.trace_deadline)
         stamps = [0.0, *(t for t, _ in timed)]
         longest = max(b - a for a, b in itertools.pairwise(stamps))
@@ -248,7 +250,8 @@ def test_a_quiet_stream_gets_keep_alive_comments(gateway: SidecarClient, traces:
     else:
         insufficient_data(f"keep-alive comments (no stream had a quiet stretch: the longest "
                           f"was {longest:.1f}s)", 0, 1)
-    evidence.record(trace_id=trace_id, max_tokens=max_tokens, items=len(timed),
+    evidence.record(trace_id=trace_id, granularity=granularity, max_tokens=max_tokens,
+                    items=len(timed),
                     comments=comments, longest_quiet_s=round(longest, 2),
                     stream_s=round(stamps[-1], 2))
 

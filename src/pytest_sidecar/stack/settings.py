@@ -113,6 +113,8 @@ SUITE_DEFAULTS = {
     # Keep-alive comments within a few seconds' stream, so the spec sees them (§2.5 asks
     # for at least one every 15 s; more often is allowed).
     "SSE_KEEPALIVE_SECONDS": "1",
+    # A TTL short enough for the expiry spec to watch (a dedicated stack needs none).
+    "TRACE_TTL_SECONDS": "10",
     # Tenant C is the one the rate-limit specs exhaust: tight enough to reach in a burst.
     "RATE_LIMITS_JSON": json.dumps({"tenant-c": {"read": {"rps": 5, "burst": 20},
                                                  "write": {"rps": 2, "burst": 10}}}),
