@@ -59,10 +59,15 @@ class LoadRun:
         return bool(self.summary.get("trustworthy"))
 
 
+# Tenant C is reserved for the rate-limit specs (tight limits): load never goes through it.
+THROTTLE_TENANT = "c"
+
+
 def load_tenants(target: Target) -> tuple[tuple[str, str], ...]:
-    """(tenant id, write token) of every tenant with a write token; one anonymous caller
-    when the target has none (AUTH_MODE=none)."""
-    found = tuple((t.id, t.tokens.write) for t in target.tenants.values() if t.tokens.write)
+    """(tenant id, write token) of every tenant with a write token but the one reserved for
+    throttling; one anonymous caller when the target has none (AUTH_MODE=none)."""
+    found = tuple((t.id, t.tokens.write) for key, t in target.tenants.items()
+                  if t.tokens.write and key != THROTTLE_TENANT)
     return found or (("anonymous", ""),)
 
 
