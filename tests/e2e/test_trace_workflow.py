@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -231,15 +232,44 @@ def timed_stream(gateway: SidecarClient, trace_id: str, limit_s: float
     return timed
 
 
+@pytest.fixture(scope="module")
+def keepalive_target(sidecar_target: Target, stack_factory: Any) -> Iterator[Target]:
+    """The target; in embedded mode a dedicated stack with keep-alives every half second,
+    so a stream of a few seconds shows them without slowing the shared stack."""
+    if sidecar_target.origin != "embedded":
+        yield sidecar_target
+        return
+    target = stack_factory(SSE_KEEPALIVE_SECONDS="0.5")
+    yield target
+    stack_factory.stop(target)
+
+
 @pytest.mark.clause("§2.5/keepalive")
 @pytest.mark.timing
 @pytest.mark.needs("chat", "explain", "trace_stream")
 @pytest.mark.contract("§2.5")
-def test_a_quiet_stream_gets_keep_alive_comments(gateway: SidecarClient, traces: Traces,
+def test_a_quiet_stream_gets_keep_alive_comments(keepalive_target: Target,
                                                  sidecar_config: Any, evidence: Any) -> None:
+    target = keepalive_target
+    token = target.tenants["a"].tokens.write if target.tenants else None
+    with SidecarClient(target.url, token, sidecar_config.timeout) as client:
+        own = Traces(target, sidecar_config, lambda: client)
+        found = keepalive_streams(own, client, sidecar_config.trace_deadline)
+    trace_id, granularity, max_tokens, timed, longest, comments = found
+    if not comments:
+        insufficient_data(f"keep-alive comments (no stream had a quiet stretch: the longest "
+                          f"was {longest:.1f}s)", 0, 1)
+    evidence.record(trace_id=trace_id, granularity=granularity, max_tokens=max_tokens,
+                    items=len(timed), comments=comments, longest_quiet_s=round(longest, 2),
+                    stream_s=round(timed[-1][0] if timed else 0.0, 2))
+
+
+def keepalive_streams(traces: Traces, client: SidecarClient, deadline: float
+                      ) -> tuple[str, str, int, list[tuple[float, str]], float, int]:
+    """Stream traces in turn until one shows a comment; fails on a gap over 15 s."""
     for granularity, max_tokens in KEEPALIVE_STREAMS:
         trace_id = traces.open(granularity=granularity, max_tokens=max_tokens).trace_id
-        timed = timed_stream(gateway, trace_id, sidecar_config.trace_deadline)
+        timed = timed_stream(client, trace_id, deadline)
         stamps = [0.0, *(t for t, _ in timed)]
         longest = max(b - a for a, b in itertools.pairwise(stamps))
         assert longest <= KEEPALIVE_S + 1, (
@@ -247,13 +277,7 @@ def test_a_quiet_stream_gets_keep_alive_comments(gateway: SidecarClient, traces:
         comments = sum(1 for _, kind in timed if kind == "comment")
         if comments:
             break
-    else:
-        insufficient_data(f"keep-alive comments (no stream had a quiet stretch: the longest "
-                          f"was {longest:.1f}s)", 0, 1)
-    evidence.record(trace_id=trace_id, granularity=granularity, max_tokens=max_tokens,
-                    items=len(timed),
-                    comments=comments, longest_quiet_s=round(longest, 2),
-                    stream_s=round(stamps[-1], 2))
+    return trace_id, granularity, max_tokens, timed, longest, comments
 
 
 @pytest.mark.clause("§2.1/client-trace-id")
@@ -342,13 +366,17 @@ def test_a_streamed_chat_opens_a_trace_from_its_header(
 
 
 @pytest.fixture(scope="module")
-def short_ttl_target(sidecar_target: Target, stack_factory: Any) -> Target:
+def short_ttl_target(sidecar_target: Target, stack_factory: Any) -> Iterator[Target]:
     """A target whose TTL is short enough to wait out: the declared one, or (embedded
     mode) a dedicated reference stack started with TRACE_TTL_SECONDS=2."""
     if "short_ttl" in sidecar_target.capabilities:
-        return sidecar_target
+        yield sidecar_target
+        return
     if sidecar_target.origin == "embedded":
-        return stack_factory(TRACE_TTL_SECONDS="2")
+        target = stack_factory(TRACE_TTL_SECONDS="2")
+        yield target
+        stack_factory.stop(target)
+        return
     skip(SkipReason.NOT_DECLARED, "the target declares no short trace TTL",
          "set trace_ttl_seconds (<= 60) in the target file", "§2.2")
 

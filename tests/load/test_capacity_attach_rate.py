@@ -36,11 +36,14 @@ def test_keda_range_allows_the_replicas_the_slo_needs(
     """Measured attach rate and service times → replicas (M/M/c, p95 waiting budget) ≤
     the chart's KEDA maxReplicaCount; no data is INSUFFICIENT_DATA, never a pass."""
     target = stack_factory() if sidecar_target.origin == "embedded" else sidecar_target
-    load_runner.run(target)
-    metrics = None
-    if target.metrics_gateway:
-        text = httpx.get(target.metrics_gateway, timeout=sidecar_config.timeout).text
-        metrics = (text, "gateway /metrics")
+    try:
+        load_runner.run(target)
+        metrics = None
+        if target.metrics_gateway:
+            text = httpx.get(target.metrics_gateway, timeout=sidecar_config.timeout).text
+            metrics = (text, "gateway /metrics")
+    finally:
+        stack_factory.stop(target)  # its files stay for the analysis below
     measured = capacity_sources.collect(target.audit_log, target.status_json,
                                         str(load_runner.runs[-1]), metrics)
     chart = explainer_autoscaling(pytestconfig.rootpath / sidecar_config.manifests / "helm"

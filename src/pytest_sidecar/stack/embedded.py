@@ -24,6 +24,14 @@ import httpx
 START_TIMEOUT_S = 60.0
 
 
+# Stacks pytest starts keep the contract's TTL and keep-alive period (unless the
+# environment says otherwise): the expiry and keep-alive specs run on dedicated stacks in
+# embedded mode, and short periods on the shared stack cost the load specs their
+# generator: ~200 followed SSE streams with a keep-alive each second, every trace expiring
+# mid-run. `serve --suite` alone (an external stack) keeps its short ones.
+EMBEDDED_DEFAULTS = {"TRACE_TTL_SECONDS": "", "SSE_KEEPALIVE_SECONDS": "15"}
+
+
 class StackStartError(RuntimeError):
     """The embedded stack did not become ready; the message ends with its last log line."""
 
@@ -83,7 +91,7 @@ class EmbeddedStack:
         if self.suite:
             command.append("--suite")
         command += ["--log-file", os.path.join(self.directory, "stack.jsonl")]
-        env = {**os.environ, **(self.env or {})}
+        env = {**EMBEDDED_DEFAULTS, **os.environ, **(self.env or {})}
         with open(self.log_file, "ab") as log:
             # Own session: a Ctrl-C in the terminal reaches pytest, which then stops us.
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
