@@ -61,7 +61,9 @@ def test_every_required_route_answers_and_nothing_else_does(
         trace_id = done.trace_id
         completion_id = str(done.response.json().get("id", completion_id))
     answers, wrong = {}, []
-    for method, path in sorted(required(sidecar_target).values()):
+    # DELETE last: it may cancel the trace the other routes are asked about.
+    for method, path in sorted(required(sidecar_target).values(),
+                               key=lambda route: (route[0] == "DELETE", route)):
         body = None
         if method == "POST":
             body = ({"url": "https://93.184.216.34/hook", "events": ["canceled"]}

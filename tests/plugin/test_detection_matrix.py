@@ -45,6 +45,9 @@ def test_every_defect_has_expectations_naming_real_specs() -> None:
             assert function and f"def {function}" in text, f"{defect}: no spec {spec}"
 
 
+# Each case runs the whole suite with -n 2: it holds the machine alone (the `load`
+# marker's serial lock), or the load self-tests beside it would judge a starved generator.
+@pytest.mark.load
 @pytest.mark.parametrize("defect", chosen())
 def test_the_suite_fails_exactly_the_specs_of_the_defects_clause(defect: str) -> None:
     verdict = run(defect)

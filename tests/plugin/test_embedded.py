@@ -55,7 +55,8 @@ def test_the_spec_runs_against_a_separately_started_stack(pytester: pytest.Pytes
     from pytest_sidecar.stack.embedded import EmbeddedStack
 
     # A declared short TTL lets the 410 spec run against this very target.
-    stack = EmbeddedStack(str(tmp_path / "stack"), env={"TRACE_TTL_SECONDS": "4"})
+    stack = EmbeddedStack(str(tmp_path / "stack"), env={"TRACE_TTL_SECONDS": "4",
+                                                        "SSE_KEEPALIVE_SECONDS": "1"})
     target_file = stack.ensure_started()
     try:
         result = pytester.runpytest_subprocess(SPEC, "-n", "2", f"--sidecar-target={target_file}",
