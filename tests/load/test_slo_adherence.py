@@ -67,9 +67,12 @@ def record(evidence: Evidence, run: LoadRun, verdict: Verdict, profile: Profile)
 
 def judge(verdict: Verdict) -> None:
     if verdict.outcome == INSUFFICIENT:
-        skip(SkipReason.INSUFFICIENT_DATA, f"{verdict.name}: {verdict.detail}",
-             "run longer or faster (--sidecar-load-duration, --sidecar-rate) or lower "
-             "--sidecar-min-samples", "§5")
+        action = ("give the load generator a core of its own (pytest -m slo, nothing else "
+                  "on the machine) or offer less (--sidecar-rate)"
+                  if verdict.detail.startswith("the load generator could not keep up") else
+                  "run longer or faster (--sidecar-load-duration, --sidecar-rate) or lower "
+                  "--sidecar-min-samples")
+        skip(SkipReason.INSUFFICIENT_DATA, f"{verdict.name}: {verdict.detail}", action, "§5")
     assert verdict.outcome == PASS, f"{verdict.name}: {verdict.detail}"
 
 
