@@ -6,7 +6,7 @@ is either a spec it names or a typed DECLARED_BUT_MISSING line citing the defect
 clause (a shared precondition, grouped as one root cause in the report). Anything else
 is a cascade: a spec failing for a clause it does not certify.
 
-    python -m tests.detection.matrix [--markdown] [DEFECT ...]
+    python -m tests.detection.matrix [--markdown] [--json F] [--rejudge F] [DEFECT ...]
 """
 
 from __future__ import annotations
@@ -92,6 +92,14 @@ def run(defect: str, workers: int = 2, timeout: float = 600.0) -> Verdict:
     return judge(defect, report["results"], elapsed)
 
 
+def rejudge(saved: dict[str, Any]) -> Verdict:
+    """A saved verdict judged again: its failures against the current expectations."""
+    results = [{"nodeid": n, "outcome": "failed", "reason": r} for n, r in saved["failed"].items()]
+    results += [{"nodeid": "", "outcome": "passed"}] * saved["passed"]
+    results += [{"nodeid": "", "outcome": "skipped"}] * saved["skipped"]
+    return judge(saved["defect"], results, saved["seconds"])
+
+
 def markdown(verdicts: list[Verdict]) -> str:
     """The matrix as a Markdown table (docs/detection.md)."""
     lines = ["| defect | clause | caught by | precondition | cascade |",
@@ -115,11 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("defects", nargs="*", help="defects to run (default: all)")
     parser.add_argument("--markdown", action="store_true", help="print the table")
     parser.add_argument("--json", help="write the verdicts to this file")
+    parser.add_argument("--rejudge", metavar="JSON", help="judge the failures saved by an "
+                        "earlier --json again with the current expectations (no run)")
     args = parser.parse_args(argv)
-    names = args.defects or list(DEFECTS)
+    saved = {v["defect"]: v for v in json.loads(Path(args.rejudge).read_text())} \
+        if args.rejudge else {}
+    names = args.defects or list(saved or DEFECTS)
     verdicts = []
     for name in names:
-        verdict = run(name)
+        verdict = rejudge(saved[name]) if saved else run(name)
         verdicts.append(verdict)
         status = "clean" if verdict.clean else ("CASCADE" if verdict.caught else "MISSED")
         print(f"{name:36} {status:8} expected={len(verdict.expected_failed)} "
