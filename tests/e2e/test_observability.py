@@ -11,6 +11,7 @@ from pytest_sidecar.client import SidecarClient
 from pytest_sidecar.fixtures.throttle import Throttle
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.metrics import delta, lint
+from pytest_sidecar.outcomes import FailReason, fail
 
 pytestmark = [pytest.mark.profile("observability"), pytest.mark.contract("§6"),
               pytest.mark.needs("chat", "explain", "metrics:gateway", "metrics:explainer")]
@@ -112,7 +113,10 @@ def test_a_429_moves_the_rejection_counter(quiet_target: Any, rate_limited: Thro
         burst = throttle.exhaust("read", lambda: reader.status("obs-missing"))
         after = scraper.scrape()
     if not burst.refused:
-        pytest.fail(f"§3: no 429 after {burst.sent} reads; nothing to count", pytrace=False)
+        # The precondition is §3's (its own specs judge the limiter): one typed line.
+        fail(FailReason.DECLARED_BUT_MISSING, f"declared 'rate_limits'; no 429 after "
+             f"{burst.sent} reads, so there is no rejection to count",
+             "fix the target's rate limiter", "§3")
     change = moved(before, after, "rate_limit_rejections_total", len(burst.refused),
                    quiet_target.dedicated, category="read")
     evidence.record(exact=quiet_target.dedicated, refused=len(burst.refused),
