@@ -209,8 +209,10 @@ def create_gateway(services: Services) -> Starlette:
         body = await read_json(request)
         if isinstance(body, dict) and isinstance(body.get("messages"), list):
             request.state.snippet = snippet(body["messages"])
-            if defects.on("log-user-text"):
-                request.state.prompt = prompt_of(body["messages"])[:200]
+            if defects.on("log-user-text"):  # the bug: the prompt goes to the access log
+                request.state.prompt = next(
+                    (str(m.get("content"))[:200] for m in body["messages"]
+                     if isinstance(m, dict) and m.get("role") == "user"), "")
         error = next(iter(validate_chat.iter_errors(body)), None)
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "body"
