@@ -54,6 +54,13 @@ class Verdict:
         return self.caught and not self.cascade
 
 
+def typed_precondition(result: dict[str, Any]) -> bool:
+    """A DECLARED_BUT_MISSING failure (by its code, or its line when only that is kept)."""
+    reason = (result.get("reason") or "").removeprefix("Failed: ")
+    return result.get("reason_code") == "DECLARED_BUT_MISSING" or reason.startswith(
+        "DECLARED_BUT_MISSING")
+
+
 def judge(defect: str, results: list[dict[str, Any]], seconds: float = 0.0) -> Verdict:
     """Sort one run's results into caught / precondition / cascade for `defect`."""
     clause = DEFECTS[defect].clause
@@ -69,7 +76,7 @@ def judge(defect: str, results: list[dict[str, Any]], seconds: float = 0.0) -> V
             verdict.failed[nodeid] = reason
             if any(spec in nodeid for spec in wanted):
                 verdict.expected_failed.append(nodeid)
-            elif reason.startswith("DECLARED_BUT_MISSING") and f"(CONTRACT {clause}" in reason:
+            elif typed_precondition(result) and f"(CONTRACT {clause}" in reason:
                 verdict.precondition.append(nodeid)
             else:
                 verdict.cascade.append(nodeid)
