@@ -157,3 +157,6 @@ def test_failures_of_one_cause_are_grouped_and_ranked() -> None:
     # Sections are kept: the same words about different clauses are different causes.
     assert cause_key("AssertionError: §2.5: x") != cause_key("AssertionError: §2.6: x")
     assert cause_key("KeyError: 'explanation_metadata'") == "KeyError: 'explanation_metadata'"
+    # The sections a bare failure's spec certifies are appended to its line; one missing
+    # field failing specs of several clauses is still one cause.
+    assert cause_key("KeyError: 'x' [certifies §3]") == cause_key("KeyError: 'x' [certifies §2.6]")

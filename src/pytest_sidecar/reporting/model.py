@@ -157,11 +157,13 @@ def next_actions(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # What varies between failures of one cause: ids (long tokens with a digit), numbers.
 _VARIABLE = re.compile(r"\b(?=[\w-]*\d)[\w-]{8,}\b|(?<![\w/])\d+(?:\.\d+)?")
 _SECTION = re.compile(r"§\d+(?:\.\d+)*")
+_CERTIFIES = re.compile(r" \[certifies [^\]]*\]$")
 
 
 def cause_key(reason: str) -> str:
     """A failure reason with its variable parts blanked: failures of one cause share it.
     Contract sections are kept, so failures of different clauses never merge."""
+    reason = _CERTIFIES.sub("", reason)  # the spec's own sections: not part of the cause
     sections = [m.span() for m in _SECTION.finditer(reason)]
     out, last = [], 0
     for match in _VARIABLE.finditer(reason):
