@@ -129,8 +129,11 @@ def observed(request: pytest.FixtureRequest, sidecar_target: Target, stack_facto
         target = sidecar_target
         if target.origin == "embedded":
             target = stack_factory(EXPLAINER_WORKERS="1")
-        return {"target": target.url, **overload(target, load_runner, sidecar_config.timeout),
-                "dedicated": target is not sidecar_target}
+        try:
+            seen = overload(target, load_runner, sidecar_config.timeout)
+        finally:
+            stack_factory.stop(target)  # the specs judge `seen`; the stack is done
+        return {"target": target.url, **seen, "dedicated": target is not sidecar_target}
 
     state = request.config.stash[STATE_KEY]
     result = shared_observation(state.shared_dir, "backpressure", produce)

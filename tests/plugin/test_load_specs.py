@@ -4,6 +4,7 @@ verdicts, evidence and figures in the reports, and verdicts that can fail."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,12 @@ def report_of(pytester: pytest.Pytester) -> dict[str, Any]:
     return json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
 
 
+def generator_lagged(report: dict[str, Any]) -> bool:
+    """True when every skip is an SLO verdict withheld because the generator lagged."""
+    skipped = [r for r in report["results"] if r["outcome"] == "skipped"]
+    return bool(skipped) and all("could not keep up" in (r["reason"] or "") for r in skipped)
+
+
 def results(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["nodeid"].split("::", 1)[1]: r for r in report["results"]}
 
@@ -34,6 +41,13 @@ def test_the_load_specs_pass_on_the_embedded_stack_with_evidence(
     result = pytester.runpytest_subprocess(LOAD, "-n", "2", f"--basetemp={basetemp}",
                                            "-p", "no:cacheprovider", timeout=400)
     outcomes = result.parseoutcomes()
+    if outcomes.get("skipped") and generator_lagged(report_of(pytester)):
+        # The one rule for untrustworthy runs held (no latency judged from a starved
+        # generator); that is the machine, not the pipeline under test: measure again.
+        shutil.rmtree(basetemp, ignore_errors=True)
+        result = pytester.runpytest_subprocess(LOAD, "-n", "2", f"--basetemp={basetemp}",
+                                               "-p", "no:cacheprovider", timeout=400)
+        outcomes = result.parseoutcomes()
     assert result.ret == 0, result.stdout.str()[-3000:]
     assert outcomes.get("passed") == 9 and not outcomes.get("skipped"), outcomes
 
@@ -62,10 +76,13 @@ def test_the_load_specs_pass_on_the_embedded_stack_with_evidence(
 def test_a_missed_slo_fails_and_missing_data_is_insufficient(pytester: pytest.Pytester) -> None:
     """An SLO the stack cannot meet (1 ms) fails with its figures; a granularity nobody
     asked for (token mix 0) has no samples and is INSUFFICIENT_DATA, never a pass."""
-    result = pytester.runpytest_subprocess(
-        LOAD, "-m", "slo", "--sidecar-load-duration=3", "--sidecar-attach-rate=1",
-        "--sidecar-token-mix=0", "--sidecar-slo-sentence=0.001", "-rs",
-        "-p", "no:cacheprovider", timeout=300)
+    args = (LOAD, "-m", "slo", "--sidecar-load-duration=3", "--sidecar-attach-rate=1",
+            "--sidecar-token-mix=0", "--sidecar-slo-sentence=0.001", "-rs",
+            "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*args, timeout=300)
+    sentence = results(report_of(pytester))["test_explanation_p95_within_slo[sentence]"]
+    if "could not keep up" in (sentence["reason"] or ""):  # a starved generator: again
+        result = pytester.runpytest_subprocess(*args, timeout=300)
     result.assert_outcomes(passed=1, failed=1, skipped=1)
     result.stdout.fnmatch_lines([
         "*INSUFFICIENT_DATA: explanation p95 (token): 0 completed traces of 0 followed*"])
