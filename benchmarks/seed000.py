@@ -23,9 +23,9 @@ import os
 import tempfile
 from typing import Any
 
+from pytest_sidecar.embedded import EmbeddedStack
 from pytest_sidecar.load import loop
-from pytest_sidecar.load.runner import Profile, load_tenants, run_scenario
-from pytest_sidecar.stack.embedded import EmbeddedStack
+from pytest_sidecar.load.runner import Profile, run_scenario
 from pytest_sidecar.target import load_target_file
 
 CONCURRENCY, ATTACH_RATE, TOKEN_MIX = 300, 0.3, 0.1
@@ -83,7 +83,7 @@ def main() -> None:
             for index, rate in enumerate(rates):
                 profile = Profile(rate=rate, duration_s=args.step, concurrency=CONCURRENCY,
                                   attach_rate=ATTACH_RATE, token_mix=TOKEN_MIX, seed=index)
-                run = loop.run(run_scenario(target.url, load_tenants(target), profile,
+                run = loop.run(run_scenario(target.url, target.load_tenants(), profile,
                                             follow_sse=True))
                 values = row(run.summary)
                 print_row(values, header=index == 0)

@@ -13,7 +13,7 @@ budget t = SLO − its service time; the recommendation is the fewest servers fo
 P(W > t) ≤ 1 − q (q = 0.95) holds for every granularity, rounded up to whole replicas.
 A granularity nobody asks for (token_mix 0 or 1) has no budget to meet. The inputs are
 measured by capacity_sources.py; `analyze` adds the verdict against the chart's KEDA
-range, and `sidecar-capacity` (capacity_cli.py) prints it.
+range, and `sidecar-capacity` (cli/capacity.py) prints it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .load.verdict import FAIL, PASS, SLO_S
+from .load.verdict import FAIL, PASS
+from .vocabulary.defaults import SLO_S
 
 
 def erlang_c(servers: int, offered: float) -> float:

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from .vocabulary.states import TERMINAL
+
 DEFAULT_MODEL = "sidecar-fake-1"
 DEFAULT_MESSAGES = ({"role": "user", "content": "Explain how the gateway routes a request."},)
 
@@ -343,9 +345,6 @@ class AsyncSidecarClient(_Requests):
         return timeline
 
 
-TERMINAL_STATES = frozenset({"complete", "failed", "canceled", "expired"})
-
-
 def is_terminal(status: dict[str, Any]) -> bool:
     """Predicate for poll_until: the trace reached a terminal state."""
-    return status.get("state") in TERMINAL_STATES
+    return status.get("state") in TERMINAL

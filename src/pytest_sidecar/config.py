@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .options import OPTIONS, OPTIONS_BY_NAME, Option, OptionValueError
+from .options import OPTIONS, Option, OptionValueError, default_of
 
 
 class SettingError(ValueError):
@@ -21,38 +21,39 @@ class SettingError(ValueError):
 
 @dataclass(frozen=True)
 class SidecarConfig:
-    """The effective pytest-sidecar settings (frozen; stored in `config.stash`)."""
+    """The effective pytest-sidecar settings (frozen; stored in `config.stash`). One
+    field per row of the OPTIONS table, whose defaults they take (checked at import)."""
 
-    url: str | None = None
-    target: str | None = None
-    capabilities: frozenset[str] | None = None
-    strict: bool = False
-    report_dir: str = "reports"
-    timeout: float = 10.0
-    trace_deadline: float = 30.0
-    fuzz_examples: int = 15
-    manifests: str = "manifests"
-    load_duration: float = 10.0
-    rate: float = 40.0
-    concurrency: int = 300
-    attach_rate: float = 0.5
-    token_mix: float = 0.3
-    stream_share: float = 0.2
-    slo_sentence: float = 2.0
-    slo_token: float = 8.0
-    min_samples: int = 20
-    token_write: str | None = None
-    token_read: str | None = None
-    token_b_write: str | None = None
-    token_b_read: str | None = None
-    tenant_a: str | None = None
-    tenant_b: str | None = None
-    metrics_gateway: str | None = None
-    metrics_explainer: str | None = None
-    status_json: str | None = None
-    audit_log: str | None = None
-    artifacts: str | None = None
-    chaos_control: str | None = None
+    url: str | None = default_of("url")
+    target: str | None = default_of("target")
+    capabilities: frozenset[str] | None = default_of("capabilities")
+    strict: bool = default_of("strict")
+    report_dir: str = default_of("report_dir")
+    timeout: float = default_of("timeout")
+    trace_deadline: float = default_of("trace_deadline")
+    fuzz_examples: int = default_of("fuzz_examples")
+    manifests: str = default_of("manifests")
+    load_duration: float = default_of("load_duration")
+    rate: float = default_of("rate")
+    concurrency: int = default_of("concurrency")
+    attach_rate: float = default_of("attach_rate")
+    token_mix: float = default_of("token_mix")
+    stream_share: float = default_of("stream_share")
+    slo_sentence: float = default_of("slo_sentence")
+    slo_token: float = default_of("slo_token")
+    min_samples: int = default_of("min_samples")
+    token_write: str | None = default_of("token_write")
+    token_read: str | None = default_of("token_read")
+    token_b_write: str | None = default_of("token_b_write")
+    token_b_read: str | None = default_of("token_b_read")
+    tenant_a: str | None = default_of("tenant_a")
+    tenant_b: str | None = default_of("tenant_b")
+    metrics_gateway: str | None = default_of("metrics_gateway")
+    metrics_explainer: str | None = default_of("metrics_explainer")
+    status_json: str | None = default_of("status_json")
+    audit_log: str | None = default_of("audit_log")
+    artifacts: str | None = default_of("artifacts")
+    chaos_control: str | None = default_of("chaos_control")
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -86,8 +87,10 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-PATH_OPTIONS = ("target", "report_dir", "status_json", "audit_log", "artifacts", "chaos_control",
-                "manifests")
+_FIELDS = [f.name for f in fields(SidecarConfig) if f.name != "sources"]
+if [option.name for option in OPTIONS] != _FIELDS:  # a row without a field, or the reverse
+    raise ImportError("SidecarConfig's fields must be OPTIONS' names, in order: "
+                      f"{_FIELDS} != {[option.name for option in OPTIONS]}")
 
 
 def separated_path_values(args: Sequence[str], invocation_dir: str) -> list[str]:
@@ -95,7 +98,7 @@ def separated_path_values(args: Sequence[str], invocation_dir: str) -> list[str]
     invocation directory. pytest reads such a VALUE as a test path when it picks the
     rootdir (before plugin options are known), which changes the rootdir, the ini file
     and so the tests collected; `--opt=VALUE` is safe."""
-    flags = {OPTIONS_BY_NAME[name].cli for name in PATH_OPTIONS}
+    flags = {option.cli for option in OPTIONS if option.path}
     here = os.path.realpath(invocation_dir)
     found = []
     for flag, value in itertools.pairwise(args):
@@ -148,5 +151,4 @@ def resolve(
             f"--sidecar-url ({sources['url']}) and --sidecar-target ({sources['target']}) "
             "are exclusive; valid: give one of them, or neither for the embedded stack"
         )
-    known = {f.name for f in fields(SidecarConfig)}
-    return SidecarConfig(**{k: v for k, v in values.items() if k in known}, sources=sources)
+    return SidecarConfig(**values, sources=sources)

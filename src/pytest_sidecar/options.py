@@ -2,7 +2,9 @@
 
 Every setting is declared once here, with its CLI flag, environment variable, ini key,
 default and parser. `config.py` resolves them (CLI > env > ini > default); nothing else
-reads pytest options.
+reads pytest options. The command-line tools (sidecar-load, sidecar-capacity) and the load
+engine's Profile take their defaults from here too (`default_of`), so a figure has one
+home.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from .vocabulary.capabilities import CAPABILITIES
+from .vocabulary.defaults import MIN_SAMPLES, SLO_S
 
 
 class OptionValueError(ValueError):
@@ -36,6 +41,11 @@ class Option:
     valid: str = "any text"
     secret: bool = False
     flag: bool = False  # a CLI switch without a value (store_true)
+    # A file system path: given as `--opt VALUE` (not `--opt=VALUE`) pytest may take it
+    # for a test path when it picks the rootdir (see config.separated_path_values).
+    path: bool = False
+    # Given explicitly, it replaces the target file's value of this Target attribute.
+    overrides_target: bool = False
 
     @property
     def cli(self) -> str:
@@ -136,8 +146,6 @@ def parse_share(text: str) -> float:
 
 
 def parse_capabilities(text: str) -> frozenset[str]:
-    from .capabilities import CAPABILITIES
-
     names = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [name for name in names if name not in CAPABILITIES]
     if unknown:
@@ -152,14 +160,15 @@ OPTIONS: tuple[Option, ...] = (
            "--sidecar-target) the embedded reference stack is started.", parse_url,
            valid="http(s)://host[:port][/path]"),
     Option("target", "Target file (YAML or JSON) describing the deployment under test.",
-           parse_existing_file, valid="the path of an existing YAML or JSON target file"),
+           parse_existing_file, valid="the path of an existing YAML or JSON target file",
+           path=True),
     Option("capabilities", "Comma list replacing the capabilities the target declares.",
            parse_capabilities, valid="a comma list of capability names"),
     Option("strict", "Release mode: every skip, and every selected marker group that ran "
            "nothing, fails the run.", parse_bool, default=False, flag=True,
            valid="1/0, true/false, yes/no, on/off"),
     Option("report_dir", "Directory for sidecar-report.json/.md and the event log.",
-           parse_path, default="reports", valid="a file system path"),
+           parse_path, default="reports", valid="a file system path", path=True),
     Option("timeout", "Timeout of one HTTP request to the target, seconds.",
            parse_seconds, default=10.0, valid="a number > 0 (seconds)"),
     Option("trace_deadline", "How long a spec waits for a trace to reach a terminal state, "
@@ -169,8 +178,7 @@ OPTIONS: tuple[Option, ...] = (
            valid="a whole number >= 1"),
     Option("manifests", "Directory of the deployment manifests (helm/hypergraph, argocd/, "
            "karpenter/) the platform specs check (relative to the rootdir).", parse_path,
-           default="manifests",
-           valid="a directory path"),
+           default="manifests", valid="a directory path", path=True),
     # Load and SLO specs (tests/load). The defaults keep `pytest -m slo` within a minute on
     # two cores; they attach and mix in more token work than seed 000 (0.3 / 0.1) so a
     # short run still completes enough token traces for a verdict.
@@ -188,11 +196,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("stream_share", "Share of load-spec chats sent with stream: true (their time to "
            "first token is recorded).", parse_share, default=0.2, valid="a number from 0 to 1"),
     Option("slo_sentence", "SLO: p95 explanation latency at sentence granularity, seconds.",
-           parse_seconds, default=2.0, valid="a number > 0 (seconds)"),
+           parse_seconds, default=SLO_S["sentence"], valid="a number > 0 (seconds)"),
     Option("slo_token", "SLO: p95 explanation latency at token granularity, seconds.",
-           parse_seconds, default=8.0, valid="a number > 0 (seconds)"),
+           parse_seconds, default=SLO_S["token"], valid="a number > 0 (seconds)"),
     Option("min_samples", "Completed traces an SLO verdict needs per granularity; fewer is "
-           "INSUFFICIENT_DATA.", positive_int, default=20,
+           "INSUFFICIENT_DATA.", positive_int, default=MIN_SAMPLES,
            valid="a whole number >= 1"),
     Option("token_write", "Tenant A token with traces:read and traces:write.", parse_text,
            secret=True, valid="non-empty text"),
@@ -205,16 +213,23 @@ OPTIONS: tuple[Option, ...] = (
     Option("tenant_a", "Tenant id of tenant A.", parse_text),
     Option("tenant_b", "Tenant id of tenant B.", parse_text),
     Option("metrics_gateway", "URL of the gateway's /metrics.", parse_url,
-           valid="http(s)://host[:port][/path]"),
+           valid="http(s)://host[:port][/path]", overrides_target=True),
     Option("metrics_explainer", "URL of the explainer's /metrics.", parse_url,
-           valid="http(s)://host[:port][/path]"),
+           valid="http(s)://host[:port][/path]", overrides_target=True),
     Option("status_json", "Path of the target's JSON status store (co-located targets).",
-           parse_path, valid="a file system path"),
+           parse_path, valid="a file system path", path=True, overrides_target=True),
     Option("audit_log", "Path of the target's audit log (JSON Lines).", parse_path,
-           valid="a file system path"),
-    Option("artifacts", "Artifact root of the target (file:// URL or path).", parse_text),
+           valid="a file system path", path=True, overrides_target=True),
+    Option("artifacts", "Artifact root of the target (file:// URL or path).", parse_text,
+           path=True, overrides_target=True),
     Option("chaos_control", "Path of the target's chaos control file.", parse_path,
-           valid="a file system path"),
+           valid="a file system path", path=True, overrides_target=True),
 )
 
 OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
+
+
+def default_of(name: str) -> Any:
+    """The default of one setting: the home of every figure the CLIs and the load
+    engine's Profile share with the plugin."""
+    return OPTIONS_BY_NAME[name].default

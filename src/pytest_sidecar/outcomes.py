@@ -1,80 +1,35 @@
-"""Typed outcomes: the closed set of skip reasons, and how a test gives up honestly.
+"""How a spec gives up honestly (typed skips and failures), and the strict-mode rules.
 
-A skip or failure message is one line: `CODE: what happened; action: what enables it
-(CONTRACT §x)`. The reporter parses the code back out of the line, so the line format
-is the interface between tests and reports.
+The reason codes and their one-line form are vocabulary (vocabulary/reasons.py); this
+module raises them the pytest way. Everything --sidecar-strict changes is decided here.
 """
 
 from __future__ import annotations
 
-import enum
 import re
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
+from .vocabulary.markers import GROUPS
+from .vocabulary.reasons import STRICT_PREFIX, FailReason, SkipReason, format_line, parse_line
 
-class SkipReason(enum.Enum):
-    """Why a spec did not run. Under --sidecar-strict every one of these fails."""
-
-    NOT_DECLARED = "the target does not declare a capability the spec needs"
-    TOOL_MISSING = "a tool the spec needs is not installed on the runner"
-    INSUFFICIENT_DATA = "too few samples to judge; no threshold passes on zero samples"
-    TARGET_UNREACHABLE = "the target did not answer at all"
-
-
-class FailReason(enum.Enum):
-    """Why a spec failed before measuring what it certifies."""
-
-    DECLARED_BUT_MISSING = "the target declares a capability but its probe failed"
-    STACK_FAILED = "the embedded reference stack did not start"
-    NO_EVIDENCE = "the spec passed without recording evidence"
-
-
-_LINE = re.compile(r"^(?P<code>[A-Z_]+): (?P<text>.*?)(?:; action: (?P<action>.*?))?"
-                   r"(?: \((?P<ref>CONTRACT [^)]*)\))?$")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A parsed typed reason line."""
-
-    code: str
-    text: str
-    action: str | None = None
-    contract: str | None = None
-
-
-def format_line(code: str, text: str, action: str | None = None, ref: str | None = None) -> str:
-    """Build the one-line reason; newlines are folded so it stays one line."""
-    line = f"{code}: {' '.join(text.split())}"
-    if action:
-        line += f"; action: {' '.join(action.split())}"
-    if ref:
-        line += f" (CONTRACT {ref})"
-    return line
-
-
-def parse_line(line: str) -> Outcome | None:
-    """Parse a reason line back into its parts; None if it is not a typed line."""
-    first = line.strip().splitlines()[0] if line.strip() else ""
-    first = first.removeprefix("Skipped: ").removeprefix("Failed: ")
-    match = _LINE.match(first)
-    if not match or match["code"] not in _CODES:
-        return None
-    ref = match["ref"].removeprefix("CONTRACT ") if match["ref"] else None
-    return Outcome(match["code"], match["text"], match["action"], ref)
-
-
-_CODES = {member.name for member in SkipReason} | {member.name for member in FailReason}
+__all__ = ["FailReason", "SkipReason", "fail", "fail_line", "format_line",
+           "insufficient_data", "parse_line", "skip", "skip_line", "strict_failure",
+           "strict_violations"]
 
 
 def skip(reason: SkipReason, text: str, action: str | None = None,
          ref: str | None = None) -> NoReturn:
-    """Skip the running test with a typed one-line reason, reported at the test's location
-    (not this module's), as pytest's own skipif does."""
-    line = format_line(reason.name, text, action, ref)
+    """Skip the running test with a typed one-line reason."""
+    skip_line(format_line(reason.name, text, action, ref))
+
+
+def skip_line(line: str) -> NoReturn:
+    """Skip with a ready line, reported at the test's location (not this module's), as
+    pytest's own skipif does."""
     try:
         error = pytest.skip.Exception(line, _use_item_location=True)
     except TypeError:  # the private flag is gone in some future pytest: plain skip
@@ -85,9 +40,71 @@ def skip(reason: SkipReason, text: str, action: str | None = None,
 def fail(reason: FailReason, text: str, action: str | None = None,
          ref: str | None = None) -> NoReturn:
     """Fail the running test with a typed one-line reason and no traceback."""
-    pytest.fail(format_line(reason.name, text, action, ref), pytrace=False)
+    fail_line(format_line(reason.name, text, action, ref))
+
+
+def fail_line(line: str) -> NoReturn:
+    """Fail with a ready line and no traceback."""
+    pytest.fail(line, pytrace=False)
 
 
 def insufficient_data(what: str, got: int, need: int, action: str | None = None) -> NoReturn:
     """Give up on a measurement with too few samples (never a pass)."""
     skip(SkipReason.INSUFFICIENT_DATA, f"{what}: {got} samples, need at least {need}", action)
+
+
+# --- strict mode (--sidecar-strict): release runs, where nothing may go unexecuted ---
+
+
+# The TestReport attribute that carries, on a strict failure, the skip's own line (it
+# crosses xdist with the report, as pytest-html's `extras` do).
+STRICT_ATTRIBUTE = "sidecar_strict_skip"
+
+
+@dataclass(frozen=True)
+class StrictFailure:
+    text: str  # what the failure says: the skip's line behind STRICT_PREFIX
+    skip_reason: str  # the skip's own typed line
+
+
+def strict_failure(strict: bool, report: pytest.TestReport) -> StrictFailure | None:
+    """What a skip becomes under strict mode: a failure; None when the report stands.
+    An expected failure (xfail) is not a skip."""
+    if not (strict and report.skipped) or hasattr(report, "wasxfail"):
+        return None
+    reason = skip_reason(report)
+    return StrictFailure(STRICT_PREFIX + reason, reason)
+
+
+def skip_reason(report: pytest.TestReport) -> str:
+    """The one-line reason of a skipped report (pytest keeps it in a tuple)."""
+    if isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return report.longreprtext
+
+
+def strict_violations(strict: bool, results: Iterable[Mapping[str, Any]],
+                      markexpr: str, strict_failed: Collection[str]) -> list[str]:
+    """What fails a strict run beyond its tests: nothing executed at all, or a marker
+    group that `-m` selected executed nothing. `strict_failed` are the node ids whose
+    failure is a skip that strict mode turned: they still executed nothing."""
+    if not strict:
+        return []
+    executed = [r for r in results if r["outcome"] != "skipped"
+                and r["nodeid"] not in strict_failed]
+    violations = []
+    if not executed:
+        violations.append("strict: no spec executed")
+    for group in selected_groups(markexpr):
+        if not any(group in r["markers"] for r in executed):
+            violations.append(f"strict: marker group '{group}' was selected but "
+                              "executed nothing")
+    return violations
+
+
+def selected_groups(expression: str) -> list[str]:
+    """The marker groups a -m expression selects: named, and not right after `not`."""
+    tokens = re.findall(r"\w+", expression)
+    return [group for group in GROUPS
+            if any(token == group and (i == 0 or tokens[i - 1] != "not")
+                   for i, token in enumerate(tokens))]

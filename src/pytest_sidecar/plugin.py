@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from . import marks
-from .clauses import unknown_clauses
+from . import hookspecs
 from .config import SettingError, resolve, separated_path_values
 from .fixtures.contracts import evidence, hif_validator
 from .fixtures.files import audit_log, status_store
@@ -25,17 +24,26 @@ from .fixtures.stack import stack_factory
 from .fixtures.target import sidecar_config, sidecar_target, tenants
 from .fixtures.throttle import rate_limited
 from .fixtures.traces import traces
+from .marks import Decision, ItemMarks, evaluate_clauses, evaluate_needs, missing_evidence
 from .options import OPTIONS
-from .outcomes import FailReason, format_line
+from .outcomes import STRICT_ATTRIBUTE, fail_line, skip_line, strict_failure
 from .reporting.session import SessionReporter
+from .reporting.testreport import add_html_extras, attach_meta, redact_report
 from .serial import MachineLock
 from .state import STATE_KEY, WORKERINPUT_KEY, SidecarState, is_controller
 from .target import TargetFileError
+from .vocabulary.markers import MARKERS
+from .vocabulary.reasons import FailReason, format_line
 
 __all__ = ["audit_log", "evidence", "gateway", "gateway_factory", "hif_validator",
            "load_profile", "load_runner", "metrics", "metrics_factory", "platform", "quiet_target",
            "rate_limited", "request_journal", "sidecar_config", "sidecar_target",
            "stack_factory", "status_store", "tenants", "traces"]
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """The extension points of hookspecs.py: report sections, probes, fault backends."""
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,7 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(trylast=True)  # after pytest's tmpdir plugin has made its factory
 def pytest_configure(config: pytest.Config) -> None:
-    for line in marks.MARKERS:
+    for line in MARKERS:
         config.addinivalue_line("markers", line)
     try:
         settings = resolve(
@@ -74,7 +82,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if shared is None:
         shared = {"dir": _shared_dir(config), "owner_pid": os.getpid(),
                   "run_id": uuid.uuid4().hex[:12]}
-    state = SidecarState(settings, shared["dir"], shared["owner_pid"], shared["run_id"])
+    state = SidecarState(settings, shared["dir"], shared["owner_pid"], shared["run_id"],
+                         plugin_probes=lambda: _plugin_probes(config))
     try:
         state.load_explicit_target()  # a bad target file is a usage error, found early
     except TargetFileError as exc:
@@ -82,6 +91,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = state
     if is_controller(config):
         config.pluginmanager.register(SessionReporter(config, state), "sidecar-reporter")
+
+
+def _plugin_probes(config: pytest.Config) -> dict[str, Any]:
+    """The probes plugins add (pytest_sidecar_probes), later plugins winning."""
+    merged: dict[str, Any] = {}
+    for probes in reversed(config.hook.pytest_sidecar_probes()):  # pluggy: last-in first
+        merged.update(probes)
+    return merged
 
 
 def _shared_dir(config: pytest.Config) -> str:
@@ -131,20 +148,27 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
         return (yield)  # no xdist: tests already run one at a time
     state: SidecarState = item.config.stash[STATE_KEY]
     lock = MachineLock(state.shared_dir)
-    with lock.exclusive() if marks.runs_alone(item) else lock.shared():
+    with lock.exclusive() if ItemMarks.of(item).runs_alone else lock.shared():
         return (yield)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Turn `needs` markers into typed skips (not declared) or failures (probe failed)."""
-    unknown = unknown_clauses(marks.asserted_clauses(item))
-    if unknown:
-        pytest.fail(f"clause({', '.join(map(repr, unknown))}): not in pytest_sidecar.clauses",
-                    pytrace=False)
-    names = marks.needed_capabilities(item)
-    if names:
-        marks.enforce_needs(item.config.stash[STATE_KEY], names)
+    found = ItemMarks.of(item)
+    decision = evaluate_clauses(found.clauses)
+    if decision is None and found.needs:
+        state: SidecarState = item.config.stash[STATE_KEY]
+        target = state.reachable_target()  # a TARGET_UNREACHABLE skip when it is not
+        decision = evaluate_needs(found.needs, target.capabilities, state.probe)
+    if decision is not None:
+        _act(decision)
+
+
+def _act(decision: Decision) -> None:
+    if decision.skip:
+        skip_line(decision.line)
+    fail_line(decision.line)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -152,18 +176,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     state: SidecarState = item.config.stash[STATE_KEY]
-    if report.when == "call" and report.passed and marks.missing_evidence(item):
+    if report.when == "call" and report.passed and missing_evidence(item):
         report.outcome = "failed"
         report.longrepr = format_line(FailReason.NO_EVIDENCE.name,
                                       "the test used `evidence` but recorded none")
-    if state.config.strict and report.skipped and not hasattr(report, "wasxfail"):
+    strict = strict_failure(state.config.strict, report)
+    if strict is not None:
         report.outcome = "failed"
-        report.longrepr = "STRICT: " + marks.skip_reason(report)
+        report.longrepr = strict.text
+        # The skip's own typed line rides along, so the reporter never parses it back.
+        setattr(report, STRICT_ATTRIBUTE, strict.skip_reason)
     if report.failed and state.config.embedded and state.embedded_stack.running():
         report.sections.append(("sidecar stack log (last 40 lines)",
                                 state.embedded_stack.log_tail(40)))
-    marks.annotate(item, report)
-    marks.redact_report(report, state.redactor)
+    attach_meta(report, ItemMarks.of(item).meta())
+    if report.when == "call" and item.config.pluginmanager.hasplugin("html"):
+        add_html_extras(report)
+    redact_report(report, state.redactor)
     return report
 
 

@@ -7,6 +7,7 @@ it is done. A *gate* file gives the writer priority: readers pass the gate on th
 in, and a waiting writer holds the gate, so a stream of short tests cannot starve it.
 
 flock locks belong to the open file, so a crashed worker releases its hold at exit.
+`once` is the other use of them here: one result per run, whichever worker asks first.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -27,6 +31,15 @@ def flocked(path: str, mode: int = fcntl.LOCK_EX) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def once(lock_path: str, find: Callable[[], T | None], make: Callable[[], T]) -> T:
+    """A result made once across processes: under an flock on `lock_path`, `find` looks
+    for what an earlier caller made (None: nothing yet), else `make` makes it. The other
+    callers wait on the lock, then find it."""
+    with flocked(lock_path):
+        found = find()
+        return found if found is not None else make()
 
 
 class MachineLock:

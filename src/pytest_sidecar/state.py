@@ -6,6 +6,7 @@ The target is resolved lazily and once per process; probe results are cached too
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -13,11 +14,12 @@ import pytest
 
 from .config import SidecarConfig
 from .outcomes import FailReason, SkipReason, fail, skip
-from .reporting.redaction import Redactor
-from .target import Target, apply_overrides, load_target_file, target_from_url
+from .target import Target, TargetFileError, apply_overrides, load_target_file, target_from_url
+from .vocabulary.redaction import Redactor
 
 if TYPE_CHECKING:
-    from .stack.embedded import EmbeddedStack
+    from .embedded import EmbeddedStack
+    from .probes import Probe
 
 STATE_KEY = pytest.StashKey["SidecarState"]()
 WORKERINPUT_KEY = "sidecar"
@@ -42,7 +44,10 @@ class SidecarState:
     redactor: Redactor = field(default_factory=Redactor)
     _target: Target | None = None
     _unreachable: str | None = None
+    # The probes plugins add (hookspecs.pytest_sidecar_probes), asked on the first probe.
+    plugin_probes: Callable[[], Mapping[str, Probe]] = dict
     _probes: dict[str, str | None] = field(default_factory=dict)
+    _probe_table: dict[str, Probe] | None = None
 
     def __post_init__(self) -> None:
         self.redactor.add(v for v in (self.config.token_write, self.config.token_read,
@@ -51,7 +56,7 @@ class SidecarState:
     @property
     def embedded_stack(self) -> EmbeddedStack:
         """The EmbeddedStack handle (only meaningful when config.embedded)."""
-        from .stack.embedded import EmbeddedStack
+        from .embedded import EmbeddedStack
 
         return EmbeddedStack(os.path.join(self.shared_dir, "stack"), self.owner_pid)
 
@@ -78,7 +83,7 @@ class SidecarState:
     def target(self) -> Target:
         """The target, starting the embedded stack on first use; fails/skips typed."""
         if self._target is None:
-            from .stack.embedded import StackStartError
+            from .embedded import StackStartError
 
             try:
                 path = self.embedded_stack.ensure_started()
@@ -103,11 +108,30 @@ class SidecarState:
                  "start the target or fix --sidecar-url / the target file", "§2.10")
         return target
 
-    def probe(self, capability: str) -> str | None:
-        from .probes import PROBES
+    def final_target(self) -> Target | None:
+        """The target as this run knew it, for the report: this process's, else (on an
+        xdist controller, which never starts the embedded stack itself) the target file
+        a worker's stack wrote; None when no process resolved one."""
+        if self._target is not None or not self.config.embedded:
+            return self._target
+        path = self.embedded_stack.target_file
+        try:
+            target = load_target_file(path) if os.path.exists(path) else None
+        except TargetFileError:
+            return None
+        if target is not None:
+            self.redactor.add(target.secrets())
+        return target
 
+    def probe(self, capability: str) -> str | None:
+        """None when the declared capability is really there, else the probe's one-line
+        reason; each capability is probed once per process."""
+        if self._probe_table is None:
+            from .probes import PROBES
+
+            self._probe_table = {**PROBES, **self.plugin_probes()}
         if capability not in self._probes:
-            probe = PROBES.get(capability)
+            probe = self._probe_table.get(capability)
             try:
                 result = probe(self.target(), self.config.timeout) if probe else None
             except Exception as exc:  # a probe that blows up is a failed probe, one line

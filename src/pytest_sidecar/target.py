@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
-from .capabilities import DERIVED, capability_names
+from .options import OPTIONS
+from .vocabulary.capabilities import URL_DEFAULTS, capability_names
+from .vocabulary.defaults import CONTRACT_RATE_LIMITS, SHORT_TTL_LIMIT_S, THROTTLE_TENANT
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -72,8 +74,6 @@ class Target:
     def limits_for(self, tenant: str) -> dict[str, dict[str, float]]:
         """The read/write limits of a tenant key: its own override, else the target's,
         else the contract's defaults (§3)."""
-        from .capabilities import CONTRACT_RATE_LIMITS
-
         overrides = self.rate_limits.get("tenants", {}).get(tenant, {})
         return {category: dict(overrides.get(category) or self.rate_limits.get(category)
                                or default)
@@ -85,6 +85,38 @@ class Target:
             for value in (tenant.tokens.write, tenant.tokens.read):
                 if value:
                     yield value
+
+
+    def load_tenants(self) -> tuple[tuple[str, str], ...]:
+        """(tenant id, write token) of every tenant with a write token but the one reserved
+        for throttling; one anonymous caller when the target has none (AUTH_MODE=none)."""
+        found = tuple((t.id, t.tokens.write) for key, t in self.tenants.items()
+                      if t.tokens.write and key != THROTTLE_TENANT)
+        return found or (("anonymous", ""),)
+
+
+def _two_tenants(target: Target) -> bool:
+    a, b = target.tenants.get("a"), target.tenants.get("b")
+    return bool(
+        a and b and a.id != b.id
+        and a.tokens.write and a.tokens.read and b.tokens.write and b.tokens.read
+    )
+
+
+# Capabilities a target has because of what its file gives, not because it says so.
+DERIVED: dict[str, Callable[[Target], bool]] = {
+    "tenants:2": _two_tenants,
+    "metrics:gateway": lambda t: bool(t.metrics_gateway),
+    "metrics:explainer": lambda t: bool(t.metrics_explainer),
+    "status_store": lambda t: bool(t.status_json),
+    "audit_log": lambda t: bool(t.audit_log),
+    "artifacts": lambda t: bool(t.artifacts),
+    "chaos_control": lambda t: bool(t.chaos_control),
+    "route_table": lambda t: bool(t.routes),
+    "structured_logs": lambda t: bool(t.log),
+    "short_ttl": lambda t: t.trace_ttl_seconds is not None
+    and t.trace_ttl_seconds <= SHORT_TTL_LIMIT_S,
+}
 
 
 def _schema() -> dict[str, Any]:
@@ -192,8 +224,6 @@ def load_target_file(path: str, env: Mapping[str, str] | None = None) -> Target:
 def core_declaration(tenants: Mapping[str, Tenant]) -> tuple[frozenset[str], str]:
     """What a target that lists no capabilities declares: the v1 core every Sidecar
     serves, and 'auth' when tokens are given."""
-    from .capabilities import URL_DEFAULTS
-
     tokens = any(t.tokens.write or t.tokens.read for t in tenants.values())
     return (URL_DEFAULTS | ({"auth"} if tokens else set()),
             "assumed: the v1 core" + (" and auth (tokens given)" if tokens else "")
@@ -224,10 +254,9 @@ def apply_overrides(target: Target, explicit: Mapping[str, Any]) -> Target:
             ),
         )
     changes: dict[str, Any] = {"tenants": tenants}
-    for name in ("metrics_gateway", "metrics_explainer", "status_json", "audit_log",
-                 "artifacts", "chaos_control"):
-        if name in explicit:
-            changes[name] = explicit[name]
+    for option in OPTIONS:
+        if option.overrides_target and option.name in explicit:
+            changes[option.name] = explicit[option.name]
     if "capabilities" in explicit:
         changes["declared"] = explicit["capabilities"]
         changes["declared_by"] = "--sidecar-capabilities"

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from pytest_sidecar.contracts.lifecycle import RANK, order_errors
+from pytest_sidecar.contracts.lifecycle import order_errors
 from pytest_sidecar.contracts.pii import scrub
 from pytest_sidecar.fixtures.files import AuditLog
 from pytest_sidecar.fixtures.traces import Traces
+from pytest_sidecar.vocabulary.states import RANK
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
               pytest.mark.contract("§7")]

@@ -32,15 +32,14 @@ from pytest_sidecar.metrics import scrape
 from pytest_sidecar.outcomes import FailReason, SkipReason, fail, skip
 from pytest_sidecar.state import STATE_KEY
 from pytest_sidecar.target import Target
+from pytest_sidecar.vocabulary.defaults import BACKPRESSURE_ACTIONS, SOFT_BACKLOG_S
+from pytest_sidecar.vocabulary.states import GRANULARITIES, TERMINAL
 
 pytestmark = [pytest.mark.load, pytest.mark.profile("performance"), pytest.mark.contract("§5"),
               pytest.mark.needs("explain", "backpressure", "metrics:explainer")]
 
-GRANULARITIES = ("sentence", "token")
-TERMINAL = ("complete", "failed", "canceled", "expired")
 SAMPLE_EVERY_S = 0.2
 RECOVERY_DEADLINE_S = 60.0
-SOFT_BACKLOG_S = {"sentence": 1.5, "token": 3.0}  # CONTRACT §5: above this, level >= 1
 
 
 def explainer_gauges(target: Target) -> dict[str, float]:
@@ -193,8 +192,7 @@ def test_degraded_traces_say_so(observed: dict[str, Any], hif_validator: HifVali
                              f"{len(statuses)} traces carries bp_level")
         skip(SkipReason.INSUFFICIENT_DATA, f"none of {len(statuses)} traces was accepted "
              "under backpressure", "raise --sidecar-rate", "§5")
-    ladder = ["token->sentence", "reduce-samples", "reduce-topk", "reduce-layers",
-              "saliency-fallback"]
+    ladder = list(BACKPRESSURE_ACTIONS)
     problems = []
     for s in statuses:
         actions = s.get("bp_actions") or []

@@ -18,7 +18,7 @@ import pytest
 # exception classes from two copies no longer match (httpx maps httpcore's errors with
 # a table it builds once, so httpcore, which httpx imports lazily, must be here too).
 for _module in ("httpcore", "httpx", "pytest_sidecar.plugin", "pytest_sidecar.probes",
-                "pytest_sidecar.stack.embedded"):
+                "pytest_sidecar.embedded"):
     importlib.import_module(_module)
 
 TOKENS = {"a": {"write": "tok-aw-7f3k29xq", "read": "tok-ar-8g4m31yr"},

@@ -52,7 +52,7 @@ SPEC = str(REPO / "tests" / "e2e" / "test_trace_workflow.py")
 
 def test_the_spec_runs_against_a_separately_started_stack(pytester: pytest.Pytester,
                                                           tmp_path: Path) -> None:
-    from pytest_sidecar.stack.embedded import EmbeddedStack
+    from pytest_sidecar.embedded import EmbeddedStack
 
     # A declared short TTL lets the 410 spec run against this very target.
     stack = EmbeddedStack(str(tmp_path / "stack"), env={"TRACE_TTL_SECONDS": "4",
@@ -103,7 +103,7 @@ SECURITY_SPECS = [str(REPO / "tests" / "e2e" / name) for name in
 
 def open_stack_target(tmp_path: Path, declare_auth: bool) -> tuple[Any, Path]:
     """A stack with AUTH_MODE=none; optionally a target file that claims 'auth' anyway."""
-    from pytest_sidecar.stack.embedded import EmbeddedStack
+    from pytest_sidecar.embedded import EmbeddedStack
 
     stack = EmbeddedStack(str(tmp_path / "open"), env={"AUTH_MODE": "none"})
     written = json.loads(Path(stack.ensure_started()).read_text())

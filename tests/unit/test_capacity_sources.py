@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from pytest_sidecar import capacity_cli
 from pytest_sidecar.capacity import analyze
 from pytest_sidecar.capacity_sources import (
     collect,
@@ -19,6 +18,7 @@ from pytest_sidecar.capacity_sources import (
     from_metrics,
     from_status_store,
 )
+from pytest_sidecar.cli import capacity as capacity_cli
 from pytest_sidecar.load.verdict import FAIL, INSUFFICIENT, PASS
 
 CHART = Path(__file__).resolve().parents[2] / "manifests" / "helm" / "hypergraph"

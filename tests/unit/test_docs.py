@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from pytest_sidecar import plugin
-from pytest_sidecar.capabilities import CAPABILITIES
 from pytest_sidecar.options import OPTIONS
+from pytest_sidecar.vocabulary.capabilities import CAPABILITIES
 
 ROOT = Path(__file__).resolve().parents[2]
 

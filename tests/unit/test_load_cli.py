@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_sidecar.load.cli import main
-from pytest_sidecar.stack.embedded import EmbeddedStack
+from pytest_sidecar.cli.load import main
+from pytest_sidecar.embedded import EmbeddedStack
 
 
 def test_two_shards_run_for_real_and_merge_exactly(tmp_path: Path,
@@ -48,7 +48,7 @@ def test_streams_polling_closed_loops_and_the_progress_line(
     import io
 
     from pytest_sidecar.load import loop
-    from pytest_sidecar.load.runner import Profile, load_tenants, run_scenario
+    from pytest_sidecar.load.runner import Profile, run_scenario
     from pytest_sidecar.target import load_target_file
 
     stack = EmbeddedStack(str(tmp_path / "stack"))
@@ -63,7 +63,7 @@ def test_streams_polling_closed_loops_and_the_progress_line(
                      str(tmp_path / "closed")]) == 0
         target = load_target_file(target_file)
         progress = io.StringIO()
-        run = loop.run(run_scenario(target.url, load_tenants(target),
+        run = loop.run(run_scenario(target.url, target.load_tenants(),
                                     Profile(rate=20, duration_s=1, attach_rate=0,
                                             arrivals="constant"),
                                     progress=progress))

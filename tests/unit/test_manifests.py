@@ -61,7 +61,7 @@ def test_the_sharded_load_job_is_valid_and_consistent() -> None:
     sidecar-load accepts, and a URL naming the chart's gateway Service."""
     from pathlib import Path
 
-    from pytest_sidecar.load.cli import build_parser
+    from pytest_sidecar.cli.load import build_parser
     from pytest_sidecar.manifests import ToolMissing, by_kind, load_documents, render_chart
 
     root = Path(__file__).resolve().parents[2] / "manifests"

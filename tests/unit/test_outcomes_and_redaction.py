@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pytest_sidecar.outcomes import format_line, parse_line
-from pytest_sidecar.reporting.redaction import MASK, Redactor
+from pytest_sidecar.vocabulary.redaction import MASK, Redactor
 
 
 def test_reason_lines_round_trip() -> None:

@@ -77,7 +77,7 @@ def test_every_clause_is_asserted_by_a_spec_or_owned() -> None:
     asserts names who will (an open piece of work) or why it cannot be observed."""
     import ast
 
-    from pytest_sidecar.clauses import CLAUSES, unknown_clauses
+    from pytest_sidecar.vocabulary.clauses import CLAUSES, unknown_clauses
 
     named: set[str] = set()
     for path in [*(ROOT / "tests" / "e2e").glob("test_*.py"),

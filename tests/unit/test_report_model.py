@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pytest_sidecar.reporting.model import build_report, fold_outcome
-from pytest_sidecar.reporting.render import render_markdown
+from pytest_sidecar.reporting.markdown import render_markdown
 from pytest_sidecar.reporting.rerun import mask_args, rerun_commands
 
 
@@ -93,7 +93,7 @@ def test_rerun_commands_never_carry_secret_values() -> None:
 
 
 def test_only_positively_selected_marker_groups_count_for_strict_mode() -> None:
-    from pytest_sidecar.reporting.session import selected_groups
+    from pytest_sidecar.outcomes import selected_groups
 
     assert selected_groups("slo") == ["slo"]
     assert selected_groups("slo and not disruptive") == ["slo"]
@@ -104,20 +104,27 @@ def test_only_positively_selected_marker_groups_count_for_strict_mode() -> None:
 
 def test_figures_become_files_beside_the_report_and_stale_ones_go(tmp_path: Any) -> None:
     """An SVG figure is written under figures/, linked from the Markdown, kept out of the
-    JSON, redacted like everything else; a later run's report leaves no old figure."""
+    JSON, redacted like everything else on its way through the event log; a later run's
+    report leaves no old figure."""
     from xml.etree import ElementTree
 
+    from pytest_sidecar.reporting.events import EventLog, read_events
     from pytest_sidecar.reporting.plot import latency_histogram_svg
-    from pytest_sidecar.reporting.redaction import Redactor
     from pytest_sidecar.reporting.render import write_reports
+    from pytest_sidecar.vocabulary.redaction import Redactor
 
     svg = latency_histogram_svg("latency for sct_secret-token-0123456789",
                                 {"sentence": [(150.0, 40), (900.0, 2)], "token": []},
                                 {"SLO sentence 2 s": 2000.0})
-    report = build_report(events())
-    ok = next(r for r in report["results"] if r["nodeid"] == "t.py::ok")
-    ok["figures"] = [{"name": "latency", "svg": svg}]
-    write_reports(report, str(tmp_path), Redactor(["sct_secret-token-0123456789"]))
+    log = EventLog(str(tmp_path / "events.jsonl"), Redactor(["sct_secret-token-0123456789"]))
+    for event in events():
+        if event.get("nodeid") == "t.py::ok" and event["when"] == "call":
+            event["figures"] = [{"name": "latency", "svg": svg}]
+        log.write(event)
+    log.close()
+    logged = read_events(log.path)
+    (tmp_path / "events.jsonl").unlink()  # the directory holds the reports alone below
+    write_reports(build_report(logged), str(tmp_path))
     (figure,) = (tmp_path / "figures").iterdir()
     text = figure.read_text()
     assert "sct_secret" not in text and "[REDACTED]" in text
@@ -125,7 +132,7 @@ def test_figures_become_files_beside_the_report_and_stale_ones_go(tmp_path: Any)
     assert f"![latency](figures/{figure.name})" in (tmp_path / "sidecar-report.md").read_text()
     written = (tmp_path / "sidecar-report.json").read_text()
     assert "<svg" not in written and f"figures/{figure.name}" in written
-    write_reports(build_report(events()), str(tmp_path), Redactor())
+    write_reports(build_report(events()), str(tmp_path))
     assert not (tmp_path / "figures").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 

@@ -10,9 +10,9 @@ import pytest
 
 from pytest_sidecar.client import SidecarClient, is_terminal
 from pytest_sidecar.contracts.hif import invariant_errors
+from pytest_sidecar.embedded import EmbeddedStack
 from pytest_sidecar.metrics import scrape
 from pytest_sidecar.stack import backpressure as bp
-from pytest_sidecar.stack.embedded import EmbeddedStack
 
 
 @pytest.mark.parametrize("granularity,backlog,expected", [

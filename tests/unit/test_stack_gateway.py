@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from pytest_sidecar.client import SidecarClient, SseEvent, is_terminal
-from pytest_sidecar.stack.embedded import EmbeddedStack
+from pytest_sidecar.embedded import EmbeddedStack
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
 

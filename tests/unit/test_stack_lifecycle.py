@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from pytest_sidecar.stack.embedded import EmbeddedStack
+from pytest_sidecar.embedded import EmbeddedStack
 
 
 def client(stack: EmbeddedStack) -> tuple[httpx.Client, dict[str, object]]:

@@ -7,10 +7,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-# queued -> running -> (partial) -> complete | failed | canceled; complete -> expired.
-RANK = {"queued": 0, "running": 1, "partial": 2, "complete": 3, "failed": 3, "canceled": 3,
-        "expired": 4}
-TERMINAL = frozenset({"complete", "failed", "canceled", "expired"})
+from ..vocabulary.states import RANK, TERMINAL
 
 
 def order_errors(states: Sequence[str]) -> list[str]:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
+from ..vocabulary.defaults import SLO_S
 from .stats import Histograms
-from .verdict import SLO_S
 
 
 def new_run_dir(path: str) -> Path:

@@ -11,34 +11,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..target import Target
+from ..options import default_of
 from .loop import loop_name
 from .openmodel import RunResult, run_open
 from .rundir import summarize, write_run
 from .scenario import Scenario, ScenarioClient
 from .schedule import Arrivals
 from .stats import Histograms
-from .verdict import SLO_S
 
 PROGRESS_EVERY_S = 0.5
 
 
 @dataclass(frozen=True)
 class Profile:
-    """The offered load: the open model's schedule plus the scenario's mix."""
+    """The offered load: the open model's schedule plus the scenario's mix. The defaults
+    are the plugin's (the OPTIONS table), so `sidecar-load` and `pytest -m slo` offer the
+    same load unless told otherwise."""
 
     rate: float
     duration_s: float
-    concurrency: int = 300
-    attach_rate: float = 0.3
-    token_mix: float = 0.1
-    stream_share: float = 0.0
+    concurrency: int = default_of("concurrency")
+    attach_rate: float = default_of("attach_rate")
+    token_mix: float = default_of("token_mix")
+    stream_share: float = default_of("stream_share")
     arrivals: str = "poisson"
     ramp_s: float = 0.0
     shard: tuple[int, int] = (0, 1)
     seed: int = 0
-    slo_s: dict[str, float] = field(default_factory=lambda: dict(SLO_S))
-    explain_deadline_s: float = 30.0
+    slo_s: dict[str, float] = field(default_factory=lambda: {
+        "sentence": default_of("slo_sentence"), "token": default_of("slo_token")})
+    explain_deadline_s: float = default_of("trace_deadline")
 
     def arrivals_schedule(self) -> Arrivals:
         index, total = self.shard
@@ -57,18 +59,6 @@ class LoadRun:
     @property
     def trustworthy(self) -> bool:
         return bool(self.summary.get("trustworthy"))
-
-
-# Tenant C is reserved for the rate-limit specs (tight limits): load never goes through it.
-THROTTLE_TENANT = "c"
-
-
-def load_tenants(target: Target) -> tuple[tuple[str, str], ...]:
-    """(tenant id, write token) of every tenant with a write token but the one reserved for
-    throttling; one anonymous caller when the target has none (AUTH_MODE=none)."""
-    found = tuple((t.id, t.tokens.write) for key, t in target.tenants.items()
-                  if t.tokens.write and key != THROTTLE_TENANT)
-    return found or (("anonymous", ""),)
 
 
 async def run_scenario(url: str, tenants: tuple[tuple[str, str], ...], profile: Profile,

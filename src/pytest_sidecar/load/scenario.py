@@ -26,24 +26,24 @@ from typing import Any
 
 import aiohttp
 
+from ..options import default_of
+from ..vocabulary.states import GRANULARITIES, TERMINAL
 from .stats import Histograms
 
 CHAT_BODY = {"model": "sidecar-load", "messages": [
     {"role": "user", "content": "Explain how the gateway routes a request."}]}
-TERMINAL = frozenset({"complete", "failed", "canceled", "expired"})
-GRANULARITIES = ("sentence", "token")
 
 
 @dataclass(frozen=True)
 class Scenario:
     url: str
     tenants: tuple[tuple[str, str], ...]  # (tenant id, write token), used round-robin
-    attach_rate: float = 0.3
-    token_mix: float = 0.1
-    stream_share: float = 0.0
+    attach_rate: float = default_of("attach_rate")
+    token_mix: float = default_of("token_mix")
+    stream_share: float = default_of("stream_share")
     follow_sse: bool = True  # the target declares trace_stream
     poll_interval_s: float = 0.1
-    explain_deadline_s: float = 30.0
+    explain_deadline_s: float = default_of("trace_deadline")
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -20,13 +20,12 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..vocabulary.defaults import MAX_CHAT_ERROR_RATE, SLO_QUANTILE
+
 if TYPE_CHECKING:  # the verdict words are imported by capacity.py, which needs no hdrh
     from .stats import Histograms
 
 PASS, FAIL, INSUFFICIENT = "PASS", "FAIL", "INSUFFICIENT_DATA"
-SLO_S = {"sentence": 2.0, "token": 8.0}  # CONTRACT §5: p95 explanation latency, seconds
-QUANTILE = 0.95
-MAX_CHAT_ERROR_RATE = 0.001  # chat success >= 99.9 % (CONTRACT §5)
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class Verdict:
 
 
 def quantile_with_failures(histograms: Histograms, lane: str,
-                           quantile: float = QUANTILE) -> tuple[float | None, int, int]:
+                           quantile: float = SLO_QUANTILE) -> tuple[float | None, int, int]:
     """(quantile in seconds, completed, followed); non-completed samples rank as +inf."""
     completed = histograms.combined(lane, ["2xx"])
     done, total = completed.get_total_count(), histograms.combined(lane).get_total_count()

@@ -9,7 +9,7 @@ import json
 import os
 from typing import IO, Any
 
-from .redaction import Redactor
+from ..vocabulary.redaction import Redactor
 
 
 class EventLog:

@@ -1,20 +1,26 @@
-"""The report model: per-test results folded from the event log's phase events."""
+"""The report model: per-test results folded from the event log's phase events.
+
+A pure function of the events (`build_report`), so a report can be rebuilt from any
+event log, and every rule here is tested without pytest.
+"""
 
 from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..capabilities import CAPABILITIES, PROFILES
-from ..clauses import CLAUSES
+from ..vocabulary.capabilities import CAPABILITIES, PROFILES
+from ..vocabulary.clauses import CLAUSES
+from ..vocabulary.keys import REPORT_SCHEMA
+from .types import OUTCOMES, Advisory, NextAction, Outcome, Report, Result, RootCause
 
-SCHEMA = "pytest-sidecar/report-v1"
 _PHASES = ("setup", "call", "teardown")
-OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+Phases = Mapping[str, Mapping[str, Any]]  # one attempt's phase events by `when`
 
 
-def fold_outcome(phases: dict[str, dict[str, Any]]) -> str:
+def fold_outcome(phases: Phases) -> Outcome:
     """One outcome per test from its setup/call/teardown phases (pytest's own rules)."""
     setup, call, teardown = (phases.get(w) for w in _PHASES)
     # xdist reports a crashed worker's test as one failed phase with when="???".
@@ -32,7 +38,7 @@ def fold_outcome(phases: dict[str, dict[str, Any]]) -> str:
     return "passed"
 
 
-def _deciding_phase(phases: dict[str, dict[str, Any]], outcome: str) -> dict[str, Any]:
+def _deciding_phase(phases: Phases, outcome: str) -> Mapping[str, Any]:
     for when in [*_PHASES, *(w for w in phases if w not in _PHASES)]:
         phase = phases.get(when)
         if phase and phase["outcome"] in ("failed", "skipped") and outcome != "passed":
@@ -40,14 +46,27 @@ def _deciding_phase(phases: dict[str, dict[str, Any]], outcome: str) -> dict[str
     return phases.get("call") or phases.get("setup") or {}
 
 
-def build_results(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One result per test, in the order tests were first reported."""
-    phases: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+def attempts(events: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each test's last attempt, by nodeid in the order tests were first reported: phases
+    are grouped by (nodeid, worker, rerun), and a rerun replaces the attempts before it."""
+    grouped: dict[tuple[str, str, int], dict[str, Any]] = defaultdict(dict)
     for event in events:
         if event.get("event") == "phase":
-            phases[event["nodeid"]][event["when"]] = event
-    results = []
-    for nodeid, by_when in phases.items():
+            key = (event["nodeid"], str(event.get("worker")), int(event.get("rerun") or 0))
+            grouped[key][event["when"]] = event
+    last: dict[str, dict[str, Any]] = {}
+    latest: dict[str, int] = {}
+    for (nodeid, _worker, rerun), by_when in grouped.items():
+        if rerun >= latest.get(nodeid, -1):
+            latest[nodeid] = rerun
+            last[nodeid] = by_when
+    return last
+
+
+def build_results(events: Sequence[Mapping[str, Any]]) -> list[Result]:
+    """One result per test, in the order tests were first reported."""
+    results: list[Result] = []
+    for nodeid, by_when in attempts(events).items():
         outcome = fold_outcome(by_when)
         deciding = _deciding_phase(by_when, outcome)
         first = next(iter(by_when.values()))
@@ -74,14 +93,14 @@ def build_results(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
-def summarize(results: list[dict[str, Any]], collected: int | None) -> dict[str, Any]:
+def summarize(results: Sequence[Result], collected: int | None) -> dict[str, int | None]:
     counts = Counter(result["outcome"] for result in results)
     return {"collected": collected, "total": len(results),
             **{outcome: counts.get(outcome, 0) for outcome in OUTCOMES}}
 
 
-def capability_verdicts(results: list[dict[str, Any]],
-                        capabilities: list[str]) -> dict[str, str]:
+def capability_verdicts(results: Sequence[Result],
+                        capabilities: Sequence[str]) -> dict[str, str]:
     """Per capability: passed (specs needing it ran, none failed for it), failed, untested
     (declared, no spec needing it ran) or not declared. A failing spec counts against the
     capabilities of its own profile (a webhook spec that needs chat fails webhooks, not
@@ -106,11 +125,12 @@ def capability_verdicts(results: list[dict[str, Any]],
     return verdicts
 
 
-def conformance(results: list[dict[str, Any]], capabilities: list[str]) -> dict[str, Any]:
+def conformance(results: Sequence[Result],
+                capabilities: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per profile: each capability's verdict (from the specs that ran, never from the
     declaration alone), and the test outcomes."""
     verdicts = capability_verdicts(results, capabilities)
-    view = {}
+    view: dict[str, dict[str, Any]] = {}
     for profile in PROFILES:
         counts = Counter(r["outcome"] for r in results if r["profile"] == profile)
         view[profile] = {
@@ -122,7 +142,7 @@ def conformance(results: list[dict[str, Any]], capabilities: list[str]) -> dict[
     return view
 
 
-def coverage(results: list[dict[str, Any]]) -> dict[str, Any]:
+def coverage(results: Sequence[Result]) -> dict[str, Any]:
     """The contract clause by clause: per profile, how many of its clauses this run
     asserted (a spec naming the clause executed) and held (every such spec passed), out
     of all; and the clauses no executed spec asserted, with who owns each."""
@@ -144,7 +164,7 @@ def coverage(results: list[dict[str, Any]]) -> dict[str, Any]:
             "not_asserted": missing}
 
 
-def next_actions(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def next_actions(results: Sequence[Result]) -> list[NextAction]:
     """Distinct actions from skips and failures, most tests first."""
     by_action: dict[str, list[str]] = defaultdict(list)
     for result in results:
@@ -175,26 +195,26 @@ def cause_key(reason: str) -> str:
     return " ".join("".join(out).split())
 
 
-def root_causes(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def root_causes(results: Sequence[Result]) -> list[RootCause]:
     """Failures and errors grouped by cause (normalised reason line), most tests first:
     one missing field that fails 64 specs is one line here, not 64."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[str, list[Result]] = defaultdict(list)
     for result in results:
         if result["outcome"] in ("failed", "error"):
             reason = result["reason"] or f"{result['outcome']} with no message"
             groups[cause_key(reason)].append({**result, "reason": reason})
     ranked = sorted(groups.values(), key=lambda members: (-len(members), members[0]["nodeid"]))
-    causes = []
+    causes: list[RootCause] = []
     for members in ranked:
         first = members[0]
         contract = sorted({c for m in members for c in m["contract"]})
-        causes.append({"cause": first["reason"], "tests": len(members),
+        causes.append({"cause": first["reason"] or "", "tests": len(members),
                        "reason_code": first["reason_code"], "action": first["action"],
                        "contract": contract, "examples": [m["nodeid"] for m in members[:3]]})
     return causes
 
 
-def build_report(events: list[dict[str, Any]]) -> dict[str, Any]:
+def build_report(events: Sequence[Mapping[str, Any]]) -> Report:
     """The whole report document from the event log."""
     start = next((e for e in events if e.get("event") == "session_start"), {})
     finish = next((e for e in events if e.get("event") == "session_finish"), {})
@@ -202,7 +222,7 @@ def build_report(events: list[dict[str, Any]]) -> dict[str, Any]:
     results = build_results(events)
     capabilities = finish.get("target", {}).get("capabilities", [])
     return {
-        "schema": SCHEMA,
+        "schema": REPORT_SCHEMA,
         "run": {"id": start.get("run_id"), "started": start.get("ts"),
                 "finished": finish.get("ts"), "duration_s": finish.get("duration_s"),
                 "exit_status": finish.get("exit_status"), "strict": start.get("strict", False),
@@ -215,8 +235,11 @@ def build_report(events: list[dict[str, Any]]) -> dict[str, Any]:
         "results": results,
         "conformance": conformance(results, capabilities),
         "coverage": coverage(results),
-        "advisories": [{"nodeid": r["nodeid"], "advice": text}
+        "advisories": [Advisory(nodeid=r["nodeid"], advice=text)
                        for r in results for text in r.get("advisories", [])],
         "next_actions": next_actions(results),
-        "rerun": start.get("rerun", {}),
+        # The session's finish names the failures to re-run; a log cut short (a crashed
+        # controller) still has the start's command for the whole run.
+        "rerun": finish.get("rerun") or start.get("rerun", {}),
+        "run_failures": finish.get("run_failures", []),
     }

@@ -1,4 +1,9 @@
-"""SessionReporter: the controller-only plugin that logs events and renders the reports."""
+"""SessionReporter: the controller-only plugin that logs events and renders the reports.
+
+The event log is the one writer: every phase and the session's finish go through it,
+and its redactor (reporting/events.py) is the edge where secrets stop. The report is
+then a pure function of the log (model.build_report).
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,29 @@ import html
 import os
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..fixtures.contracts import ADVISORY_PROPERTY, EVIDENCE_PROPERTY, FIGURE_PROPERTY
-from ..marks import GROUPS, META_PROPERTY, skip_reason
-from ..outcomes import parse_line
-from ..target import TargetFileError, load_target_file
+from ..outcomes import STRICT_ATTRIBUTE, skip_reason, strict_violations
+from ..vocabulary.keys import (
+    ADVISORY_PROPERTY,
+    EVENT_LOG,
+    EVIDENCE_PROPERTY,
+    FIGURE_PROPERTY,
+)
+from ..vocabulary.reasons import parse_line
 from .environment import environment
 from .events import EventLog, read_events
 from .model import build_report, build_results, root_causes
 from .render import write_reports
 from .rerun import rerun_commands
+from .testreport import meta_of, properties
+from .types import PhaseEvent, Result, TargetInfo
 
-EVENT_LOG = "sidecar-events.jsonl"
+if TYPE_CHECKING:
+    from ..state import SidecarState
+
 _XDIST_BANNER = re.compile(r"^\[gw\d+\] \S+ -- Python ")
 
 
@@ -44,11 +57,42 @@ def worker_of(report: pytest.TestReport) -> str:
     return str(getattr(gateway, "id", "controller"))
 
 
+def phase_event(report: pytest.TestReport) -> PhaseEvent:
+    """The event log's line for one TestReport."""
+    meta = meta_of(report)
+    reason = reason_line(report)
+    if reason and report.failed and "§" not in reason and meta.get("contract"):
+        # Every failure names the clause it concerns: a bare assertion gets the
+        # sections its spec certifies.
+        reason = f"{reason} [certifies {', '.join(meta['contract'])}]"
+    strict_skip: str | None = getattr(report, STRICT_ATTRIBUTE, None)
+    typed = parse_line(strict_skip or reason or "") if (strict_skip or reason) else None
+    return {
+        "event": "phase", "nodeid": report.nodeid, "when": str(report.when),
+        "outcome": report.outcome, "worker": worker_of(report),
+        "rerun": int(getattr(report, "rerun", 0) or 0),
+        "duration": report.duration, "reason": reason,
+        "reason_code": typed.code if typed else None,
+        "action": typed.action if typed else None,
+        "contract": list(dict.fromkeys(
+            [*meta.get("contract", []), *([typed.contract] if typed and typed.contract
+                                          else [])])),
+        "profile": meta.get("profile", "core"), "markers": meta.get("markers", []),
+        "clauses": meta.get("clauses", []), "needs": meta.get("needs", []),
+        "evidence": properties(report, EVIDENCE_PROPERTY),
+        "figures": properties(report, FIGURE_PROPERTY),
+        "advisories": properties(report, ADVISORY_PROPERTY),
+        "wasxfail": getattr(report, "wasxfail", None),
+        "longrepr": report.longreprtext if report.failed else None,
+        "strict": strict_skip is not None,
+    }
+
+
 class SessionReporter:
     """Registered on the controller only. The event log opens when the session starts,
     so `pytest --help` or a configure-only run never truncates the last run's log."""
 
-    def __init__(self, config: pytest.Config, state: Any) -> None:
+    def __init__(self, config: pytest.Config, state: SidecarState) -> None:
         self.config, self.state = config, state
         self.directory = state.config.report_dir
         self.log: EventLog | None = None
@@ -57,9 +101,9 @@ class SessionReporter:
         self.violations: list[str] = []
         self.paths: list[str] = []
 
-    def _write(self, event: dict[str, Any]) -> None:
+    def _write(self, event: dict[str, Any] | PhaseEvent) -> None:
         if self.log is not None:
-            self.log.write(event)
+            self.log.write(dict(event))
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self.config.getoption("collectonly", False):
@@ -90,85 +134,48 @@ class SessionReporter:
         self._collected(len(ids))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        meta: Any = next((v for k, v in report.user_properties if k == META_PROPERTY), {})
-        reason = reason_line(report)
-        if reason and report.failed and "§" not in reason and meta.get("contract"):
-            # Every failure names the clause it concerns: a bare assertion gets the
-            # sections its spec certifies.
-            reason = f"{reason} [certifies {', '.join(meta['contract'])}]"
-        typed = parse_line(reason) if reason else None
-        if reason and reason.startswith("STRICT: "):
-            typed = parse_line(reason.removeprefix("STRICT: "))
-        self._write({
-            "event": "phase", "nodeid": report.nodeid, "when": report.when,
-            "outcome": report.outcome, "worker": worker_of(report),
-            "duration": report.duration, "reason": reason,
-            "reason_code": typed.code if typed else None,
-            "action": typed.action if typed else None,
-            "contract": list(dict.fromkeys(
-                [*meta.get("contract", []), *([typed.contract] if typed and typed.contract
-                                              else [])])),
-            "profile": meta.get("profile", "core"), "markers": meta.get("markers", []),
-            "clauses": meta.get("clauses", []), "needs": meta.get("needs", []),
-            "evidence": [v for k, v in report.user_properties if k == EVIDENCE_PROPERTY],
-            "figures": [v for k, v in report.user_properties if k == FIGURE_PROPERTY],
-            "advisories": [v for k, v in report.user_properties if k == ADVISORY_PROPERTY],
-            "wasxfail": getattr(report, "wasxfail", None),
-            "longrepr": report.longreprtext if report.failed else None,
-        })
+        self._write(phase_event(report))
 
-    def _target_info(self) -> dict[str, Any]:
-        target = self.state.resolved_target
-        if target is None and self.state.config.embedded:
-            path = self.state.embedded_stack.target_file
-            try:
-                target = load_target_file(path) if os.path.exists(path) else None
-            except TargetFileError:
-                target = None
-            if target is not None:
-                self.state.redactor.add(target.secrets())
+    def _target_info(self) -> TargetInfo:
+        target = self.state.final_target()
         if target is None:
             return {"url": self.state.config.url, "origin": "not resolved", "capabilities": []}
         origin = "embedded" if self.state.config.embedded else target.origin
         return {"url": target.url, "origin": origin,
                 "capabilities": sorted(target.capabilities)}
 
-    def _strict_violations(self, report: dict[str, Any]) -> list[str]:
-        if not self.state.config.strict:
-            return []
-        # A skip that strict mode turned into a failure still executed nothing.
-        executed = [r for r in report["results"] if r["outcome"] != "skipped"
-                    and not (r["reason"] or "").startswith("STRICT: ")]
-        violations = []
-        if not executed:
-            violations.append("strict: no spec executed")
-        selected = selected_groups(self.config.getoption("markexpr", "") or "")
-        for group in selected:
-            if not any(group in r["markers"] for r in executed):
-                violations.append(f"strict: marker group '{group}' was selected but "
-                                  "executed nothing")
-        return violations
+    def _verdicts(self, session: pytest.Session, events: list[dict[str, Any]]
+                  ) -> dict[str, Any]:
+        """What the run as a whole comes to: strict-mode violations, run failures and
+        the re-run commands; a violation fails the session."""
+        results = build_results(events)
+        strict_failed = {e["nodeid"] for e in events if e.get("strict")}
+        violations = strict_violations(self.state.config.strict, results,
+                                       self.config.getoption("markexpr", "") or "",
+                                       strict_failed)
+        failures = unreachable(results)
+        self.violations = violations + failures
+        if self.violations:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        failed = [r["nodeid"] for r in results if r["outcome"] in ("failed", "error")]
+        return {"strict_violations": violations, "run_failures": failures,
+                "rerun": rerun_commands(self.config.invocation_params.args, failed)}
 
     @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.log is None:
             return
         finished = time.time()
+        verdicts = self._verdicts(session, read_events(self.log.path))
         self._write({"event": "session_finish", "ts": _ts(finished),
-                        "duration_s": round(finished - self.started, 2),
-                        "exit_status": int(exitstatus), "target": self._target_info(),
-                        "environment": environment()})
+                     "duration_s": round(finished - self.started, 2),
+                     "exit_status": int(session.exitstatus), "target": self._target_info(),
+                     "environment": environment(), **verdicts})
         self.log.close()
         report = build_report(read_events(self.log.path))
-        report["strict_violations"] = self._strict_violations(report)
-        report["run_failures"] = unreachable(report)
-        self.violations = report["strict_violations"] + report["run_failures"]
-        if self.violations:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        report["run"]["exit_status"] = int(session.exitstatus)
-        failed = [r["nodeid"] for r in report["results"] if r["outcome"] in ("failed", "error")]
-        report["rerun"] = rerun_commands(self.config.invocation_params.args, failed)
-        self.paths = write_reports(report, self.directory, self.state.redactor)
+        extra = [lines for lines in self.config.hook.pytest_sidecar_report_sections(
+            report=report) if lines]
+        self.paths = write_reports(report, self.directory, extra)
         os.replace(self.log.path, os.path.join(self.directory, EVENT_LOG))
 
     @pytest.hookimpl(optionalhook=True)
@@ -185,9 +192,8 @@ class SessionReporter:
         causes = root_causes(build_results(read_events(path)))
         if not causes:
             return
-        items = "".join(
-            f"<li><b>{cause['tests']} failing</b>: "
-            f"{html.escape(self.state.redactor.text(cause['cause']))}</li>" for cause in causes)
+        items = "".join(f"<li><b>{cause['tests']} failing</b>: {html.escape(cause['cause'])}"
+                        "</li>" for cause in causes)
         prefix.append(f"<h2>Root causes</h2><ol>{items}</ol>")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -197,22 +203,14 @@ class SessionReporter:
             terminalreporter.write_line("sidecar reports: " + ", ".join(self.paths))
 
 
-def unreachable(report: dict[str, Any]) -> list[str]:
+def unreachable(results: list[Result]) -> list[str]:
     """A run whose target never answered fails, whatever the skips say: one line."""
-    skipped = [r for r in report["results"] if r["reason_code"] == "TARGET_UNREACHABLE"]
+    skipped = [r for r in results if r["reason_code"] == "TARGET_UNREACHABLE"]
     if not skipped:
         return []
     reason = (skipped[0]["reason"] or "").removeprefix("TARGET_UNREACHABLE: ").split(";")[0]
     return [f"sidecar: the target never answered, so {len(skipped)} specs could not run: "
             f"{reason}"]
-
-
-def selected_groups(expression: str) -> list[str]:
-    """The marker groups a -m expression selects: named, and not right after `not`."""
-    tokens = re.findall(r"\w+", expression)
-    return [group for group in GROUPS
-            if any(token == group and (i == 0 or tokens[i - 1] != "not")
-                   for i, token in enumerate(tokens))]
 
 
 def _ts(epoch: float) -> str:

@@ -24,7 +24,6 @@ from typing import Any
 import uvicorn
 
 from ..atomic import write_atomic
-from ..capabilities import SHORT_TTL_LIMIT_S
 from . import defects
 from .gateway import create_explainer_app, create_gateway
 from .services import Services
@@ -113,8 +112,8 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
         doc["tenants"] = target_tenants(settings.tokens)
     if settings.cors_origins:
         doc["cors"] = {"allowed_origins": sorted(settings.cors_origins)}
-    if settings.ttl_seconds <= SHORT_TTL_LIMIT_S:
-        doc["trace_ttl_seconds"] = settings.ttl_seconds
+    # The TTL as it is; the suite decides whether it is short enough to observe a 410.
+    doc["trace_ttl_seconds"] = settings.ttl_seconds
     return doc
 
 

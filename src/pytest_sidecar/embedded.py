@@ -9,7 +9,6 @@ exits by itself when the controller's process is gone).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -20,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
+
+from .serial import once
 
 START_TIMEOUT_S = 60.0
 
@@ -67,20 +68,24 @@ class EmbeddedStack:
         require_ready=False returns once the target file exists, for a stack that is
         meant to report not-ready (e.g. an unreachable upstream)."""
         os.makedirs(self.directory, exist_ok=True)
-        with open(os.path.join(self.directory, "start.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+
+        def find() -> str | None:
             if os.path.exists(self._error_file):
                 with open(self._error_file, encoding="utf-8") as handle:
                     raise StackStartError(handle.read())
-            if os.path.exists(self.target_file) and self.running():
-                return self.target_file
+            return self.target_file if os.path.exists(self.target_file) and self.running() \
+                else None
+
+        def make() -> str:
             try:
                 self._start(timeout, require_ready)
             except StackStartError as exc:
                 with open(self._error_file, "w", encoding="utf-8") as handle:
                     handle.write(str(exc))  # later callers fail fast with the same reason
                 raise
-        return self.target_file
+            return self.target_file
+
+        return once(os.path.join(self.directory, "start.lock"), find, make)
 
     def _start(self, timeout: float, require_ready: bool) -> None:
         command = [sys.executable, "-m", "pytest_sidecar.stack.cli", "serve",

@@ -20,19 +20,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..load import loop as engine_loop
+from ..load.openmodel import run_closed
+from ..load.rundir import merge, new_run_dir, summarize, write_run
+from ..load.runner import Profile, run_scenario
+from ..load.scenario import Scenario, ScenarioClient
+from ..load.stats import Histograms
 from ..options import (
+    OPTIONS_BY_NAME,
     argparse_type,
     parse_positive_float,
     parse_seconds,
-    parse_share,
     positive_int,
 )
-from . import loop as engine_loop
-from .openmodel import run_closed
-from .rundir import merge, new_run_dir, summarize, write_run
-from .runner import Profile, load_tenants, run_scenario
-from .scenario import Scenario, ScenarioClient
-from .stats import Histograms
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -42,7 +42,6 @@ def _shard(text: str) -> tuple[int, int]:
     return int(index), int(total)
 
 
-_share = argparse_type(parse_share)
 _positive = argparse_type(parse_positive_float)
 _count = argparse_type(positive_int)
 _seconds = argparse_type(parse_seconds)
@@ -63,12 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", type=_seconds, required=True, help="seconds")
     run.add_argument("--arrivals", choices=("constant", "poisson"), default="poisson")
     run.add_argument("--ramp", type=float, default=0.0, help="seconds to ramp up to --rate")
-    run.add_argument("--concurrency", type=_count, default=300,
-                     help="in-flight cap; requests past it are dropped and counted")
-    run.add_argument("--attach-rate", type=_share, default=0.3)
-    run.add_argument("--token-mix", type=_share, default=0.1)
-    run.add_argument("--stream-share", type=_share, default=0.0,
-                     help="share of chats sent with stream: true (their TTFT is recorded)")
+    for name in ("concurrency", "attach_rate", "token_mix", "stream_share"):
+        # The plugin's settings, same defaults and words (the OPTIONS table).
+        option = OPTIONS_BY_NAME[name]
+        run.add_argument("--" + name.replace("_", "-"), type=argparse_type(option.parse),
+                         default=option.default, help=f"{option.help} (default %(default)s)")
     run.add_argument("--polling", action="store_true",
                      help="time explanations by polling the status, not by the SSE stream")
     run.add_argument("--closed", type=_count, metavar="CLIENTS",
@@ -88,7 +86,7 @@ def _target(args: argparse.Namespace) -> tuple[str, tuple[tuple[str, str], ...],
         from ..target import load_target_file
 
         target = load_target_file(args.target_file)
-        return target.url, load_tenants(target), "trace_stream" in target.capabilities
+        return target.url, target.load_tenants(), "trace_stream" in target.capabilities
     tenants = tuple((f"token-{i + 1}", token) for i, token in enumerate(args.token))
     return args.url.rstrip("/"), tenants or (("anonymous", ""),), True
 

@@ -1,28 +1,19 @@
 """Capabilities: what a target offers, and what a test needs (`@pytest.mark.needs`).
 
 The registry is a closed set: each capability names its conformance profile, the
-contract section that defines it and the action that enables it on a target. Whether a
-target has one is a pure function of the Target, so it is tested without pytest.
+contract section that defines it and the action that enables it on a target. Which
+capabilities a target's file implies is the Target's business (target.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .target import Target
+from .defaults import SHORT_TTL_LIMIT_S
 
 PROFILES = ("core", "explain", "security", "observability", "performance", "platform",
             "resilience")
-
-# CONTRACT §3's default token-bucket limits per (tenant, category), in force for a target
-# that declares 'rate_limits' without figures for a category.
-CONTRACT_RATE_LIMITS = {"read": {"rps": 50.0, "burst": 200.0}, "write": {"rps": 5.0, "burst": 20.0}}
-
-# A target whose TTL is at most this many seconds can have its 410 tested in a spec.
-SHORT_TTL_LIMIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -101,29 +92,6 @@ CAPABILITIES: dict[str, Capability] = {cap.name: cap for cap in _ALL}
 def capability_names() -> list[str]:
     return list(CAPABILITIES)
 
-
-def _two_tenants(target: Target) -> bool:
-    a, b = target.tenants.get("a"), target.tenants.get("b")
-    return bool(
-        a and b and a.id != b.id
-        and a.tokens.write and a.tokens.read and b.tokens.write and b.tokens.read
-    )
-
-
-# Capabilities a target has because of what its file gives, not because it says so.
-DERIVED: dict[str, Callable[[Target], bool]] = {
-    "tenants:2": _two_tenants,
-    "metrics:gateway": lambda t: bool(t.metrics_gateway),
-    "metrics:explainer": lambda t: bool(t.metrics_explainer),
-    "status_store": lambda t: bool(t.status_json),
-    "audit_log": lambda t: bool(t.audit_log),
-    "artifacts": lambda t: bool(t.artifacts),
-    "chaos_control": lambda t: bool(t.chaos_control),
-    "route_table": lambda t: bool(t.routes),
-    "structured_logs": lambda t: bool(t.log),
-    "short_ttl": lambda t: t.trace_ttl_seconds is not None
-    and t.trace_ttl_seconds <= SHORT_TTL_LIMIT_S,
-}
 
 # A target given only by URL is assumed to offer the v1 core every Sidecar must serve.
 URL_DEFAULTS = frozenset({"chat", "chat_stream", "health", "explain", "trace_stream",

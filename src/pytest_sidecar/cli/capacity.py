@@ -19,20 +19,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from . import capacity_sources as sources
-from .capacity import analyze
-from .load.verdict import FAIL, INSUFFICIENT, PASS
-from .options import (
+from .. import capacity_sources as sources
+from ..capacity import analyze
+from ..load.verdict import FAIL, INSUFFICIENT, PASS
+from ..options import (
     argparse_type,
+    default_of,
     parse_positive_float,
     parse_seconds,
     parse_share,
     positive_int,
 )
+from ..vocabulary.defaults import SLO_QUANTILE
 
 EXIT = {PASS: 0, FAIL: 1, INSUFFICIENT: 3}
 
@@ -49,18 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--attach-rate", type=share, help="share explained (overrides)")
     parser.add_argument("--token-mix", type=share, help="share at token granularity "
                         "(overrides)")
-    parser.add_argument("--chart", default="manifests/helm/hypergraph",
+    parser.add_argument("--chart", default=os.path.join(default_of("manifests"), "helm",
+                                                         "hypergraph"),
                         help="the Helm chart whose KEDA range is checked")
     parser.add_argument("--workers-per-replica", type=argparse_type(positive_int),
                         help="explainer workers per replica (default: the chart's)")
     seconds = argparse_type(parse_seconds)
-    parser.add_argument("--slo-sentence", type=seconds, default=2.0,
+    parser.add_argument("--slo-sentence", type=seconds, default=default_of("slo_sentence"),
                         help="p95 explanation latency SLO at sentence granularity, s")
-    parser.add_argument("--slo-token", type=seconds, default=8.0,
+    parser.add_argument("--slo-token", type=seconds, default=default_of("slo_token"),
                         help="p95 explanation latency SLO at token granularity, s")
-    parser.add_argument("--quantile", type=share, default=0.95,
+    parser.add_argument("--quantile", type=share, default=SLO_QUANTILE,
                         help="the SLO's quantile (0.95: p95)")
-    parser.add_argument("--min-samples", type=argparse_type(positive_int), default=20,
+    parser.add_argument("--min-samples", type=argparse_type(positive_int),
+                        default=default_of("min_samples"),
                         help="traces a service time needs to be used")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
@@ -79,7 +84,7 @@ def measure(args: argparse.Namespace) -> sources.Measured:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The whole analysis as one JSON-able result (what --json prints)."""
-    from .manifests import explainer_autoscaling
+    from ..manifests import explainer_autoscaling
 
     chart = explainer_autoscaling(Path(args.chart))
     workers = args.workers_per_replica or chart["workers_per_replica"]

@@ -1,0 +1,67 @@
+"""What rides on a pytest TestReport from the worker to the controller's reporter.
+
+The test's marks (as a Meta property), pytest-html extras, and the redaction at the
+source: terminal, JUnit XML and pytest-html are written by pytest from these reports,
+so a report is cleaned here, once, before anything reads it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from ..vocabulary.keys import EVIDENCE_PROPERTY, FIGURE_PROPERTY, META_PROPERTY, Meta
+from ..vocabulary.redaction import Redactor
+
+
+def attach_meta(report: pytest.TestReport, meta: Meta) -> None:
+    """The test's marks, for the controller's reporter (user_properties cross xdist)."""
+    report.user_properties.append((META_PROPERTY, meta))
+
+
+def meta_of(report: pytest.TestReport) -> dict[str, Any]:
+    """The Meta a report carries ({} for a report that has none, e.g. a crashed worker)."""
+    for key, value in report.user_properties:
+        if key == META_PROPERTY and isinstance(value, dict):
+            return value
+    return {}
+
+
+def properties(report: pytest.TestReport, key: str) -> list[Any]:
+    """Every user property of one key, in the order the test recorded them."""
+    return [value for name, value in report.user_properties if name == key]
+
+
+def add_html_extras(report: pytest.TestReport) -> None:
+    """pytest-html: the call's evidence as JSON and its figures as SVG."""
+    from pytest_html import extras
+
+    facts = properties(report, EVIDENCE_PROPERTY)
+    figures: list[Any] = properties(report, FIGURE_PROPERTY)
+    if not (facts or figures):
+        return
+    report_extras: list[Any] = getattr(report, "extras", [])
+    if facts:
+        report_extras.append(extras.json(json.dumps(facts, default=str), name="Evidence"))
+    report_extras += [extras.svg(base64.b64encode(f["svg"].encode()).decode(), name=f["name"])
+                      for f in figures]
+    # pytest-html reads `report.extras`; TestReport allows extra attributes.
+    setattr(report, "extras", report_extras)  # noqa: B010
+
+
+def redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
+    """Redact at the source, so terminal, JUnit, HTML and our reports all see it clean."""
+    text = report.longreprtext
+    if text and redactor.text(text) != text:
+        if isinstance(report.longrepr, tuple):
+            path, line, reason = report.longrepr
+            report.longrepr = (path, line, redactor.text(str(reason)))
+        else:
+            report.longrepr = redactor.text(text)
+    report.sections = [(redactor.text(t), redactor.text(c)) for t, c in report.sections]
+    report.user_properties = [(k, redactor.data(v)) for k, v in report.user_properties]
+    if hasattr(report, "extras"):
+        setattr(report, "extras", redactor.data(report.extras))  # noqa: B010

@@ -1,0 +1,32 @@
+"""The contract's defaults and the suite's thresholds: one home for each figure."""
+
+from __future__ import annotations
+
+# CONTRACT §5: p95 explanation latency SLO per granularity, seconds.
+SLO_S = {"sentence": 2.0, "token": 8.0}
+SLO_QUANTILE = 0.95
+MAX_CHAT_ERROR_RATE = 0.001  # chat success >= 99.9 % (CONTRACT §5)
+# Completed traces an SLO verdict needs per granularity; fewer is INSUFFICIENT_DATA.
+MIN_SAMPLES = 20
+
+# CONTRACT §3's default token-bucket limits per (tenant, category), in force for a target
+# that declares 'rate_limits' without figures for a category.
+CONTRACT_RATE_LIMITS = {"read": {"rps": 50.0, "burst": 200.0}, "write": {"rps": 5.0, "burst": 20.0}}
+
+# A target whose TTL is at most this many seconds can have its 410 tested in a spec.
+SHORT_TTL_LIMIT_S = 60.0
+
+# The target-file tenant key reserved for the rate-limit specs (tight limits): load and
+# other specs never go through it, so their counts stay exact.
+THROTTLE_TENANT = "c"
+
+# The feature set a chat explains with when x-explain-features is absent (CONTRACT §2.1).
+DEFAULT_FEATURESET = "sae-gpt4-2m"
+
+# CONTRACT §5 backpressure: backlog seconds above which a granularity is at level >= 1
+# (soft); hard is this times HARD_FACTOR.
+SOFT_BACKLOG_S = {"sentence": 1.5, "token": 3.0}
+HARD_FACTOR = 1.5
+# The degradation ladder, in order (CONTRACT §5).
+BACKPRESSURE_ACTIONS = ("token->sentence", "reduce-samples", "reduce-topk", "reduce-layers",
+                        "saliency-fallback", "drop")
