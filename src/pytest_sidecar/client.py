@@ -159,21 +159,9 @@ class _AsyncRetryRateLimited(httpx.AsyncBaseTransport):
 class _Requests:
     """Builds the requests of the API; the I/O is left to the subclasses."""
 
-    def __init__(self, base_url: str, token: str | None, timeout: float,
-                 journal: str | None = None) -> None:
+    def __init__(self, base_url: str, token: str | None, timeout: float) -> None:
         self.base_url, self.timeout = base_url.rstrip("/"), timeout
         self.headers = {"authorization": f"Bearer {token}"} if token else {}
-        self.journal = journal
-
-    def _record(self, response: httpx.Response) -> None:
-        """Append the response's request id to the journal (JSON Lines), if any."""
-        if self.journal is None:
-            return
-        line = {"request_id": response.headers.get("x-request-id"),
-                "method": response.request.method, "path": response.request.url.path,
-                "status": response.status_code}
-        with open(self.journal, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line) + "\n")
 
     @staticmethod
     def chat_request(messages: Any = None, *, model: str = DEFAULT_MODEL, explain: bool = False,
@@ -216,18 +204,16 @@ class SidecarClient(_Requests):
     """Synchronous client for one tenant and role.
 
     retry_rate_limited: wait out 429s (Retry-After, at most 10 s in all) instead of
-    returning them; `rate_limit_retries` counts the waits. journal: a file to which every
-    response's request id, method, path and status are appended (the audit spec's list).
+    returning them; `rate_limit_retries` counts the waits.
     """
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0,
-                 retry_rate_limited: bool = True, journal: str | None = None) -> None:
-        super().__init__(base_url, token, timeout, journal)
+                 retry_rate_limited: bool = True) -> None:
+        super().__init__(base_url, token, timeout)
         transport: httpx.BaseTransport = httpx.HTTPTransport()
         self._retrying = _RetryRateLimited(transport) if retry_rate_limited else None
         self.http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout,
-                                 transport=self._retrying or transport,
-                                 event_hooks={"response": [self._record]})
+                                 transport=self._retrying or transport)
 
     @property
     def rate_limit_retries(self) -> int:
@@ -293,17 +279,12 @@ class AsyncSidecarClient(_Requests):
     """Asynchronous client for one tenant and role (same API, awaitable)."""
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0,
-                 retry_rate_limited: bool = True, journal: str | None = None) -> None:
-        super().__init__(base_url, token, timeout, journal)
+                 retry_rate_limited: bool = True) -> None:
+        super().__init__(base_url, token, timeout)
         transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport()
         self._retrying = _AsyncRetryRateLimited(transport) if retry_rate_limited else None
-
-        async def record(response: httpx.Response) -> None:
-            self._record(response)
-
         self.http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers,
-                                      timeout=timeout, transport=self._retrying or transport,
-                                      event_hooks={"response": [record]})
+                                      timeout=timeout, transport=self._retrying or transport)
 
     async def aclose(self) -> None:
         await self.http.aclose()

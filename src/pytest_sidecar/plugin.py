@@ -15,7 +15,7 @@ from . import hookspecs
 from .config import SettingError, resolve, separated_path_values
 from .fixtures.contracts import evidence, hif_validator
 from .fixtures.files import audit_log, status_store
-from .fixtures.gateway import gateway, gateway_factory, request_journal
+from .fixtures.gateway import gateway, gateway_factory
 from .fixtures.load import load_profile, load_runner
 from .fixtures.metrics import metrics, metrics_factory
 from .fixtures.platform import platform
@@ -37,7 +37,7 @@ from .vocabulary.reasons import FailReason, format_line
 
 __all__ = ["audit_log", "evidence", "gateway", "gateway_factory", "hif_validator",
            "load_profile", "load_runner", "metrics", "metrics_factory", "platform", "quiet_target",
-           "rate_limited", "request_journal", "sidecar_config", "sidecar_target",
+           "rate_limited", "sidecar_config", "sidecar_target",
            "stack_factory", "status_store", "tenants", "traces"]
 
 

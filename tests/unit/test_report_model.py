@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from pytest_sidecar.reporting.model import build_report, fold_outcome
 from pytest_sidecar.reporting.markdown import render_markdown
+from pytest_sidecar.reporting.model import build_report, fold_outcome
 from pytest_sidecar.reporting.rerun import mask_args, rerun_commands
 
 

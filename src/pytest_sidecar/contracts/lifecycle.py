@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from ..vocabulary.states import RANK, TERMINAL
+from ..vocabulary.states import RANK, STATUS_FIELDS, TERMINAL
 
 
 def order_errors(states: Sequence[str]) -> list[str]:
@@ -21,13 +21,6 @@ def order_errors(states: Sequence[str]) -> list[str]:
                 and (before, after) != ("complete", "expired")):
             errors.append(f"{before} -> {after}")
     return errors
-
-
-# The status object of §2.3: every field present (error, s3_key and the backpressure
-# fields may be null).
-STATUS_FIELDS = ("trace_id", "state", "progress", "stage", "granularity", "featureset",
-                 "created_at", "updated_at", "error", "s3_key", "bp_level", "bp_actions",
-                 "granularity_downgraded")
 
 
 def status_errors(status: dict[str, Any]) -> list[str]:

@@ -149,7 +149,8 @@ class SessionReporter:
         """What the run as a whole comes to: strict-mode violations, run failures and
         the re-run commands; a violation fails the session."""
         results = build_results(events)
-        strict_failed = {e["nodeid"] for e in events if e.get("strict")}
+        strict_failed = {e["nodeid"] for e in events
+                         if e.get("event") == "phase" and e.get("strict")}
         violations = strict_violations(self.state.config.strict, results,
                                        self.config.getoption("markexpr", "") or "",
                                        strict_failed)

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from . import defects
 
 
 class ApiError(Exception):
@@ -29,3 +33,28 @@ class ApiError(Exception):
 def not_found(trace_id: str) -> ApiError:
     """The one answer for a missing *or foreign* trace: same status, same body shape."""
     return ApiError(404, "trace_not_found", f"trace {trace_id} not found")
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette handler: an ApiError as the contract's JSON body; its code is the audit
+    line's reason."""
+    assert isinstance(exc, ApiError)
+    request.state.error_code = exc.code
+    return exc.response()
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+_HTTP_MESSAGES = {404: "no such route", 405: "method not allowed"}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette handler: the router's own 404/405 in the contract's JSON body (a 405
+    keeps its Allow header, §2.10)."""
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    request.state.error_code = code
+    headers = exc.headers
+    if defects.on("405-without-allow") and headers:
+        headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+    return ApiError(exc.status_code, code, _HTTP_MESSAGES.get(exc.status_code, "error"),
+                    headers=headers).response()

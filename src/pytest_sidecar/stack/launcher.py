@@ -25,7 +25,7 @@ import uvicorn
 
 from ..atomic import write_atomic
 from . import defects
-from .gateway import create_explainer_app, create_gateway
+from .gateway import create_explainer_app, create_gateway, served_routes
 from .services import Services
 from .settings import StackSettings, TokenInfo
 from .upstream import create_fake_upstream
@@ -168,7 +168,7 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
         url = _url(host, gateway_sock)
         doc = target_document(settings, url, None if settings.llm_proxy_url else upstream_url)
         doc["metrics"]["explainer"] = _url(host, explainer_sock) + "/metrics"
-        doc["routes"] = served_routes(gateway_app)
+        doc["routes"] = served_routes()
         # The API this stack serves is the one the package ships (it validates requests
         # against it).
         doc["openapi"] = str(resources.files("pytest_sidecar.contracts").joinpath(
@@ -191,12 +191,6 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
             watcher.cancel()
         await services.stop()
         log.warning("sidecar-stack stopped")
-
-
-def served_routes(app: Any) -> list[str]:
-    """'METHOD /path' for every route of the live app (HEAD is implied by GET)."""
-    return sorted(f"{method} {route.path}" for route in app.routes
-                  for method in (route.methods or ()) if method != "HEAD")
 
 
 def _config(app: Any) -> uvicorn.Config:

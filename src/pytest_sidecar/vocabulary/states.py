@@ -11,3 +11,8 @@ ACTIVE = frozenset({"queued", "running", "partial"})
 # The terminal transitions a webhook can subscribe to (CONTRACT §2.6).
 WEBHOOK_EVENTS = ("complete", "failed", "canceled")
 GRANULARITIES = ("sentence", "token")
+# The status object of §2.3: every field present (error, s3_key and the backpressure
+# fields may be null).
+STATUS_FIELDS = ("trace_id", "state", "progress", "stage", "granularity", "featureset",
+                 "created_at", "updated_at", "error", "s3_key", "bp_level", "bp_actions",
+                 "granularity_downgraded")

@@ -1,0 +1,57 @@
+"""The gateway: OpenAI-compatible chat plus the trace API (CONTRACT §2), as a Starlette app.
+
+One module per concern holds its endpoints (chat, traces, webhooks, explanation, ops);
+each reads the stack's services from `request.app.state`, so an endpoint is tested with
+any app that carries them. Shared request handling (auth, rate limits, bodies, explain
+headers, tenant isolation) is in requests.py. ROUTES is the one route table: the app
+serves it and the target file lists it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+
+from ..audit import AuditMiddleware
+from ..cors import CorsMiddleware
+from ..errors import ApiError, api_error_handler, http_error_handler
+from ..logs import AccessLogMiddleware
+from ..metrics import MetricsMiddleware
+from ..middleware import CorrelationMiddleware, InternalErrorMiddleware
+from ..services import Services
+from . import chat, explanation, ops, traces, webhooks
+
+ROUTES: tuple[Route, ...] = (*chat.ROUTES, *explanation.ROUTES, *traces.ROUTES,
+                             *webhooks.ROUTES, *ops.ROUTES)
+
+
+def served_routes(routes: Iterable[Route] = ROUTES) -> list[str]:
+    """'METHOD /path' for every route (HEAD is implied by GET)."""
+    return sorted(f"{method} {route.path}" for route in routes
+                  for method in (route.methods or ()) if method != "HEAD")
+
+
+def create_gateway(services: Services) -> Starlette:
+    """App factory: the gateway bound to one set of stack services."""
+    app = Starlette(routes=list(ROUTES), exception_handlers={
+        ApiError: api_error_handler, HTTPException: http_error_handler})
+    app.state.services = services
+    # Innermost: an unexpected exception becomes the contract's JSON 500 here, inside the
+    # correlation, CORS and audit layers, so even that answer carries its ids (§2).
+    app.add_middleware(InternalErrorMiddleware)
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(AuditMiddleware, auditor=services.auditor)
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    app.add_middleware(CorsMiddleware, origins=services.settings.cors_origins)
+    app.add_middleware(CorrelationMiddleware)  # outermost: preflights get ids too
+    return app
+
+
+def create_explainer_app(services: Services) -> Starlette:
+    """The explainer's own HTTP surface (its own port): /metrics and /healthz."""
+    app = Starlette(routes=list(ops.EXPLAINER_ROUTES))
+    app.state.services = services
+    return app

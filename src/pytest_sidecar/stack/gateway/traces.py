@@ -1,0 +1,147 @@
+"""The trace API (CONTRACT §2.3-2.5, §2.7): status, graph, live stream, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .. import defects
+from ..auth import READ, WRITE
+from ..errors import ApiError
+from ..store import TERMINAL
+from .requests import fresh, owned, principal, services_of
+
+STATUS_FIELDS = ("trace_id", "state", "progress", "stage", "granularity", "featureset",
+                 "created_at", "updated_at", "error", "s3_key", "bp_level", "bp_actions",
+                 "granularity_downgraded")
+
+
+def status_view(record: dict[str, Any]) -> dict[str, Any]:
+    """The public status object (§2.3): never the tenant or internal fields."""
+    view = {name: record.get(name) for name in STATUS_FIELDS}
+    if defects.on("status-without-stage"):
+        del view["stage"], view["featureset"]
+    if defects.on("status-epoch-timestamps"):
+        view["created_at"] = view["updated_at"] = int(time.time())
+    return view
+
+
+async def status(request: Request) -> Response:
+    services = services_of(request)
+    who = principal(request, READ)
+    services.metrics.status_gets.inc(2 if defects.on("status-get-counted-twice") else 1)
+    if defects.on("metrics-trace-id-label"):
+        services.metrics.status_reads_by_trace.labels(
+            request.path_params["trace_id"][:64]).inc()
+    record = await fresh(request, owned(request, request.path_params["trace_id"], who))
+    return JSONResponse(status_view(record))
+
+
+async def graph(request: Request) -> Response:
+    services = services_of(request)
+    who = principal(request, READ)
+    services.metrics.graph_gets.inc()
+    trace_id = request.path_params["trace_id"]
+    record = await fresh(request, owned(request, trace_id, who))
+    state = record["state"]
+    if state == "expired":
+        raise ApiError(410, "trace_expired", f"trace {trace_id} expired")
+    if state in ("failed", "canceled") and not defects.on("canceled-graph-404"):
+        raise ApiError(409, f"trace_{state}", f"trace {trace_id} is {state}")
+    if state != "complete" and not (defects.on("graph-before-complete")
+                                     and state in ("running", "partial")):
+        raise ApiError(404, "graph_not_ready", f"trace {trace_id} is {state}")
+    if state != "complete":  # only with graph-before-complete: a made-up partial graph
+        return JSONResponse({"network-type": "directed", "nodes": [], "incidences": [],
+                             "meta": {"version": "hif-1"}})
+    try:
+        data = await asyncio.to_thread(services.artifacts.get_gzip, record["s3_key"])
+    except OSError:
+        raise ApiError(503, "artifact_unavailable",
+                       "the graph artifact is unavailable") from None
+    if "gzip" in request.headers.get("accept-encoding", "") \
+            and not defects.on("graph-ignores-gzip"):
+        return Response(data, media_type="application/json",
+                        headers={"content-encoding": "gzip", "vary": "Accept-Encoding"})
+    return Response(gzip.decompress(data), media_type="application/json",
+                    headers={"vary": "Accept-Encoding"})
+
+
+def sse(event_id: int, event: str, data: dict[str, Any]) -> bytes:
+    """One Server-Sent Event, with its id (§2.5)."""
+    ident = "" if defects.on("sse-no-event-ids") else f"id: {event_id}\n"
+    return f"{ident}event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _final_event(counter: int, record: dict[str, Any]) -> bytes:
+    trace_id = record["trace_id"]
+    if record["state"] in ("complete", "expired"):
+        return sse(counter, "complete", {"trace_id": trace_id})
+    return sse(counter, "error", {"trace_id": trace_id, "state": record["state"],
+                                  "error": record.get("error")})
+
+
+async def stream(request: Request) -> Response:
+    services = services_of(request)
+    who = principal(request, READ)
+    trace_id = request.path_params["trace_id"]
+    owned(request, trace_id, who)
+    queue = services.store.subscribe(trace_id)  # before the first read: no gap
+    keepalive_s = services.settings.keepalive_s
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            record = services.store.get(trace_id)
+            counter = 0
+            while record is not None:
+                counter += 1
+                yield sse(counter, "status_update", status_view(record))
+                if record["state"] in TERMINAL:
+                    if not defects.on("sse-no-terminal-event"):
+                        yield _final_event(counter + 1, record)
+                    return
+                record = await _next_record(queue, keepalive_s)
+                while record is None:
+                    yield b": keep-alive\n\n"
+                    record = await _next_record(queue, keepalive_s)
+        finally:
+            services.store.unsubscribe(trace_id, queue)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"cache-control": "no-store"})
+
+
+async def _next_record(queue: asyncio.Queue[dict[str, Any]],
+                       timeout: float) -> dict[str, Any] | None:
+    try:
+        return await asyncio.wait_for(queue.get(), timeout=timeout)
+    except TimeoutError:
+        return None
+
+
+async def cancel(request: Request) -> Response:
+    services = services_of(request)
+    who = principal(request, WRITE)
+    trace_id = request.path_params["trace_id"]
+    owned(request, trace_id, who)
+    record = await services.store.transition(trace_id, "canceled", stage="canceled")
+    if record is None:
+        raise ApiError(409, "trace_not_cancelable", f"trace {trace_id} is already terminal")
+    services.explainer.cancel(trace_id)
+    return JSONResponse(status_view(record), status_code=202)
+
+
+ROUTES = [
+    Route("/v1/traces/{trace_id}/status", status, methods=["GET"]),
+    Route("/v1/traces/{trace_id}/graph", graph, methods=["GET"]),
+    Route("/v1/traces/{trace_id}/stream", stream, methods=["GET"]),
+    Route("/v1/traces/{trace_id}", cancel, methods=["DELETE"]),
+]
