@@ -14,17 +14,9 @@ Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
 OUTCOMES: tuple[Outcome, ...] = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 
 
-class PhaseEvent(TypedDict):
-    """One line of the event log per test phase (setup, call, teardown; xdist reports a
-    crashed worker's test as one phase named '???')."""
+class _Verdict(TypedDict):
+    """What a phase event and a result share: why, under which clauses, with what proof."""
 
-    event: Literal["phase"]
-    nodeid: str
-    when: str
-    outcome: str
-    worker: str
-    rerun: int
-    duration: float
     reason: str | None
     reason_code: str | None
     action: str | None
@@ -36,6 +28,19 @@ class PhaseEvent(TypedDict):
     evidence: list[dict[str, Any]]
     figures: list[dict[str, Any]]
     advisories: list[str]
+
+
+class PhaseEvent(_Verdict):
+    """One line of the event log per test phase (setup, call, teardown; xdist reports a
+    crashed worker's test as one phase named '???')."""
+
+    event: Literal["phase"]
+    nodeid: str
+    when: str
+    outcome: str
+    worker: str
+    rerun: int
+    duration: float
     wasxfail: str | None
     longrepr: str | None
     strict: bool  # a skip that --sidecar-strict turned into this failure
@@ -52,7 +57,7 @@ class Rerun(TypedDict, total=False):
     failed: str
 
 
-class Result(TypedDict):
+class Result(_Verdict):
     """One test's folded outcome, as sidecar-report.json lists it."""
 
     nodeid: str
@@ -60,17 +65,6 @@ class Result(TypedDict):
     name: str
     outcome: Outcome
     duration_ms: int
-    reason: str | None
-    reason_code: str | None
-    action: str | None
-    contract: list[str]
-    profile: str
-    markers: list[str]
-    clauses: list[str]
-    needs: list[str]
-    evidence: list[dict[str, Any]]
-    figures: list[dict[str, Any]]
-    advisories: list[str]
     worker: str | None
     longrepr: str | None
 
