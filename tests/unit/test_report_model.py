@@ -167,3 +167,19 @@ def test_failures_of_one_cause_are_grouped_and_ranked() -> None:
     # The sections a bare failure's spec certifies are appended to its line; one missing
     # field failing specs of several clauses is still one cause.
     assert cause_key("KeyError: 'x' [certifies §3]") == cause_key("KeyError: 'x' [certifies §2.6]")
+
+
+def test_a_rerun_replaces_the_attempt_before_it() -> None:
+    """Attempts are keyed by (nodeid, worker, rerun): pytest-rerunfailures' second attempt
+    decides the test's outcome, and the test is still counted once."""
+    def ev(when: str, outcome: str, rerun: int) -> dict[str, Any]:
+        return {"event": "phase", "nodeid": "t.py::flaky", "when": when, "outcome": outcome,
+                "worker": "gw0", "rerun": rerun, "duration": 0.01,
+                "reason": "AssertionError: boom" if outcome == "failed" else None}
+    logged = [{"event": "collected", "count": 1},
+              ev("setup", "passed", 0), ev("call", "failed", 0), ev("teardown", "passed", 0),
+              ev("setup", "passed", 1), ev("call", "passed", 1), ev("teardown", "passed", 1)]
+    report = build_report(logged)
+    assert [(r["nodeid"], r["outcome"]) for r in report["results"]] == [("t.py::flaky",
+                                                                          "passed")]
+    assert report["summary"]["total"] == 1 and report["root_causes"] == []
