@@ -13,6 +13,7 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,7 +28,9 @@ pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
 
 
 class Receiver:
-    """A local HTTP receiver: records each POST; answers 500 to the first `fail_first`."""
+    """A local HTTP receiver: records each POST to its own path; answers 500 to the first
+    `fail_first`. The path is unique, so a retry still on its way to an earlier receiver
+    that had the same port (ports are reused) is not counted as this one's."""
 
     def __init__(self, host: str = "127.0.0.1", fail_first: int = 0) -> None:
         self.calls: list[dict[str, Any]] = []
@@ -42,6 +45,11 @@ class Receiver:
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self.path != owner.path:
+                    self.send_response(404)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
                 owner.calls.append({"t": time.monotonic(), "body": raw,
                                     "headers": {k.lower(): v for k, v in self.headers.items()}})
                 status = 500 if len(owner.calls) <= owner.fail_first else 204
@@ -54,7 +62,8 @@ class Receiver:
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.port = self.server.server_address[1]
-        self.url = f"http://{host}:{self.port}/hook"
+        self.path = f"/hook/{uuid.uuid4().hex}"
+        self.url = f"http://{host}:{self.port}{self.path}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def wait_for(self, count: int, timeout: float) -> list[dict[str, Any]]:
