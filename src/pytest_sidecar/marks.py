@@ -12,7 +12,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from .vocabulary.capabilities import CAPABILITIES, missing_capabilities, unknown_capabilities
+from .vocabulary.capabilities import (
+    CAPABILITIES,
+    did_you_mean,
+    missing_capabilities,
+    unknown_capabilities,
+)
 from .vocabulary.clauses import unknown_clauses
 from .vocabulary.keys import EVIDENCE_PROPERTY, Meta
 from .vocabulary.markers import SERIAL_MARKERS
@@ -83,8 +88,8 @@ def evaluate_needs(needs: Sequence[str], offered: frozenset[str],
     DECLARED_BUT_MISSING; an unknown name → fail (a test-authoring error)."""
     unknown = unknown_capabilities(needs)
     if unknown:
-        return Decision(False, f"needs({', '.join(map(repr, unknown))}): unknown capability; "
-                               f"known: {', '.join(CAPABILITIES)}")
+        return Decision(False, f"needs({', '.join(map(repr, unknown))}): unknown capability"
+                               f"{did_you_mean(unknown)}; known: {', '.join(CAPABILITIES)}")
     missing = missing_capabilities(needs, offered)
     if missing:
         first = missing[0]

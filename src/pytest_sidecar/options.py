@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .vocabulary.capabilities import CAPABILITIES
+from .vocabulary.capabilities import CAPABILITIES, did_you_mean
 from .vocabulary.defaults import MIN_SAMPLES, SLO_S
 
 
@@ -150,8 +150,8 @@ def parse_capabilities(text: str) -> frozenset[str]:
     unknown = [name for name in names if name not in CAPABILITIES]
     if unknown:
         raise OptionValueError(
-            f"unknown capability {', '.join(unknown)}", "a comma list of " + ", ".join(CAPABILITIES)
-        )
+            f"unknown capability {', '.join(unknown)}{did_you_mean(unknown)}",
+            "a comma list of " + ", ".join(CAPABILITIES))
     return frozenset(names)
 
 
@@ -227,6 +227,14 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
+
+
+def help_of(option: Option) -> str:
+    """The option's --help text: what it does, its default, where else it can be given,
+    and, for a token, that it is a secret better kept out of command lines."""
+    default = "" if option.default is None else f"default {option.default}; "
+    secret = "secret, never shown: prefer the environment variable; " if option.secret else ""
+    return f"{option.help} [{secret}{default}env {option.env}, ini {option.ini}]"
 
 
 def default_of(name: str) -> Any:

@@ -25,7 +25,7 @@ from .fixtures.target import sidecar_config, sidecar_target, tenants
 from .fixtures.throttle import rate_limited
 from .fixtures.traces import traces
 from .marks import Decision, ItemMarks, evaluate_clauses, evaluate_needs, missing_evidence
-from .options import OPTIONS
+from .options import OPTIONS, help_of
 from .outcomes import STRICT_ATTRIBUTE, fail_line, skip_line, strict_failure
 from .reporting.session import SessionReporter
 from .reporting.testreport import add_html_extras, attach_meta, redact_report
@@ -49,7 +49,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("sidecar", "pytest-sidecar (Async Sidecar conformance)")
     for option in OPTIONS:
-        help_text = f"{option.help} [env {option.env}, ini {option.ini}]"
+        help_text = help_of(option)
         if option.flag:
             group.addoption(option.cli, action="store_true", default=None, help=help_text)
         else:
@@ -70,8 +70,11 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except SettingError as exc:
         raise pytest.UsageError(str(exc)) from None
+    # On the controller only: by the time workers start, the controller may have made the
+    # directory, and a worker's UsageError is a crash with a traceback, not one red line.
     separated = separated_path_values(config.invocation_params.args,
-                                      str(config.invocation_params.dir))
+                                      str(config.invocation_params.dir)
+                                      ) if is_controller(config) else []
     if separated:
         raise pytest.UsageError(
             f"{separated[0]}: write {separated[0]}=PATH (with '='): pytest reads a separate "
@@ -136,8 +139,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     else:
         lines.append("sidecar: capabilities: all that the reference stack implements "
                      "(its target file declares them)")
+    # Only what was given: the defaults are in `pytest --help` and in the report.
     lines += [f"sidecar:   {name} = {value}  ({source})"
-              for name, value, source in state.config.display_rows()]
+              for name, value, source in state.config.display_rows() if source != "default"]
     return lines
 
 

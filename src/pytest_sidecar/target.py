@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from .options import OPTIONS
-from .vocabulary.capabilities import URL_DEFAULTS, capability_names
+from .vocabulary.capabilities import URL_DEFAULTS, capability_names, did_you_mean
 from .vocabulary.defaults import CONTRACT_RATE_LIMITS, SHORT_TTL_LIMIT_S, THROTTLE_TENANT
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -168,7 +168,7 @@ def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -
     unknown = sorted(set(data.get("capabilities", [])) - set(capability_names()))
     if unknown:
         raise TargetFileError(
-            f"{origin}: $.capabilities: unknown {', '.join(unknown)}; "
+            f"{origin}: $.capabilities: unknown {', '.join(unknown)}{did_you_mean(unknown)}; "
             f"valid: {', '.join(capability_names())}"
         )
     tenants = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 
@@ -51,6 +53,7 @@ def test_header_shows_settings_with_sources_and_masks_secrets(
         "sidecar:   --sidecar-token-write = ***  (command line --sidecar-token-write)",
     ])
     assert "verysecret" not in result.stdout.str()
+    assert "(default)" not in result.stdout.str()  # only what was given; defaults are in --help
 
 
 def test_help_lists_every_option_with_env_and_ini(pytester: pytest.Pytester) -> None:
@@ -59,6 +62,10 @@ def test_help_lists_every_option_with_env_and_ini(pytester: pytest.Pytester) -> 
     text = " ".join(pytester.runpytest("--help").stdout.str().split())
     for option in OPTIONS:
         assert option.cli in text and option.env in text, option.cli
+        if option.default is not None:
+            assert f"default {option.default};" in text, option.cli
+    assert "Tenant A token with traces:read only. [secret, never shown: prefer the " \
+           "environment variable; env SIDECAR_TOKEN_READ" in text
     for marker in ("needs(*capabilities)", "contract(*sections)"):
         assert marker in pytester.runpytest("--markers").stdout.str()
 
@@ -84,3 +91,18 @@ def test_a_separated_path_outside_the_project_is_a_usage_error(
                                  "(with '='): pytest reads a separate path as a test path*"])
     pytester.makepyfile("def test_one():\n    pass\n")
     pytester.runpytest(f"--sidecar-target={target}").assert_outcomes(passed=1)
+
+
+def test_a_separated_path_that_the_controller_creates_does_not_crash_the_workers(
+        pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A report dir outside the project that does not exist yet, given with a space: the
+    controller's check lets it pass (pytest cannot mistake a missing path for a test
+    path) and the controller makes it; workers start after that and must not check again
+    (they used to, and crashed with a traceback each)."""
+    pytester.makepyfile("def test_one():\n    pass\n")
+    outside = tmp_path_factory.mktemp("elsewhere") / "new-dir"
+    result = pytester.run(sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider",
+                          "--sidecar-report-dir", str(outside))
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert (outside / "sidecar-report.json").exists()

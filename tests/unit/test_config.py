@@ -77,3 +77,11 @@ def test_separated_path_values_outside_the_invocation_dir_are_found(tmp_path: Pa
     assert separated_path_values([f"--sidecar-target={outside}"], str(here)) == []
     assert separated_path_values(["--sidecar-target", "t.yaml"], str(here)) == []
     assert separated_path_values(["--sidecar-url", outside], str(here)) == []
+
+
+def test_an_unknown_capability_suggests_the_closest() -> None:
+    with pytest.raises(SettingError, match=r"unknown capability auht \(did you mean 'auth'\?\)"):
+        resolve({"capabilities": "chat,auht"}, {}, {})
+    with pytest.raises(SettingError) as far:
+        resolve({"capabilities": "teleport"}, {}, {})
+    assert "did you mean" not in str(far.value)  # nothing close: no guess

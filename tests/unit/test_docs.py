@@ -37,3 +37,20 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert len(commands) == 2, "the Quickstart has exactly two commands"
     test_command = commands[1].split("&& ")[-1]
     assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_readme_tox_commands_work_after_the_readme_install() -> None:
+    """The README's `tox -e ...` commands: tox comes with the dev extra the README installs,
+    and every environment named exists."""
+    import configparser
+    import tomllib
+
+    readme = (ROOT / "README.md").read_text()
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["dev"]
+    assert any(re.match(r"tox\b", requirement) for requirement in dev)
+    tox = configparser.ConfigParser()
+    tox.read(ROOT / "tox.ini")
+    envs = tox["tox"]["envlist"].replace(",", " ").split()
+    named = re.findall(r"tox -e (\w+)", readme)
+    assert named and set(named) <= set(envs)

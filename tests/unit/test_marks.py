@@ -40,3 +40,8 @@ def test_authoring_errors_fail_with_the_known_names() -> None:
     clause = evaluate_clauses(("§2.5/ids", "§9/nope"))
     assert clause is not None and not clause.skip and "'§9/nope'" in clause.line
     assert evaluate_clauses(("§2.5/ids",)) is None
+
+
+def test_a_misspelt_need_suggests_the_closest() -> None:
+    decision = evaluate_needs(("tenant:2",), frozenset(), never)
+    assert decision is not None and "(did you mean 'tenants:2'?)" in decision.line

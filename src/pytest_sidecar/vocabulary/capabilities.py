@@ -7,6 +7,7 @@ capabilities a target's file implies is the Target's business (target.py).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -96,6 +97,13 @@ def capability_names() -> list[str]:
 # A target given only by URL is assumed to offer the v1 core every Sidecar must serve.
 URL_DEFAULTS = frozenset({"chat", "chat_stream", "health", "explain", "trace_stream",
                           "cancel", "client_trace_id"})
+
+
+def did_you_mean(unknown: Iterable[str]) -> str:
+    """' (did you mean ...?)' naming the closest capability of each unknown name, or ''."""
+    close = [match for name in unknown
+             for match in difflib.get_close_matches(name, CAPABILITIES, n=1, cutoff=0.6)]
+    return f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
 
 
 def unknown_capabilities(names: Iterable[str]) -> list[str]:
