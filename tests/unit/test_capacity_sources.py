@@ -174,3 +174,16 @@ def test_the_cli_refuses_bad_input_in_one_line(tmp_path: Path,
     (tmp_path / "bad.log").write_text("{not json\n")
     code, _, err = cli(capsys, "--audit-log", str(tmp_path / "bad.log"))
     assert code == 2 and "Traceback" not in err
+
+
+def test_no_chart_is_a_usage_error_that_says_pass_chart(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run outside the repository root, the default chart path finds nothing: exit 2 (never
+    1, which means the SLO needs more replicas), one line, no traceback."""
+    audit, store = deployment_files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    code = capacity_cli.main(["--audit-log", audit, "--status-json", store])
+    err = capsys.readouterr().err
+    assert code == 2 and "pass --chart DIR" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -81,3 +81,51 @@ def test_streams_polling_closed_loops_and_the_progress_line(
     assert "/1s offered 20 sent 20 dropped 0 in flight 0" in lines[-1]
     assert lines[-1].endswith("\n") and len(lines) > 2  # rewritten in place, then ended
     assert run.summary["offered"] == 20
+
+
+def test_a_dead_url_measures_nothing_and_says_so(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing succeeded: the run is not trustworthy, the table says why, exit 3."""
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = main(["run", "--url", f"http://127.0.0.1:{port}", "--rate", "20", "--duration",
+                 "0.5", "--arrivals", "constant", "--out", str(tmp_path / "dead")])
+    out = capsys.readouterr().out
+    assert code == 3
+    assert out.splitlines()[0].split() == ["lane", "count", "error_pct", "p50_ms", "p95_ms",
+                                           "p99_ms", "max_ms", "dropped"]
+    assert "NOT trustworthy: nothing succeeded" in out
+    summary = json.loads((tmp_path / "dead" / "summary.json").read_text())
+    assert summary["trustworthy"] is False
+
+
+@pytest.mark.parametrize("url", ["ftp://x", "127.0.0.1:8080", "http://"])
+def test_a_url_that_is_not_http_is_a_usage_error(url: str, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--url", url, "--rate", "1", "--duration", "1",
+              "--out", str(tmp_path / "r")])
+    assert exited.value.code == 2
+    assert "not an absolute http(s) URL" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_merge_refuses_a_shard_twice_and_mixed_splits(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_sidecar.load.rundir import write_run
+    from pytest_sidecar.load.stats import Histograms
+
+    for name, shard in (("a", "0/2"), ("b", "0/2"), ("c", "1/3")):
+        (tmp_path / name).mkdir()
+        write_run(tmp_path / name, {"shard": shard, "trustworthy": True, "lanes": {}},
+                  Histograms())
+    cases = [(["a", "a"], "given twice"), (["a", "b"], "shard 0/2 again"),
+             (["a", "c"], "shards of different splits")]
+    for shards, words in cases:
+        assert main(["merge", "--out", str(tmp_path / "m"),
+                     *(str(tmp_path / s) for s in shards)]) == 2
+        assert words in capsys.readouterr().err
+        assert not (tmp_path / "m").exists()

@@ -86,6 +86,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """The whole analysis as one JSON-able result (what --json prints)."""
     from ..manifests import explainer_autoscaling
 
+    if not (Path(args.chart) / "Chart.yaml").is_file():
+        # A usage problem, never exit 1 (which means: the SLO needs more replicas).
+        raise ValueError(f"no Helm chart at {args.chart} (no Chart.yaml there): pass --chart "
+                         "DIR, the chart whose KEDA range is checked")
     chart = explainer_autoscaling(Path(args.chart))
     workers = args.workers_per_replica or chart["workers_per_replica"]
     measured = measure(args)
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sidecar-capacity: error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2) if args.json else render(result))
-    return EXIT.get(result["verdict"], 1)
+    return EXIT[result["verdict"]]
 
 
 if __name__ == "__main__":

@@ -3,19 +3,23 @@
     sidecar-load run --target-file F | --url U [--token T ...] --rate R --duration S
                      [--arrivals constant|poisson] [--ramp S] [--concurrency C]
                      [--attach-rate A] [--token-mix M] [--stream-share S] [--polling]
-                     [--closed CLIENTS] [--shard i/n] --out DIR
-    sidecar-load merge --out DIR SHARD_DIR...
+                     [--closed CLIENTS] [--shard i/n] [--format F] --out DIR
+    sidecar-load merge [--format F] --out DIR SHARD_DIR...
 
-`run` prints a live progress line on a terminal and the summary (without the per-lane
-tables, which are in DIR/summary.json) at the end. `--closed N` runs N closed-loop
-clients instead of the open model, for comparison only: its latencies hide a stalled
-target (coordinated omission).
+`run` prints a live progress line on a terminal and, at the end, a per-lane table:
+count, error %, p50/p95/p99/max of the successful answers in ms, and drops (--format
+table|markdown|csv|json; DIR/summary.json has everything). `--closed N` runs N
+closed-loop clients instead of the open model, for comparison only: its latencies hide a
+stalled target (coordinated omission). `merge` refuses a shard given twice or shards of
+different splits.
+
+Exit status: 0 the run measured the target, 2 usage error, 3 nothing succeeded (no
+figure to report; the summary says why).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,11 +30,13 @@ from ..load.rundir import merge, new_run_dir, summarize, write_run
 from ..load.runner import Profile, run_scenario
 from ..load.scenario import Scenario, ScenarioClient
 from ..load.stats import Histograms
+from ..load.table import FORMATS, render
 from ..options import (
     OPTIONS_BY_NAME,
     argparse_type,
     parse_positive_float,
     parse_seconds,
+    parse_url,
     positive_int,
 )
 
@@ -54,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="offer load and write a run directory")
     where = run.add_mutually_exclusive_group(required=True)
     where.add_argument("--target-file", help="a pytest-sidecar target file")
-    where.add_argument("--url", help="the gateway's base URL")
+    where.add_argument("--url", type=argparse_type(parse_url),
+                       help="the gateway's base URL (http or https)")
     run.add_argument("--token", action="append", default=[],
                      help="a write token (repeat for several tenants)")
     run.add_argument("--rate", type=_positive, required=True,
@@ -74,9 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: offer 1/n of --rate")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", required=True, help="a new run directory")
+    run.add_argument("--format", choices=FORMATS, default="table",
+                     help="how the summary is printed (default %(default)s)")
     merged = commands.add_parser("merge", help="merge shard run directories exactly")
     merged.add_argument("--out", required=True)
-    merged.add_argument("shards", nargs="+")
+    merged.add_argument("--format", choices=FORMATS, default="table",
+                        help="how the summary is printed (default %(default)s)")
+    merged.add_argument("shards", nargs="+", help="shard run directories, each once")
     return parser
 
 
@@ -88,7 +99,7 @@ def _target(args: argparse.Namespace) -> tuple[str, tuple[tuple[str, str], ...],
         target = load_target_file(args.target_file)
         return target.url, target.load_tenants(), "trace_stream" in target.capabilities
     tenants = tuple((f"token-{i + 1}", token) for i, token in enumerate(args.token))
-    return args.url.rstrip("/"), tenants or (("anonymous", ""),), True
+    return str(args.url), tenants or (("anonymous", ""),), True
 
 
 def _profile(args: argparse.Namespace) -> Profile:
@@ -134,8 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     except (FileExistsError, ValueError, OSError) as exc:
         print(f"sidecar-load: error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({k: v for k, v in summary.items() if k != "lanes"}, indent=2))
-    return 0
+    print(render(summary, args.format))
+    return 0 if summary.get("trustworthy") or _measured_something(summary) else 3
+
+
+def _measured_something(summary: dict[str, Any]) -> bool:
+    """A run that lagged still measured the target's answers; one where nothing succeeded
+    measured nothing (exit 3, as sidecar-capacity's INSUFFICIENT_DATA)."""
+    return any(entry["status"].get("2xx") for entry in summary.get("lanes", {}).values())
 
 
 if __name__ == "__main__":

@@ -40,7 +40,20 @@ def summarize(histograms: Histograms, counts: dict[str, Any], duration_s: float,
             entry["goodput_rps"] = round(within / duration_s, 3) if duration_s else 0.0
             entry["within_slo"] = within
         lanes[lane] = entry
-    return {**counts, "duration_s": duration_s, "lanes": lanes}
+    return {**counts, **_trust(counts, lanes), "duration_s": duration_s, "lanes": lanes}
+
+
+def _trust(counts: dict[str, Any], lanes: dict[str, Any]) -> dict[str, Any]:
+    """Whether the run's figures can be believed, and if not, why: a generator that
+    lagged measured itself; a run where nothing succeeded measured nothing."""
+    if not any(entry["status"].get("2xx") for entry in lanes.values()):
+        return {"trustworthy": False,
+                "untrusted_because": "nothing succeeded: no 2xx answer in any lane"}
+    if counts.get("trustworthy", True) is False and "untrusted_because" not in counts:
+        return {"untrusted_because": "the generator could not keep up (scheduler lag p99 "
+                f"{counts.get('scheduler_lag_p99_ms')} ms, client CPU share "
+                f"{counts.get('client_cpu_share')})"}
+    return {}
 
 
 def _counts(histogram: Any) -> list[tuple[int, int]]:
@@ -65,12 +78,38 @@ MERGED_TALLIES = ("per_tenant", "explained", "trace_outcomes", "degraded", "expl
                   "exceptions")
 
 
+def check_shards(runs: list[tuple[str, dict[str, Any]]]) -> None:
+    """Refuse what would count traffic twice or mix two runs: the same directory twice,
+    the same shard twice, or shards of different splits (0/2 beside 1/3)."""
+    seen_paths: dict[Path, str] = {}
+    seen_shards: dict[str, str] = {}
+    totals = set()
+    for path, summary in runs:
+        real = Path(path).resolve()
+        if real in seen_paths:
+            raise ValueError(f"{path}: given twice (as {seen_paths[real]}): its traffic would "
+                             "count twice")
+        seen_paths[real] = path
+        label = summary.get("shard")
+        if label is None:
+            continue  # a closed-loop run has no shard: one of its kind, by path
+        if label in seen_shards:
+            raise ValueError(f"{path}: shard {label} again (already {seen_shards[label]}): "
+                             "each shard of a split is merged once")
+        seen_shards[label] = path
+        totals.add(str(label).partition("/")[2])
+    if len(totals) > 1:
+        raise ValueError(f"shards of different splits ({', '.join(sorted(seen_shards))}): "
+                         "merge the shards of one run")
+
+
 def merge(out: str, shards: list[str]) -> dict[str, Any]:
     """Merge shard run directories into `out` (a new directory); returns the summary."""
     histograms, counts, durations, trusted = Histograms(), dict.fromkeys(MERGED_COUNTS, 0), [], []
     tallies: dict[str, Counter[str]] = {key: Counter() for key in MERGED_TALLIES}
-    for shard in shards:
-        summary, shard_histograms = read_run(Path(shard))
+    runs = [(shard, *read_run(Path(shard))) for shard in shards]
+    check_shards([(shard, summary) for shard, summary, _ in runs])
+    for _path, summary, shard_histograms in runs:
         histograms.merge(shard_histograms)
         for key in MERGED_COUNTS:
             counts[key] += summary.get(key, 0)
@@ -79,9 +118,11 @@ def merge(out: str, shards: list[str]) -> dict[str, Any]:
         durations.append(summary.get("duration_s", 0.0))
         trusted.append(summary.get("trustworthy", False))
     directory = new_run_dir(out)
+    untrusted = [shard for shard, ok in zip(shards, trusted, strict=True) if not ok]
     merged = summarize(histograms, {**counts, **{k: dict(v) for k, v in tallies.items()},
-                                    "shards": len(shards),
-                                    "trustworthy": all(trusted)},
+                                    "shards": len(shards), "trustworthy": not untrusted,
+                                    **({"untrusted_because": "not trustworthy: shard "
+                                        + ", ".join(untrusted)} if untrusted else {})},
                        max(durations, default=0.0))
     write_run(directory, merged, histograms)
     return merged
