@@ -82,6 +82,18 @@ def test_reports_agree_with_pytest_and_hold_no_token_under_xdist(
         assert not leaked, f"{name} leaks {len(leaked)} token(s)"
     assert "[REDACTED]" in files["junit.xml"] and "[REDACTED]" in output
     assert "boom [REDACTED]" in files["reports/sidecar-report.md"]
+    # Results in collection order, whatever order the workers finished in.
+    names = [r["name"] for r in report["results"]]
+    assert names[:5] == ["test_passes", "test_assert_shows_a_token",
+                         "test_prints_and_logs_tokens", "test_needs_metrics", "test_known_bug"]
+    assert names[5:] == [f"test_many[{n}]" for n in range(6)]
+    # JUnit properties are JSON a pipeline can parse, not a Python repr.
+    from xml.etree import ElementTree
+
+    properties = [p.get("value") or "" for p in
+                  ElementTree.fromstring(files["junit.xml"]).iter("property")
+                  if (p.get("name") or "").startswith("sidecar_")]
+    assert properties and all(isinstance(json.loads(v), (dict, list, str)) for v in properties)
 
 
 def test_no_stack_starts_when_no_test_needs_the_target(pytester: pytest.Pytester) -> None:
@@ -137,3 +149,39 @@ def test_concurrent_runs_in_one_directory_keep_their_own_event_logs(
     assert sorted(p.name for p in reports.iterdir()) == [
         "sidecar-events.jsonl", "sidecar-report.json", "sidecar-report.md"]
     assert json.loads((reports / "sidecar-report.json").read_text())["summary"]["passed"] == 1
+
+
+RERUN_SUITE = """
+import pytest
+
+@pytest.mark.parametrize("n", range(3))
+def test_fails(n):
+    assert n < 0
+
+def test_passes():
+    pass
+"""
+
+
+@pytest.mark.parametrize("disabled_cache", [True, False])
+def test_the_rerun_commands_work_as_printed(pytester: pytest.Pytester,
+                                           disabled_cache: bool) -> None:
+    """The report's re-run commands, run as printed, run all the tests again, or just the
+    failures; with the cache disabled, never an --lf that has nothing to read."""
+    import shlex
+
+    pytester.makepyfile(test_rerun=RERUN_SUITE)
+    first = ["-p", "no:cacheprovider"] if disabled_cache else []
+    pytester.runpytest_subprocess(*first).assert_outcomes(passed=1, failed=3)
+    rerun = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())["rerun"]
+    assert "--lf" not in rerun["failed"]
+    for name, outcome in (("failed", {"failed": 3}), ("all", {"passed": 1, "failed": 3})):
+        words = shlex.split(rerun[name])
+        assert words[0] == "pytest"
+        again = subprocess.run([sys.executable, "-m", "pytest", *words[1:]], cwd=pytester.path,
+                               capture_output=True, text=True, timeout=120)
+        summary = again.stdout.strip().splitlines()[-1]
+        for key, count in outcome.items():
+            assert f"{count} {key}" in summary, (name, summary)
+        if name == "failed":
+            assert "passed" not in summary

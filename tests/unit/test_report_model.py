@@ -183,3 +183,17 @@ def test_a_rerun_replaces_the_attempt_before_it() -> None:
     assert [(r["nodeid"], r["outcome"]) for r in report["results"]] == [("t.py::flaky",
                                                                           "passed")]
     assert report["summary"]["total"] == 1 and report["root_causes"] == []
+
+
+def test_many_failures_rerun_by_lf_only_when_the_cache_was_kept() -> None:
+    failed = [f"t.py::test_{n}" for n in range(25)]
+    assert rerun_commands(["tests"], failed)["failed"].startswith("pytest --lf")
+    listed = rerun_commands(["tests", "-p", "no:cacheprovider"], failed)["failed"]
+    assert "--lf" not in listed and all(nodeid in listed for nodeid in failed)
+
+
+def test_results_follow_the_collection_order() -> None:
+    logged = events()
+    logged[1] = {"event": "collected", "count": 3, "ids": ["t.py::bad", "t.py::skip", "t.py::ok"]}
+    assert [r["nodeid"] for r in build_report(logged)["results"]] == [
+        "t.py::bad", "t.py::skip", "t.py::ok"]

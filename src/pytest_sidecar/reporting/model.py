@@ -64,7 +64,8 @@ def attempts(events: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def build_results(events: Sequence[Mapping[str, Any]]) -> list[Result]:
-    """One result per test, in the order tests were first reported."""
+    """One result per test, in collection order (a test the log's collection does not
+    list, e.g. from a cut-short log, follows in the order it was reported)."""
     results: list[Result] = []
     for nodeid, by_when in attempts(events).items():
         outcome = fold_outcome(by_when)
@@ -90,7 +91,9 @@ def build_results(events: Sequence[Mapping[str, Any]]) -> list[Result]:
             "worker": first.get("worker"),
             "longrepr": deciding.get("longrepr") if outcome in ("failed", "error") else None,
         })
-    return results
+    order = {nodeid: index for index, nodeid in enumerate(next(
+        (e.get("ids") or [] for e in events if e.get("event") == "collected"), []))}
+    return sorted(results, key=lambda r: order.get(r["nodeid"], len(order)))
 
 
 def summarize(results: Sequence[Result], collected: int | None) -> dict[str, int | None]:

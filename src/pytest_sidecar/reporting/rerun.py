@@ -38,13 +38,21 @@ def _is_test_path(arg: str) -> bool:
     return not plain.startswith("-") and os.path.exists(plain.split("::")[0])
 
 
+def _cache_off(args: Sequence[str]) -> bool:
+    """Whether the run disabled pytest's cache, so no --lf can find its failures."""
+    return any(a in ("no:cacheprovider", "-pno:cacheprovider", "-p=no:cacheprovider")
+               for a in args)
+
+
 def rerun_commands(args: Sequence[str], failed: Sequence[str]) -> dict[str, str]:
-    """`all` repeats this run; `failed` runs only its failures (or --lf when many)."""
+    """`all` repeats this run; `failed` runs only its failures: their node ids, or --lf
+    when there are many and the run kept pytest's cache (--lf reads it)."""
     masked = mask_args(args)
     commands = {"all": " ".join(["pytest", *masked])}
     if failed:
         # Keep the options, drop the original test paths: the node ids replace them.
         options = [a for a in masked if not _is_test_path(a)]
-        targets = [shlex.quote(n) for n in failed] if len(failed) <= _MAX_NODEIDS else ["--lf"]
+        many = len(failed) > _MAX_NODEIDS and not _cache_off(args)
+        targets = ["--lf"] if many else [shlex.quote(n) for n in failed]
         commands["failed"] = " ".join(["pytest", *targets, *options])
     return commands

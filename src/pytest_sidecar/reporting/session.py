@@ -8,6 +8,7 @@ then a pure function of the log (model.build_report).
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import time
@@ -21,6 +22,7 @@ from ..vocabulary.keys import (
     EVENT_LOG,
     EVIDENCE_PROPERTY,
     FIGURE_PROPERTY,
+    SIDECAR_PROPERTIES,
 )
 from ..vocabulary.reasons import parse_line
 from .environment import environment
@@ -120,21 +122,27 @@ class SessionReporter:
             "rerun": {"all": rerun_commands(self.config.invocation_params.args, [])["all"]},
         })
 
-    def _collected(self, count: int) -> None:
+    def _collected(self, ids: list[str]) -> None:
         if not self._collected_logged:
             self._collected_logged = True
-            self._write({"event": "collected", "count": count})
+            # The ids in collection order: the report lists results in it.
+            self._write({"event": "collected", "count": len(ids), "ids": ids})
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if _workers(self.config) == 0:
-            self._collected(len(session.items))
+            self._collected([item.nodeid for item in session.items])
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
-        self._collected(len(ids))
+        self._collected(list(ids))
 
+    @pytest.hookimpl(tryfirst=True)  # before junitxml, which writes str() of each value
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self._write(phase_event(report))
+        # JUnit XML and any other reader of the properties get JSON, not a Python repr.
+        report.user_properties = [
+            (key, json.dumps(value, default=str) if key in SIDECAR_PROPERTIES else value)
+            for key, value in report.user_properties]
 
     def _target_info(self) -> TargetInfo:
         target = self.state.final_target()

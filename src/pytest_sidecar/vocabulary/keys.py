@@ -9,6 +9,8 @@ EVIDENCE_PROPERTY = "sidecar_evidence"
 FIGURE_PROPERTY = "sidecar_figure"
 ADVISORY_PROPERTY = "sidecar_advisory"
 META_PROPERTY = "sidecar_meta"
+SIDECAR_PROPERTIES = frozenset({EVIDENCE_PROPERTY, FIGURE_PROPERTY, ADVISORY_PROPERTY,
+                                META_PROPERTY})
 
 
 class Meta(TypedDict):
