@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def pytest_sidecar_report_sections(report: Report) -> list[str] | None:
     """One extra section of sidecar-report.md: its Markdown lines, starting with its
     '## ' heading (None: no section). Called once on the controller when the report is
-    built; the sections go before 'Next actions', in plugin registration order. The
+    built; the sections go before the re-run command, in plugin registration order. The
     report is read-only here, and already redacted."""
 
 

@@ -69,16 +69,47 @@ def test_report_counts_agree_with_the_tests_and_collect_actions() -> None:
     assert explain["capabilities"]["cancel"] == "not declared"
 
 
-def test_markdown_follows_the_seed_layout() -> None:
+def test_markdown_opens_with_the_verdict_then_follows_the_seed_layout() -> None:
     text = render_markdown(build_report(events()))
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    # A run with failures opens with their root causes; then seed 000's layout.
-    assert headings == ["## Root causes", "## Environment", "## Summary", "## Results table",
-                        "## Conformance by profile", "## Contract coverage",
-                        "## Detailed results", "## Next actions",
-                        "## Re-run command"]
-    assert "| t.py::skip | SKIP | 20 | NOT_DECLARED: no auth; action: enable it |" in text
+    # The verdict, root causes and next actions first; then seed 000's details.
+    assert headings == ["## Verdict", "## Root causes", "## Next actions", "## Environment",
+                        "## Summary", "## Results table", "## Conformance by profile",
+                        "## Contract coverage", "## Detailed results", "## Re-run command"]
+    assert "- Target http://x (url); declared: chat, explain" in text
+    assert "explain ✗ not conformant" in text and "resilience – not declared" in text
+    assert ("| 1 tests: t.py::skip | SKIP | 20 | NOT_DECLARED: no auth; action: enable it |"
+            in text)
     assert "  - trace_id: abc" in text
+
+
+def test_identical_skips_collapse_into_one_row_with_a_count() -> None:
+    logged = events()
+    skip = [e for e in logged if e.get("nodeid") == "t.py::skip"]
+    for n in range(40):  # a chat-only target skips most of the suite for one reason
+        logged[-1:-1] = [{**e, "nodeid": f"t.py::skip_{n}"} for e in skip]
+    text = render_markdown(build_report(logged))
+    assert "| 41 tests: t.py::skip, t.py::skip_0, t.py::skip_1 and 38 more | SKIP |" in text
+    assert text.count("NOT_DECLARED: no auth") == 2  # one table row, one detail entry
+    assert "### Skipped: 41 tests" in text
+
+
+def test_slo_verdicts_open_the_report_with_their_figures() -> None:
+    from pytest_sidecar.reporting.verdict import slo_line
+
+    logged = events()
+    call = next(e for e in logged if e.get("nodeid") == "t.py::ok" and e["when"] == "call")
+    call["evidence"] = [{"verdict": {"name": "explanation p95 (sentence)", "outcome": "PASS",
+                                     "measured": 0.283, "threshold": 2.0, "samples": 143}}]
+    verdict = build_report(logged)["verdict"]
+    assert [slo_line(s) for s in verdict["slos"]] == [
+        "✓ explanation p95 (sentence): 0.283 ≤ 2 (143 samples)"]
+    assert slo_line({"name": "chat error rate", "outcome": "FAIL", "measured": 0.02,
+                     "threshold": 0.001, "samples": 400}) == (
+        "✗ chat error rate: 0.02 > 0.001 (400 samples)")
+    assert slo_line({"name": "p95 (token)", "outcome": "INSUFFICIENT_DATA", "measured": None,
+                     "threshold": 8.0, "samples": 3}) == (
+        "? p95 (token): INSUFFICIENT_DATA (3 samples)")
 
 
 def test_rerun_commands_never_carry_secret_values() -> None:

@@ -1,9 +1,11 @@
 """sidecar-report.md as an ordered list of sections, each a function of the report.
 
-The layout follows seed 000: environment, summary, results table, details with contract
-references and actions, next actions, re-run command; with root causes first when there
-are failures, and the conformance and coverage views. Plugins add sections through the
-`pytest_sidecar_report_sections` hook (hookspecs.py); theirs go before Next actions.
+The verdict first: target and profiles, SLOs with their figures, root causes ranked,
+next actions. Then seed 000's details: environment, summary, results table (identical
+skips collapsed into one row), conformance and coverage, details with contract
+references and evidence, advisories; the re-run command last. Plugins add sections
+through the `pytest_sidecar_report_sections` hook (hookspecs.py); theirs go before the
+re-run command.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .types import Report, Result
+from .verdict import verdict_lines
 
 Section = Callable[[Report], list[str]]
 STATUS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP",
@@ -54,6 +57,25 @@ def title(report: Report) -> list[str]:
             f"{', strict' if run.get('strict') else ''}"
             f"{', ' + str(run['workers']) + ' xdist workers' if run.get('workers') else ''}.",
             ""]
+
+
+def verdict(report: Report) -> list[str]:
+    return ["## Verdict", "", *(f"- {line}" for line in verdict_lines(report["verdict"])), ""]
+
+
+def _skip_groups(results: list[Result]) -> dict[str, list[Result]]:
+    """Skipped results by their reason: a chat-only target skips most of the suite for a
+    handful of reasons, one row each."""
+    groups: dict[str, list[Result]] = {}
+    for result in results:
+        if result["outcome"] == "skipped":
+            groups.setdefault(result["reason"] or "no reason given", []).append(result)
+    return groups
+
+
+def _examples(members: list[Result]) -> str:
+    shown = ", ".join(m["nodeid"] for m in members[:3])
+    return shown + (f" and {len(members) - 3} more" if len(members) > 3 else "")
 
 
 def root_causes(report: Report) -> list[str]:
@@ -102,7 +124,10 @@ def results_table(report: Report) -> list[str]:
            "|------|--------|--------------|--------|"]
     out += [f"| {_cell(result['nodeid'])} | {STATUS[result['outcome']]} | "
             f"{result['duration_ms']} | {_cell(result['reason'])} |"
-            for result in report["results"]]
+            for result in report["results"] if result["outcome"] != "skipped"]
+    out += [f"| {len(members)} tests: {_cell(_examples(members))} | SKIP | "
+            f"{sum(m['duration_ms'] for m in members)} | {_cell(reason)} |"
+            for reason, members in _skip_groups(report["results"]).items()]
     return [*out, ""]
 
 
@@ -160,7 +185,14 @@ def _detail(result: Result) -> list[str]:
 def details(report: Report) -> list[str]:
     out = ["## Detailed results", ""]
     for result in report["results"]:
-        out += _detail(result)
+        if result["outcome"] != "skipped":
+            out += _detail(result)
+    for reason, members in _skip_groups(report["results"]).items():
+        first = members[0]
+        out += [f"### Skipped: {len(members)} tests", "", f"- Reason: {reason}"]
+        if first["action"]:
+            out.append(f"- Action: {first['action']}")
+        out += ["- Tests:", *(f"  - {m['nodeid']}" for m in members), ""]
     return out
 
 
@@ -193,15 +225,16 @@ def rerun(report: Report) -> list[str]:
     return out
 
 
-# The built-in sections, in order; extra sections from plugins go before NEXT_ACTIONS.
-SECTIONS: tuple[Section, ...] = (title, root_causes, environment, summary, results_table,
-                                 conformance, coverage, details, advisories)
-CLOSING: tuple[Section, ...] = (next_actions, rerun)
+# The built-in sections, in order; extra sections from plugins go before CLOSING.
+SECTIONS: tuple[Section, ...] = (title, verdict, root_causes, next_actions, environment,
+                                 summary, results_table, conformance, coverage, details,
+                                 advisories)
+CLOSING: tuple[Section, ...] = (rerun,)
 
 
 def render_markdown(report: Report, extra: Sequence[Sequence[str]] = ()) -> str:
     """The Markdown report: the built-in sections, then `extra` (each a list of lines
-    starting with its '## ' heading), then next actions and the re-run command."""
+    starting with its '## ' heading), then the re-run command."""
     out: list[str] = []
     for section in SECTIONS:
         out += section(report)

@@ -15,6 +15,7 @@ from ..vocabulary.capabilities import CAPABILITIES, PROFILES
 from ..vocabulary.clauses import CLAUSES
 from ..vocabulary.keys import REPORT_SCHEMA
 from .types import OUTCOMES, Advisory, NextAction, Outcome, Report, Result, RootCause
+from .verdict import build_verdict
 
 _PHASES = ("setup", "call", "teardown")
 Phases = Mapping[str, Mapping[str, Any]]  # one attempt's phase events by `when`
@@ -223,9 +224,11 @@ def build_report(events: Sequence[Mapping[str, Any]]) -> Report:
     finish = next((e for e in events if e.get("event") == "session_finish"), {})
     collected = next((e["count"] for e in events if e.get("event") == "collected"), None)
     results = build_results(events)
-    capabilities = finish.get("target", {}).get("capabilities", [])
+    target = finish.get("target", {})
+    view = conformance(results, target.get("capabilities", []))
     return {
         "schema": REPORT_SCHEMA,
+        "verdict": build_verdict(target, view, results),
         "run": {"id": start.get("run_id"), "started": start.get("ts"),
                 "finished": finish.get("ts"), "duration_s": finish.get("duration_s"),
                 "exit_status": finish.get("exit_status"), "strict": start.get("strict", False),
@@ -236,7 +239,7 @@ def build_report(events: Sequence[Mapping[str, Any]]) -> Report:
         "strict_violations": finish.get("strict_violations", []),
         "root_causes": root_causes(results),
         "results": results,
-        "conformance": conformance(results, capabilities),
+        "conformance": view,
         "coverage": coverage(results),
         "advisories": [Advisory(nodeid=r["nodeid"], advice=text)
                        for r in results for text in r.get("advisories", [])],

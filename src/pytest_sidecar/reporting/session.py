@@ -27,11 +27,12 @@ from ..vocabulary.keys import (
 from ..vocabulary.reasons import parse_line
 from .environment import environment
 from .events import EventLog, read_events
-from .model import build_report, build_results, root_causes
+from .model import build_report, build_results, conformance, root_causes
 from .render import write_reports
 from .rerun import rerun_commands
 from .testreport import meta_of, properties
-from .types import PhaseEvent, Result, TargetInfo
+from .types import PhaseEvent, Report, Result, TargetInfo
+from .verdict import build_verdict, verdict_lines
 
 if TYPE_CHECKING:
     from ..state import SidecarState
@@ -102,6 +103,7 @@ class SessionReporter:
         self._collected_logged = False
         self.violations: list[str] = []
         self.paths: list[str] = []
+        self.report: Report | None = None
 
     def _write(self, event: dict[str, Any] | PhaseEvent) -> None:
         if self.log is not None:
@@ -181,7 +183,7 @@ class SessionReporter:
                      "exit_status": int(session.exitstatus), "target": self._target_info(),
                      "environment": environment(), **verdicts})
         self.log.close()
-        report = build_report(read_events(self.log.path))
+        report = self.report = build_report(read_events(self.log.path))
         extra = [lines for lines in self.config.hook.pytest_sidecar_report_sections(
             report=report) if lines]
         self.paths = write_reports(report, self.directory, extra)
@@ -198,7 +200,13 @@ class SessionReporter:
         # the log: read whichever name it has now.
         path = self.log.path if os.path.exists(self.log.path) else os.path.join(
             self.directory, EVENT_LOG)
-        causes = root_causes(build_results(read_events(path)))
+        results = build_results(read_events(path))
+        target = self._target_info()
+        lines = verdict_lines(build_verdict(
+            target, conformance(results, target.get("capabilities", [])), results))
+        prefix.append("<h2>Verdict</h2><ul>" + "".join(
+            f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>")
+        causes = root_causes(results)
         if not causes:
             return
         items = "".join(f"<li><b>{cause['tests']} failing</b>: {html.escape(cause['cause'])}"
@@ -206,10 +214,25 @@ class SessionReporter:
         prefix.append(f"<h2>Root causes</h2><ol>{items}</ol>")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """The report's opening, short: verdict, the first root causes and actions."""
+        if self.report is not None:
+            terminalreporter.write_sep("-", "sidecar verdict")
+            for line in terminal_lines(self.report):
+                terminalreporter.write_line(line)
         for violation in self.violations:
             terminalreporter.write_line(violation, red=True)
         if self.paths:
             terminalreporter.write_line("sidecar reports: " + ", ".join(self.paths))
+
+
+def terminal_lines(report: Report, top: int = 3) -> list[str]:
+    """The verdict lines, then the first `top` root causes and next actions."""
+    lines = verdict_lines(report["verdict"])
+    lines += [f"Cause {i}: {c['tests']} failing: {c['cause']}"
+              for i, c in enumerate(report["root_causes"][:top], 1)]
+    lines += [f"Action {i}: {a['action']} ({a['tests']} tests)"
+              for i, a in enumerate(report["next_actions"][:top], 1)]
+    return lines
 
 
 def unreachable(results: list[Result]) -> list[str]:

@@ -90,9 +90,11 @@ class Advisory(TypedDict):
 
 
 class Report(TypedDict):
-    """sidecar-report.json (schema pytest-sidecar/report-v1), in its key order."""
+    """sidecar-report.json (schema pytest-sidecar/report-v1), in its key order: the
+    verdict first, details after."""
 
     schema: str
+    verdict: dict[str, Any]
     run: dict[str, Any]
     environment: dict[str, Any]
     summary: dict[str, int | None]

@@ -1,0 +1,75 @@
+"""The verdict a report opens with: the target and what it declared, one line per
+conformance profile, the SLO verdicts with their figures (k6-style ✓/✗), so that an SRE
+reading a blocked release knows the answer before the details. A pure function of the
+report's parts; the Markdown, the HTML summary and the terminal all print these lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .types import Result
+
+MARK = {"conformant": "✓", "not conformant": "✗", "untested": "–", "not declared": "–",
+        "PASS": "✓", "FAIL": "✗", "INSUFFICIENT_DATA": "?"}
+
+
+def profile_verdict(row: Mapping[str, Any]) -> str:
+    """conformant (its specs ran and none failed), not conformant (one failed), not
+    declared (the target declares none of its capabilities and nothing ran), untested."""
+    if row["failed"] + row["error"]:
+        return "not conformant"
+    if row["passed"]:
+        return "conformant"
+    declared = [v for v in row["capabilities"].values() if v != "not declared"]
+    return "not declared" if row["capabilities"] and not declared else "untested"
+
+
+def slo_verdicts(results: Sequence[Result]) -> list[dict[str, Any]]:
+    """The SLO verdicts the load specs recorded (evidence `verdict`), in report order."""
+    found = []
+    for result in results:
+        for item in result["evidence"]:
+            verdict = item.get("verdict") if isinstance(item, dict) else None
+            if isinstance(verdict, dict) and {"name", "outcome"} <= verdict.keys():
+                found.append({key: verdict.get(key) for key in
+                              ("name", "outcome", "measured", "threshold", "samples", "detail")})
+    return found
+
+
+def build_verdict(target: Mapping[str, Any], conformance: Mapping[str, Mapping[str, Any]],
+                  results: Sequence[Result]) -> dict[str, Any]:
+    """The verdict block of sidecar-report.json."""
+    return {"target": {"url": target.get("url"), "origin": target.get("origin"),
+                       "declared": list(target.get("capabilities", []))},
+            "profiles": {name: profile_verdict(row) for name, row in conformance.items()},
+            "slos": slo_verdicts(results)}
+
+
+def _figure(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
+def slo_line(slo: Mapping[str, Any]) -> str:
+    """`✓ explanation p95 (sentence): 0.283 ≤ 2 (143 samples)`, as k6 prints thresholds."""
+    mark = MARK.get(str(slo["outcome"]), "?")
+    samples = f" ({slo['samples']} samples)" if slo.get("samples") is not None else ""
+    if slo["outcome"] == "INSUFFICIENT_DATA" or slo.get("measured") is None:
+        return f"{mark} {slo['name']}: {slo['outcome']}{samples}"
+    relation = "≤" if slo["outcome"] == "PASS" else ">"
+    return (f"{mark} {slo['name']}: {_figure(slo['measured'])} {relation} "
+            f"{_figure(slo['threshold'])}{samples}")
+
+
+def verdict_lines(verdict: Mapping[str, Any]) -> list[str]:
+    """The verdict as short lines: target, profiles, SLOs."""
+    target = verdict["target"]
+    lines = [f"Target {target['url'] or 'not resolved'} ({target['origin'] or '-'}); "
+             f"declared: {', '.join(target['declared']) or 'nothing'}",
+             "Profiles: " + " · ".join(f"{name} {MARK[v]} {v}"
+                                       for name, v in verdict["profiles"].items())]
+    slos = verdict["slos"]
+    lines.append("SLOs: " + ("; ".join(slo_line(s) for s in slos) if slos
+                             else "none measured in this run (pytest -m slo measures them)"))
+    return lines
