@@ -98,6 +98,9 @@ def test_slo_verdicts_open_the_report_with_their_figures() -> None:
     from pytest_sidecar.reporting.verdict import slo_line
 
     logged = events()
+    for event in logged:
+        if event.get("nodeid") == "t.py::ok":
+            event["markers"] = ["slo"]  # only the slo specs' verdicts are SLO verdicts
     call = next(e for e in logged if e.get("nodeid") == "t.py::ok" and e["when"] == "call")
     call["evidence"] = [{"verdict": {"name": "explanation p95 (sentence)", "outcome": "PASS",
                                      "measured": 0.283, "threshold": 2.0, "samples": 143}}]
@@ -108,8 +111,8 @@ def test_slo_verdicts_open_the_report_with_their_figures() -> None:
                      "threshold": 0.001, "samples": 400}) == (
         "✗ chat error rate: 0.02 > 0.001 (400 samples)")
     assert slo_line({"name": "p95 (token)", "outcome": "INSUFFICIENT_DATA", "measured": None,
-                     "threshold": 8.0, "samples": 3}) == (
-        "? p95 (token): INSUFFICIENT_DATA (3 samples)")
+                     "threshold": 8.0, "samples": 3, "detail": "need 20"}) == (
+        "? p95 (token): INSUFFICIENT_DATA (3 samples): need 20")
 
 
 def test_rerun_commands_never_carry_secret_values() -> None:

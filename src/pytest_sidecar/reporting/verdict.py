@@ -27,9 +27,12 @@ def profile_verdict(row: Mapping[str, Any]) -> str:
 
 
 def slo_verdicts(results: Sequence[Result]) -> list[dict[str, Any]]:
-    """The SLO verdicts the load specs recorded (evidence `verdict`), in report order."""
+    """The SLO verdicts the `slo` specs recorded (evidence `verdict`), in report order.
+    Other load specs judge under overload, not the SLO's load: not SLO verdicts."""
     found = []
     for result in results:
+        if "slo" not in result["markers"]:
+            continue
         for item in result["evidence"]:
             verdict = item.get("verdict") if isinstance(item, dict) else None
             if isinstance(verdict, dict) and {"name", "outcome"} <= verdict.keys():
@@ -56,7 +59,8 @@ def slo_line(slo: Mapping[str, Any]) -> str:
     mark = MARK.get(str(slo["outcome"]), "?")
     samples = f" ({slo['samples']} samples)" if slo.get("samples") is not None else ""
     if slo["outcome"] == "INSUFFICIENT_DATA" or slo.get("measured") is None:
-        return f"{mark} {slo['name']}: {slo['outcome']}{samples}"
+        why = f": {slo['detail']}" if slo.get("detail") else ""
+        return f"{mark} {slo['name']}: {slo['outcome']}{samples}{why}"
     relation = "≤" if slo["outcome"] == "PASS" else ">"
     return (f"{mark} {slo['name']}: {_figure(slo['measured'])} {relation} "
             f"{_figure(slo['threshold'])}{samples}")
