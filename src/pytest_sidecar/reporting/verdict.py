@@ -67,13 +67,13 @@ def slo_line(slo: Mapping[str, Any]) -> str:
 
 
 def verdict_lines(verdict: Mapping[str, Any]) -> list[str]:
-    """The verdict as short lines: target, profiles, SLOs."""
+    """The verdict as short lines: target, profiles, then one line per SLO."""
     target = verdict["target"]
     lines = [f"Target {target['url'] or 'not resolved'} ({target['origin'] or '-'}); "
              f"declared: {', '.join(target['declared']) or 'nothing'}",
              "Profiles: " + " · ".join(f"{name} {MARK[v]} {v}"
                                        for name, v in verdict["profiles"].items())]
     slos = verdict["slos"]
-    lines.append("SLOs: " + ("; ".join(slo_line(s) for s in slos) if slos
-                             else "none measured in this run (pytest -m slo measures them)"))
+    lines += [f"SLO {slo_line(s)}" for s in slos] or [
+        "SLOs: none measured in this run (pytest -m slo measures them)"]
     return lines
