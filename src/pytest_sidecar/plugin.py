@@ -193,9 +193,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     if report.failed and state.config.embedded and state.embedded_stack.running():
         report.sections.append(("sidecar stack log (last 40 lines)",
                                 state.embedded_stack.log_tail(40)))
-    attach_meta(report, ItemMarks.of(item).meta())
+    meta = ItemMarks.of(item).meta()
+    attach_meta(report, meta)
     if report.when == "call" and item.config.pluginmanager.hasplugin("html"):
-        add_html_extras(report)
+        add_html_extras(report, meta)
     redact_report(report, state.redactor)
     return report
 

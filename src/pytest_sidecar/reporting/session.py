@@ -123,6 +123,25 @@ class SessionReporter:
             "workers": _workers(self.config),
             "rerun": {"all": rerun_commands(self.config.invocation_params.args, [])["all"]},
         })
+        self._metadata()
+
+    def _metadata(self) -> None:
+        """pytest-html's environment table (via pytest-metadata, read at its trylast
+        sessionstart): the run id, the target and what it declares."""
+        try:
+            from pytest_metadata.plugin import metadata_key  # type: ignore[import-untyped]
+        except ImportError:
+            return
+        metadata = self.config.stash.get(metadata_key, None)
+        if metadata is None:
+            return
+        target = self.state.resolved_target
+        metadata["Sidecar run id"] = self.state.run_id
+        metadata["Sidecar target"] = (target.url if target else
+                                      self.state.config.url or "the embedded reference stack")
+        metadata["Sidecar capabilities"] = (", ".join(sorted(target.capabilities)) if target
+                                            else "all that the reference stack implements")
+        metadata["Sidecar reports"] = self.directory
 
     def _collected(self, ids: list[str]) -> None:
         if not self._collected_logged:

@@ -8,13 +8,13 @@ so a report is cleaned here, once, before anything reads it.
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 import pytest
 
 from ..vocabulary.keys import EVIDENCE_PROPERTY, FIGURE_PROPERTY, META_PROPERTY, Meta
 from ..vocabulary.redaction import Redactor
+from .html import evidence_html, failure_html
 
 
 def attach_meta(report: pytest.TestReport, meta: Meta) -> None:
@@ -35,17 +35,18 @@ def properties(report: pytest.TestReport, key: str) -> list[Any]:
     return [value for name, value in report.user_properties if name == key]
 
 
-def add_html_extras(report: pytest.TestReport) -> None:
-    """pytest-html: the call's evidence as JSON and its figures as SVG."""
+def add_html_extras(report: pytest.TestReport, meta: Meta) -> None:
+    """pytest-html: the call's evidence as inline tables, its figures as SVG, and for a
+    failure what it certifies."""
     from pytest_html import extras
 
     facts = properties(report, EVIDENCE_PROPERTY)
     figures: list[Any] = properties(report, FIGURE_PROPERTY)
-    if not (facts or figures):
-        return
     report_extras: list[Any] = getattr(report, "extras", [])
+    if report.failed:
+        report_extras.append(extras.html(failure_html(meta["contract"], meta["clauses"])))
     if facts:
-        report_extras.append(extras.json(json.dumps(facts, default=str), name="Evidence"))
+        report_extras.append(extras.html(evidence_html(facts)))
     report_extras += [extras.svg(base64.b64encode(f["svg"].encode()).decode(), name=f["name"])
                       for f in figures]
     # pytest-html reads `report.extras`; TestReport allows extra attributes.

@@ -1,0 +1,67 @@
+"""The HTML report as people open it: in a real browser (Debian's Chromium driven by
+Playwright), the summary opens with the verdict, the environment names the target and
+run, evidence is an inline table, a failure says what it certifies, and no `data:` link
+is left for a browser to block. A screenshot is kept for the humans."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SUITE = """
+import pytest
+
+@pytest.mark.needs("auth")
+@pytest.mark.clause("§3/unauthorized")
+def test_auth_is_enforced(sidecar_target, evidence):
+    evidence.record(statuses=[{"token": "none", "status": 401}, {"token": "bad", "status": 403}],
+                    url=sidecar_target.url)
+
+@pytest.mark.contract("§2.3")
+def test_a_status_field_is_missing(evidence):
+    evidence.record(field="stage")
+    assert False, "no stage in the status object"
+"""
+
+
+def test_the_html_report_reads_well_in_chromium(
+        pytester: pytest.Pytester, fake_target_factory: Callable[..., Any],
+        pytestconfig: pytest.Config) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("TOOL_MISSING: playwright is not installed; action: pip install -e '.[dev]'")
+    if chromium is None:
+        pytest.skip("TOOL_MISSING: no chromium on this runner; action: apt-get install chromium")
+    target = fake_target_factory(require_auth=True)
+    path = target.write(pytester.path / "target.json", ["chat", "auth"])
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.runpytest(f"--sidecar-target={path}", "--html=report.html",
+                       "--self-contained-html").assert_outcomes(passed=1, failed=1)
+    shot = Path(pytestconfig.rootpath) / "reports" / "self-tests" / "html-report.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.goto((pytester.path / "report.html").as_uri())
+            page.wait_for_selector("#results-table")
+            summary = page.inner_text("body")
+            assert "Verdict" in summary and "security ✓ conformant" in summary
+            environment = page.inner_text("#environment")
+            assert "Sidecar run id" in environment and target.url in environment
+            assert page.locator('a[href^="data:"]').count() == 0
+            page.get_by_text("Show all details").click()  # passed rows start collapsed
+            evidence = page.locator("table.sidecar-evidence")
+            assert evidence.count() == 2 and all(t.is_visible() for t in evidence.all())
+            assert "401" in page.inner_text("table.sidecar-rows")
+            assert "sections §2.3" in page.inner_text("body")
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000
