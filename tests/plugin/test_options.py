@@ -79,6 +79,12 @@ def test_help_and_collect_only_leave_the_last_reports_alone(pytester: pytest.Pyt
     pytester.runpytest("--help")
     pytester.runpytest("--collect-only")
     assert {p.name: p.read_text() for p in reports.iterdir()} == before
+    # A -m that selects nothing runs nothing: the last reports stay, and it says so.
+    nothing = pytester.runpytest("-m", "slow")
+    assert nothing.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    nothing.stdout.fnmatch_lines(["sidecar: no test ran, so no report was written; reports "
+                                  "keeps the last run's"])
+    assert {p.name: p.read_text() for p in reports.iterdir()} == before
 
 
 def test_a_separated_path_outside_the_project_is_a_usage_error(

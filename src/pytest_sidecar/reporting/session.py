@@ -104,6 +104,7 @@ class SessionReporter:
         self.violations: list[str] = []
         self.paths: list[str] = []
         self.report: Report | None = None
+        self.kept = False  # nothing ran: the last run's reports were left alone
 
     def _write(self, event: dict[str, Any] | PhaseEvent) -> None:
         if self.log is not None:
@@ -196,7 +197,15 @@ class SessionReporter:
         if self.log is None:
             return
         finished = time.time()
-        verdicts = self._verdicts(session, read_events(self.log.path))
+        events = read_events(self.log.path)
+        verdicts = self._verdicts(session, events)
+        if not self.violations and _nothing_ran(events, session.exitstatus):
+            # `-m slow` that selects nothing, or a usage error: no report to replace the
+            # last run's with. Its log goes too (it holds no test).
+            self.log.close()
+            os.unlink(self.log.path)
+            self.kept = True
+            return
         self._write({"event": "session_finish", "ts": _ts(finished),
                      "duration_s": round(finished - self.started, 2),
                      "exit_status": int(session.exitstatus), "target": self._target_info(),
@@ -213,7 +222,7 @@ class SessionReporter:
                                     postfix: list[str], session: pytest.Session) -> None:
         """pytest-html: the root causes, ranked, above its summary (built from the event
         log so far: every test has reported by the time pytest-html renders)."""
-        if self.log is None:
+        if self.log is None or self.kept:
             return
         # pytest-html may render before or after this plugin's sessionfinish, which moves
         # the log: read whichever name it has now.
@@ -242,6 +251,16 @@ class SessionReporter:
             terminalreporter.write_line(violation, red=True)
         if self.paths:
             terminalreporter.write_line("sidecar reports: " + ", ".join(self.paths))
+        if self.kept:
+            terminalreporter.write_line(f"sidecar: no test ran, so no report was written; "
+                                        f"{self.directory} keeps the last run's")
+
+
+def _nothing_ran(events: list[dict[str, Any]], exitstatus: int | pytest.ExitCode) -> bool:
+    """No test reported a phase, and pytest says why (nothing collected or selected, or a
+    usage error): such a run has nothing to report."""
+    return int(exitstatus) in (pytest.ExitCode.NO_TESTS_COLLECTED, pytest.ExitCode.USAGE_ERROR) \
+        and not any(e.get("event") == "phase" for e in events)
 
 
 def terminal_lines(report: Report, top: int = 3) -> list[str]:

@@ -30,32 +30,40 @@ _ALL = (
     Capability("chat", "core", "§2.1", "POST /v1/chat/completions answers",
                "run the gateway with an upstream (LLM_PROXY_URL)"),
     Capability("chat_stream", "core", "§2.1", "chat with stream: true (SSE chunks, [DONE])",
-               "declare 'chat_stream' in the target file capabilities"),
+               "implement stream: true (OpenAI chunks ending with [DONE]), "
+               "then declare 'chat_stream' in the target file"),
     Capability("health", "core", "§2.10", "GET /healthz and /readyz",
                "serve /healthz and /readyz and declare 'health'"),
     Capability("explain", "explain", "§2.2-2.4", "x-explain-mode: hypergraph opens a trace",
                "run the explainer and declare 'explain'"),
     Capability("trace_stream", "explain", "§2.5", "GET /v1/traces/{id}/stream (live SSE)",
-               "declare 'trace_stream' in the target file capabilities"),
+               "implement the live SSE stream of a trace, then "
+               "declare 'trace_stream' in the target file"),
     Capability("cancel", "explain", "§2.7", "DELETE /v1/traces/{id}",
-               "declare 'cancel' in the target file capabilities"),
+               "implement DELETE /v1/traces/{id}, then declare "
+               "'cancel' in the target file"),
     Capability("client_trace_id", "explain", "§2.1", "client-chosen x-trace-id",
-               "declare 'client_trace_id' in the target file capabilities"),
+               "accept a client-chosen x-trace-id (409 when taken), then "
+               "declare 'client_trace_id' in the target file"),
     Capability("short_ttl", "explain", "§2.2", "a trace TTL short enough to observe 410",
                f"set trace_ttl_seconds (<= {SHORT_TTL_LIMIT_S:g}) in the target file"),
     Capability("explanation_v2", "explain", "§2.9",
                "GET /v1/chat/completions/{id}/explanation",
-               "declare 'explanation_v2' in the target file capabilities"),
+               "implement the completion's explanation route (HIF v2), then "
+               "declare 'explanation_v2' in the target file"),
     Capability("auth", "security", "§3", "static bearer tokens with scopes (AUTH_MODE=static)",
                "set AUTH_MODE=static, give tokens and declare 'auth'"),
     Capability("tenants:2", "security", "§3", "two tenants with write and read tokens",
                "give tenants.a and tenants.b with write and read tokens in the target file"),
     Capability("rate_limits", "security", "§3", "per-tenant token-bucket rate limits",
-               "declare 'rate_limits' in the target file capabilities"),
+               "implement per-tenant token buckets with 429 and Retry-After, "
+               "then declare 'rate_limits' in the target file"),
     Capability("idempotency", "security", "§2.8", "x-idempotency-key replay",
-               "declare 'idempotency' in the target file capabilities"),
+               "implement x-idempotency-key replay, then declare "
+               "'idempotency' in the target file"),
     Capability("webhooks", "security", "§2.6", "POST /v1/traces/{id}/webhooks",
-               "declare 'webhooks' in the target file capabilities"),
+               "implement trace webhooks (signed, at-least-once), then "
+               "declare 'webhooks' in the target file"),
     Capability("webhook_receiver", "security", "§2.6",
                "webhooks can be delivered to a receiver on the runner's 127.0.0.1",
                "co-locate the target and allow 127.0.0.1 (WEBHOOK_ALLOW_HOSTS), then declare "
@@ -78,7 +86,8 @@ _ALL = (
                "a dependency of /readyz can be made unavailable and restored",
                "declare 'readiness_switch' (the embedded stack offers one)"),
     Capability("backpressure", "performance", "§5", "backlog-driven backpressure",
-               "declare 'backpressure' in the target file capabilities"),
+               "implement backlog-driven backpressure in the explainer, then "
+               "declare 'backpressure' in the target file"),
     Capability("status_store", "resilience", "§7", "the JSON status store is readable",
                "set files.status_json in the target file (or --sidecar-status-json)"),
     Capability("artifacts", "resilience", "§7", "the artifact root is readable",
