@@ -19,7 +19,7 @@ def test_two_shards_run_for_real_and_merge_exactly(tmp_path: Path,
         for shard in ("0/2", "1/2"):
             assert main(["run", "--target-file", target, "--rate", "60", "--duration", "1",
                          "--arrivals", "constant", "--attach-rate", "0.5", "--token-mix",
-                         "0.2", "--shard", shard,
+                         "0.2", "--shard", shard, "--threshold", "chat:error_pct<=0",
                          "--out", str(tmp_path / f"run-{shard[0]}")]) == 0
     finally:
         stack.stop()
@@ -129,3 +129,22 @@ def test_merge_refuses_a_shard_twice_and_mixed_splits(tmp_path: Path,
                      *(str(tmp_path / s) for s in shards)]) == 2
         assert words in capsys.readouterr().err
         assert not (tmp_path / "m").exists()
+
+
+def test_thresholds_pass_fail_and_never_pass_on_no_data() -> None:
+    from pytest_sidecar.load.thresholds import judge, parse_threshold
+
+    summary = {"dropped": 0, "lanes": {"chat": {"status": {"2xx": 99, "5xx": 1},
+                                                "ok": {"count": 99, "p50_ms": 12.0,
+                                                       "p95_ms": 40.0, "p99_ms": 90.0,
+                                                       "max_ms": 120.0}}}}
+    judged = judge(summary, [parse_threshold(t) for t in (
+        "chat:p95<500", "chat:error_pct<0.1", "chat:count>=100", "explain:sentence:p95<2000")])
+    assert judged == [(True, "✓ chat:p95<500: measured 40"),
+                      (False, "✗ chat:error_pct<0.1: measured 1"),
+                      (True, "✓ chat:count>=100: measured 100"),
+                      (False, "✗ explain:sentence:p95<2000: no samples in lane "
+                              "'explain:sentence'")]
+    for bad in ("chat:p97<5", "chat<5", "p95<5", "chat:p95=5"):
+        with pytest.raises(ValueError, match="valid: LANE:STAT<VALUE"):
+            parse_threshold(bad)

@@ -13,8 +13,9 @@ closed-loop clients instead of the open model, for comparison only: its latencie
 stalled target (coordinated omission). `merge` refuses a shard given twice or shards of
 different splits.
 
-Exit status: 0 the run measured the target, 2 usage error, 3 nothing succeeded (no
-figure to report; the summary says why).
+Exit status: 0 the run measured the target (and met every --threshold), 1 a threshold
+was crossed, 2 usage error, 3 nothing succeeded (no figure to report; the summary says
+why).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..load.runner import Profile, run_scenario
 from ..load.scenario import Scenario, ScenarioClient
 from ..load.stats import Histograms
 from ..load.table import FORMATS, render
+from ..load.thresholds import STATS, Threshold, judge, parse_threshold
 from ..options import (
     OPTIONS_BY_NAME,
     argparse_type,
@@ -51,6 +53,13 @@ def _shard(text: str) -> tuple[int, int]:
 _positive = argparse_type(parse_positive_float)
 _count = argparse_type(positive_int)
 _seconds = argparse_type(parse_seconds)
+
+
+def _threshold(text: str) -> Threshold:
+    try:
+        return parse_threshold(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, help="a new run directory")
     run.add_argument("--format", choices=FORMATS, default="table",
                      help="how the summary is printed (default %(default)s)")
+    run.add_argument("--threshold", type=_threshold, action="append", default=[],
+                     metavar="LANE:STAT<VALUE",
+                     help="fail the run (exit 1) unless it holds, e.g. chat:p95<500 (ms), "
+                          "chat:error_pct<0.1; repeat for several; STAT: "
+                          + ", ".join(STATS))
     merged = commands.add_parser("merge", help="merge shard run directories exactly")
     merged.add_argument("--out", required=True)
     merged.add_argument("--format", choices=FORMATS, default="table",
@@ -146,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sidecar-load: error: {exc}", file=sys.stderr)
         return 2
     print(render(summary, args.format))
-    return 0 if summary.get("trustworthy") or _measured_something(summary) else 3
+    if not (summary.get("trustworthy") or _measured_something(summary)):
+        return 3
+    judged = judge(summary, getattr(args, "threshold", []))
+    for _passed, line in judged:
+        print(line, file=sys.stderr if args.format != "table" else sys.stdout)
+    return 0 if all(passed for passed, _ in judged) else 1
 
 
 def _measured_something(summary: dict[str, Any]) -> bool:
