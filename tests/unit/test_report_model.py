@@ -231,3 +231,22 @@ def test_results_follow_the_collection_order() -> None:
     logged[1] = {"event": "collected", "count": 3, "ids": ["t.py::bad", "t.py::skip", "t.py::ok"]}
     assert [r["nodeid"] for r in build_report(logged)["results"]] == [
         "t.py::bad", "t.py::skip", "t.py::ok"]
+
+
+def test_a_profile_whose_specs_gave_up_is_incomplete_not_conformant() -> None:
+    """Too few samples is no pass: a profile with such a skip is not called conformant,
+    while a skip for a capability the target does not declare leaves it conformant."""
+    logged = events()
+    logged[-1:-1] = [
+        {"event": "phase", "nodeid": "t.py::slo", "when": "setup", "outcome": "passed",
+         "duration": 0.01, "profile": "explain", "markers": ["slo"], "contract": ["§5"]},
+        {"event": "phase", "nodeid": "t.py::slo", "when": "call", "outcome": "skipped",
+         "duration": 0.01, "profile": "explain", "markers": ["slo"], "contract": ["§5"],
+         "reason": "INSUFFICIENT_DATA: 3 samples, need at least 20",
+         "reason_code": "INSUFFICIENT_DATA"}]
+    for event in logged:  # no failure in the profile: only the give-up can spoil it
+        if event.get("nodeid") == "t.py::bad":
+            event["profile"] = "core"
+    assert build_report(logged)["verdict"]["profiles"]["explain"] == "incomplete"
+    assert build_report([e for e in logged if e.get("nodeid") != "t.py::slo"])[
+        "verdict"]["profiles"]["explain"] == "conformant"

@@ -11,17 +11,20 @@ from typing import Any
 
 from .types import Result
 
-MARK = {"conformant": "✓", "not conformant": "✗", "untested": "–", "not declared": "–",
+MARK = {"conformant": "✓", "not conformant": "✗", "incomplete": "?", "untested": "–",
+        "not declared": "–",
         "PASS": "✓", "FAIL": "✗", "INSUFFICIENT_DATA": "?"}
 
 
-def profile_verdict(row: Mapping[str, Any]) -> str:
-    """conformant (its specs ran and none failed), not conformant (one failed), not
+def profile_verdict(row: Mapping[str, Any], unjudged: int = 0) -> str:
+    """conformant (its specs ran and none failed), not conformant (one failed),
+    incomplete (none failed, but `unjudged` specs gave up for a reason other than a
+    capability the target does not declare: too few samples, a missing tool), not
     declared (the target declares none of its capabilities and nothing ran), untested."""
     if row["failed"] + row["error"]:
         return "not conformant"
     if row["passed"]:
-        return "conformant"
+        return "incomplete" if unjudged else "conformant"
     declared = [v for v in row["capabilities"].values() if v != "not declared"]
     return "not declared" if row["capabilities"] and not declared else "untested"
 
@@ -46,7 +49,9 @@ def build_verdict(target: Mapping[str, Any], conformance: Mapping[str, Mapping[s
     """The verdict block of sidecar-report.json."""
     return {"target": {"url": target.get("url"), "origin": target.get("origin"),
                        "declared": list(target.get("capabilities", []))},
-            "profiles": {name: profile_verdict(row) for name, row in conformance.items()},
+            "profiles": {name: profile_verdict(row, sum(
+                1 for r in results if r["profile"] == name and r["outcome"] == "skipped"
+                and r["reason_code"] != "NOT_DECLARED")) for name, row in conformance.items()},
             "slos": slo_verdicts(results)}
 
 
