@@ -29,6 +29,7 @@ class SidecarConfig:
     capabilities: frozenset[str] | None = default_of("capabilities")
     strict: bool = default_of("strict")
     report_dir: str = default_of("report_dir")
+    keep_runs: int = default_of("keep_runs")
     timeout: float = default_of("timeout")
     trace_deadline: float = default_of("trace_deadline")
     fuzz_examples: int = default_of("fuzz_examples")

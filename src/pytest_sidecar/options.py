@@ -167,8 +167,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("strict", "Release mode: every skip, and every selected marker group that ran "
            "nothing, fails the run.", parse_bool, default=False, flag=True,
            valid="1/0, true/false, yes/no, on/off"),
-    Option("report_dir", "Directory for sidecar-report.json/.md and the event log.",
-           parse_path, default="reports", valid="a file system path", path=True),
+    Option("report_dir", "Report root: each run writes REPORT_DIR/runs/<UTC time>-<run id>/ "
+           "(sidecar-report.json/.md, the event log, load/, figures/) and REPORT_DIR/latest "
+           "points at the newest.", parse_path, default="reports", valid="a file system path",
+           path=True),
+    Option("keep_runs", "How many run directories REPORT_DIR/runs keeps; older ones are "
+           "removed when a run finishes.", positive_int, default=20,
+           valid="a whole number >= 1"),
     Option("timeout", "Timeout of one HTTP request to the target, seconds.",
            parse_seconds, default=10.0, valid="a number > 0 (seconds)"),
     Option("trace_deadline", "How long a spec waits for a trace to reach a terminal state, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Generator
 from typing import Any
@@ -29,6 +30,7 @@ from .options import OPTIONS, help_of
 from .outcomes import STRICT_ATTRIBUTE, fail_line, skip_line, strict_failure
 from .reporting.session import SessionReporter
 from .reporting.testreport import add_html_extras, attach_meta, redact_report
+from .rundirs import LATEST, run_dir
 from .serial import MachineLock
 from .state import STATE_KEY, WORKERINPUT_KEY, SidecarState, is_controller
 from .target import TargetFileError
@@ -83,10 +85,11 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput: dict[str, Any] = getattr(config, "workerinput", {})
     shared = workerinput.get(WORKERINPUT_KEY)
     if shared is None:
-        shared = {"dir": _shared_dir(config), "owner_pid": os.getpid(),
-                  "run_id": uuid.uuid4().hex[:12]}
+        run_id = uuid.uuid4().hex[:12]
+        shared = {"dir": _shared_dir(config), "owner_pid": os.getpid(), "run_id": run_id,
+                  "run_dir": str(run_dir(settings.report_dir, run_id, time.time()))}
     state = SidecarState(settings, shared["dir"], shared["owner_pid"], shared["run_id"],
-                         plugin_probes=lambda: _plugin_probes(config))
+                         shared["run_dir"], plugin_probes=lambda: _plugin_probes(config))
     try:
         state.load_explicit_target()  # a bad target file is a usage error, found early
     except TargetFileError as exc:
@@ -117,17 +120,19 @@ def _shared_dir(config: pytest.Config) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist: ship the controller's shared dir, pid and run id to each worker."""
+    """xdist: ship the controller's shared dir, pid, run id and run directory to each
+    worker."""
     state: SidecarState = node.config.stash[STATE_KEY]
     node.workerinput[WORKERINPUT_KEY] = {"dir": state.shared_dir, "owner_pid": state.owner_pid,
-                                         "run_id": state.run_id}
+                                         "run_id": state.run_id, "run_dir": state.run_dir}
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state: SidecarState = config.stash[STATE_KEY]
     target = "embedded reference stack (started on first use)" if state.config.embedded else (
         state.config.target or state.config.url)
-    lines = [f"sidecar: target {target}; reports -> {state.config.report_dir}"]
+    lines = [f"sidecar: target {target}; reports -> {state.run_dir} "
+             f"({os.path.join(state.config.report_dir, LATEST)} once it finishes)"]
     resolved = state.resolved_target
     if resolved is not None:
         lines.append(f"sidecar: capabilities {', '.join(sorted(resolved.declared)) or 'none'} "

@@ -41,6 +41,8 @@ class SidecarState:
     shared_dir: str
     owner_pid: int
     run_id: str
+    # This run's own directory under the report root (rundirs.py): every file it writes.
+    run_dir: str = ""
     redactor: Redactor = field(default_factory=Redactor)
     _target: Target | None = None
     _unreachable: str | None = None

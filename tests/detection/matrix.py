@@ -95,7 +95,7 @@ def run(defect: str, workers: int = 2, timeout: float = 600.0) -> Verdict:
         subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=timeout, check=False)
         elapsed = time.monotonic() - started
-        report = json.loads((Path(reports) / "sidecar-report.json").read_text())
+        report = json.loads((Path(reports) / "latest" / "sidecar-report.json").read_text())
     return judge(defect, report["results"], elapsed)
 
 

@@ -32,7 +32,7 @@ def test_the_whole_suite_passes_on_the_embedded_stack_and_cleans_up(
     assert outcomes.get("skipped", 0) == 0 and outcomes.get("failed", 0) == 0
     assert outcomes["passed"] >= 100
 
-    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    report = json.loads((pytester.path / "reports" / "latest" / "sidecar-report.json").read_text())
     assert report["summary"]["collected"] == report["summary"]["passed"] == outcomes["passed"]
     assert report["environment"]["target"]["origin"] == "embedded"
     assert all(r["evidence"] for r in report["results"]), "a pass without evidence"
@@ -42,7 +42,7 @@ def test_the_whole_suite_passes_on_the_embedded_stack_and_cleans_up(
     pid = target["x-reference-stack"]["pid"]
     assert not alive(pid), "the controller did not stop the stack"
     tokens = [t for tenant in target["tenants"].values() for t in tenant["tokens"].values()]
-    for path in (pytester.path / "reports").iterdir():
+    for path in (pytester.path / "reports" / "latest").iterdir():
         text = path.read_text()
         assert not [t for t in tokens if t in text], f"{path.name} leaks a token"
 
@@ -66,7 +66,7 @@ def test_the_spec_runs_against_a_separately_started_stack(pytester: pytest.Pytes
     assert result.ret == 0, result.stdout.str()[-3000:]
     outcomes = result.parseoutcomes()
     assert outcomes.get("skipped", 0) == 0 and outcomes["passed"] >= 13
-    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    report = json.loads((pytester.path / "reports" / "latest" / "sidecar-report.json").read_text())
     assert report["environment"]["target"]["origin"] == f"file {target_file}"
     assert "short_ttl" in report["environment"]["target"]["capabilities"]
 
@@ -77,7 +77,7 @@ def test_an_unreachable_url_passes_nothing_and_fails_under_strict(
                                            "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) == 0 and outcomes["skipped"] >= 13
-    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    report = json.loads((pytester.path / "reports" / "latest" / "sidecar-report.json").read_text())
     reasons = {r["reason"] for r in report["results"]}
     assert len(reasons) == 1 and "\n" not in next(iter(reasons))
     assert {r["reason_code"] for r in report["results"]} == {"TARGET_UNREACHABLE"}
@@ -128,7 +128,7 @@ def run_security_specs(pytester: pytest.Pytester, tmp_path: Path, declare_auth: 
                                                "-p", "no:cacheprovider", timeout=240)
     finally:
         stack.stop()
-    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    report = json.loads((pytester.path / "reports" / "latest" / "sidecar-report.json").read_text())
     return result, [r for r in report["results"] if "needs" in r["markers"]]
 
 
@@ -171,7 +171,7 @@ def test_real_stack_tokens_never_reach_any_report(pytester: pytest.Pytester) -> 
     target = json.loads(target_file.read_text())
     tokens = [t for tenant in target["tenants"].values() for t in tenant["tokens"].values()]
     artifacts = [pytester.path / "junit.xml", pytester.path / "report.html",
-                 *(pytester.path / "reports").iterdir()]
+                 *(pytester.path / "reports" / "latest").iterdir()]
     texts = {p.name: p.read_text() for p in artifacts}
     texts["terminal"] = result.stdout.str() + result.stderr.str()
     for name, text in texts.items():

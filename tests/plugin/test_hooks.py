@@ -48,7 +48,7 @@ def test_a_conftest_adds_a_report_section_a_probe_and_a_fault_backend(
     result = pytester.runpytest(f"--sidecar-target={path}", "-rfE")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*DECLARED_BUT_MISSING: auth: the conftest's probe says no*"])
-    markdown = (pytester.path / "reports" / "sidecar-report.md").read_text()
+    markdown = (pytester.path / "reports" / "latest" / "sidecar-report.md").read_text()
     headings = [line for line in markdown.splitlines() if line.startswith("## ")]
     # The plugin's section sits before the closing one, with its own text.
     assert headings[-2:] == ["## Chaos journal", "## Re-run command"]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.load
 
 
 def report_of(pytester: pytest.Pytester) -> dict[str, Any]:
-    return json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    return json.loads((pytester.path / "reports" / "latest" / "sidecar-report.json").read_text())
 
 
 def generator_lagged(report: dict[str, Any]) -> bool:
@@ -59,16 +59,16 @@ def test_the_load_specs_pass_on_the_embedded_stack_with_evidence(
         assert 0 < verdict["measured"] <= verdict["threshold"]
     slo = by_name["test_explanation_p95_within_slo[sentence]"]
     (figure,) = slo["figures"]
-    assert (pytester.path / "reports" / figure["file"]).read_text().startswith("<svg")
-    assert "![" in (pytester.path / "reports" / "sidecar-report.md").read_text()
-    summary = json.loads((pytester.path / "reports" / "load" / "slo" / "summary.json")
+    assert (pytester.path / "reports" / "latest" / figure["file"]).read_text().startswith("<svg")
+    assert "![" in (pytester.path / "reports" / "latest" / "sidecar-report.md").read_text()
+    summary = json.loads((pytester.path / "reports" / "latest" / "load" / "slo" / "summary.json")
                          .read_text())
     assert summary["trustworthy"] and summary["offered"] > 0 and summary["dropped"] == 0
 
     (target_file,) = basetemp.rglob("stack/target.json")
     tokens = [t for tenant in json.loads(target_file.read_text())["tenants"].values()
               for t in tenant["tokens"].values()]
-    for path in (pytester.path / "reports").rglob("*"):
+    for path in (pytester.path / "reports" / "latest").rglob("*"):
         if path.is_file():
             assert not [t for t in tokens if t in path.read_text()], f"{path} leaks a token"
 

@@ -47,7 +47,8 @@ def test_header_shows_settings_with_sources_and_masks_secrets(
     result = pytester.runpytest("--sidecar-url=http://127.0.0.1:9",
                                 "--sidecar-token-write=sct_verysecretvalue123")
     result.stdout.fnmatch_lines([
-        "sidecar: target http://127.0.0.1:9; reports -> reports",
+        "sidecar: target http://127.0.0.1:9; reports -> reports/runs/*Z-* (reports/latest "
+        "once it finishes)",
         "sidecar:   --sidecar-url = http://127.0.0.1:9  (command line --sidecar-url)",
         "sidecar:   --sidecar-trace-deadline = 12.0  (environment SIDECAR_TRACE_DEADLINE)",
         "sidecar:   --sidecar-token-write = ***  (command line --sidecar-token-write)",
@@ -74,17 +75,25 @@ def test_help_and_collect_only_leave_the_last_reports_alone(pytester: pytest.Pyt
     pytester.makepyfile("def test_one():\n    pass\n")
     pytester.runpytest().assert_outcomes(passed=1)
     reports = pytester.path / "reports"
-    before = {p.name: p.read_text() for p in reports.iterdir()}
-    assert set(before) == {"sidecar-events.jsonl", "sidecar-report.json", "sidecar-report.md"}
+
+    def tree() -> dict[str, str]:
+        return {str(p.relative_to(reports)): p.read_text() for p in reports.rglob("*")
+                if p.is_file()} | {"latest ->": str((reports / "latest").resolve())}
+
+    before = tree()
+    assert {name.rpartition("/")[2] for name in before} == {
+        "sidecar-events.jsonl", "sidecar-report.json", "sidecar-report.md", "latest ->"}
     pytester.runpytest("--help")
     pytester.runpytest("--collect-only")
-    assert {p.name: p.read_text() for p in reports.iterdir()} == before
-    # A -m that selects nothing runs nothing: the last reports stay, and it says so.
+    assert tree() == before
+    # A -m that selects nothing runs nothing: no run directory, `latest` unchanged.
     nothing = pytester.runpytest("-m", "slow")
     assert nothing.ret == pytest.ExitCode.NO_TESTS_COLLECTED
-    nothing.stdout.fnmatch_lines(["sidecar: no test ran, so no report was written; reports "
-                                  "keeps the last run's"])
-    assert {p.name: p.read_text() for p in reports.iterdir()} == before
+    nothing.stdout.fnmatch_lines(["sidecar: no test ran, so no report was written; "
+                                  "reports/latest still points at the last run's"])
+    # A usage error (a bad option value) writes nothing either.
+    assert pytester.runpytest("--sidecar-timeout=soon").ret == pytest.ExitCode.USAGE_ERROR
+    assert tree() == before
 
 
 def test_a_separated_path_outside_the_project_is_a_usage_error(
@@ -111,4 +120,4 @@ def test_a_separated_path_that_the_controller_creates_does_not_crash_the_workers
                           "--sidecar-report-dir", str(outside))
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
-    assert (outside / "sidecar-report.json").exists()
+    assert (outside / "latest" / "sidecar-report.json").exists()

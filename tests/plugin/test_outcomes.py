@@ -26,7 +26,7 @@ def run(pytester: pytest.Pytester, target: Any, capabilities: list[str], needs: 
 
 def report(pytester: pytest.Pytester) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(
-        (pytester.path / "reports" / "sidecar-report.json").read_text())
+        (pytester.path / "reports" / "latest" / "sidecar-report.json").read_text())
     return loaded
 
 

@@ -58,7 +58,7 @@ def run(pytester: pytest.Pytester, mutate: Callable[[Path], None] | None,
         mutate(copy)
     pytester.runpytest_subprocess(*SPECS, f"--sidecar-manifests={copy / 'manifests'}",
                                   "-k", select, "-p", "no:cacheprovider", timeout=180)
-    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    report = json.loads((pytester.path / "reports" / "latest" / "sidecar-report.json").read_text())
     return {r["name"]: r["outcome"] for r in report["results"]}
 
 
@@ -89,7 +89,7 @@ def another_chart_layout(root: Path) -> None:
 def test_a_chart_built_differently_passes(pytester: pytest.Pytester) -> None:
     outcomes = run(pytester, another_chart_layout, "not emitted_with_its_labels")
     assert outcomes and set(outcomes.values()) == {"passed"}, outcomes
-    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    report = json.loads((pytester.path / "reports" / "latest" / "sidecar-report.json").read_text())
     advice = " ".join(item["advice"] for item in report["advisories"])
     assert "values.schema.json" in advice, advice  # what §8 does not require: advisory
 

@@ -59,29 +59,40 @@ def test_reports_agree_with_pytest_and_hold_no_token_under_xdist(
     outcomes = result.parseoutcomes()
     assert outcomes == {"passed": 7, "failed": 2, "skipped": 1, "xfailed": 1}, outcomes
 
-    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    report = json.loads((pytester.path / "reports" / "latest" / "sidecar-report.json").read_text())
     summary = report["summary"]
     assert summary["collected"] == summary["total"] == 11
     assert {k: summary[k] for k in ("passed", "failed", "skipped", "xfailed")} == outcomes
     assert report["run"]["workers"] == 2
     assert {r["worker"] for r in report["results"]} <= {"gw0", "gw1"}
+    # A failure whose text was redacted keeps its own message as the reason, not the
+    # traceback's first line (the repr of a fixture argument).
+    by_name = {r["name"]: r for r in report["results"]}
+    assert by_name["test_assert_shows_a_token"]["reason"].startswith(
+        "AssertionError: assert '[REDACTED]' == 'something else'")
+    assert by_name["test_prints_and_logs_tokens"]["reason"].startswith(
+        "RuntimeError: boom [REDACTED]")
     skipped = next(r for r in report["results"] if r["outcome"] == "skipped")
     assert skipped["reason_code"] == "NOT_DECLARED" and skipped["contract"] == ["§6"]
 
-    events = (pytester.path / "reports" / "sidecar-events.jsonl").read_text().splitlines()
+    events = (pytester.path / "reports" / "latest" / "sidecar-events.jsonl"
+              ).read_text().splitlines()
     # 11 tests x (setup, call, teardown), but a test skipped in setup has no call phase.
     assert sum(json.loads(e)["event"] == "phase" for e in events) == 11 * 3 - 1
 
     files = artifacts(pytester.path)
-    assert {"reports/sidecar-report.json", "reports/sidecar-report.md", "junit.xml",
-            "report.html", "reports/sidecar-events.jsonl"} <= set(files)
+    run = f"reports/runs/{(pytester.path / 'reports' / 'latest').resolve().name}"
+    files = {name.replace(run, "reports/latest"): text for name, text in files.items()}
+    assert {"reports/latest/sidecar-report.json", "reports/latest/sidecar-report.md",
+            "junit.xml", "report.html", "reports/latest/sidecar-events.jsonl",
+            "reports/latest/junit.xml", "reports/latest/report.html"} <= set(files)
     secrets = [token for tokens in fake_tokens.values() for token in tokens.values()]
     output = result.stdout.str() + result.stderr.str()
     for name, text in [*files.items(), ("terminal output", output)]:
         leaked = [s for s in secrets if s in text]
         assert not leaked, f"{name} leaks {len(leaked)} token(s)"
     assert "[REDACTED]" in files["junit.xml"] and "[REDACTED]" in output
-    assert "boom [REDACTED]" in files["reports/sidecar-report.md"]
+    assert "boom [REDACTED]" in files["reports/latest/sidecar-report.md"]
     # Results in collection order, whatever order the workers finished in.
     names = [r["name"] for r in report["results"]]
     assert names[:5] == ["test_passes", "test_assert_shows_a_token",
@@ -117,7 +128,7 @@ def test_a_crashed_worker_is_a_reported_failure(pytester: pytest.Pytester) -> No
     """)
     result = pytester.runpytest_subprocess("-n", "2")
     result.assert_outcomes(passed=4, failed=1)
-    report = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())
+    report = json.loads((pytester.path / "reports" / "latest" / "sidecar-report.json").read_text())
     assert report["summary"]["collected"] == report["summary"]["total"] == 5
     crashed = next(r for r in report["results"] if r["outcome"] == "failed")
     assert crashed["nodeid"].endswith("test_crashes_its_worker")
@@ -135,8 +146,9 @@ def test_a_failure_carries_the_embedded_stack_log(pytester: pytest.Pytester) -> 
                                  "*sidecar-stack ready: gateway http://127.0.0.1:*"])
 
 
-def test_concurrent_runs_in_one_directory_keep_their_own_event_logs(
-        pytester: pytest.Pytester) -> None:
+def test_concurrent_runs_write_their_own_directories(pytester: pytest.Pytester) -> None:
+    """Two runs at once under one report root: each writes its own run directory, whole,
+    and `latest` points at one of them (the one that finished last)."""
     pytester.makepyfile("import time\n\ndef test_slow():\n    time.sleep(1)\n")
     first = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
                              cwd=pytester.path, stdout=subprocess.PIPE,
@@ -146,9 +158,24 @@ def test_concurrent_runs_in_one_directory_keep_their_own_event_logs(
     second.assert_outcomes(passed=1)
     assert first.returncode == 0
     reports = pytester.path / "reports"
-    assert sorted(p.name for p in reports.iterdir()) == [
-        "sidecar-events.jsonl", "sidecar-report.json", "sidecar-report.md"]
-    assert json.loads((reports / "sidecar-report.json").read_text())["summary"]["passed"] == 1
+    assert sorted(p.name for p in reports.iterdir()) == ["latest", "runs"]
+    runs = sorted((reports / "runs").iterdir())
+    assert len(runs) == 2 and len({r.name.split("-")[1] for r in runs}) == 2
+    for run in runs:
+        assert sorted(p.name for p in run.iterdir()) == [
+            "sidecar-events.jsonl", "sidecar-report.json", "sidecar-report.md"]
+        report = json.loads((run / "sidecar-report.json").read_text())
+        assert report["summary"]["passed"] == 1 and run.name.endswith(report["run"]["id"])
+    assert (reports / "latest").resolve() in runs
+
+
+def test_old_runs_are_pruned_to_the_kept_count(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_one():\n    pass\n")
+    for _ in range(3):
+        pytester.runpytest("-p", "no:cacheprovider", "--sidecar-keep-runs=2"
+                           ).assert_outcomes(passed=1)
+    runs = sorted((pytester.path / "reports" / "runs").iterdir())
+    assert len(runs) == 2 and (pytester.path / "reports" / "latest").resolve() == runs[-1]
 
 
 RERUN_SUITE = """
@@ -173,7 +200,8 @@ def test_the_rerun_commands_work_as_printed(pytester: pytest.Pytester,
     pytester.makepyfile(test_rerun=RERUN_SUITE)
     first = ["-p", "no:cacheprovider"] if disabled_cache else []
     pytester.runpytest_subprocess(*first).assert_outcomes(passed=1, failed=3)
-    rerun = json.loads((pytester.path / "reports" / "sidecar-report.json").read_text())["rerun"]
+    rerun = json.loads((pytester.path / "reports" / "latest" / "sidecar-report.json"
+                        ).read_text())["rerun"]
     assert "--lf" not in rerun["failed"]
     for name, outcome in (("failed", {"failed": 3}), ("all", {"passed": 1, "failed": 3})):
         words = shlex.split(rerun[name])

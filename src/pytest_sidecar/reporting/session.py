@@ -11,12 +11,14 @@ import html
 import json
 import os
 import re
+import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..outcomes import STRICT_ATTRIBUTE, skip_reason, strict_violations
+from ..rundirs import LATEST, discard, point_latest, prune
 from ..vocabulary.keys import (
     ADVISORY_PROPERTY,
     EVENT_LOG,
@@ -30,7 +32,7 @@ from .events import EventLog, read_events
 from .model import build_report, build_results, conformance, root_causes
 from .render import write_reports
 from .rerun import rerun_commands
-from .testreport import meta_of, properties
+from .testreport import CRASH_ATTRIBUTE, meta_of, properties
 from .types import PhaseEvent, Report, Result, TargetInfo
 from .verdict import build_verdict, verdict_lines
 
@@ -47,7 +49,8 @@ def reason_line(report: pytest.TestReport) -> str | None:
     if report.skipped:
         return skip_reason(report)
     crash = getattr(report.longrepr, "reprcrash", None)
-    text = crash.message if crash is not None else report.longreprtext
+    text = getattr(report, CRASH_ATTRIBUTE, None) or (
+        crash.message if crash is not None else report.longreprtext)
     # Skip xdist's "[gw0] linux -- Python ..." banner line.
     lines = [line for line in str(text).splitlines()
              if line.strip() and not _XDIST_BANNER.match(line)]
@@ -97,7 +100,7 @@ class SessionReporter:
 
     def __init__(self, config: pytest.Config, state: SidecarState) -> None:
         self.config, self.state = config, state
-        self.directory = state.config.report_dir
+        self.root, self.directory = state.config.report_dir, state.run_dir
         self.log: EventLog | None = None
         self.started = time.time()
         self._collected_logged = False
@@ -114,10 +117,8 @@ class SessionReporter:
         if self.config.getoption("collectonly", False):
             return  # nothing runs, so nothing is reported (the last report stays)
         self.started = time.time()
-        # A file of this run's own while it runs (a concurrent run in the same directory
-        # cannot truncate it); renamed to sidecar-events.jsonl once the reports are out.
-        running = EVENT_LOG.replace(".jsonl", f".{self.state.run_id}.jsonl")
-        self.log = EventLog(os.path.join(self.directory, running), self.state.redactor)
+        # The run's own directory (rundirs.py): no other run writes into it.
+        self.log = EventLog(os.path.join(self.directory, EVENT_LOG), self.state.redactor)
         self._write({
             "event": "session_start", "ts": _ts(self.started), "run_id": self.state.run_id,
             "strict": self.state.config.strict, "settings": self.state.config.display_rows(),
@@ -200,10 +201,10 @@ class SessionReporter:
         events = read_events(self.log.path)
         verdicts = self._verdicts(session, events)
         if not self.violations and _nothing_ran(events, session.exitstatus):
-            # `-m slow` that selects nothing, or a usage error: no report to replace the
-            # last run's with. Its log goes too (it holds no test).
+            # `-m slow` that selects nothing, or a usage error: no report, and no
+            # directory; `latest` keeps pointing at the last run that ran something.
             self.log.close()
-            os.unlink(self.log.path)
+            discard(self.directory)
             self.kept = True
             return
         self._write({"event": "session_finish", "ts": _ts(finished),
@@ -215,7 +216,27 @@ class SessionReporter:
         extra = [lines for lines in self.config.hook.pytest_sidecar_report_sections(
             report=report) if lines]
         self.paths = write_reports(report, self.directory, extra)
-        os.replace(self.log.path, os.path.join(self.directory, EVENT_LOG))
+        point_latest(self.root, self.directory)
+        prune(self.root, self.state.config.keep_runs, self.directory)
+
+    def pytest_unconfigure(self) -> None:
+        """Keep a copy of the HTML and JUnit reports in the run's directory (their own
+        writers put them where the user asked, at their sessionfinish), so a run's
+        directory holds all of that run and nothing of another."""
+        if self.report is None:
+            return
+        for option, name in (("htmlpath", "report.html"), ("xmlpath", "junit.xml")):
+            path = getattr(self.config.option, option, None)
+            copy = os.path.join(self.directory, name)
+            if path and os.path.isfile(path) and os.path.getmtime(path) >= self.started \
+                    and not os.path.exists(copy):
+                shutil.copyfile(path, copy)
+        assets = os.path.join(os.path.dirname(
+            str(getattr(self.config.option, "htmlpath", "") or "")), "assets")
+        if getattr(self.config.option, "htmlpath", None) and os.path.isdir(assets):
+            # Not self-contained: the page links its stylesheet as assets/style.css.
+            shutil.copytree(assets, os.path.join(self.directory, "assets"),
+                            dirs_exist_ok=True)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
@@ -224,11 +245,7 @@ class SessionReporter:
         log so far: every test has reported by the time pytest-html renders)."""
         if self.log is None or self.kept:
             return
-        # pytest-html may render before or after this plugin's sessionfinish, which moves
-        # the log: read whichever name it has now.
-        path = self.log.path if os.path.exists(self.log.path) else os.path.join(
-            self.directory, EVENT_LOG)
-        results = build_results(read_events(path))
+        results = build_results(read_events(self.log.path))
         target = self._target_info()
         lines = verdict_lines(build_verdict(
             target, conformance(results, target.get("capabilities", [])), results))
@@ -250,10 +267,12 @@ class SessionReporter:
         for violation in self.violations:
             terminalreporter.write_line(violation, red=True)
         if self.paths:
-            terminalreporter.write_line("sidecar reports: " + ", ".join(self.paths))
+            terminalreporter.write_line("sidecar reports: " + ", ".join(self.paths)
+                                        + f" ({os.path.join(self.root, LATEST)} points here)")
         if self.kept:
+            latest = os.path.join(self.root, LATEST)
             terminalreporter.write_line(f"sidecar: no test ran, so no report was written; "
-                                        f"{self.directory} keeps the last run's")
+                                        f"{latest} still points at the last run's")
 
 
 def _nothing_ran(events: list[dict[str, Any]], exitstatus: int | pytest.ExitCode) -> bool:

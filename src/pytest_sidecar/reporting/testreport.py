@@ -53,10 +53,19 @@ def add_html_extras(report: pytest.TestReport, meta: Meta) -> None:
     setattr(report, "extras", report_extras)  # noqa: B010
 
 
+# The redacted crash message of a failure whose traceback was redacted into plain text.
+CRASH_ATTRIBUTE = "sidecar_crash"
+
+
 def redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
     """Redact at the source, so terminal, JUnit, HTML and our reports all see it clean."""
     text = report.longreprtext
     if text and redactor.text(text) != text:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        if crash is not None:
+            # The text replaces the structured failure: keep its one-line message, or the
+            # reason would become the traceback's first line (a fixture's repr).
+            setattr(report, CRASH_ATTRIBUTE, redactor.text(crash.message))
         if isinstance(report.longrepr, tuple):
             path, line, reason = report.longrepr
             report.longrepr = (path, line, redactor.text(str(reason)))
