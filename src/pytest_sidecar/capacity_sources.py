@@ -8,7 +8,10 @@ Each source yields the figures it can measure, and says which:
 - status store alone: token mix (requested granularity) and an *upper bound* of service
   time (mean created → complete, which includes the wait), used only when nothing
   better exists;
-- a load run's summary.json: chat rate, attach rate and token mix as offered;
+- a load run's summary.json: chat rate, attach rate and token mix as offered, and an
+  upper bound of service time per granularity (chat → complete latency of the traces
+  it followed: the mean from its HDR histograms when the run directory is given, else
+  the summary's median);
 - /metrics of gateway + explainer: attach rate and token mix from
   `chat_requests_total{granularity}`.
 
@@ -55,10 +58,20 @@ class Measured:
     def missing(self, min_samples: int) -> list[str]:
         """Figures the model needs that are absent or rest on too few samples. Token
         service time is not needed when no explained request asks for token work."""
+        return list(self.shortfalls(min_samples))
+
+    def shortfalls(self, min_samples: int) -> dict[str, str]:
+        """Each figure `missing` names, with why: absent, or its sample count."""
         needed = [n for n in NEEDED if not (n == "service_s:token" and self.value(
             "token_mix") == 0)]
-        return [n for n in needed if n not in self.figures
-                or (n.startswith("service_s") and self.figures[n].samples < min_samples)]
+        why: dict[str, str] = {}
+        for name in needed:
+            figure = self.figures.get(name)
+            if figure is None:
+                why[name] = "no source given measures it"
+            elif name.startswith("service_s") and figure.samples < min_samples:
+                why[name] = f"{figure.samples} samples, at least {min_samples} needed"
+        return why
 
     def value(self, name: str) -> float | None:
         figure = self.figures.get(name)
@@ -144,11 +157,12 @@ def from_status_store(path: str) -> Measured:
 
 
 def from_load_summary(path: str) -> Measured:
-    """Chat rate, attach rate and token mix of a sidecar-load run (summary.json or its
-    directory)."""
+    """Chat rate, attach rate, token mix and service-time bounds of a sidecar-load run
+    (its directory, or its summary.json)."""
     file = Path(path) / "summary.json" if Path(path).is_dir() else Path(path)
     summary = json.loads(file.read_text())
     measured, source = Measured(), f"load summary {file}"
+    _service_bounds(measured, summary, file.parent / "histograms.json")
     chats = summary.get("lanes", {}).get("chat", {}).get("status", {}).get("2xx", 0)
     explained = sum(summary.get("explained", {}).values())
     if summary.get("duration_s"):
@@ -158,6 +172,30 @@ def from_load_summary(path: str) -> Measured:
         measured.add("token_mix", summary["explained"].get("token", 0) / explained, source,
                      explained)
     return measured
+
+
+def _service_bounds(measured: Measured, summary: dict[str, Any], histograms: Path) -> None:
+    """Chat → complete latency of the followed traces: it includes the wait, so it bounds
+    service time from above (as the status store's created → complete does)."""
+    decoded = None
+    if histograms.is_file():
+        from .load.stats import Histograms
+
+        decoded = Histograms.decode(json.loads(histograms.read_text()))
+    for granularity in GRANULARITIES:
+        lane = f"explain:{granularity}"
+        if decoded is not None:
+            histogram = decoded.combined(lane, ["2xx"])
+            count = histogram.get_total_count()
+            mean = histogram.get_mean_value() / 1e6 if count else None
+            measured.add(f"service_s:{granularity}", mean, f"load run {histograms.parent} "
+                         "(mean chat->complete latency: an upper bound)", count)
+            continue
+        ok = summary.get("lanes", {}).get(lane, {}).get("ok", {})
+        median = ok.get("p50_ms")
+        measured.add(f"service_s:{granularity}", median / 1000 if median else None,
+                     f"load summary {histograms.parent / 'summary.json'} (median "
+                     "chat->complete latency: an upper bound)", int(ok.get("count") or 0))
 
 
 def from_metrics(gateway_metrics_text: str, source: str) -> Measured:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,35 @@ import httpx
 from .vocabulary.states import TERMINAL
 
 DEFAULT_MODEL = "sidecar-fake-1"
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    """What a client sent, enough to repeat it with curl."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+# The last request this process sent through a SidecarClient (one test runs at a time per
+# process): a failing spec's report shows it as a curl command (reporting/reproduce.py).
+LAST_SENT: deque[SentRequest] = deque(maxlen=1)
+_MAX_BODY = 4096
+
+
+def _remember(request: httpx.Request) -> None:
+    try:
+        body = request.content
+    except httpx.RequestNotRead:  # a streamed upload: not repeatable from here
+        body = b""
+    LAST_SENT.append(SentRequest(request.method, str(request.url),
+                                 tuple(request.headers.items()), body[:_MAX_BODY]))
+
+
+async def _aremember(request: httpx.Request) -> None:
+    _remember(request)
 DEFAULT_MESSAGES = ({"role": "user", "content": "Explain how the gateway routes a request."},)
 
 
@@ -213,7 +243,8 @@ class SidecarClient(_Requests):
         transport: httpx.BaseTransport = httpx.HTTPTransport()
         self._retrying = _RetryRateLimited(transport) if retry_rate_limited else None
         self.http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout,
-                                 transport=self._retrying or transport)
+                                 transport=self._retrying or transport,
+                                 event_hooks={"request": [_remember]})
 
     @property
     def rate_limit_retries(self) -> int:
@@ -284,7 +315,8 @@ class AsyncSidecarClient(_Requests):
         transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport()
         self._retrying = _AsyncRetryRateLimited(transport) if retry_rate_limited else None
         self.http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers,
-                                      timeout=timeout, transport=self._retrying or transport)
+                                      timeout=timeout, transport=self._retrying or transport,
+                                      event_hooks={"request": [_aremember]})
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -28,12 +28,14 @@ from .fixtures.traces import traces
 from .marks import Decision, ItemMarks, evaluate_clauses, evaluate_needs, missing_evidence
 from .options import OPTIONS, help_of
 from .outcomes import STRICT_ATTRIBUTE, fail_line, skip_line, strict_failure
+from .reporting.reproduce import attach_reproduce, forget_sent_requests
 from .reporting.session import SessionReporter
 from .reporting.testreport import add_html_extras, attach_meta, redact_report
 from .rundirs import LATEST, run_dir
 from .serial import MachineLock
 from .state import STATE_KEY, WORKERINPUT_KEY, SidecarState, is_controller
 from .target import TargetFileError
+from .vocabulary.contract_doc import CONTRACT_DOC
 from .vocabulary.markers import MARKERS
 from .vocabulary.reasons import FailReason, format_line
 
@@ -164,6 +166,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Turn `needs` markers into typed skips (not declared) or failures (probe failed)."""
+    forget_sent_requests()  # a failure reproduces its own last request, not the previous test's
     found = ItemMarks.of(item)
     decision = evaluate_clauses(found.clauses)
     if decision is None and found.needs:
@@ -198,12 +201,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     if report.failed and state.config.embedded and state.embedded_stack.running():
         report.sections.append(("sidecar stack log (last 40 lines)",
                                 state.embedded_stack.log_tail(40)))
+    if report.failed and report.when in ("setup", "call"):
+        attach_reproduce(report, state)
     meta = ItemMarks.of(item).meta()
     attach_meta(report, meta)
     if report.when == "call" and item.config.pluginmanager.hasplugin("html"):
-        add_html_extras(report, meta)
+        add_html_extras(report, meta, _contract_doc_href(item.config, state))
     redact_report(report, state.redactor)
     return report
+
+
+def _contract_doc_href(config: pytest.Config, state: SidecarState) -> str:
+    """The run directory's contract.md as pytest-html's page reaches it."""
+    page = os.path.dirname(os.path.abspath(str(config.getoption("htmlpath", "") or ".")))
+    return os.path.relpath(os.path.join(state.run_dir, CONTRACT_DOC), page)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

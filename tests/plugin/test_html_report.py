@@ -22,7 +22,8 @@ def test_auth_is_enforced(sidecar_target, evidence):
                     url=sidecar_target.url)
 
 @pytest.mark.contract("§2.3")
-def test_a_status_field_is_missing(evidence):
+def test_a_status_field_is_missing(gateway, evidence):
+    gateway.status("0123456789abcdef")
     evidence.record(field="stage")
     assert False, "no stage in the status object"
 """
@@ -30,7 +31,7 @@ def test_a_status_field_is_missing(evidence):
 
 def test_the_html_report_reads_well_in_chromium(
         pytester: pytest.Pytester, fake_target_factory: Callable[..., Any],
-        pytestconfig: pytest.Config) -> None:
+        fake_tokens: dict[str, dict[str, str]], pytestconfig: pytest.Config) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         from playwright.sync_api import sync_playwright
@@ -61,6 +62,16 @@ def test_the_html_report_reads_well_in_chromium(
             assert evidence.count() == 2 and all(t.is_visible() for t in evidence.all())
             assert "401" in page.inner_text("table.sidecar-rows")
             assert "sections §2.3" in page.inner_text("body")
+            # The section links into the contract copied beside this run's reports.
+            link = page.locator('a[href$="contract.md#s2-3"]')
+            assert link.count() == 1
+            document = pytester.path / link.get_attribute("href").split("#")[0]
+            assert '<a id="s2-3"></a>' in document.read_text()
+            # The reproduce command: the failing spec's last request, no token in it.
+            command = page.inner_text("pre.sidecar-reproduce")
+            assert command.startswith("curl -sS -X GET ") and "/v1/traces/" in command
+            assert "Bearer $SIDECAR_TOKEN_WRITE" in command
+            assert not [t for t in fake_tokens["a"].values() if t in command]
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()

@@ -50,6 +50,8 @@ def test_the_load_specs_pass_on_the_embedded_stack_with_evidence(
         outcomes = result.parseoutcomes()
     assert result.ret == 0, result.stdout.str()[-3000:]
     assert outcomes.get("passed") == 9 and not outcomes.get("skipped"), outcomes
+    # The terminal shows the load's progress while it runs (10 s per run, a line per 5 s).
+    result.stdout.re_match_lines([r"sidecar load gw\d-\S+: +[\d.]+/10s offered \d+ sent \d+ "])
 
     by_name = results(report_of(pytester))
     for granularity in ("sentence", "token"):

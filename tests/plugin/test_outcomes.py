@@ -35,7 +35,7 @@ def test_not_declared_is_a_typed_skip_with_action_and_contract(
     result = run(pytester, fake_target_factory(), ["chat"], '"auth"')
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED * NOT_DECLARED: the target does not declare 'auth'; "
-                                 "action: set AUTH_MODE=static*(CONTRACT §3)"])
+                                 "action: set AUTH_MODE=static*(contract §3)"])
     only = report(pytester)["results"][0]
     assert (only["reason_code"], only["action"]) == ("NOT_DECLARED",
                                                      "set AUTH_MODE=static, give tokens and "

@@ -109,6 +109,33 @@ def test_overrides_win_and_a_token_free_mix_needs_no_token_time(tmp_path: Path) 
     assert only_sentence.missing(1) == ["service_s:sentence"]
 
 
+def test_a_load_run_counts_its_followed_traces_as_service_time_samples(
+        tmp_path: Path) -> None:
+    """51 followed sentence traces are 51 samples (the CLI once said "under 5 samples"):
+    the mean from the run's histograms, or the summary's median without them."""
+    from pytest_sidecar.load.rundir import summarize, write_run
+    from pytest_sidecar.load.stats import Histograms
+
+    histograms = Histograms()
+    for n in range(51):
+        histograms.record("explain:sentence", "2xx", 0.1 + n / 1000)
+    for _ in range(3):
+        histograms.record("explain:token", "2xx", 0.5)
+    histograms.record("chat", "2xx", 0.02)
+    run = tmp_path / "run"
+    run.mkdir()
+    write_run(run, summarize(histograms, {"explained": {"sentence": 51, "token": 3}}, 10.0),
+              histograms)
+    measured = from_load_summary(str(run))
+    sentence = measured.figures["service_s:sentence"]
+    assert sentence.samples == 51 and sentence.value == pytest.approx(0.125, rel=0.01)
+    assert "upper bound" in sentence.source
+    assert measured.shortfalls(5) == {"service_s:token": "3 samples, at least 5 needed"}
+    (run / "histograms.json").unlink()
+    median = from_load_summary(str(run / "summary.json")).figures["service_s:sentence"]
+    assert median.samples == 51 and median.value == pytest.approx(0.125, rel=0.01)
+
+
 def test_a_load_summary_and_metrics_give_the_mix(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()

@@ -60,8 +60,11 @@ def test_report_counts_agree_with_the_tests_and_collect_actions() -> None:
     by_id = {r["nodeid"]: r for r in report["results"]}
     assert by_id["t.py::ok"]["evidence"] == [{"trace_id": "abc"}]
     assert by_id["t.py::skip"]["reason_code"] == "NOT_DECLARED"
-    assert report["next_actions"] == [{"action": "enable it", "tests": 1,
-                                       "examples": ["t.py::skip"]}]
+    # A failure's fix comes first (it makes the run red), then the skip's typed action.
+    assert report["next_actions"] == [
+        {"action": "fix the target: AssertionError: boom", "tests": 1,
+         "examples": ["t.py::bad"], "contract": ["§2.2"]},
+        {"action": "enable it", "tests": 1, "examples": ["t.py::skip"], "contract": ["§2.2"]}]
     explain = report["conformance"]["explain"]
     assert explain["tests"] == 3
     # Declared is not passed: explain is untested here (no spec recorded needing it).

@@ -95,10 +95,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     measured = measure(args)
     result: dict[str, Any] = {"measured": measured.as_dict(), "chart": chart,
                               "workers_per_replica": workers}
-    missing = measured.missing(args.min_samples)
-    if missing:
-        result.update(verdict=INSUFFICIENT, detail="missing or under "
-                      f"{args.min_samples} samples: {', '.join(missing)}")
+    shortfalls = measured.shortfalls(args.min_samples)
+    if shortfalls:
+        result.update(verdict=INSUFFICIENT, detail="; ".join(
+            f"{name}: {why}" for name, why in shortfalls.items()))
         return result
     figures = {name: figure.value for name, figure in measured.figures.items()}
     result.update(analyze(figures, workers, (chart["min"], chart["max"]),

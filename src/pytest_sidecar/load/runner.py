@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from ..options import default_of
 from .loop import loop_name
@@ -20,6 +20,14 @@ from .schedule import Arrivals
 from .stats import Histograms
 
 PROGRESS_EVERY_S = 0.5
+
+
+class LineStream(Protocol):
+    """Where the progress line goes: a terminal, or anything with write and flush."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,7 @@ class LoadRun:
 
 async def run_scenario(url: str, tenants: tuple[tuple[str, str], ...], profile: Profile,
                        follow_sse: bool = True, out: Path | None = None,
-                       progress: TextIO | None = None) -> LoadRun:
+                       progress: LineStream | None = None) -> LoadRun:
     """Offer `profile` to the gateway at `url`; write `out` (a new run directory) if given."""
     arrivals = profile.arrivals_schedule()
     scenario = Scenario(url, tenants, profile.attach_rate, profile.token_mix,
@@ -98,14 +106,14 @@ async def run_scenario(url: str, tenants: tuple[tuple[str, str], ...], profile: 
     return LoadRun(summary, result.histograms, list(client.tally.traces))
 
 
-async def _progress(stream: TextIO, result: RunResult, client: ScenarioClient,
+async def _progress(stream: LineStream, result: RunResult, client: ScenarioClient,
                     duration_s: float) -> None:
     while True:
         await asyncio.sleep(PROGRESS_EVERY_S)
         _line(stream, result, client, duration_s)
 
 
-def _line(stream: TextIO | None, result: RunResult, client: ScenarioClient, duration_s: float,
+def _line(stream: LineStream | None, result: RunResult, client: ScenarioClient, duration_s: float,
           end: str = "") -> None:
     """One progress line, rewritten in place (`\\r`) on a terminal."""
     if stream is None:

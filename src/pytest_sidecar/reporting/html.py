@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from ..vocabulary.contract_doc import link
+
 _MAX_CELL = 300
 
 
@@ -41,12 +43,28 @@ def evidence_html(facts: Sequence[Mapping[str, Any]]) -> str:
     return '<div class="sidecar"><h4>Evidence</h4>' + "".join(tables) + "</div>"
 
 
-def failure_html(contract: Sequence[str], clauses: Sequence[str]) -> str:
-    """What a failed spec certifies, so a reader knows which clause the target broke."""
+def _section_link(ref: str, contract_doc: str) -> str:
+    href = link(ref, contract_doc)
+    return f'<a href="{escape(href)}">{escape(ref)}</a>' if href else escape(ref)
+
+
+def failure_html(contract: Sequence[str], clauses: Sequence[str], reproduce: str | None,
+                 contract_doc: str) -> str:
+    """What a failed spec certifies (linked to the contract's sections), so a reader knows
+    which clause the target broke, and its last request as a curl command."""
     parts = []
     if clauses:
         parts.append("clauses " + ", ".join(escape(c) for c in clauses))
     if contract:
-        parts.append("sections " + ", ".join(escape(c) for c in contract))
-    return ('<div class="sidecar"><h4>Certifies</h4><p>' + "; ".join(parts or ["-"])
-            + "</p></div>")
+        parts.append("sections " + ", ".join(_section_link(c, contract_doc) for c in contract))
+    out = '<div class="sidecar"><h4>Certifies</h4><p>' + "; ".join(parts or ["-"]) + "</p>"
+    if reproduce:
+        out += ("<h4>Reproduce</h4><p>Its last request (set the token variables first):</p>"
+                f'<pre class="sidecar-reproduce">{escape(reproduce)}</pre>')
+    return out + "</div>"
+
+
+def figure_html(name: str, svg: str) -> str:
+    """A figure drawn inline: our own SVG (reporting/plot.py, labels escaped there), so
+    it shows in the row itself rather than behind a link."""
+    return f'<div class="sidecar"><h4>{escape(name)}</h4>{svg}</div>'

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..vocabulary.contract_doc import linkify_markdown
 from .types import Report, Result
 from .verdict import verdict_lines
 
@@ -88,9 +89,8 @@ def root_causes(report: Report) -> list[str]:
     for index, cause in enumerate(causes, 1):
         shared = (f"{cause['tests']} failures share one cause"
                   if cause["tests"] > 1 else "1 failure")
-        out.append(f"{index}. {shared}: {cause['cause']}"
-                   f"{' (' + ', '.join(cause['contract']) + ')' if cause['contract'] else ''}"
-                   f"; e.g. {', '.join(cause['examples'])}")
+        out.append(f"{index}. {shared}: {_linked(cause['cause'])}"
+                   f"{_sections(cause['contract'])}; e.g. {', '.join(cause['examples'])}")
     return [*out, ""]
 
 
@@ -123,10 +123,10 @@ def results_table(report: Report) -> list[str]:
     out = ["## Results table", "", "| Test | Status | Duration(ms) | Reason |",
            "|------|--------|--------------|--------|"]
     out += [f"| {_cell(result['nodeid'])} | {STATUS[result['outcome']]} | "
-            f"{result['duration_ms']} | {_cell(result['reason'])} |"
+            f"{result['duration_ms']} | {_linked(_cell(result['reason']))} |"
             for result in report["results"] if result["outcome"] != "skipped"]
     out += [f"| {len(members)} tests: {_cell(_examples(members))} | SKIP | "
-            f"{sum(m['duration_ms'] for m in members)} | {_cell(reason)} |"
+            f"{sum(m['duration_ms'] for m in members)} | {_linked(_cell(reason))} |"
             for reason, members in _skip_groups(report["results"]).items()]
     return [*out, ""]
 
@@ -164,11 +164,11 @@ def coverage(report: Report) -> list[str]:
 def _detail(result: Result) -> list[str]:
     out = [f"### {result['nodeid']}", "", f"- Status: {STATUS[result['outcome']]}"]
     if result["reason"]:
-        out.append(f"- Reason: {result['reason']}")
+        out.append(f"- Reason: {_linked(result['reason'])}")
     if result["contract"]:
-        out.append(f"- Contract references: {', '.join(result['contract'])}")
+        out.append(f"- Contract references: {', '.join(_linked(c) for c in result['contract'])}")
     if result["action"]:
-        out.append(f"- Action: {result['action']}")
+        out.append(f"- Action: {_linked(result['action'])}")
     if result["evidence"]:
         out.append("- Evidence:")
         out += _evidence_lines(result["evidence"])
@@ -179,6 +179,9 @@ def _detail(result: Result) -> list[str]:
     if result["longrepr"]:
         lines = result["longrepr"].splitlines()[-_MAX_FAILURE_LINES:]
         out += ["", "```", *lines, "```"]
+    if result.get("reproduce"):
+        out += ["", "Reproduce (its last request; set the token variables first):", "",
+                "```sh", str(result["reproduce"]), "```"]
     return [*out, ""]
 
 
@@ -189,9 +192,9 @@ def details(report: Report) -> list[str]:
             out += _detail(result)
     for reason, members in _skip_groups(report["results"]).items():
         first = members[0]
-        out += [f"### Skipped: {len(members)} tests", "", f"- Reason: {reason}"]
+        out += [f"### Skipped: {len(members)} tests", "", f"- Reason: {_linked(reason)}"]
         if first["action"]:
-            out.append(f"- Action: {first['action']}")
+            out.append(f"- Action: {_linked(first['action'])}")
         out += ["- Tests:", *(f"  - {m['nodeid']}" for m in members), ""]
     return out
 
@@ -205,16 +208,26 @@ def advisories(report: Report) -> list[str]:
 
 def next_actions(report: Report) -> list[str]:
     out = ["## Next actions", ""]
-    counts, actions = report["summary"], report["next_actions"]
-    out += [f"- Fix first: {cause['cause']} ({cause['tests']} tests)"
-            for cause in report["root_causes"][:5] if cause["tests"] > 1]
+    actions = report["next_actions"]
     if not actions:
-        failures = (counts["failed"] or 0) + (counts["error"] or 0)
-        out.append("None: every selected spec ran and passed." if failures == 0
-                   else "Fix the failures listed above.")
-    out += [f"{index}) {item['action']} ({item['tests']} tests, e.g. "
-            f"{', '.join(item['examples'])})" for index, item in enumerate(actions, 1)]
+        out.append("None: every selected spec ran and passed.")
+    out += [f"{index}. {_linked(item['action'])} ({_count(item['tests'])}, e.g. "
+            f"{', '.join(item['examples'])}){_sections(item['contract'])}"
+            for index, item in enumerate(actions, 1)]
     return [*out, ""]
+
+
+def _count(tests: int) -> str:
+    return f"{tests} test" if tests == 1 else f"{tests} tests"
+
+
+def _linked(text: str) -> str:
+    """`§n.m` references as links to docs/contract.md, copied beside the report."""
+    return linkify_markdown(text)
+
+
+def _sections(refs: Sequence[str]) -> str:
+    return f"; contract {', '.join(_linked(r) for r in refs)}" if refs else ""
 
 
 def rerun(report: Report) -> list[str]:

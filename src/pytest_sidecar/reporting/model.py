@@ -91,6 +91,7 @@ def build_results(events: Sequence[Mapping[str, Any]]) -> list[Result]:
             "advisories": (by_when.get("call") or {}).get("advisories", []),
             "worker": first.get("worker"),
             "longrepr": deciding.get("longrepr") if outcome in ("failed", "error") else None,
+            "reproduce": deciding.get("reproduce") if outcome in ("failed", "error") else None,
         })
     order = {nodeid: index for index, nodeid in enumerate(next(
         (e.get("ids") or [] for e in events if e.get("event") == "collected"), []))}
@@ -169,13 +170,27 @@ def coverage(results: Sequence[Result]) -> dict[str, Any]:
 
 
 def next_actions(results: Sequence[Result]) -> list[NextAction]:
-    """Distinct actions from skips and failures, most tests first."""
-    by_action: dict[str, list[str]] = defaultdict(list)
+    """What to do, most urgent first: fix each cause of failure in the target (failures
+    make the run red), then the typed actions of skips (implement, install, configure),
+    most tests first. Each carries the contract sections it concerns."""
+    by_action: dict[str, list[Result]] = defaultdict(list)
+    fixes: dict[str, str] = {}  # cause key -> the action, in the first failure's words
     for result in results:
-        if result["action"] and result["outcome"] not in ("passed", "xfailed"):
-            by_action[result["action"]].append(result["nodeid"])
-    ranked = sorted(by_action.items(), key=lambda item: (-len(item[1]), item[0]))
-    return [{"action": action, "tests": len(ids), "examples": ids[:3]} for action, ids in ranked]
+        if result["outcome"] in ("passed", "xfailed", "xpassed"):
+            continue
+        action = result["action"]
+        if not action and result["outcome"] in ("failed", "error"):
+            reason = result["reason"] or f"{result['outcome']} with no message"
+            action = fixes.setdefault(cause_key(reason), f"fix the target: {reason[:240]}")
+        if action:
+            by_action[action].append(result)
+    urgent = set(fixes.values())
+    ranked = sorted(by_action.items(),
+                    key=lambda item: (item[0] not in urgent, -len(item[1]), item[0]))
+    return [{"action": action, "tests": len(members),
+             "examples": [m["nodeid"] for m in members[:3]],
+             "contract": sorted({c for m in members for c in m["contract"]})}
+            for action, members in ranked]
 
 
 # What varies between failures of one cause: ids (long tokens with a digit), numbers.

@@ -13,8 +13,11 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
 
 from ..atomic import write_atomic
+from ..vocabulary.contract_doc import CONTRACT_DOC
 from ..vocabulary.keys import REPORT_JSON, REPORT_MARKDOWN
 from .markdown import render_markdown
 from .types import Report
@@ -43,11 +46,25 @@ def _write_figures(report: Report, directory: str) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+def contract_document() -> bytes | None:
+    """docs/contract.md: shipped in the wheel as pytest_sidecar/contract.md, read from
+    the repository in a source checkout."""
+    packaged = resources.files("pytest_sidecar").joinpath(CONTRACT_DOC)
+    if packaged.is_file():
+        return packaged.read_bytes()
+    checkout = Path(__file__).resolve().parents[3] / "docs" / CONTRACT_DOC
+    return checkout.read_bytes() if checkout.is_file() else None
+
+
 def write_reports(report: Report, directory: str,
                   extra_sections: Sequence[Sequence[str]] = ()) -> list[str]:
-    """Atomically write the JSON and Markdown reports (figures as files beside them);
-    returns their paths. `report` is left as it was."""
+    """Atomically write the JSON and Markdown reports (figures as files beside them, and
+    the contract their section links point into); returns the reports' paths. `report`
+    is left as it was."""
     os.makedirs(directory, exist_ok=True)
+    contract = contract_document()
+    if contract is not None:
+        write_atomic(os.path.join(directory, CONTRACT_DOC), contract)
     written = copy.deepcopy(report)
     _write_figures(written, directory)
     paths = [os.path.join(directory, REPORT_JSON), os.path.join(directory, REPORT_MARKDOWN)]

@@ -13,23 +13,28 @@ import os
 import re
 import shutil
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ..atomic import write_atomic
 from ..outcomes import STRICT_ATTRIBUTE, skip_reason, strict_violations
 from ..rundirs import LATEST, discard, point_latest, prune
+from ..vocabulary.contract_doc import CONTRACT_DOC
 from ..vocabulary.keys import (
     ADVISORY_PROPERTY,
     EVENT_LOG,
     EVIDENCE_PROPERTY,
     FIGURE_PROPERTY,
+    REPRODUCE_PROPERTY,
     SIDECAR_PROPERTIES,
 )
 from ..vocabulary.reasons import parse_line
 from .environment import environment
 from .events import EventLog, read_events
 from .model import build_report, build_results, conformance, root_causes
+from .progress import PROGRESS_DIR, ProgressWatcher
 from .render import write_reports
 from .rerun import rerun_commands
 from .testreport import CRASH_ATTRIBUTE, meta_of, properties
@@ -90,6 +95,7 @@ def phase_event(report: pytest.TestReport) -> PhaseEvent:
         "advisories": properties(report, ADVISORY_PROPERTY),
         "wasxfail": getattr(report, "wasxfail", None),
         "longrepr": report.longreprtext if report.failed else None,
+        "reproduce": next(iter(properties(report, REPRODUCE_PROPERTY)), None),
         "strict": strict_skip is not None,
     }
 
@@ -108,6 +114,7 @@ class SessionReporter:
         self.paths: list[str] = []
         self.report: Report | None = None
         self.kept = False  # nothing ran: the last run's reports were left alone
+        self.progress: ProgressWatcher | None = None
 
     def _write(self, event: dict[str, Any] | PhaseEvent) -> None:
         if self.log is not None:
@@ -126,6 +133,15 @@ class SessionReporter:
             "rerun": {"all": rerun_commands(self.config.invocation_params.args, [])["all"]},
         })
         self._metadata()
+        self._watch_progress()
+
+    def _watch_progress(self) -> None:
+        """Under xdist, print the workers' load progress lines (reporting/progress.py)."""
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if _workers(self.config) and terminal is not None and self.config.get_verbosity() >= -1:
+            self.progress = ProgressWatcher(Path(self.state.shared_dir) / PROGRESS_DIR,
+                                            terminal.write_line)
+            self.progress.start()
 
     def _metadata(self) -> None:
         """pytest-html's environment table (via pytest-metadata, read at its trylast
@@ -195,6 +211,8 @@ class SessionReporter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.progress is not None:
+            self.progress.stop()
         if self.log is None:
             return
         finished = time.time()
@@ -230,10 +248,12 @@ class SessionReporter:
             copy = os.path.join(self.directory, name)
             if path and os.path.isfile(path) and os.path.getmtime(path) >= self.started \
                     and not os.path.exists(copy):
-                shutil.copyfile(path, copy)
-        assets = os.path.join(os.path.dirname(
-            str(getattr(self.config.option, "htmlpath", "") or "")), "assets")
-        if getattr(self.config.option, "htmlpath", None) and os.path.isdir(assets):
+                text = _beside_contract(path, self.directory) if name == "report.html" \
+                    else open(path, "rb").read()  # noqa: SIM115 (read whole, closed at once)
+                write_atomic(copy, text)
+        html_path = getattr(self.config.option, "htmlpath", None)
+        assets = os.path.join(os.path.dirname(str(html_path or "")), "assets")
+        if html_path and os.path.isdir(assets):
             # Not self-contained: the page links its stylesheet as assets/style.css.
             shutil.copytree(assets, os.path.join(self.directory, "assets"),
                             dirs_exist_ok=True)
@@ -275,6 +295,17 @@ class SessionReporter:
                                         f"{latest} still points at the last run's")
 
 
+def _beside_contract(html_path: str, run_dir: str) -> bytes:
+    """pytest-html's page, its contract links rewritten for a copy inside the run's
+    directory (beside contract.md)."""
+    with open(html_path, "rb") as handle:
+        page = handle.read()
+    far = os.path.relpath(os.path.join(run_dir, CONTRACT_DOC),
+                          os.path.dirname(os.path.abspath(html_path)))
+    # The page holds its rows as escaped JSON: match the path, whatever quotes it.
+    return page.replace(f"{far}#".encode(), f"{CONTRACT_DOC}#".encode())
+
+
 def _nothing_ran(events: list[dict[str, Any]], exitstatus: int | pytest.ExitCode) -> bool:
     """No test reported a phase, and pytest says why (nothing collected or selected, or a
     usage error): such a run has nothing to report."""
@@ -287,7 +318,8 @@ def terminal_lines(report: Report, top: int = 3) -> list[str]:
     lines = verdict_lines(report["verdict"])
     lines += [f"Cause {i}: {c['tests']} failing: {c['cause']}"
               for i, c in enumerate(report["root_causes"][:top], 1)]
-    lines += [f"Action {i}: {a['action']} ({a['tests']} tests)"
+    lines += [f"Action {i}: {a['action']} ({a['tests']} test{'s' if a['tests'] != 1 else ''}"
+              f"{'; contract ' + ', '.join(a['contract']) if a['contract'] else ''})"
               for i, a in enumerate(report["next_actions"][:top], 1)]
     return lines
 

@@ -7,14 +7,19 @@ so a report is cleaned here, once, before anything reads it.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import pytest
 
-from ..vocabulary.keys import EVIDENCE_PROPERTY, FIGURE_PROPERTY, META_PROPERTY, Meta
+from ..vocabulary.keys import (
+    EVIDENCE_PROPERTY,
+    FIGURE_PROPERTY,
+    META_PROPERTY,
+    REPRODUCE_PROPERTY,
+    Meta,
+)
 from ..vocabulary.redaction import Redactor
-from .html import evidence_html, failure_html
+from .html import evidence_html, failure_html, figure_html
 
 
 def attach_meta(report: pytest.TestReport, meta: Meta) -> None:
@@ -35,20 +40,22 @@ def properties(report: pytest.TestReport, key: str) -> list[Any]:
     return [value for name, value in report.user_properties if name == key]
 
 
-def add_html_extras(report: pytest.TestReport, meta: Meta) -> None:
-    """pytest-html: the call's evidence as inline tables, its figures as SVG, and for a
-    failure what it certifies."""
+def add_html_extras(report: pytest.TestReport, meta: Meta, contract_doc: str) -> None:
+    """pytest-html: for a failure what it certifies (linked into `contract_doc`) and its
+    reproduce command, then the call's evidence as inline tables and its figures drawn
+    inline."""
     from pytest_html import extras
 
     facts = properties(report, EVIDENCE_PROPERTY)
     figures: list[Any] = properties(report, FIGURE_PROPERTY)
     report_extras: list[Any] = getattr(report, "extras", [])
     if report.failed:
-        report_extras.append(extras.html(failure_html(meta["contract"], meta["clauses"])))
+        reproduce = next(iter(properties(report, REPRODUCE_PROPERTY)), None)
+        report_extras.append(extras.html(failure_html(meta["contract"], meta["clauses"],
+                                                      reproduce, contract_doc)))
     if facts:
         report_extras.append(extras.html(evidence_html(facts)))
-    report_extras += [extras.svg(base64.b64encode(f["svg"].encode()).decode(), name=f["name"])
-                      for f in figures]
+    report_extras += [extras.html(figure_html(f["name"], f["svg"])) for f in figures]
     # pytest-html reads `report.extras`; TestReport allows extra attributes.
     setattr(report, "extras", report_extras)  # noqa: B010
 

@@ -43,6 +43,7 @@ class PhaseEvent(_Verdict):
     duration: float
     wasxfail: str | None
     longrepr: str | None
+    reproduce: str | None
     strict: bool  # a skip that --sidecar-strict turned into this failure
 
 
@@ -67,6 +68,7 @@ class Result(_Verdict):
     duration_ms: int
     worker: str | None
     longrepr: str | None
+    reproduce: str | None  # a failure's last request as curl (tokens as $ENV references)
 
 
 class RootCause(TypedDict):
@@ -82,6 +84,7 @@ class NextAction(TypedDict):
     action: str
     tests: int
     examples: list[str]
+    contract: list[str]  # the sections its tests certify (docs/contract.md anchors)
 
 
 class Advisory(TypedDict):

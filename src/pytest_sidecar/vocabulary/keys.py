@@ -9,8 +9,10 @@ EVIDENCE_PROPERTY = "sidecar_evidence"
 FIGURE_PROPERTY = "sidecar_figure"
 ADVISORY_PROPERTY = "sidecar_advisory"
 META_PROPERTY = "sidecar_meta"
+# A failed spec's last request as a curl command, tokens as environment references.
+REPRODUCE_PROPERTY = "sidecar_reproduce"
 SIDECAR_PROPERTIES = frozenset({EVIDENCE_PROPERTY, FIGURE_PROPERTY, ADVISORY_PROPERTY,
-                                META_PROPERTY})
+                                META_PROPERTY, REPRODUCE_PROPERTY})
 
 
 class Meta(TypedDict):

@@ -1,8 +1,8 @@
 """Typed reason codes: the closed set of skip and fail reasons, and their one-line form.
 
 A skip or failure message is one line: `CODE: what happened; action: what enables it
-(CONTRACT §x)`. The reporter parses the code back out of the line, so the line format
-is the interface between tests and reports.
+(contract §x)`, §x being a section of docs/contract.md. The reporter parses the code
+back out of the line, so the line format is the interface between tests and reports.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class FailReason(enum.Enum):
 
 
 _LINE = re.compile(r"^(?P<code>[A-Z_]+): (?P<text>.*?)(?:; action: (?P<action>.*?))?"
-                   r"(?: \((?P<ref>CONTRACT [^)]*)\))?$")
+                   r"(?: \((?P<ref>(?:contract|CONTRACT) [^)]*)\))?$")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def format_line(code: str, text: str, action: str | None = None, ref: str | None
     if action:
         line += f"; action: {' '.join(action.split())}"
     if ref:
-        line += f" (CONTRACT {ref})"
+        line += f" (contract {ref})"
     return line
 
 
@@ -60,7 +60,7 @@ def parse_line(line: str) -> Outcome | None:
     match = _LINE.match(first)
     if not match or match["code"] not in _CODES:
         return None
-    ref = match["ref"].removeprefix("CONTRACT ") if match["ref"] else None
+    ref = match["ref"].split(" ", 1)[1] if match["ref"] else None
     return Outcome(match["code"], match["text"], match["action"], ref)
 
 
