@@ -20,12 +20,14 @@ from .atomic import write_atomic
 
 RUNS = "runs"
 LATEST = "latest"
-_NAME = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]+$")
+_NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]+$")
 
 
 def run_dir_name(run_id: str, started: float) -> str:
-    """`20261201T181017Z-0123456789ab`: sorts by start time, unique by run id."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started)) + f"-{run_id}"
+    """`20261201T181017.123456Z-0123456789ab`: sorts by start time (to the microsecond,
+    so runs started within one second keep their order), unique by run id."""
+    micros = round(started % 1 * 1e6) % 1_000_000
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(started)) + f".{micros:06d}Z-{run_id}"
 
 
 def run_dir(root: str | os.PathLike[str], run_id: str, started: float) -> Path:

@@ -77,7 +77,7 @@ def test_explain(sidecar_target):
         f"Target {target.url} (file *); declared: auth, chat, tenants:2",
         "Profiles: core – untested · explain – not declared · security ✓ conformant*",
         "SLOs: none measured in this run*",
-        "Action 1: run the explainer and declare 'explain' (1 tests)",
+        "Action 1: run the explainer and declare 'explain' (1 test; contract §2.2-2.4)",
     ])
     page = (pytester.path / "report.html").read_text()
     assert "<h2>Verdict</h2>" in page and "security ✓ conformant" in page

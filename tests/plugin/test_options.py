@@ -82,7 +82,8 @@ def test_help_and_collect_only_leave_the_last_reports_alone(pytester: pytest.Pyt
 
     before = tree()
     assert {name.rpartition("/")[2] for name in before} == {
-        "sidecar-events.jsonl", "sidecar-report.json", "sidecar-report.md", "latest ->"}
+        "sidecar-events.jsonl", "sidecar-report.json", "sidecar-report.md", "contract.md",
+        "latest ->"}
     pytester.runpytest("--help")
     pytester.runpytest("--collect-only")
     assert tree() == before

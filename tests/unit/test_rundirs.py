@@ -17,7 +17,8 @@ def make(root: Path, run_id: str, started: float) -> Path:
 
 
 def test_names_sort_by_start_time_and_carry_the_run_id(tmp_path: Path) -> None:
-    assert rundirs.run_dir_name("abc123", 0) == "19700101T000000Z-abc123"
+    assert rundirs.run_dir_name("abc123", 0) == "19700101T000000.000000Z-abc123"
+    assert rundirs.run_dir_name("abc123", 1.25) == "19700101T000001.250000Z-abc123"
     older, newer = make(tmp_path, "ffff", 100), make(tmp_path, "0000", 200)
     assert rundirs.finished_runs(tmp_path) == [older, newer]
 
