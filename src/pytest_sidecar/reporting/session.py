@@ -139,8 +139,14 @@ class SessionReporter:
         """Under xdist, print the workers' load progress lines (reporting/progress.py)."""
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if _workers(self.config) and terminal is not None and self.config.get_verbosity() >= -1:
+            def write_line(line: str) -> None:
+                # xdist's progress dots do not end their line: start a fresh one.
+                if getattr(getattr(terminal, "_tw", None), "width_of_current_line", 0):
+                    terminal.write("\n")
+                terminal.write_line(line)
+
             self.progress = ProgressWatcher(Path(self.state.shared_dir) / PROGRESS_DIR,
-                                            terminal.write_line)
+                                            write_line)
             self.progress.start()
 
     def _metadata(self) -> None:
