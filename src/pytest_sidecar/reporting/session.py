@@ -33,7 +33,7 @@ from ..vocabulary.keys import (
 from ..vocabulary.reasons import parse_line
 from .environment import environment
 from .events import EventLog, read_events
-from .model import build_report, build_results, conformance, root_causes
+from .model import build_report, build_results, conformance, next_actions, root_causes
 from .progress import PROGRESS_DIR, ProgressWatcher
 from .render import write_reports
 from .rerun import rerun_commands
@@ -278,11 +278,15 @@ class SessionReporter:
         prefix.append("<h2>Verdict</h2><ul>" + "".join(
             f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>")
         causes = root_causes(results)
-        if not causes:
-            return
-        items = "".join(f"<li><b>{cause['tests']} failing</b>: {html.escape(cause['cause'])}"
-                        "</li>" for cause in causes)
-        prefix.append(f"<h2>Root causes</h2><ol>{items}</ol>")
+        if causes:
+            items = "".join(f"<li><b>{cause['tests']} failing</b>: "
+                            f"{html.escape(cause['cause'])}</li>" for cause in causes)
+            prefix.append(f"<h2>Root causes</h2><ol>{items}</ol>")
+        actions = next_actions(results)[:5]
+        if actions:
+            items = "".join(f"<li>{html.escape(a['action'])} ({a['tests']} test"
+                            f"{'s' if a['tests'] != 1 else ''})</li>" for a in actions)
+            prefix.append(f"<h2>Next actions</h2><ol>{items}</ol>")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The report's opening, short: verdict, the first root causes and actions."""
