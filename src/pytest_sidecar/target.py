@@ -59,6 +59,7 @@ class Target:
     cors_origins: tuple[str, ...] = ()
     routes: tuple[str, ...] = ()
     openapi: str | None = None  # the target's API document: a path or an http(s) URL
+    resilience: Mapping[str, Any] = field(default_factory=dict)  # §10 settings; see schema
     extensions: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -198,6 +199,7 @@ def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -
         cors_origins=tuple(data.get("cors", {}).get("allowed_origins", ())),
         routes=tuple(data.get("routes", ())),
         openapi=data.get("openapi"),
+        resilience=data.get("resilience", {}),
         extensions={k: v for k, v in data.items() if k.startswith("x-")},
     )
 

@@ -1,9 +1,14 @@
 """The chaos control file (CONTRACT §7): a JSON object of flags, re-read when it changes.
 
-Each flag is `{enabled, percent?, tenants?, ...}`. An invalid file is ignored with a
-warning (the last good flags stay), never a crash. Flags used so far:
-`dependency-outage {dependency: status_store|upstream|explainer}` makes that dependency
-really unavailable (the readiness switch); the chaos issue adds the rest of §7's list.
+Each flag is `{enabled, percent?, tenants?, expires_at?, ...}`. An invalid file is
+ignored with a warning (the last good flags stay), never a crash. A flag whose lease
+(`expires_at`, epoch seconds) has passed is off, so a fault a killed runner left behind
+lapses by itself. Where each flag bites:
+
+- `fail-attribution {mode}`, `slow-sae {jitter_ms}`, `drop-s3`: the explainer's job;
+- `rate-limit-spike {severity}`: the gateway's admission (requests.py);
+- `upstream-errors {status}`, `upstream-latency {ms}`: the upstream client;
+- `dependency-outage {dependency}`: readiness, the explain admission, the explainer.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import contextlib
 import json
 import logging
 import os
+import random
+import time
 from typing import Any
 
 log = logging.getLogger("sidecar.chaos")
@@ -25,6 +32,7 @@ class ChaosControl:
         self._flags: dict[str, dict[str, Any]] = {}
         self._mtime: float | None = None
         self._task: asyncio.Task[None] | None = None
+        self._random = random.Random()
 
     def start(self) -> None:
         self.reload()
@@ -56,9 +64,31 @@ class ChaosControl:
         self._flags = data
 
     def flag(self, name: str) -> dict[str, Any] | None:
-        """The flag's settings when it is enabled, else None."""
+        """The flag's settings when it is enabled and its lease holds, else None."""
         settings = self._flags.get(name)
-        return settings if settings and settings.get("enabled") else None
+        if not settings or not settings.get("enabled"):
+            return None
+        expires = settings.get("expires_at")
+        if isinstance(expires, int | float) and not isinstance(expires, bool) \
+                and expires <= time.time():
+            return None  # the lease lapsed: the runner that set it is gone or late
+        return settings
+
+    def hits(self, name: str, tenant: str | None = None) -> dict[str, Any] | None:
+        """The flag's settings when it applies to this one operation: on, its tenant in
+        scope (when the flag names tenants), and the `percent` draw hit."""
+        settings = self.flag(name)
+        if settings is None:
+            return None
+        tenants = settings.get("tenants")
+        if isinstance(tenants, list) and tenants and tenant not in tenants:
+            return None
+        percent = settings.get("percent", 100)
+        if not isinstance(percent, int | float) or isinstance(percent, bool):
+            percent = 100
+        if percent < 100 and self._random.random() * 100 >= percent:
+            return None
+        return settings
 
     def outage(self, dependency: str) -> bool:
         settings = self.flag("dependency-outage")

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import random
 import time
 from typing import Any
 
@@ -180,6 +181,9 @@ class Explainer:
                 return
         else:  # resumed after a restart: the work starts over, the state stays running
             await self.store.update(trace_id, stage="capture", progress=5)
+        faults = self._faults(record.get("tenant_id"))
+        if faults["slow_s"] and await self._sleep_or_cancel(faults["slow_s"], cancel):
+            return
         service, budget = job["service_s"], job.get("budget_ms")
         allowed = service if budget is None else min(service, budget / 1000)
         spent = 0.0
@@ -196,11 +200,22 @@ class Explainer:
             if spent >= allowed and allowed < service:
                 await self.store.transition(trace_id, "failed", error="budget_exceeded")
                 return
+        if faults["attribution"] == "fail":
+            await self.store.transition(trace_id, "failed", error="chaos_fail_attribution")
+            return
+        featureset = job["featureset"]
+        if faults["attribution"] == "fallback":  # a saliency-only graph, said in the status
+            featureset = "saliency"
+            await self.store.update(trace_id, bp_actions=sorted(
+                {*record.get("bp_actions", []), "saliency-fallback"}))
         graph = build_hif(prompt=job["prompt"], completion=job["completion"],
-                          granularity=job["granularity"], featureset=job["featureset"],
+                          granularity=job["granularity"], featureset=featureset,
                           model=job["model"], created_at=rfc3339(time.time()))
-        key = artifact_key(trace_id, job["granularity"], job["featureset"],
+        key = artifact_key(trace_id, job["granularity"], featureset,
                            model_hash(job["model"]), time.time())
+        if faults["drop_s3"]:  # never complete without a readable artifact
+            await self.store.transition(trace_id, "failed", error="artifact_write_failed")
+            return
         await asyncio.to_thread(self.artifacts.put, key, graph)
         if defects.on("cancel-still-publishes") and cancel.is_set():
             await self.store.update(trace_id, s3_key=key)
@@ -210,6 +225,18 @@ class Explainer:
                 expires_at=time.time() + self.settings.ttl_seconds) is None:
             # Canceled while publishing: the graph must never be served.
             self.artifacts.delete(key)
+
+    def _faults(self, tenant: str | None) -> dict[str, Any]:
+        """The chaos flags (CONTRACT §7) this job draws, once at its start."""
+        slow = self.chaos.hits("slow-sae", tenant)
+        jitter_ms = slow.get("jitter_ms", 0) if slow else 0
+        attribution = self.chaos.hits("fail-attribution", tenant)
+        return {
+            "slow_s": random.uniform(0, float(jitter_ms)) / 1000
+            if isinstance(jitter_ms, int | float) and jitter_ms > 0 else 0.0,
+            "attribution": (attribution.get("mode", "fail") if attribution else None),
+            "drop_s3": self.chaos.hits("drop-s3", tenant) is not None,
+        }
 
     @staticmethod
     async def _sleep_or_cancel(seconds: float, cancel: asyncio.Event) -> bool:

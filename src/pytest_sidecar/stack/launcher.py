@@ -35,7 +35,7 @@ log = logging.getLogger("sidecar.stack")
 # Every capability the reference stack implements (the target file declares them).
 IMPLEMENTED = ("chat", "chat_stream", "health", "explain", "trace_stream", "cancel",
                "client_trace_id", "rate_limits", "idempotency", "explanation_v2", "webhooks",
-               "readiness_switch", "backpressure")
+               "readiness_switch", "backpressure", "chaos_flags", "circuit_breaker")
 TOKEN_PREFIX = "sct_"  # recognisable, so redactors can catch a stray one by pattern
 
 
@@ -112,6 +112,9 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
         doc["tenants"] = target_tenants(settings.tokens)
     if settings.cors_origins:
         doc["cors"] = {"allowed_origins": sorted(settings.cors_origins)}
+    doc["resilience"] = {"upstream_timeout_s": settings.upstream_timeout_s,
+                         "circuit_breaker": {"failures": settings.breaker_failures,
+                                             "cooldown_s": settings.breaker_cooldown_s}}
     # The TTL as it is; the suite decides whether it is short enough to observe a 410.
     doc["trace_ttl_seconds"] = settings.ttl_seconds
     return doc

@@ -37,6 +37,14 @@ class GatewayMetrics:
                                     "category", ["category"], registry=r)
         self.rbac_denied = Counter("rbac_denied", "Requests refused by authentication or "
                                    "authorization, by reason", ["reason"], registry=r)
+        self.breaker_state = Gauge("upstream_breaker_state", "Upstream circuit breaker: 0 "
+                                   "closed, 1 open, 2 half-open", registry=r)
+        self.breaker_fastfail = Counter("upstream_breaker_fastfail", "Chats refused by the "
+                                        "open circuit breaker without calling the upstream",
+                                        registry=r)
+        self.upstream_retries = Counter("upstream_retries", "Upstream calls retried, by "
+                                        "reason (only connect errors are)", ["reason"],
+                                        registry=r)
         if defects.on("metrics-trace-id-label"):
             self.status_reads_by_trace = Counter(
                 "trace_status_reads", "Status reads per trace", ["trace_id"], registry=r)

@@ -9,6 +9,7 @@ from . import defects
 from .artifacts import ArtifactStore
 from .audit import Auditor
 from .auth import Authenticator
+from .breaker import Breaker
 from .chaos import ChaosControl
 from .explainer import Explainer
 from .idempotency import IdempotencyStore
@@ -47,12 +48,15 @@ class Services:
         queue = DurableQueue(settings.queue_dir)
         artifacts = ArtifactStore(settings.artifact_root)
         explainer = Explainer(settings, store, queue, artifacts, chaos)
-        upstream = (UpstreamClient(upstream_url, settings.upstream_timeout_s, chaos)
+        metrics = GatewayMetrics()
+        upstream = (UpstreamClient(upstream_url, settings.upstream_timeout_s, chaos,
+                                   Breaker(settings.breaker_failures,
+                                           settings.breaker_cooldown_s), metrics)
                     if upstream_url else None)
         return cls(settings, store, queue, artifacts, explainer,
                    Authenticator(settings.auth_mode, settings.tokens), upstream,
                    RateLimiter(settings.rate_limits, settings.tenant_rate_limits),
-                   IdempotencyStore(settings.idempotency_path), GatewayMetrics(),
+                   IdempotencyStore(settings.idempotency_path), metrics,
                    WebhookDispatcher(settings.webhooks_path, store, settings.webhook_allow_hosts,
                                      settings.webhook_backoff_s),
                    Auditor(settings.audit_log_path), chaos)

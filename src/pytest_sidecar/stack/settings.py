@@ -24,7 +24,8 @@ ENV_VARS = (
     "FAKE_UPSTREAM_LATENCY_MS", "FAKE_UPSTREAM_TOKEN_MS", "EXPLAINER_WORKERS",
     "EXPLAINER_SENTENCE_BASE_MS", "EXPLAINER_SENTENCE_MS", "EXPLAINER_TOKEN_MS",
     "TRACE_TTL_DAYS", "TRACE_TTL_SECONDS", "MAX_BODY_BYTES", "SSE_KEEPALIVE_SECONDS",
-    "UPSTREAM_TIMEOUT_SECONDS", "RATE_LIMIT_READ_RPS", "RATE_LIMIT_READ_BURST",
+    "UPSTREAM_TIMEOUT_SECONDS", "BREAKER_FAILURES", "BREAKER_COOLDOWN_S",
+    "RATE_LIMIT_READ_RPS", "RATE_LIMIT_READ_BURST",
     "RATE_LIMIT_WRITE_RPS", "RATE_LIMIT_WRITE_BURST", "RATE_LIMITS_JSON",
     "CORS_ALLOW_ORIGINS", "WEBHOOK_ALLOW_HOSTS", "WEBHOOK_BACKOFF_MS", "AUDIT_LOG_PATH",
     "CHAOS_CONTROL_PATH", "SIDECAR_DEFECTS",
@@ -58,6 +59,8 @@ class StackSettings:
     max_body_bytes: int = 1024 * 1024
     keepalive_s: float = 15.0
     upstream_timeout_s: float = 30.0
+    breaker_failures: int = 5  # consecutive upstream failures that open the breaker
+    breaker_cooldown_s: float = 10.0
     rate_limits: Mapping[str, Limit] = field(default_factory=lambda: dict(DEFAULTS))
     tenant_rate_limits: Mapping[str, Mapping[str, Limit]] = field(default_factory=dict)
     cors_origins: frozenset[str] = frozenset()
@@ -110,6 +113,8 @@ SUITE_DEFAULTS = {
     "CORS_ALLOW_ORIGINS": "https://console.sidecar.test",
     "WEBHOOK_ALLOW_HOSTS": "127.0.0.1", "WEBHOOK_BACKOFF_MS": "100",
     "EXPLAINER_WORKERS": "8",
+    # Resilience specs wait out the upstream timeout and the breaker's cooldown: short.
+    "UPSTREAM_TIMEOUT_SECONDS": "2", "BREAKER_COOLDOWN_S": "2",
     # Keep-alive comments within a few seconds' stream, so the spec sees them (§2.5 asks
     # for at least one every 15 s; more often is allowed).
     "SSE_KEEPALIVE_SECONDS": "1",
@@ -226,6 +231,8 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
         max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 1024 * 1024, 1)),
         keepalive_s=_number(env, "SSE_KEEPALIVE_SECONDS", 15.0, 0.05),
         upstream_timeout_s=_number(env, "UPSTREAM_TIMEOUT_SECONDS", 30.0, 0.1),
+        breaker_failures=int(_number(env, "BREAKER_FAILURES", 5, 1)),
+        breaker_cooldown_s=_number(env, "BREAKER_COOLDOWN_S", 10.0, 0.1),
         rate_limits=limits,
         tenant_rate_limits=tenant_limits,
         cors_origins=origins,

@@ -10,7 +10,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -19,16 +19,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .breaker import Breaker
 from .chaos import ChaosControl
+from .metrics import GatewayMetrics
 from .text import fake_completion, tokenize
 
 
 class UpstreamError(Exception):
-    """The upstream failed; `status` is what the gateway answers (502 or 504)."""
+    """The upstream failed; `status` is what the gateway answers (502, 503 or 504).
+    `breaker_failure`: whether it counts toward opening the circuit breaker (5xx,
+    timeouts, connect errors do; a 4xx answer does not)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None,
+                 breaker_failure: bool = True) -> None:
         super().__init__(message)
-        self.status, self.code = status, code
+        self.status, self.code, self.retry_after = status, code, retry_after
+        self.breaker_failure = breaker_failure
 
 
 def prompt_of(messages: list[dict[str, Any]]) -> str:
@@ -86,13 +92,17 @@ def create_fake_upstream(latency_ms: float, token_ms: float) -> Starlette:
 
 
 class UpstreamClient:
-    """The gateway's client for the upstream LLM (OpenAI chat completions API)."""
+    """The gateway's client for the upstream LLM (OpenAI chat completions API), behind
+    the circuit breaker (CONTRACT §10) and the upstream chaos flags (§7)."""
 
-    def __init__(self, base_url: str, timeout_s: float, chaos: ChaosControl) -> None:
-        self.base_url, self.chaos = base_url, chaos
+    def __init__(self, base_url: str, timeout_s: float, chaos: ChaosControl,
+                 breaker: Breaker, metrics: GatewayMetrics) -> None:
+        self.base_url, self.timeout_s, self.chaos = base_url, timeout_s, chaos
+        self.breaker, self.metrics = breaker, metrics
         self._client = httpx.AsyncClient(
             base_url=base_url, timeout=timeout_s,
             limits=httpx.Limits(max_connections=512, max_keepalive_connections=128))
+        metrics.breaker_state.set_function(lambda: self.breaker.state)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -104,30 +114,52 @@ class UpstreamClient:
         except httpx.HTTPError:
             return False
 
-    def _check_outage(self) -> None:
-        if self.chaos.outage("upstream"):
-            raise UpstreamError(502, "upstream_error", "the upstream LLM is unreachable")
-
-    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
-        self._check_outage()
-        try:
-            response = await self._client.post("/v1/chat/completions", json=body)
-        except httpx.TimeoutException:
-            raise UpstreamError(504, "upstream_timeout", "the upstream LLM timed out") from None
-        except httpx.HTTPError:
-            raise UpstreamError(502, "upstream_error", "the upstream LLM is unreachable") from None
-        if response.status_code != 200:
-            raise UpstreamError(502, "upstream_error",
-                                f"the upstream LLM answered {response.status_code}")
+    async def complete(self, body: dict[str, Any], tenant: str | None = None
+                       ) -> dict[str, Any]:
+        response = await self._call(
+            lambda: self._client.post("/v1/chat/completions", json=body), tenant)
         data: dict[str, Any] = response.json()
         return data
 
-    async def open_stream(self, body: dict[str, Any]) -> httpx.Response:
+    async def open_stream(self, body: dict[str, Any], tenant: str | None = None
+                          ) -> httpx.Response:
         """Start a streaming completion; the caller iterates and closes the response."""
-        self._check_outage()
         request = self._client.build_request("POST", "/v1/chat/completions", json=body)
+        return await self._call(lambda: self._client.send(request, stream=True), tenant)
+
+    async def _call(self, send: Callable[[], Awaitable[httpx.Response]],
+                    tenant: str | None) -> httpx.Response:
+        """One upstream call through the breaker: a fast 503 while it is open."""
+        wait = self.breaker.admit()
+        if wait is not None:
+            self.metrics.breaker_fastfail.inc()
+            raise UpstreamError(503, "upstream_unavailable", "the upstream LLM is failing; "
+                                "the circuit breaker is open", retry_after=wait)
         try:
-            response = await self._client.send(request, stream=True)
+            response = await self._attempt(send, tenant)
+        except UpstreamError as exc:
+            if exc.breaker_failure:
+                self.breaker.failed()
+            else:
+                self.breaker.succeeded()  # the upstream answered: it is there
+            raise
+        except BaseException:
+            self.breaker.released()  # the client went away mid-call
+            raise
+        self.breaker.succeeded()
+        return response
+
+    async def _attempt(self, send: Callable[[], Awaitable[httpx.Response]],
+                       tenant: str | None) -> httpx.Response:
+        if self.chaos.outage("upstream"):
+            raise UpstreamError(502, "upstream_error", "the upstream LLM is unreachable")
+        await self._chaos_latency(tenant)
+        injected = self.chaos.hits("upstream-errors", tenant)
+        if injected is not None:
+            raise UpstreamError(502, "upstream_error",
+                                f"the upstream LLM answered {injected.get('status', 500)}")
+        try:
+            response = await self._send_retrying_connect(send)
         except httpx.TimeoutException:
             raise UpstreamError(504, "upstream_timeout", "the upstream LLM timed out") from None
         except httpx.HTTPError:
@@ -135,5 +167,29 @@ class UpstreamClient:
         if response.status_code != 200:
             await response.aclose()
             raise UpstreamError(502, "upstream_error",
-                                f"the upstream LLM answered {response.status_code}")
+                                f"the upstream LLM answered {response.status_code}",
+                                breaker_failure=response.status_code >= 500)
         return response
+
+    async def _send_retrying_connect(self, send: Callable[[], Awaitable[httpx.Response]]
+                                     ) -> httpx.Response:
+        """A connect error never reached the upstream, so one retry cannot bill twice;
+        nothing else is retried (§10)."""
+        try:
+            return await send()
+        except httpx.ConnectError:
+            self.metrics.upstream_retries.labels("connect_error").inc()
+            return await send()
+
+    async def _chaos_latency(self, tenant: str | None) -> None:
+        """upstream-latency {ms}: the answer comes that much later; past the timeout the
+        call times out (504) as a slow upstream would make it."""
+        delay = self.chaos.hits("upstream-latency", tenant)
+        if delay is None:
+            return
+        ms = delay.get("ms", 0)
+        seconds = float(ms) / 1000 if isinstance(ms, int | float) else 0.0
+        if seconds >= self.timeout_s:
+            await asyncio.sleep(self.timeout_s)
+            raise UpstreamError(504, "upstream_timeout", "the upstream LLM timed out")
+        await asyncio.sleep(seconds)

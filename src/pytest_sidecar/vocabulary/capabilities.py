@@ -94,6 +94,14 @@ _ALL = (
                "set files.artifacts in the target file (or --sidecar-artifacts)"),
     Capability("chaos_control", "resilience", "§7", "the chaos control file is writable",
                "set files.chaos_control in the target file (or --sidecar-chaos-control)"),
+    Capability("chaos_flags", "resilience", "§7",
+               "every flag of the chaos control file takes effect",
+               "implement the §7 chaos flags (fail-attribution, slow-sae, drop-s3, "
+               "rate-limit-spike, upstream-errors, upstream-latency, dependency-outage), "
+               "then declare 'chaos_flags' in the target file"),
+    Capability("circuit_breaker", "resilience", "§10", "the upstream circuit breaker",
+               "implement the upstream circuit breaker (503 upstream_unavailable while "
+               "open), then declare 'circuit_breaker' in the target file"),
 )
 
 CAPABILITIES: dict[str, Capability] = {cap.name: cap for cap in _ALL}

@@ -31,10 +31,7 @@ async def open_trace(request: Request, who: Principal, opts: dict[str, Any],
                      completion_id: str | None, model: str) -> tuple[str, backpressure.Plan]:
     """Create the trace's record, durable before the answer leaves (§5, §10)."""
     services = services_of(request)
-    if services.chaos.outage("status_store"):
-        # Acknowledged means durable: with no store, no trace is accepted.
-        raise ApiError(503, "status_store_unavailable", "the status store is unavailable",
-                       headers={"Retry-After": "1"})
+    refuse_if_unkeepable(services)
     trace_id = opts["trace_id"] or uuid.uuid4().hex
     now = time.time()
     chosen = services.explainer.plan(opts["granularity"])
@@ -54,6 +51,21 @@ async def open_trace(request: Request, who: Principal, opts: dict[str, Any],
         raise ApiError(409, "trace_exists", f"trace {trace_id} already exists") from None
     request.state.trace_id = trace_id
     return trace_id, chosen
+
+
+def refuse_if_unkeepable(services: Any) -> None:
+    """Acknowledged means durable (§10): with the status store or the explainer's queue
+    down, nothing is accepted that could not be kept: 503 explain_unavailable."""
+    down = next((d for d in ("status_store", "explainer") if services.chaos.outage(d)), None)
+    if down is not None:
+        raise ApiError(503, "explain_unavailable", f"explanations are unavailable: the "
+                       f"{down.replace('_', ' ')} is down", headers={"Retry-After": "1"})
+
+
+def upstream_failure(exc: UpstreamError) -> ApiError:
+    """The chat's answer to a failed upstream call (§2.1, §10)."""
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return ApiError(exc.status, exc.code, str(exc), headers=headers)
 
 
 def job(opts: dict[str, Any], body: dict[str, Any], completion: str,
@@ -84,6 +96,8 @@ async def chat(request: Request) -> Response:
     body = await _valid_body(request)
     if services.upstream is None:
         raise ApiError(503, "upstream_unconfigured", "no upstream LLM is configured")
+    if opts["explain"]:
+        refuse_if_unkeepable(services)  # before the upstream: a refused chat costs nothing
     if opts["explain"] and (wait := services.explainer.refuse_after(opts["granularity"])):
         # §5: the explanation lane is saturated; refuse explain work, not chats.
         raise ApiError(503, "explain_overloaded", "the explanation lane is saturated",
@@ -154,9 +168,9 @@ async def complete(request: Request, who: Principal, opts: dict[str, Any],
     assert services.upstream is not None
     check_new_trace_id(request, opts)
     try:
-        completion = await services.upstream.complete(upstream_body)
+        completion = await services.upstream.complete(upstream_body, who.tenant_id)
     except UpstreamError as exc:
-        raise ApiError(exc.status, exc.code, str(exc)) from None
+        raise upstream_failure(exc) from None
     if opts["explain"]:
         # Opened only after the chat succeeded (no orphan traces), durable before 200.
         trace_id, chosen = await open_trace(request, who, opts, completion["id"],
@@ -182,9 +196,9 @@ async def chat_stream(request: Request, who: Principal, opts: dict[str, Any],
     services = services_of(request)
     assert services.upstream is not None
     try:
-        upstream = await services.upstream.open_stream(upstream_body)
+        upstream = await services.upstream.open_stream(upstream_body, who.tenant_id)
     except UpstreamError as exc:
-        raise ApiError(exc.status, exc.code, str(exc)) from None
+        raise upstream_failure(exc) from None
     trace_id, chosen = None, None
     if opts["explain"]:
         try:

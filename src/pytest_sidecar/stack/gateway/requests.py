@@ -49,6 +49,7 @@ def principal(request: Request, scope: str) -> Principal:
                                    "read" if request.method == "GET" else "write")
         raise
     category = "read" if request.method == "GET" else "write"
+    _rate_limit_spike(request, who)
     # The defect: one bucket per category, sized by whichever tenant used it first.
     shared = defects.on("rate-limit-shared-by-tenants")
     retry_after = services.limiter.check("all" if shared else who.tenant_id, category,
@@ -60,6 +61,21 @@ def principal(request: Request, scope: str) -> Principal:
                        headers={"Retry-After": "0" if defects.on("retry-after-zero")
                                 else str(retry_after)})
     return who
+
+
+def _rate_limit_spike(request: Request, who: Principal) -> None:
+    """Chaos `rate-limit-spike {severity}` (§7): 429 rate_limited with Retry-After, on
+    explain requests only (soft) or on every /v1 request (hard)."""
+    services = services_of(request)
+    spike = services.chaos.hits("rate-limit-spike", who.tenant_id)
+    if spike is None:
+        return
+    explain = request.headers.get("x-explain-mode", "").lower() == "hypergraph"
+    if spike.get("severity", "soft") == "hard" or explain:
+        services.metrics.rate_limited.labels(
+            "read" if request.method == "GET" else "write").inc()
+        raise ApiError(429, "rate_limited", "rate limit exceeded (a traffic spike)",
+                       headers={"Retry-After": "1"})
 
 
 def owned(request: Request, trace_id: str, who: Principal) -> dict[str, Any]:
