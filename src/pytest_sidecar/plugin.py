@@ -14,6 +14,7 @@ import pytest
 
 from . import hookspecs
 from .config import SettingError, resolve, separated_path_values
+from .fixtures.chaos import chaos, chaos_factory
 from .fixtures.contracts import evidence, hif_validator
 from .fixtures.files import audit_log, status_store
 from .fixtures.gateway import gateway, gateway_factory
@@ -39,9 +40,9 @@ from .vocabulary.contract_doc import CONTRACT_DOC
 from .vocabulary.markers import MARKERS
 from .vocabulary.reasons import FailReason, format_line
 
-__all__ = ["audit_log", "evidence", "gateway", "gateway_factory", "hif_validator",
-           "load_profile", "load_runner", "metrics", "metrics_factory", "platform", "quiet_target",
-           "rate_limited", "sidecar_config", "sidecar_target",
+__all__ = ["audit_log", "chaos", "chaos_factory", "evidence", "gateway", "gateway_factory",
+           "hif_validator", "load_profile", "load_runner", "metrics", "metrics_factory",
+           "platform", "quiet_target", "rate_limited", "sidecar_config", "sidecar_target",
            "stack_factory", "status_store", "tenants", "traces"]
 
 

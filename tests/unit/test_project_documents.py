@@ -81,7 +81,8 @@ def test_every_clause_is_asserted_by_a_spec_or_owned() -> None:
 
     named: set[str] = set()
     for path in [*(ROOT / "tests" / "e2e").glob("test_*.py"),
-                 *(ROOT / "tests" / "load").glob("test_*.py")]:
+                 *(ROOT / "tests" / "load").glob("test_*.py"),
+                 *(ROOT / "tests" / "chaos").glob("test_*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "clause":
                 named |= {arg.value for arg in node.args if isinstance(arg, ast.Constant)}

@@ -35,7 +35,7 @@ def run_experiment(experiment: Mapping[str, Any], configuration: Mapping[str, An
     config = {**(experiment.get("configuration") or {}), **(configuration or {})}
     started = time.time()
     journal = new_journal(experiment)
-    with actions.run_scope() as scope, _sigterm_raises():
+    with actions.run_scope() as scope, sigterm_raises():
         try:
             before = hypothesis(experiment, config)
             journal["steady_states"]["before"] = before
@@ -112,7 +112,7 @@ def _watch(experiment: Mapping[str, Any], config: Mapping[str, Any], journal: di
 
 
 @contextmanager
-def _sigterm_raises() -> Iterator[None]:
+def sigterm_raises() -> Iterator[None]:
     """SIGTERM becomes an exception in the main thread, so the rollbacks still run."""
     if threading.current_thread() is not threading.main_thread():
         yield

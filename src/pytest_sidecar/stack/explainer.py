@@ -52,6 +52,10 @@ class Explainer:
         self.pending_by_granularity = dict.fromkeys(GRANULARITIES, 0.0)
         self.waiting = 0  # accepted jobs no worker has started
         self.busy = 0
+        # How much slower than estimated jobs really run (moving average, >= 1): backlog
+        # seconds are queued work / *observed* throughput (§5), so a slow explainer (a
+        # slow SAE) grows the backlog it reports, not only a long queue.
+        self.slowdown = 1.0
         self.metrics = ExplainerMetrics()
         for granularity in GRANULARITIES:
             self.metrics.backlog.labels(granularity).set_function(
@@ -107,7 +111,7 @@ class Explainer:
         ahead = self.pending_by_granularity.get("sentence", 0.0)
         if granularity == "token":
             ahead += self.pending_by_granularity.get("token", 0.0)
-        return ahead / self.settings.explainer_workers
+        return ahead * self.slowdown / self.settings.explainer_workers
 
     def level(self, granularity: str) -> int:
         """The backpressure level of a granularity now (0 normal, 1 soft, 2 hard)."""
@@ -153,8 +157,12 @@ class Explainer:
                 self.waiting = max(0, self.waiting - 1)
                 self.metrics.queue_lag.observe(max(0.0, time.time() - job.get(
                     "accepted_at", time.time())))
+            started = time.monotonic()
             try:
                 await self._explain(trace_id, job)
+                if job is not None and job.get("service_s"):
+                    ratio = (time.monotonic() - started) / job["service_s"]
+                    self.slowdown = max(1.0, 0.7 * self.slowdown + 0.3 * min(ratio, 50.0))
             except asyncio.CancelledError:
                 raise  # shutting down: the job file stays, the next start resumes it
             except Exception:  # a broken job fails its trace, never the worker

@@ -113,6 +113,7 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
     if settings.cors_origins:
         doc["cors"] = {"allowed_origins": sorted(settings.cors_origins)}
     doc["resilience"] = {"upstream_timeout_s": settings.upstream_timeout_s,
+                         "chaos_reload_s": 0.3,  # the chaos file is polled every 0.1 s
                          "circuit_breaker": {"failures": settings.breaker_failures,
                                              "cooldown_s": settings.breaker_cooldown_s}}
     # The TTL as it is; the suite decides whether it is short enough to observe a 410.

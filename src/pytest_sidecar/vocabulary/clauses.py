@@ -50,13 +50,13 @@ _ALL = (
     Clause("§2.1/stream", "core", "stream: true sends SSE chunks ending data: [DONE]; the "
            "trace id in the x-trace-id header"),
     Clause("§2.1/upstream-errors", "resilience",
-           "upstream failure -> 502/504 and no orphan trace", _RESILIENCE),
+           "upstream failure -> 502/504 and no orphan trace"),
     Clause("§2.1/upstream-unconfigured", "core", "no upstream -> 503 upstream_unconfigured",
            "not observable on a configured target"),
     Clause("§2.2/states", "explain",
            "states move forward only and end in exactly one terminal state"),
     Clause("§2.2/ttl", "explain", "complete -> expired after the TTL"),
-    Clause("§2.2/failed-error", "resilience", "a failed trace carries its error", _RESILIENCE),
+    Clause("§2.2/failed-error", "resilience", "a failed trace carries its error"),
     Clause("§2.3/status-object", "explain", "the status object has every §2.3 field"),
     Clause("§2.3/unknown", "explain", "an unknown trace id is 404 trace_not_found"),
     Clause("§2.4/complete", "explain", "a complete trace's graph is HIF v1 (200)"),
@@ -132,9 +132,8 @@ _ALL = (
     Clause("§7/artifacts", "resilience", "the artifact named by s3_key exists at the layout"),
     Clause("§7/audit-events", "security", "the events of each request and trace are journaled"),
     Clause("§7/audit-clean", "security", "no token, Authorization value or unscrubbed PII"),
-    Clause("§7/chaos-flags", "resilience", "every chaos control flag does what it says",
-           _RESILIENCE),
-    Clause("§7/chaos-lease", "resilience", "an expired flag is disabled", _RESILIENCE),
+    Clause("§7/chaos-flags", "resilience", "every chaos control flag does what it says"),
+    Clause("§7/chaos-lease", "resilience", "an expired flag is disabled"),
     Clause("§8/openapi", "core", "the target's OpenAPI document is valid and only /v1"),
     Clause("§8/chart", "platform", "the chart lints and renders into valid documents"),
     Clause("§8/deployments", "platform",
@@ -151,8 +150,8 @@ _ALL = (
     Clause("§10/restart", "resilience", "SIGKILL of any process loses no acknowledged trace",
            _RESILIENCE),
     Clause("§10/dependencies", "resilience", "a dependency down: readyz names it, explain "
-           "refused 503 with Retry-After, chats answer", _RESILIENCE),
-    Clause("§10/breaker", "resilience", "the upstream circuit breaker", _RESILIENCE),
+           "refused 503 with Retry-After, chats answer"),
+    Clause("§10/breaker", "resilience", "the upstream circuit breaker"),
 )
 
 CLAUSES: dict[str, Clause] = {clause.id: clause for clause in _ALL}

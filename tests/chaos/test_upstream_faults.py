@@ -1,0 +1,179 @@
+"""Chaos in the chat lane (CONTRACT §2.1, §7, §10; seed 002's soak, short): upstream
+errors at P %, the circuit breaker, upstream latency past the timeout, a rate-limit
+spike."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from pytest_sidecar.chaos.checks import code_of, until, wilson
+from pytest_sidecar.outcomes import SkipReason, skip
+
+pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
+              pytest.mark.needs("chat", "chaos_control", "chaos_flags")]
+
+PERCENT = 30
+CHATS = 200
+CONTRACT_BREAKER = {"failures": 5, "cooldown_s": 10.0}
+
+
+def breaker_settings(target: Any) -> dict[str, float]:
+    return {**CONTRACT_BREAKER, **target.resilience.get("circuit_breaker", {})}
+
+
+def wait_until_closed(client: Any, target: Any) -> float:
+    """Chats answer again (an open breaker from an earlier spec has cooled down)."""
+    ok, took = until(lambda: client.chat().status_code == 200,
+                     breaker_settings(target)["cooldown_s"] * 2 + 5, every_s=0.5)
+    assert ok, "§10: chats do not answer 200 even with no fault injected"
+    return took
+
+
+@pytest.mark.contract("§2.1", "§7", "§10")
+@pytest.mark.clause("§7/chaos-flags", "§2.1/upstream-errors")
+def test_upstream_errors_at_p_percent_are_502s_within_a_binomial_interval(
+        chaos: Any, gateway_factory: Any, sidecar_target: Any, traces: Any,
+        evidence: Any) -> None:
+    """P % of upstream calls fail: as many chats (within a 99.9 % Wilson interval) answer
+    502 upstream_error, each a JSON error; an explained chat that failed opened no trace;
+    the ones that succeeded still get their explanation. A breaker may open on a streak:
+    its 503 upstream_unavailable chats never reached the upstream, so they are not
+    trials."""
+    client = gateway_factory("a", "write", raw=True)
+    wait_until_closed(client, sidecar_target)
+    explain = "explain" in sidecar_target.capabilities and traces.client_ids
+
+    def one(n: int) -> tuple[int, str | None, str | None]:
+        trace_id = traces.new_id() if explain and n % 4 == 0 else None
+        response = client.explain(trace_id=trace_id) if trace_id else client.chat()
+        return response.status_code, code_of(response), trace_id
+
+    with chaos.fault("upstream-errors", status=500, percent=PERCENT), \
+            ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(one, range(CHATS)))
+    fast_failed = [a for a in answers if a[0] == 503 and a[1] == "upstream_unavailable"]
+    trials = [a for a in answers if a not in fast_failed]
+    failed = [a for a in trials if a[0] == 502]
+    odd = sorted({(s, c) for s, c, _ in trials if s not in (200, 502)})
+    assert not odd, f"§2.1: under upstream errors a chat answers 200 or 502; also got {odd}"
+    codes = sorted({c or "no JSON code" for _, c, _ in failed})
+    assert codes == ["upstream_error"], f"§2.1: a 502 is a JSON upstream_error; got {codes}"
+    low, high = wilson(len(failed), len(trials))
+    assert len(trials) >= CHATS // 2 and low <= PERCENT / 100 <= high, (
+        f"§7: with upstream-errors at {PERCENT} %, {len(failed)} of {len(trials)} chats "
+        f"failed ({len(failed) / max(1, len(trials)):.1%}); the 99.9 % interval "
+        f"[{low:.1%}, {high:.1%}] leaves out {PERCENT} %")
+    orphans = [t for s, _, t in failed if t and client.status(t).status_code != 404]
+    assert not orphans, f"§2.1: failed explained chats opened traces: {orphans[:3]}"
+    explained_ok = [t for s, _, t in trials if t and s == 200][:5]
+    for trace_id in explained_ok:
+        traces.require_complete(trace_id, traces.wait(trace_id).last or {})
+    evidence.record(chats=CHATS, trials=len(trials), upstream_errors=len(failed),
+                    breaker_fast_failed=len(fast_failed), wilson_999=[round(low, 3),
+                                                                       round(high, 3)],
+                    percent=PERCENT, orphan_traces=0, explained_completed=len(explained_ok))
+
+
+@pytest.mark.needs("circuit_breaker")
+@pytest.mark.contract("§10")
+@pytest.mark.clause("§10/breaker")
+def test_the_breaker_opens_after_the_threshold_and_closes_after_recovery(
+        chaos: Any, gateway_factory: Any, sidecar_target: Any, evidence: Any) -> None:
+    settings = breaker_settings(sidecar_target)
+    failures, cooldown = int(settings["failures"]), float(settings["cooldown_s"])
+    client = gateway_factory("a", "write", raw=True)
+    wait_until_closed(client, sidecar_target)
+    with chaos.fault("upstream-errors", status=500):
+        tripping = [client.chat() for _ in range(failures)]
+        fast = client.chat()
+    statuses = [r.status_code for r in tripping]
+    assert statuses == [502] * failures, (
+        f"§10: the first {failures} upstream failures reach the upstream (502); got {statuses}")
+    assert fast.status_code == 503 and code_of(fast) == "upstream_unavailable", (
+        f"§10: after {failures} consecutive upstream failures the breaker opens: 503 "
+        f"upstream_unavailable; got {fast.status_code} {code_of(fast)}")
+    retry_after = fast.headers.get("retry-after")
+    assert retry_after and retry_after.isdigit(), (
+        f"§10: an open breaker's 503 carries Retry-After; got {retry_after!r}")
+    opened = time.monotonic()
+    closed, _ = until(lambda: client.chat().status_code == 200, cooldown + 5, every_s=0.25)
+    took = time.monotonic() - opened
+    assert closed, f"§10: chats still fail {took:.1f}s after recovery (cooldown {cooldown:g}s)"
+    assert client.chat().status_code == 200, "§10: a successful trial closes the breaker"
+    evidence.record(failures=failures, cooldown_s=cooldown, statuses=statuses,
+                    open_answer=[fast.status_code, code_of(fast)], retry_after=retry_after,
+                    closed_after_s=round(took, 2))
+
+
+@pytest.mark.contract("§2.1", "§7")
+@pytest.mark.clause("§7/chaos-flags", "§2.1/upstream-errors")
+def test_upstream_latency_past_the_timeout_is_a_504_and_below_it_shifts_ttft(
+        chaos: Any, gateway_factory: Any, sidecar_target: Any, evidence: Any) -> None:
+    timeout = sidecar_target.resilience.get("upstream_timeout_s")
+    if not isinstance(timeout, int | float):
+        skip(SkipReason.NOT_DECLARED, "the target file gives no resilience.upstream_timeout_s",
+             "give resilience.upstream_timeout_s (the gateway's upstream timeout) in the "
+             "target file", "§2.1")
+    client = gateway_factory("a", "write", raw=True)
+    wait_until_closed(client, sidecar_target)
+    with chaos.fault("upstream-latency", ms=int(timeout * 1000) + 1000):
+        started = time.monotonic()
+        slow = client.chat()
+        waited = time.monotonic() - started
+    assert slow.status_code == 504 and code_of(slow) == "upstream_timeout", (
+        f"§2.1: an upstream slower than the {timeout:g}s timeout makes the chat 504 "
+        f"upstream_timeout; got {slow.status_code} {code_of(slow)}")
+    assert timeout * 0.9 <= waited <= timeout + 5, (
+        f"§2.1: the 504 came after {waited:.2f}s; the declared timeout is {timeout:g}s")
+    shift_ms = 300
+    baseline = [_ttft(client) for _ in range(5)]
+    with chaos.fault("upstream-latency", ms=shift_ms):
+        delayed = [_ttft(client) for _ in range(5)]
+    shift = statistics.median(delayed) - statistics.median(baseline)
+    assert shift >= shift_ms / 1000 * 0.8, (
+        f"§7: {shift_ms} ms of upstream latency moved the time to first token by "
+        f"{shift * 1000:.0f} ms only")
+    evidence.record(timeout_s=timeout, answered_after_s=round(waited, 2),
+                    ttft_baseline_ms=round(statistics.median(baseline) * 1000, 1),
+                    ttft_delayed_ms=round(statistics.median(delayed) * 1000, 1),
+                    injected_ms=shift_ms)
+
+
+def _ttft(client: Any) -> float:
+    """Seconds from sending a streamed chat to its first chunk (non-streaming targets:
+    to the whole answer)."""
+    started = time.monotonic()
+    with client.http.stream("POST", "/v1/chat/completions", json={
+            "model": "sidecar-fake-1", "stream": True,
+            "messages": [{"role": "user", "content": "hello"}]}) as response:
+        for _ in response.iter_bytes():
+            return time.monotonic() - started
+    return time.monotonic() - started
+
+
+@pytest.mark.contract("§7", "§3")
+@pytest.mark.clause("§7/chaos-flags")
+def test_a_rate_limit_spike_refuses_explain_when_soft_and_everything_when_hard(
+        chaos: Any, gateway_factory: Any, evidence: Any) -> None:
+    client = gateway_factory("a", "write", raw=True)
+    with chaos.fault("rate-limit-spike", severity="soft"):
+        soft = (client.explain(), client.chat())
+    with chaos.fault("rate-limit-spike", severity="hard"):
+        hard = client.chat()
+    after = client.chat()
+    explain, plain = soft
+    assert explain.status_code == 429 and code_of(explain) == "rate_limited" and \
+        explain.headers.get("retry-after"), (
+        f"§7: a soft spike refuses explain requests 429 rate_limited with Retry-After; got "
+        f"{explain.status_code} {code_of(explain)}")
+    assert plain.status_code == 200, f"§7: a soft spike spares plain chats; got {plain.status_code}"
+    assert hard.status_code == 429 and hard.headers.get("retry-after"), (
+        f"§7: a hard spike refuses every /v1 request; a chat got {hard.status_code}")
+    assert after.status_code == 200, f"§7: after the rollback chats answer; got {after.status_code}"
+    evidence.record(soft_explain=explain.status_code, soft_chat=plain.status_code,
+                    hard_chat=hard.status_code, after=after.status_code)
