@@ -87,16 +87,17 @@ class EmbeddedStack:
 
         return once(os.path.join(self.directory, "start.lock"), find, make)
 
-    def _start(self, timeout: float, require_ready: bool) -> None:
+    def _start(self, timeout: float, require_ready: bool, port: int = 0,
+               extra_env: Mapping[str, str] | None = None) -> None:
         command = [sys.executable, "-m", "pytest_sidecar.stack.cli", "serve",
                    "--state-dir", os.path.join(self.directory, "state"),
-                   "--target-file", self.target_file]
+                   "--target-file", self.target_file, "--port", str(port)]
         if self.owner_pid:
             command += ["--exit-with-pid", str(self.owner_pid)]
         if self.suite:
             command.append("--suite")
         command += ["--log-file", os.path.join(self.directory, "stack.jsonl")]
-        env = {**EMBEDDED_DEFAULTS, **os.environ, **(self.env or {})}
+        env = {**EMBEDDED_DEFAULTS, **os.environ, **(self.env or {}), **(extra_env or {})}
         with open(self.log_file, "ab") as log:
             # Own session: a Ctrl-C in the terminal reaches pytest, which then stops us.
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
@@ -148,6 +149,26 @@ class EmbeddedStack:
             time.sleep(0.05)
         return pid
 
+    def restart(self, signal_number: int = signal.SIGKILL,
+                timeout: float = START_TIMEOUT_S) -> float:
+        """Kill the stack with `signal_number` (SIGKILL: no cleanup, no flush) and start
+        it again on the same port, state directory and tokens, as a process supervisor
+        would. Returns the seconds from the signal until it answers /readyz again."""
+        with open(self.target_file, encoding="utf-8") as handle:
+            document = json.load(handle)
+        pid = self.pid()
+        started = time.monotonic()
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal_number)
+            deadline = time.monotonic() + 10
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        os.unlink(self.target_file)
+        port = int(document["url"].rsplit(":", 1)[1].split("/")[0])
+        self._start(timeout, True, port, {"AUTH_TOKENS_JSON": json.dumps(
+            same_tokens(document))} if document.get("tenants") else None)
+        return time.monotonic() - started
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             with open(self.log_file, encoding="utf-8", errors="replace") as handle:
@@ -158,6 +179,21 @@ class EmbeddedStack:
     def last_line(self) -> str:
         tail = self.log_tail(20).strip().splitlines()
         return tail[-1] if tail else "(no output)"
+
+
+def same_tokens(document: Mapping[str, object]) -> dict[str, dict[str, object]]:
+    """AUTH_TOKENS_JSON for the tokens a stack's target file lists, so a restarted stack
+    accepts the clients' tokens (a write token has both scopes, a read token one)."""
+    tokens: dict[str, dict[str, object]] = {}
+    tenants = document.get("tenants")
+    for tenant in (tenants.values() if isinstance(tenants, dict) else []):
+        for role, scopes, subject in (("write", ["traces:read", "traces:write"], "writer"),
+                                      ("read", ["traces:read"], "reader")):
+            token = tenant.get("tokens", {}).get(role)
+            if token:
+                tokens[token] = {"tenant_id": tenant["id"], "scopes": scopes,
+                                 "subject": f"{tenant['id']}-{subject}"}
+    return tokens
 
 
 def _alive(pid: int) -> bool:

@@ -27,6 +27,8 @@ CRD_SCHEMAS = {
     ("karpenter.k8s.aws/v1", "EC2NodeClass"): "ec2nodeclass.schema.json",
     ("argoproj.io/v1alpha1", "Application"): "application.schema.json",
     ("monitoring.coreos.com/v1", "PodMonitor"): "podmonitor.schema.json",
+    ("chaos-mesh.org/v1alpha1", "HTTPChaos"): "httpchaos.schema.json",
+    ("chaos-mesh.org/v1alpha1", "PodChaos"): "podchaos.schema.json",
 }
 INSTALL_HINT = "pip install 'pytest-sidecar[helm]'"
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_sidecar.chaos.checks import code_of, until, wilson
-from pytest_sidecar.outcomes import SkipReason, skip
+from pytest_sidecar.outcomes import FailReason, SkipReason, fail, skip
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
               pytest.mark.needs("chat", "chaos_control", "chaos_flags")]
@@ -68,7 +68,13 @@ def test_upstream_errors_at_p_percent_are_502s_within_a_binomial_interval(
         f"§7: with upstream-errors at {PERCENT} %, {len(failed)} of {len(trials)} chats "
         f"failed ({len(failed) / max(1, len(trials)):.1%}); the 99.9 % interval "
         f"[{low:.1%}, {high:.1%}] leaves out {PERCENT} %")
-    orphans = [t for s, _, t in failed if t and client.status(t).status_code != 404]
+    answers = {t: client.status(t).status_code for _, _, t in failed if t}
+    odd_status = sorted({s for s in answers.values() if s not in (200, 404)})
+    if odd_status:
+        fail(FailReason.DECLARED_BUT_MISSING, f"declared 'explain'; the status of a trace "
+             f"id no trace should have answered {odd_status}, not 404",
+             "answer 404 trace_not_found for an unknown trace", "§2.3")
+    orphans = [t for t, s in answers.items() if s == 200]
     assert not orphans, f"§2.1: failed explained chats opened traces: {orphans[:3]}"
     explained_ok = [t for s, _, t in trials if t and s == 200][:5]
     for trace_id in explained_ok:

@@ -24,6 +24,10 @@ RATE_READ = "test_rate_limits.py::test_reads_have_their_own_bucket"
 OBSERVABILITY = "test_observability.py::"
 AUDIT = "test_audit_pii.py::"
 EXPLANATION_ROUTE = "GET /v1/chat/completions/{completion_id}/explanation"
+CHAOS_EXPLAINER = "test_explainer_faults.py::"
+CHAOS_UPSTREAM = "test_upstream_faults.py::"
+DEPENDENCIES = ("test_dependencies.py::"
+                "test_a_dependency_down_refuses_explain_keeps_chat_and_loses_nothing")
 
 EXPECTED: dict[str, tuple[str, ...]] = {
     "error-without-request-id": (CORRELATION,),
@@ -70,7 +74,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "idempotency-across-tenants": ("test_idempotency.py::test_another_tenants_identical_key",),
     "idempotency-ignores-body": ("test_idempotency.py::test_same_key_with_another_body_is_422",),
     "v2-foreign-completion": (V2 + "test_unknown_and_foreign_completions_are_404",),
-    "readyz-ignores-store": (READINESS + "[status_store]",),
+    "readyz-ignores-store": (READINESS + "[status_store]", DEPENDENCIES + "[status_store]"),
     "healthz-follows-readiness": (READINESS,),
     "405-without-allow": (BAD_INPUT + "[unknown-method]",),
     "cors-reflects-any-origin": ("test_cors.py::test_other_origins_get_no_allow_headers",),
@@ -97,6 +101,15 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "audit-no-deny-lines": (AUDIT + "test_the_events_of_this_specs_requests_are_journaled",),
     "log-user-text": ("test_correlation_and_logging.py::test_the_log_line_of_a_request",),
     "store-without-expires-at": ("test_shared_files.py::test_status_store_records_carry",),
+    "chaos-lease-ignored": (CHAOS_EXPLAINER + "test_a_flag_whose_lease_lapsed_is_off",),
+    "fail-attribution-completes": (
+        CHAOS_EXPLAINER + "test_fail_attribution_fails_new_traces_spares_old_ones",),
+    "drop-s3-completes": (CHAOS_EXPLAINER + "test_drop_s3_fails_traces_and_never_completes",),
+    "upstream-error-html": (CHAOS_UPSTREAM + "test_upstream_errors_at_p_percent_are_502s",),
+    "upstream-timeout-ignored": (CHAOS_UPSTREAM + "test_upstream_latency_past_the_timeout",),
+    "breaker-never-opens": (CHAOS_UPSTREAM + "test_the_breaker_opens_after_the_threshold",),
+    "explain-accepted-when-store-down": (DEPENDENCIES + "[status_store]",),
+    "queue-in-memory": ("test_restart_recovery.py::test_no_acknowledged_trace_is_lost",),
 }
 EXPECTED["unknown-token-401"] = tuple(  # every authenticated route
     f"{RBAC}[{route} as unknown_token]" for route in (

@@ -29,7 +29,7 @@ from .expectations import EXPECTED
 ROOT = Path(__file__).resolve().parents[2]
 # Platform specs read manifests, not the target; fuzzing is slow and judged by its own
 # spec list. Everything else of the suite runs against each defect.
-SELECTION = ["tests/e2e", "-m", "not platform and not fuzz"]
+SELECTION = ["tests/e2e", "tests/chaos", "-m", "not platform and not fuzz"]
 
 
 @dataclass
@@ -54,6 +54,12 @@ class Verdict:
         return self.caught and not self.cascade
 
 
+def cites(reason: str, clause: str) -> bool:
+    """The typed line ends citing the clause: `(contract §2.3)` (or, in logs written
+    before docs/contract.md, `(CONTRACT §2.3)`)."""
+    return f"(contract {clause}" in reason or f"(CONTRACT {clause}" in reason
+
+
 def typed_precondition(result: dict[str, Any]) -> bool:
     """A DECLARED_BUT_MISSING failure (by its code, or its line when only that is kept)."""
     reason = (result.get("reason") or "").removeprefix("Failed: ")
@@ -76,7 +82,7 @@ def judge(defect: str, results: list[dict[str, Any]], seconds: float = 0.0) -> V
             verdict.failed[nodeid] = reason
             if any(spec in nodeid for spec in wanted):
                 verdict.expected_failed.append(nodeid)
-            elif typed_precondition(result) and f"(CONTRACT {clause}" in reason:
+            elif typed_precondition(result) and cites(reason, clause):
                 verdict.precondition.append(nodeid)
             else:
                 verdict.cascade.append(nodeid)

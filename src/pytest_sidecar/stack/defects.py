@@ -122,6 +122,22 @@ _ALL = (
     Defect("log-user-text", "§7", "the gateway's JSON log line carries the user's prompt"),
     Defect("store-without-expires-at", "§7",
            "status store records carry no expires_at"),
+    # §7: chaos control
+    Defect("chaos-lease-ignored", "§7", "a chaos flag whose expires_at passed stays on"),
+    Defect("fail-attribution-completes", "§7",
+           "fail-attribution in fail mode is ignored: traces complete"),
+    Defect("drop-s3-completes", "§7",
+           "with drop-s3 the trace still ends complete, naming an artifact never written"),
+    Defect("upstream-error-html", "§2.1",
+           "a failed upstream call answers 502 with an HTML page, not a JSON error"),
+    Defect("upstream-timeout-ignored", "§2.1",
+           "the gateway waits out a slow upstream past its timeout and answers 200"),
+    # §10: resilience
+    Defect("breaker-never-opens", "§10", "the upstream circuit breaker never opens"),
+    Defect("queue-in-memory", "§10",
+           "the explainer's queue lives in memory: a killed process loses acknowledged traces"),
+    Defect("explain-accepted-when-store-down", "§10",
+           "with the status store down explain requests are still acknowledged"),
 )
 
 DEFECTS: dict[str, Defect] = {defect.name: defect for defect in _ALL}

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from . import defects
 
@@ -28,6 +28,17 @@ class ApiError(Exception):
         if self.details:
             body["details"] = self.details
         return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+class HtmlError(ApiError):
+    """The upstream-error-html defect's answer: an HTML page where a JSON error is due."""
+
+    def __init__(self, status: int, page: str) -> None:
+        super().__init__(status, "html_page", "an HTML error page")
+        self.page = page
+
+    def response(self) -> JSONResponse:
+        return HTMLResponse(self.page, status_code=self.status)  # type: ignore[return-value]
 
 
 def not_found(trace_id: str) -> ApiError:

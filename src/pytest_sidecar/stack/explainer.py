@@ -208,7 +208,7 @@ class Explainer:
             if spent >= allowed and allowed < service:
                 await self.store.transition(trace_id, "failed", error="budget_exceeded")
                 return
-        if faults["attribution"] == "fail":
+        if faults["attribution"] == "fail" and not defects.on("fail-attribution-completes"):
             await self.store.transition(trace_id, "failed", error="chaos_fail_attribution")
             return
         featureset = job["featureset"]
@@ -221,10 +221,12 @@ class Explainer:
                           model=job["model"], created_at=rfc3339(time.time()))
         key = artifact_key(trace_id, job["granularity"], featureset,
                            model_hash(job["model"]), time.time())
-        if faults["drop_s3"]:  # never complete without a readable artifact
+        if faults["drop_s3"] and not defects.on("drop-s3-completes"):
+            # Never complete without a readable artifact.
             await self.store.transition(trace_id, "failed", error="artifact_write_failed")
             return
-        await asyncio.to_thread(self.artifacts.put, key, graph)
+        if not faults["drop_s3"]:  # the defect: completes below, naming a missing artifact
+            await asyncio.to_thread(self.artifacts.put, key, graph)
         if defects.on("cancel-still-publishes") and cancel.is_set():
             await self.store.update(trace_id, s3_key=key)
             return

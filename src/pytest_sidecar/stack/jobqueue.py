@@ -21,6 +21,7 @@ import os
 from typing import Any
 
 from ..atomic import write_atomic
+from . import defects
 
 
 class DurableQueue:
@@ -29,6 +30,7 @@ class DurableQueue:
         os.makedirs(directory, exist_ok=True)
         self._ready: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
         self._arrival = itertools.count()
+        self._memory: dict[str, dict[str, Any]] = {}  # the queue-in-memory defect's store
 
     def _path(self, trace_id: str) -> str:
         return os.path.join(self.directory, f"{trace_id}.json")
@@ -38,7 +40,11 @@ class DurableQueue:
         return 1 if job.get("granularity") == "token" else 0
 
     async def put(self, trace_id: str, job: dict[str, Any]) -> None:
-        await asyncio.to_thread(write_atomic, self._path(trace_id), json.dumps(job).encode())
+        if defects.on("queue-in-memory"):  # the bug: acknowledged, but gone with the process
+            self._memory[trace_id] = job
+        else:
+            await asyncio.to_thread(write_atomic, self._path(trace_id),
+                                    json.dumps(job).encode())
         self._ready.put_nowait((self.priority(job), next(self._arrival), trace_id))
 
     def recover(self) -> list[str]:
@@ -52,6 +58,8 @@ class DurableQueue:
 
     def peek(self, trace_id: str) -> dict[str, Any]:
         """A job's payload without dequeuing it ({} if it is gone)."""
+        if trace_id in self._memory:
+            return self._memory[trace_id]
         try:
             with open(self._path(trace_id), encoding="utf-8") as handle:
                 loaded: dict[str, Any] = json.load(handle)
@@ -64,6 +72,7 @@ class DurableQueue:
         return trace_id, self.peek(trace_id) or None
 
     def done(self, trace_id: str) -> None:
+        self._memory.pop(trace_id, None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path(trace_id))
 

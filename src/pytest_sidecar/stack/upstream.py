@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from . import defects
 from .breaker import Breaker
 from .chaos import ChaosControl
 from .metrics import GatewayMetrics
@@ -130,7 +131,7 @@ class UpstreamClient:
     async def _call(self, send: Callable[[], Awaitable[httpx.Response]],
                     tenant: str | None) -> httpx.Response:
         """One upstream call through the breaker: a fast 503 while it is open."""
-        wait = self.breaker.admit()
+        wait = None if defects.on("breaker-never-opens") else self.breaker.admit()
         if wait is not None:
             self.metrics.breaker_fastfail.inc()
             raise UpstreamError(503, "upstream_unavailable", "the upstream LLM is failing; "
@@ -189,7 +190,7 @@ class UpstreamClient:
             return
         ms = delay.get("ms", 0)
         seconds = float(ms) / 1000 if isinstance(ms, int | float) else 0.0
-        if seconds >= self.timeout_s:
+        if seconds >= self.timeout_s and not defects.on("upstream-timeout-ignored"):
             await asyncio.sleep(self.timeout_s)
             raise UpstreamError(504, "upstream_timeout", "the upstream LLM timed out")
         await asyncio.sleep(seconds)

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from .. import backpressure, defects
 from ..audit import snippet
 from ..auth import WRITE, Principal
-from ..errors import ApiError
+from ..errors import ApiError, HtmlError
 from ..idempotency import MAX_KEY_LEN, request_digest
 from ..store import TraceExists, rfc3339
 from ..upstream import UpstreamError, prompt_of
@@ -56,7 +56,8 @@ async def open_trace(request: Request, who: Principal, opts: dict[str, Any],
 def refuse_if_unkeepable(services: Any) -> None:
     """Acknowledged means durable (§10): with the status store or the explainer's queue
     down, nothing is accepted that could not be kept: 503 explain_unavailable."""
-    down = next((d for d in ("status_store", "explainer") if services.chaos.outage(d)), None)
+    down = next((d for d in ("status_store", "explainer") if services.chaos.outage(d) and not (
+        d == "status_store" and defects.on("explain-accepted-when-store-down"))), None)
     if down is not None:
         raise ApiError(503, "explain_unavailable", f"explanations are unavailable: the "
                        f"{down.replace('_', ' ')} is down", headers={"Retry-After": "1"})
@@ -65,6 +66,8 @@ def refuse_if_unkeepable(services: Any) -> None:
 def upstream_failure(exc: UpstreamError) -> ApiError:
     """The chat's answer to a failed upstream call (§2.1, §10)."""
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    if exc.status == 502 and defects.on("upstream-error-html"):
+        return HtmlError(502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
     return ApiError(exc.status, exc.code, str(exc), headers=headers)
 
 

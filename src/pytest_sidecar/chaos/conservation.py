@@ -1,0 +1,109 @@
+"""Conservation across restarts (Jepsen's total-queue checker, on the trace channels).
+
+Every trace the gateway acknowledged (a 200 naming it) must reach exactly one terminal
+state, its states never going backwards, whatever was killed meanwhile (CONTRACT §10).
+Given what the clients saw and what each channel later showed, `judge` counts per trace:
+
+- lost: acknowledged, yet never terminal (or unknown) on the status channel;
+- failed: acknowledged and ended `failed` although only processes were killed: the
+  trace survived but its work did not (a queue that was not durable);
+- duplicated: two different terminal states for one trace (status or audit), or two
+  terminal audit lines; Jepsen's own checker forgives duplicates, this one does not;
+- backwards: a state observed after a later one (e.g. complete, then running);
+- unexpected: terminal traces no client was acknowledged for (allowed: a response that
+  never left may still have opened its trace), reported, not failed;
+- recovered: acknowledged before a kill, not terminal at the kill, complete after it.
+
+And per channel, the time from acknowledgement to the terminal state being visible.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..vocabulary.states import RANK, TERMINAL
+
+# The end of a trace's work; `expired` may follow `complete` and is no second ending.
+ENDINGS = TERMINAL - {"expired"}
+
+TERMINAL_EVENTS = {"trace.complete": "complete", "trace.failed": "failed",
+                   "trace.canceled": "canceled"}
+
+
+@dataclass
+class Ledger:
+    """What the clients saw: trace id -> acknowledgement time (monotonic seconds)."""
+
+    acknowledged: dict[str, float] = field(default_factory=dict)
+    refused: int = 0  # answers other than 200 (e.g. while the gateway restarted)
+    unanswered: int = 0  # no answer at all (connection refused or reset)
+    kills: list[float] = field(default_factory=list)  # when each process fault struck
+
+
+@dataclass
+class Observed:
+    """What the status channel showed: every state seen per trace, in order, with when
+    the first terminal one was seen."""
+
+    states: dict[str, list[str]] = field(default_factory=dict)
+    terminal_at: dict[str, float] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)  # answered 404
+
+
+def terminal_audit_lines(lines: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """trace id -> the terminal states its audit lines record, in order."""
+    found: dict[str, list[str]] = {}
+    for line in lines:
+        state = TERMINAL_EVENTS.get(str(line.get("event")))
+        if state and line.get("trace_id"):
+            found.setdefault(str(line["trace_id"]), []).append(state)
+    return found
+
+
+def judge(ledger: Ledger, observed: Observed,
+          audit: Mapping[str, list[str]] | None = None,
+          audit_delays_s: Mapping[str, float] | None = None) -> dict[str, Any]:
+    acked = ledger.acknowledged
+    lost = sorted(t for t in acked if t in observed.unknown or t not in observed.terminal_at)
+    duplicated = sorted(t for t, seen in observed.states.items()
+                        if len({s for s in seen if s in ENDINGS}) > 1)
+    if audit is not None:
+        duplicated = sorted(set(duplicated) | {t for t, states in audit.items()
+                                               if len(states) > 1})
+    backwards = sorted(t for t, seen in observed.states.items() if _went_back(seen))
+    unexpected = sorted(set(audit or {}) - set(acked))
+    recovered = sorted(t for t, at in acked.items() if any(
+        at < kill < observed.terminal_at.get(t, -1.0) for kill in ledger.kills)
+        and observed.states.get(t, [""])[-1] == "complete")
+    return {
+        "acknowledged": len(acked), "refused": ledger.refused, "unanswered": ledger.unanswered,
+        "lost": lost, "duplicated": duplicated,
+        "failed": sorted(t for t in acked if observed.states.get(t, [""])[-1] == "failed"),
+        "backwards": backwards,
+        "unexpected": len(unexpected), "recovered": len(recovered),
+        "kills": len(ledger.kills),
+        "time_to_visible_s": {
+            "status": quantiles([observed.terminal_at[t] - at for t, at in acked.items()
+                                 if t in observed.terminal_at]),
+            **({"audit": quantiles(list(audit_delays_s.values()))} if audit_delays_s else {}),
+        },
+    }
+
+
+def quantiles(values: Sequence[float]) -> dict[str, float | int | None]:
+    """count, p50 and p99 (None without samples)."""
+    if not values:
+        return {"count": 0, "p50": None, "p99": None}
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return {"count": len(ordered), "p50": round(statistics.median(ordered), 3),
+            "p99": round(p99, 3)}
+
+
+def _went_back(states: Sequence[str]) -> bool:
+    ranks = [RANK.get(s, -1) for s in states if s in RANK]
+    return any(later < earlier for earlier, later in itertools.pairwise(ranks))

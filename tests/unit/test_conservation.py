@@ -1,0 +1,46 @@
+"""The conservation checker (Jepsen's total-queue, on trace channels) on hand-made
+histories: each kind of anomaly is counted, and only those."""
+
+from __future__ import annotations
+
+from pytest_sidecar.chaos.conservation import (
+    Ledger,
+    Observed,
+    judge,
+    quantiles,
+    terminal_audit_lines,
+)
+
+
+def test_a_clean_history_has_no_anomaly_and_counts_recoveries() -> None:
+    ledger = Ledger(acknowledged={"a": 1.0, "b": 2.0, "c": 5.0}, kills=[3.0])
+    observed = Observed(states={"a": ["queued", "complete"], "b": ["running", "complete"],
+                                "c": ["complete", "expired"]},
+                        terminal_at={"a": 1.5, "b": 4.0, "c": 5.5})
+    verdict = judge(ledger, observed, {"a": ["complete"], "b": ["complete"]})
+    assert (verdict["lost"], verdict["duplicated"], verdict["backwards"]) == ([], [], [])
+    assert verdict["recovered"] == 1  # b: acknowledged before the kill, done after it
+    assert verdict["time_to_visible_s"]["status"] == {"count": 3, "p50": 0.5, "p99": 2.0}
+
+
+def test_each_anomaly_is_named() -> None:
+    ledger = Ledger(acknowledged={"lost": 1.0, "gone": 1.0, "twice": 1.0, "back": 1.0})
+    observed = Observed(states={"lost": ["queued"], "twice": ["complete", "failed"],
+                                "back": ["complete", "running", "complete"]},
+                        terminal_at={"twice": 2.0, "back": 2.0}, unknown={"gone"})
+    verdict = judge(ledger, observed, {"back": ["complete", "complete"],
+                                       "stranger": ["failed"]})
+    assert verdict["lost"] == ["gone", "lost"]
+    assert verdict["duplicated"] == ["back", "twice"]  # two audit lines count too
+    assert verdict["backwards"] == ["back"]
+    assert verdict["unexpected"] == 1
+    assert judge(Ledger(acknowledged={"x": 1.0}), Observed(
+        states={"x": ["queued", "failed"]}, terminal_at={"x": 2.0}))["failed"] == ["x"]
+
+
+def test_audit_lines_and_quantiles() -> None:
+    lines = [{"event": "trace.queued", "trace_id": "a"}, {"event": "trace.complete",
+                                                           "trace_id": "a"},
+             {"event": "trace.failed", "trace_id": "b"}, {"event": "chat.submit"}]
+    assert terminal_audit_lines(lines) == {"a": ["complete"], "b": ["failed"]}
+    assert quantiles([]) == {"count": 0, "p50": None, "p99": None}
