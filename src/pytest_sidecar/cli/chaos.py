@@ -6,6 +6,7 @@ the faults left in force on a target.
     sidecar-chaos export EXPERIMENT --format chaos-mesh --namespace NS [--duration 60s]
                          [--out FILE]
     sidecar-chaos leftovers --target-file F
+    sidecar-chaos proxy [--listen 127.0.0.1:8474]
 
 An experiment has Chaos Toolkit's shape (steady-state hypothesis, method, rollbacks; see
 docs/resilience.md). `run` gives it the configuration `target_url` and `chaos_control`
@@ -14,12 +15,15 @@ with --continuous), always runs the rollbacks, removes whatever fault it injecte
 the rollbacks left, and writes the journal (Chaos Toolkit's fields, tokens redacted).
 
 Exit status of `run`: 0 completed and no deviation, 1 otherwise (failed, deviated,
-aborted, interrupted), 2 usage error. `leftovers`: 0 none, 1 some.
+aborted, interrupted), 2 usage error. `leftovers`: 0 none, 1 some. `proxy` runs the
+built-in fault proxy: Toxiproxy's HTTP API (so its clients and chaostoolkit-toxiproxy
+drive it) with Toxiproxy's toxics and HTTP/SSE-aware ones (see chaos/toxics.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from typing import Any
@@ -57,7 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--out", help="write the YAML here (default: standard output)")
     left = commands.add_parser("leftovers", help="faults in force that no runner holds")
     left.add_argument("--target-file", required=True, help="the target to look at")
+    proxy = commands.add_parser("proxy", help="run the fault proxy (Toxiproxy's API)")
+    proxy.add_argument("--listen", default="127.0.0.1:8474",
+                       help="the API's address (default: %(default)s)")
     return parser
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    from ..chaos.toxiproxy import ProxyThread
+
+    host, _, port = args.listen.rpartition(":")
+    server = ProxyThread(host or "127.0.0.1", int(port))
+    print(f"sidecar-chaos: fault proxy API on {server.url}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve()
+    return 0
 
 
 def _target(path: str) -> Target:
@@ -111,7 +129,8 @@ def _leftovers(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = {"run": _run, "export": _export, "leftovers": _leftovers}[args.command]
+    command = {"run": _run, "export": _export, "leftovers": _leftovers,
+               "proxy": _proxy}[args.command]
     try:
         return command(args)
     except (ExperimentError, TargetFileError, ChaosError, OSError, ValueError) as exc:

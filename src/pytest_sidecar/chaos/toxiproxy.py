@@ -1,0 +1,359 @@
+"""A fault proxy that speaks Toxiproxy's HTTP API, and a backend that drives any server
+speaking it (ours, or a real Toxiproxy by URL).
+
+The API follows Toxiproxy 2.x: `GET/POST /proxies`, `POST /populate`,
+`GET/POST/PATCH/DELETE /proxies/{proxy}`, `GET/POST /proxies/{proxy}/toxics`,
+`GET/POST/PATCH/DELETE /proxies/{proxy}/toxics/{toxic}`, `POST /reset`, `GET /version`,
+with its status codes (201 on create, 200 on toxic create, 204 on delete) and error body
+`{"error": ..., "status": ...}`; so Toxiproxy's clients and chaostoolkit-toxiproxy drive
+it. Toxic types are Toxiproxy's plus the HTTP/SSE-aware ones of toxics.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .backends import Fault
+from .toxics import TYPES, Closed, Link, Toxic, http_answer, slices, transform
+
+VERSION = "2.12.0-sidecar"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Proxy:
+    """One listening proxy: every accepted connection is linked to the upstream."""
+
+    def __init__(self, name: str, listen: str, upstream: str, enabled: bool = True) -> None:
+        self.name, self.listen, self.upstream, self.enabled = name, listen, upstream, enabled
+        self.toxics: dict[str, Toxic] = {}
+        self.links: set[Link] = set()
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        ordered = sorted(self.toxics.values(), key=lambda t: t.stream != "upstream")
+        return {"name": self.name, "listen": self.listen, "upstream": self.upstream,
+                "enabled": self.enabled, "toxics": [t.as_json() for t in ordered]}
+
+    async def start(self) -> None:
+        host, _, port = self.listen.rpartition(":")
+        try:
+            self._server = await asyncio.start_server(self._accept, host or "127.0.0.1",
+                                                      int(port or 0))
+        except OSError as exc:
+            raise ApiError(500, f"listen tcp {self.listen}: {exc.strerror}") from None
+        bound = self._server.sockets[0].getsockname()
+        self.listen = f"{bound[0]}:{bound[1]}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for link in list(self.links):
+            link.client.close()
+            link.server.close()
+        self.links.clear()
+
+    async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
+                      ) -> None:
+        self.connections += 1
+        injected = self._injected_status()
+        if injected is not None:
+            with contextlib.suppress(Exception):
+                await client_r.readuntil(b"\r\n\r\n")  # the request head, then the answer
+                client_w.write(http_answer(injected))
+                await client_w.drain()
+            client_w.close()
+            return
+        host, _, port = self.upstream.rpartition(":")
+        try:
+            server_r, server_w = await asyncio.open_connection(host, int(port))
+        except OSError:
+            client_w.close()
+            return
+        link = Link(client_w, server_w)
+        self.links.add(link)
+        try:
+            await asyncio.gather(self._pump(client_r, server_w, "upstream", link),
+                                 self._pump(server_r, client_w, "downstream", link))
+        finally:
+            self.links.discard(link)
+            for writer in (client_w, server_w):
+                writer.close()
+
+    def _injected_status(self) -> int | None:
+        for toxic in self.toxics.values():
+            if toxic.type != "http_status" or random.random() >= toxic.toxicity:
+                continue
+            a = toxic.attributes
+            toxic.connections += 1
+            if (a["first"] and toxic.connections <= a["first"]) or (
+                    a["percent"] and random.random() * 100 < a["percent"]) or (
+                    not a["first"] and not a["percent"]):
+                return int(a["status"])
+        return None
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    direction: str, link: Link) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                out = await transform(chunk, direction, link, list(self.toxics.values()),
+                                      lambda name: name in self.toxics)
+                await self._write(out, writer, direction, link)
+            await self._slow_close(direction, link)
+        except (Closed, ConnectionError, OSError):
+            pass
+        finally:
+            link.client.close()
+            link.server.close()
+
+    async def _write(self, out: bytes, writer: asyncio.StreamWriter, direction: str,
+                     link: Link) -> None:
+        slicer = next((t for t in self.toxics.values() if t.type == "slicer"
+                       and t.stream == direction and link.hit(t)), None)
+        pieces = slices(out, int(slicer.attributes["average_size"]),
+                        int(slicer.attributes["size_variation"])) if slicer else [out]
+        for piece in pieces:
+            if piece:
+                writer.write(piece)
+                await writer.drain()
+                if slicer:
+                    await asyncio.sleep(float(slicer.attributes["delay"]) / 1e6)
+
+    async def _slow_close(self, direction: str, link: Link) -> None:
+        for toxic in list(self.toxics.values()):
+            if toxic.type == "slow_close" and toxic.stream == direction and link.hit(toxic):
+                await asyncio.sleep(float(toxic.attributes["delay"]) / 1000)
+
+
+class FaultProxy:
+    """The proxies and the Toxiproxy API over them."""
+
+    def __init__(self) -> None:
+        self.proxies: dict[str, Proxy] = {}
+
+    async def create(self, body: Mapping[str, Any]) -> Proxy:
+        for key in ("name", "upstream"):
+            if not body.get(key):
+                raise ApiError(400, f"missing required field: {key}")
+        if body["name"] in self.proxies:
+            raise ApiError(409, "proxy already exists")
+        proxy = Proxy(body["name"], str(body.get("listen") or "127.0.0.1:0"),
+                      str(body["upstream"]), bool(body.get("enabled", True)))
+        if proxy.enabled:
+            await proxy.start()
+        self.proxies[proxy.name] = proxy
+        return proxy
+
+    def get(self, name: str) -> Proxy:
+        if name not in self.proxies:
+            raise ApiError(404, "proxy not found")
+        return self.proxies[name]
+
+    async def update(self, name: str, body: Mapping[str, Any]) -> Proxy:
+        proxy = self.get(name)
+        moved = (body.get("listen", proxy.listen) != proxy.listen
+                 or body.get("upstream", proxy.upstream) != proxy.upstream)
+        enabled = bool(body.get("enabled", proxy.enabled))
+        if moved or not enabled:
+            await proxy.stop()
+        proxy.listen = str(body.get("listen", proxy.listen))
+        proxy.upstream = str(body.get("upstream", proxy.upstream))
+        if enabled and (moved or not proxy.enabled):
+            await proxy.start()
+        proxy.enabled = enabled
+        return proxy
+
+    def add_toxic(self, name: str, body: Mapping[str, Any]) -> Toxic:
+        proxy = self.get(name)
+        stream = str(body.get("stream", "downstream")).lower()
+        if stream not in ("upstream", "downstream"):
+            raise ApiError(400, "stream was invalid, can be either upstream or downstream")
+        kind = str(body.get("type", ""))
+        toxic_name = body.get("name") or f"{kind}_{stream}"
+        if kind not in TYPES:
+            raise ApiError(400, "invalid toxic type")
+        if toxic_name in proxy.toxics:
+            raise ApiError(409, "toxic already exists")
+        toxic = Toxic(toxic_name, kind, stream, float(body.get("toxicity", 1.0)),
+                      dict(body.get("attributes") or {}))
+        proxy.toxics[toxic_name] = toxic
+        return toxic
+
+    def toxic(self, name: str, toxic_name: str) -> Toxic:
+        toxics = self.get(name).toxics
+        if toxic_name not in toxics:
+            raise ApiError(404, "toxic not found")
+        return toxics[toxic_name]
+
+    async def reset(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.toxics.clear()
+            if not proxy.enabled:
+                await self.update(proxy.name, {"enabled": True})
+
+    def app(self) -> Starlette:
+        return Starlette(routes=_routes(self))
+
+
+def _routes(fp: FaultProxy) -> list[Route]:
+    async def body_of(request: Request) -> Any:
+        try:
+            return await request.json()
+        except ValueError as exc:
+            raise ApiError(400, f"bad request body: {exc}") from None
+
+    def handle(endpoint: Any) -> Any:
+        async def wrapped(request: Request) -> Response:
+            try:
+                answer: Response = await endpoint(request, request.path_params)
+                return answer
+            except ApiError as exc:
+                return JSONResponse({"error": str(exc), "status": exc.status},
+                                    status_code=exc.status)
+        return wrapped
+
+    async def proxies(request: Request, p: dict[str, str]) -> Response:
+        if request.method == "GET":
+            return JSONResponse({n: x.as_json() for n, x in fp.proxies.items()})
+        return JSONResponse((await fp.create(await body_of(request))).as_json(), 201)
+
+    async def populate(request: Request, p: dict[str, str]) -> Response:
+        made = []
+        for item in await body_of(request):
+            current = fp.proxies.get(item.get("name"))
+            if current and current.upstream == item.get("upstream"):
+                made.append(current)
+                continue
+            if current:
+                await current.stop()
+                del fp.proxies[current.name]
+            made.append(await fp.create(item))
+        return JSONResponse({"proxies": [x.as_json() for x in made]}, 201)
+
+    async def one(request: Request, p: dict[str, str]) -> Response:
+        if request.method == "GET":
+            return JSONResponse(fp.get(p["proxy"]).as_json())
+        if request.method == "DELETE":
+            await fp.get(p["proxy"]).stop()
+            del fp.proxies[p["proxy"]]
+            return Response(status_code=204)
+        return JSONResponse((await fp.update(p["proxy"], await body_of(request))).as_json())
+
+    async def toxics(request: Request, p: dict[str, str]) -> Response:
+        if request.method == "GET":
+            return JSONResponse(fp.get(p["proxy"]).as_json()["toxics"])
+        return JSONResponse(fp.add_toxic(p["proxy"], await body_of(request)).as_json())
+
+    async def toxic(request: Request, p: dict[str, str]) -> Response:
+        found = fp.toxic(p["proxy"], p["toxic"])
+        if request.method == "DELETE":
+            del fp.get(p["proxy"]).toxics[found.name]
+            return Response(status_code=204)
+        if request.method in ("POST", "PATCH"):
+            body = await body_of(request)
+            found.attributes.update(body.get("attributes") or {})
+            found.toxicity = float(body.get("toxicity", found.toxicity))
+        return JSONResponse(found.as_json())
+
+    async def reset(request: Request, p: dict[str, str]) -> Response:
+        await fp.reset()
+        return Response(status_code=204)
+
+    async def version(request: Request, p: dict[str, str]) -> Response:
+        return JSONResponse({"version": VERSION})
+
+    return [Route("/proxies", handle(proxies), methods=["GET", "POST"]),
+            Route("/populate", handle(populate), methods=["POST"]),
+            Route("/proxies/{proxy}", handle(one), methods=["GET", "POST", "PATCH", "DELETE"]),
+            Route("/proxies/{proxy}/toxics", handle(toxics), methods=["GET", "POST"]),
+            Route("/proxies/{proxy}/toxics/{toxic}", handle(toxic),
+                  methods=["GET", "POST", "PATCH", "DELETE"]),
+            Route("/reset", handle(reset), methods=["POST"]),
+            Route("/version", handle(version), methods=["GET"])]
+
+
+class ToxiproxyBackend:
+    """A fault backend over any Toxiproxy API (ours or Shopify's): a fault is a toxic on
+    a proxy. Toxiproxy has no leases: a killed runner's toxics stay until removed, so
+    `leftovers` lists every toxic, and the chaos fixture refuses to start over them."""
+
+    name = "toxiproxy"
+
+    def __init__(self, url: str) -> None:
+        import httpx
+
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=10)
+
+    def inject(self, kind: str, settings: Mapping[str, Any], lease_s: float = 0) -> Fault:
+        body = {"type": kind, **{k: v for k, v in settings.items() if k != "proxy"}}
+        response = self._http.post(f"/proxies/{settings['proxy']}/toxics", json=body)
+        if response.status_code != 200:
+            raise ApiError(response.status_code, response.json().get("error", response.text))
+        return Fault(self.name, kind, {**settings, "name": response.json()["name"]}, lease_s)
+
+    def renew(self, fault: Fault) -> None:
+        """Nothing to renew: Toxiproxy toxics do not expire."""
+
+    def rollback(self, fault: Fault) -> None:
+        self._http.delete(f"/proxies/{fault.settings['proxy']}/toxics/"
+                          f"{fault.settings['name']}")
+
+    def leftovers(self) -> list[dict[str, Any]]:
+        proxies = self._http.get("/proxies").json()
+        return [{"backend": self.name, "proxy": name, "toxic": toxic["name"],
+                 "type": toxic["type"]}
+                for name, proxy in proxies.items() for toxic in proxy.get("toxics", [])]
+
+
+class ProxyThread:
+    """The fault proxy's API (and its proxies) on a loop in a thread of its own: for a
+    test process, or `sidecar-chaos proxy` in the foreground (`serve`)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        import socket
+
+        import uvicorn
+
+        self.fault_proxy = FaultProxy()
+        self._socket = socket.create_server((host, port))
+        bound = self._socket.getsockname()
+        self.url = f"http://{bound[0]}:{bound[1]}"
+        self._server = uvicorn.Server(uvicorn.Config(self.fault_proxy.app(),
+                                                     log_level="warning", lifespan="off"))
+        self._thread: Any = None
+
+    def serve(self) -> None:
+        """Run in this thread until interrupted."""
+        asyncio.run(self._server.serve(sockets=[self._socket]))
+
+    def start(self) -> str:
+        import threading
+        import time
+
+        self._thread = threading.Thread(target=self.serve, name="fault-proxy", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.url
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
