@@ -253,3 +253,21 @@ def test_a_profile_whose_specs_gave_up_is_incomplete_not_conformant() -> None:
     assert build_report(logged)["verdict"]["profiles"]["explain"] == "incomplete"
     assert build_report([e for e in logged if e.get("nodeid") != "t.py::slo"])[
         "verdict"]["profiles"]["explain"] == "conformant"
+
+
+def test_the_resilience_score_weighs_specs_by_their_clauses_with_an_interval() -> None:
+    from pytest_sidecar.reporting.verdict import resilience_score, verdict_lines
+
+    def result(nodeid: str, outcome: str, clauses: list[str],
+               profile: str = "resilience") -> dict[str, Any]:
+        return {"nodeid": nodeid, "outcome": outcome, "profile": profile, "clauses": clauses}
+
+    results = [result("a", "passed", ["§7/x", "§7/y", "§7/z"]),
+               result("b", "failed", ["§10/b"]), result("c", "skipped", []),
+               result("d", "passed", [], "core")]
+    score = resilience_score(results)  # type: ignore[arg-type]
+    assert score == {"score": 0.75, "held": 1, "judged": 2, "ci95": [0.095, 0.905]}
+    assert resilience_score([result("c", "skipped", [])]) is None  # type: ignore[list-item]
+    lines = verdict_lines({"target": {"url": "u", "origin": "o", "declared": []},
+                           "profiles": {}, "slos": [], "resilience": score})
+    assert lines[-1] == "Resilience score 0.75: 1 of 2 specs held (95 % interval 0.10-0.91)"

@@ -52,7 +52,25 @@ def build_verdict(target: Mapping[str, Any], conformance: Mapping[str, Mapping[s
             "profiles": {name: profile_verdict(row, sum(
                 1 for r in results if r["profile"] == name and r["outcome"] == "skipped"
                 and r["reason_code"] != "NOT_DECLARED")) for name, row in conformance.items()},
-            "slos": slo_verdicts(results)}
+            "slos": slo_verdicts(results),
+            "resilience": resilience_score(results)}
+
+
+def resilience_score(results: Sequence[Result]) -> dict[str, Any] | None:
+    """The share of the resilience profile's specs that held, each weighted by the
+    contract clauses it asserts (a spec certifying three clauses counts three times),
+    with a 95 % Wilson interval on the specs judged; None when none was judged."""
+    from ..chaos.checks import wilson
+
+    judged = [r for r in results if r["profile"] == "resilience"
+              and r["outcome"] in ("passed", "failed", "error")]
+    if not judged:
+        return None
+    weight = {r["nodeid"]: max(1, len(r.get("clauses") or [])) for r in judged}
+    held = [r for r in judged if r["outcome"] == "passed"]
+    low, high = wilson(len(held), len(judged), z=1.96)
+    return {"score": round(sum(weight[r["nodeid"]] for r in held) / sum(weight.values()), 3),
+            "held": len(held), "judged": len(judged), "ci95": [round(low, 3), round(high, 3)]}
 
 
 def _figure(value: Any) -> str:
@@ -81,4 +99,9 @@ def verdict_lines(verdict: Mapping[str, Any]) -> list[str]:
     slos = verdict["slos"]
     lines += [f"SLO {slo_line(s)}" for s in slos] or [
         "SLOs: none measured in this run (pytest -m slo measures them)"]
+    score = verdict.get("resilience")
+    if score:
+        lines.append(f"Resilience score {score['score']:.2f}: {score['held']} of "
+                     f"{score['judged']} specs held (95 % interval {score['ci95'][0]:.2f}"
+                     f"-{score['ci95'][1]:.2f})")
     return lines
