@@ -35,7 +35,7 @@ from .reporting.testreport import add_html_extras, attach_meta, redact_report
 from .rundirs import LATEST, run_dir
 from .serial import MachineLock
 from .state import STATE_KEY, WORKERINPUT_KEY, SidecarState, is_controller
-from .target import TargetFileError
+from .target import Target, TargetFileError
 from .vocabulary.contract_doc import CONTRACT_DOC
 from .vocabulary.markers import MARKERS
 from .vocabulary.reasons import FailReason, format_line
@@ -147,10 +147,28 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     else:
         lines.append("sidecar: capabilities: all that the reference stack implements "
                      "(its target file declares them)")
+    lines += leftover_lines(resolved)
     # Only what was given: the defaults are in `pytest --help` and in the report.
     lines += [f"sidecar:   {name} = {value}  ({source})"
               for name, value, source in state.config.display_rows() if source != "default"]
     return lines
+
+
+def leftover_lines(target: Target | None) -> list[str]:
+    """At session start: faults someone left in force on the target (a killed runner's,
+    before its lease lapses, or one set by hand), so a red chaos spec is not a mystery."""
+    if target is None or not target.chaos_control or not os.path.exists(target.chaos_control):
+        return []
+    from .chaos.backends import ChaosError, ControlFile
+
+    try:
+        found = ControlFile(target.chaos_control).leftovers()
+    except ChaosError as exc:
+        return [f"sidecar: WARNING the chaos control file is unreadable: {exc}"]
+    return [f"sidecar: WARNING fault left in force on the target: {item['flag']} (set by "
+            f"{item['owner']}; " + ("never lapses" if item["lapses_in_s"] is None else
+                                    f"lapses in {item['lapses_in_s']:g}s") + ")"
+            for item in found]
 
 
 @pytest.hookimpl(wrapper=True)
