@@ -109,6 +109,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "upstream-timeout-ignored": (CHAOS_UPSTREAM + "test_upstream_latency_past_the_timeout",),
     "breaker-never-opens": (CHAOS_UPSTREAM + "test_the_breaker_opens_after_the_threshold",),
     "explain-accepted-when-store-down": (DEPENDENCIES + "[status_store]",),
+    "stream-cut-completes": ("test_upstream_stream_cut.py::test_an_upstream_stream_cut",),
     "queue-in-memory": ("test_restart_recovery.py::test_no_acknowledged_trace_is_lost",),
 }
 EXPECTED["unknown-token-401"] = tuple(  # every authenticated route

@@ -321,21 +321,20 @@ class ToxiproxyBackend:
                 for name, proxy in proxies.items() for toxic in proxy.get("toxics", [])]
 
 
-class ProxyThread:
-    """The fault proxy's API (and its proxies) on a loop in a thread of its own: for a
-    test process, or `sidecar-chaos proxy` in the foreground (`serve`)."""
+class AppThread:
+    """An ASGI app served by uvicorn on a loop in a thread of its own (`start`), or in
+    the foreground (`serve`): the fault proxy's API, or a test's fake upstream."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         import socket
 
         import uvicorn
 
-        self.fault_proxy = FaultProxy()
         self._socket = socket.create_server((host, port))
         bound = self._socket.getsockname()
         self.url = f"http://{bound[0]}:{bound[1]}"
-        self._server = uvicorn.Server(uvicorn.Config(self.fault_proxy.app(),
-                                                     log_level="warning", lifespan="off"))
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
+                                                     lifespan="off"))
         self._thread: Any = None
 
     def serve(self) -> None:
@@ -346,7 +345,7 @@ class ProxyThread:
         import threading
         import time
 
-        self._thread = threading.Thread(target=self.serve, name="fault-proxy", daemon=True)
+        self._thread = threading.Thread(target=self.serve, name="app-thread", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started and time.monotonic() < deadline:
@@ -357,3 +356,11 @@ class ProxyThread:
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+class ProxyThread(AppThread):
+    """The fault proxy: its API and its proxies on one loop."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.fault_proxy = FaultProxy()
+        super().__init__(self.fault_proxy.app(), host, port)

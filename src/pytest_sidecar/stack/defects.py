@@ -130,6 +130,8 @@ _ALL = (
            "with drop-s3 the trace still ends complete, naming an artifact never written"),
     Defect("upstream-error-html", "§2.1",
            "a failed upstream call answers 502 with an HTML page, not a JSON error"),
+    Defect("stream-cut-completes", "§2.1",
+           "an upstream stream cut mid-way ends the client's stream with [DONE], as a success"),
     Defect("upstream-timeout-ignored", "§2.1",
            "the gateway waits out a slow upstream past its timeout and answers 200"),
     # §10: resilience
