@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from pytest_sidecar.chaos.conservation import Ledger, Observed, judge, terminal_audit_lines
-from pytest_sidecar.client import SidecarClient, trace_id_of
+from pytest_sidecar.client import SidecarClient
+from pytest_sidecar.fixtures.traces import trace_id_from
 from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.vocabulary.states import TERMINAL
 
@@ -89,7 +90,8 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
                     ledger.unanswered += 1
                     time.sleep(0.05)
                     continue
-                trace_id = trace_id_of(response) if response.status_code == 200 else None
+                # Header first, as the contract names it (§2), then explanation_metadata.
+                trace_id = trace_id_from(response)[0] if response.status_code == 200 else None
                 if trace_id:
                     ledger.acknowledged[trace_id] = time.monotonic()
                 else:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_sidecar.chaos.checks import code_of, until, wilson
+from pytest_sidecar.fixtures.traces import trace_id_from
 from pytest_sidecar.outcomes import FailReason, SkipReason, fail, skip
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
@@ -49,8 +50,12 @@ def test_upstream_errors_at_p_percent_are_502s_within_a_binomial_interval(
     explain = "explain" in sidecar_target.capabilities and traces.client_ids
 
     def one(n: int) -> tuple[int, str | None, str | None]:
+        """(status, error code, trace id): the id the client chose for a failed explained
+        chat (it must not exist), the one the target names for a successful one."""
         trace_id = traces.new_id() if explain and n % 4 == 0 else None
         response = client.explain(trace_id=trace_id) if trace_id else client.chat()
+        if trace_id and response.status_code == 200:
+            trace_id = trace_id_from(response)[0] or trace_id
         return response.status_code, code_of(response), trace_id
 
     with chaos.fault("upstream-errors", status=500, percent=PERCENT), \

@@ -24,7 +24,6 @@ class Clause:
         return self.id.split("/", 1)[0]
 
 
-_RESILIENCE = "the resilience wing (chaos specs)"
 _CONTROL_PLANE = "the control plane"
 
 _ALL = (
@@ -120,8 +119,7 @@ _ALL = (
            "hard"),
     Clause("§5/chat-lane", "performance", "chats keep answering (>= 99.9 %) under load"),
     Clause("§5/slo", "performance", "explanation p95 <= 2 s sentence, <= 8 s token"),
-    Clause("§5/durable-ack", "resilience", "an acknowledged trace survives a restart",
-           _RESILIENCE),
+    Clause("§5/durable-ack", "resilience", "an acknowledged trace survives a restart"),
     Clause("§6/families", "observability", "the gateway's and explainer's families with "
            "their types"),
     Clause("§6/counters", "observability", "counters move by what happened"),
@@ -147,8 +145,7 @@ _ALL = (
     Clause("§8/karpenter", "platform", "CPU and GPU NodePools with their EC2NodeClasses"),
     Clause("§9/control-plane", "core", "the control plane's API, scopes and history",
            _CONTROL_PLANE),
-    Clause("§10/restart", "resilience", "SIGKILL of any process loses no acknowledged trace",
-           _RESILIENCE),
+    Clause("§10/restart", "resilience", "SIGKILL of any process loses no acknowledged trace"),
     Clause("§10/dependencies", "resilience", "a dependency down: readyz names it, explain "
            "refused 503 with Retry-After, chats answer"),
     Clause("§10/breaker", "resilience", "the upstream circuit breaker"),
