@@ -221,13 +221,24 @@ class _Requests:
         return f"/v1/traces/{trace_id}" + ("" if what == "" else f"/{what}")
 
 
-def trace_id_of(response: httpx.Response) -> str | None:
-    """The trace a chat response opened (body metadata, else the x-trace-id header)."""
+def trace_id_from(response: httpx.Response) -> tuple[str | None, str]:
+    """(trace id, where it came from) of an explained chat's response: the x-trace-id
+    header first (§2 names the trace there once one exists), then explanation_metadata."""
+    header = response.headers.get("x-trace-id")
+    if header:
+        return header, "x-trace-id header"
     try:
         meta = response.json().get("explanation_metadata")
     except (ValueError, AttributeError):
         meta = None
-    return meta["trace_id"] if meta else None
+    if isinstance(meta, dict) and isinstance(meta.get("trace_id"), str):
+        return meta["trace_id"], "explanation_metadata"
+    return None, "nowhere"
+
+
+def trace_id_of(response: httpx.Response) -> str | None:
+    """The trace a chat response opened (see trace_id_from), or None."""
+    return trace_id_from(response)[0]
 
 
 class SidecarClient(_Requests):

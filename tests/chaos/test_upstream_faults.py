@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_sidecar.chaos.checks import code_of, until, wilson
-from pytest_sidecar.fixtures.traces import trace_id_from
+from pytest_sidecar.client import trace_id_from
 from pytest_sidecar.outcomes import FailReason, SkipReason, fail, skip
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),

@@ -20,9 +20,14 @@ And per channel, the time from acknowledgement to the terminal state being visib
 from __future__ import annotations
 
 import itertools
+import json
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ..vocabulary.states import RANK, TERMINAL
@@ -107,3 +112,98 @@ def quantiles(values: Sequence[float]) -> dict[str, float | int | None]:
 def _went_back(states: Sequence[str]) -> bool:
     ranks = [RANK.get(s, -1) for s in states if s in RANK]
     return any(later < earlier for earlier, later in itertools.pairwise(ranks))
+
+
+def follow_status(url: str, token: str | None, ledger: Ledger, deadline_s: float) -> Observed:
+    """Poll every acknowledged trace's status until it is terminal (bounded by
+    `deadline_s`): the states seen, and when each became terminal."""
+    from ..client import SidecarClient
+
+    observed = Observed()
+    pending = set(ledger.acknowledged)
+    deadline = time.monotonic() + deadline_s
+    with SidecarClient(url, token, timeout=5.0) as client:
+        while pending and time.monotonic() < deadline:
+            for trace_id in sorted(pending):
+                response = client.status(trace_id)
+                if response.status_code == 404:
+                    observed.unknown.add(trace_id)
+                    pending.discard(trace_id)
+                    continue
+                state = response.json().get("state") if response.status_code == 200 else None
+                if state is None:
+                    continue
+                seen = observed.states.setdefault(trace_id, [])
+                if not seen or seen[-1] != state:
+                    seen.append(state)
+                if state in TERMINAL:
+                    observed.terminal_at.setdefault(trace_id, time.monotonic())
+                    pending.discard(trace_id)
+            time.sleep(0.1)
+    return observed
+
+
+def audit_channel(path: str | None, ledger: Ledger
+                  ) -> tuple[dict[str, list[str]] | None, dict[str, float]]:
+    """The audit log's terminal lines per acknowledged trace, and the delays from
+    acknowledgement to its trace.complete line; (None, {}) without an audit log."""
+    if not path:
+        return None, {}
+    lines = []
+    with open(path, encoding="utf-8") as handle:
+        for raw in handle:
+            try:
+                lines.append(json.loads(raw))
+            except ValueError:
+                continue  # a line cut by SIGKILL: the audit log is not a §10 channel
+    offset = time.time() - time.monotonic()
+    delays = {}
+    for line in lines:
+        trace_id = line.get("trace_id")
+        if trace_id in ledger.acknowledged and str(line.get("event")) == "trace.complete":
+            at = datetime.fromisoformat(str(line["ts"]).replace("Z", "+00:00")).timestamp()
+            delays[trace_id] = max(0.0, at - offset - ledger.acknowledged[trace_id])
+    terminal = terminal_audit_lines(lines)
+    return {t: s for t, s in terminal.items() if t in ledger.acknowledged}, delays
+
+
+def drive(url: str, token: str | None, restart: Callable[[str], float],
+          roles: Sequence[str], load_s: float, senders: int = 6
+          ) -> tuple[Ledger, dict[str, float]]:
+    """Explained chats from `senders` threads for `load_s` seconds; after each third, one
+    role is restarted (`restart(role)` -> seconds until ready). The ledger of what the
+    clients saw, and each role's downtime."""
+    import httpx
+
+    from ..client import SidecarClient, trace_id_from
+
+    ledger, downtime = Ledger(), {}
+    stop = threading.Event()
+
+    def send() -> None:
+        with SidecarClient(url, token, timeout=5.0, retry_rate_limited=False) as client:
+            while not stop.is_set():
+                try:
+                    response = client.explain()
+                except httpx.HTTPError:
+                    ledger.unanswered += 1
+                    time.sleep(0.05)
+                    continue
+                # Header first, as the contract names it (§2), then explanation_metadata.
+                trace_id = trace_id_from(response)[0] if response.status_code == 200 else None
+                if trace_id:
+                    ledger.acknowledged[trace_id] = time.monotonic()
+                else:
+                    ledger.refused += 1
+
+    with ThreadPoolExecutor(max_workers=senders) as pool:
+        for _ in range(senders):
+            pool.submit(send)
+        step = load_s / (len(roles) + 1)
+        for role in roles:
+            time.sleep(step)
+            ledger.kills.append(time.monotonic())
+            downtime[role] = round(restart(role), 2)
+        time.sleep(step)
+        stop.set()
+    return ledger, downtime
