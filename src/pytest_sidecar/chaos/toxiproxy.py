@@ -330,7 +330,12 @@ class AppThread:
 
         import uvicorn
 
-        self._socket = socket.create_server((host, port))
+        # IPPROTO_TCP said explicitly: asyncio turns Nagle off only on such sockets, and
+        # without it each small answer waits ~40 ms for the client's delayed ACK.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self._socket.listen(1024)
         bound = self._socket.getsockname()
         self.url = f"http://{bound[0]}:{bound[1]}"
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
