@@ -7,6 +7,7 @@ remove are removed at the end ("auto-rollback" entries), so none outlives the ru
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -18,6 +19,8 @@ from . import actions
 from .activities import execute
 from .experiment import validate, within_tolerance
 from .journal import finish, new_journal
+
+log = logging.getLogger("sidecar.chaos")
 
 
 class Interrupted(BaseException):
@@ -51,6 +54,9 @@ def run_experiment(experiment: Mapping[str, Any], configuration: Mapping[str, An
         except (Interrupted, KeyboardInterrupt):
             journal["status"] = "interrupted"
         except Exception:
+            # Chaos Toolkit's "aborted": an error outside any activity. Logged with its
+            # traceback; the rollbacks still run below.
+            log.exception("experiment %r aborted", experiment.get("title"))
             journal["status"] = "aborted"
         finally:
             journal["rollbacks"] = [execute(a, config) for a in experiment.get("rollbacks") or []]
