@@ -40,6 +40,7 @@ class SidecarConfig:
     attach_rate: float = default_of("attach_rate")
     token_mix: float = default_of("token_mix")
     stream_share: float = default_of("stream_share")
+    soak_duration: float = default_of("soak_duration")
     slo_sentence: float = default_of("slo_sentence")
     slo_token: float = default_of("slo_token")
     min_samples: int = default_of("min_samples")

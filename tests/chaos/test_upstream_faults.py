@@ -4,22 +4,34 @@ spike."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import statistics
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 
 from pytest_sidecar.chaos.checks import code_of, until, wilson
 from pytest_sidecar.client import trace_id_from
+from pytest_sidecar.load.loop import run as run_loop
+from pytest_sidecar.load.openmodel import run_open
+from pytest_sidecar.load.schedule import Arrivals
+from pytest_sidecar.metrics import delta
 from pytest_sidecar.outcomes import FailReason, SkipReason, fail, skip
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
               pytest.mark.needs("chat", "chaos_control", "chaos_flags")]
 
 PERCENT = 30
-CHATS = 200
+SOAK_RATE = 20.0  # chats offered per second, at most (sized down to the write limit)
+SOAK_IN_FLIGHT = 16
+MIN_TRIALS = 60  # 18 ± 11 failures at 99.9 %: tells 30 % from 0 % and from 100 %
+REFUSED_BEFORE_THE_UPSTREAM = ((503, "upstream_unavailable"), (429, "rate_limited"))
+Answer = tuple[int, str | None, str | None]
 CONTRACT_BREAKER = {"failures": 5, "cooldown_s": 10.0}
 
 
@@ -35,48 +47,48 @@ def wait_until_closed(client: Any, target: Any) -> float:
     return took
 
 
-@pytest.mark.contract("§2.1", "§7", "§10")
+@pytest.mark.contract("§2.1", "§6", "§7", "§10")
 @pytest.mark.clause("§7/chaos-flags", "§2.1/upstream-errors")
 def test_upstream_errors_at_p_percent_are_502s_within_a_binomial_interval(
-        chaos: Any, gateway_factory: Any, sidecar_target: Any, traces: Any,
-        evidence: Any) -> None:
-    """P % of upstream calls fail: as many chats (within a 99.9 % Wilson interval) answer
-    502 upstream_error, each a JSON error; an explained chat that failed opened no trace;
-    the ones that succeeded still get their explanation. A breaker may open on a streak,
-    and a rate limiter may refuse: their 503 upstream_unavailable and 429 answers never
-    reached the upstream, so they are not trials. The chats are sized to the tenant's
-    declared write limit (20 s of it at most), and 429s are waited out."""
-    client = gateway_factory("a", "write")  # waits out 429s (Retry-After)
+        chaos: Any, gateway_factory: Any, sidecar_target: Any, sidecar_config: Any,
+        metrics_factory: Any, traces: Any, evidence: Any) -> None:
+    """Seed 002's soak, short by default (--sidecar-soak-duration): chats arrive at a
+    fixed rate (open model) while P % of upstream calls fail. As many chats as P % of
+    those that reached the upstream (within a 99.9 % Wilson interval) answer 502
+    upstream_error, each a JSON error; an explained chat that failed opened no trace;
+    the ones that succeeded still get their explanation; the gateway's metrics count
+    every 502. A breaker may open on a streak and a rate limiter may refuse: their 503
+    upstream_unavailable and 429 answers never reached the upstream, so they are not
+    trials; when they leave fewer than MIN_TRIALS, the soak runs again (twice at most).
+    The rate is sized to the tenant's declared write limit."""
+    client = gateway_factory("a", "write", raw=True)  # 429s are answers, not waits
     wait_until_closed(client, sidecar_target)
-    write = sidecar_target.limits_for("a")["write"]
-    chats = max(60, min(CHATS, int(write["burst"] + write["rps"] * 20)))
+    rate = min(SOAK_RATE, sidecar_target.limits_for("a")["write"]["rps"] * 0.8)
+    duration = max(sidecar_config.soak_duration, MIN_TRIALS / rate * 1.5)
     explain = "explain" in sidecar_target.capabilities and traces.client_ids
-
-    def one(n: int) -> tuple[int, str | None, str | None]:
-        """(status, error code, trace id): the id the client chose for a failed explained
-        chat (it must not exist), the one the target names for a successful one."""
-        trace_id = traces.new_id() if explain and n % 4 == 0 else None
-        response = client.explain(trace_id=trace_id) if trace_id else client.chat()
-        if trace_id and response.status_code == 200:
-            trace_id = trace_id_from(response)[0] or trace_id
-        return response.status_code, code_of(response), trace_id
-
-    with chaos.fault("upstream-errors", status=500, percent=PERCENT), \
-            ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(one, range(chats)))
-    fast_failed = [a for a in answers if (a[0], a[1]) in ((503, "upstream_unavailable"),
-                                                           (429, "rate_limited"))]
-    trials = [a for a in answers if a not in fast_failed]
-    failed = [a for a in trials if a[0] == 502]
+    scrape = metrics_scraper(sidecar_target, metrics_factory)
+    before = scrape() if scrape else None
+    soak = Soak(client, traces, explain)
+    with chaos.fault("upstream-errors", status=500, percent=PERCENT):
+        for _ in range(3):
+            soak.window(rate, duration)
+            if len(soak.trials) >= MIN_TRIALS:
+                break
+    trials, failed = soak.trials, soak.failed
     odd = sorted({(s, c) for s, c, _ in trials if s not in (200, 502)})
     assert not odd, f"§2.1: under upstream errors a chat answers 200 or 502; also got {odd}"
     codes = sorted({c or "no JSON code" for _, c, _ in failed})
     assert codes == ["upstream_error"], f"§2.1: a 502 is a JSON upstream_error; got {codes}"
+    assert len(trials) >= MIN_TRIALS, (
+        f"§7: of {soak.offered} chats offered in {soak.windows} soak windows only "
+        f"{len(trials)} reached the upstream ({len(soak.fast_failed)} refused 503/429 "
+        f"before it, {soak.dropped} dropped at the client's in-flight cap, "
+        f"{len(soak.no_answer)} unanswered); {MIN_TRIALS} are needed to judge P %")
     low, high = wilson(len(failed), len(trials))
-    assert len(trials) >= chats // 2 and low <= PERCENT / 100 <= high, (
+    assert low <= PERCENT / 100 <= high, (
         f"§7: with upstream-errors at {PERCENT} %, {len(failed)} of {len(trials)} chats "
-        f"failed ({len(failed) / max(1, len(trials)):.1%}); the 99.9 % interval "
-        f"[{low:.1%}, {high:.1%}] leaves out {PERCENT} %")
+        f"that reached the upstream failed ({len(failed) / len(trials):.1%}); the 99.9 % "
+        f"interval [{low:.1%}, {high:.1%}] leaves out {PERCENT} %")
     answers = {t: client.status(t).status_code for _, _, t in failed if t}
     odd_status = sorted({s for s in answers.values() if s not in (200, 404)})
     if odd_status:
@@ -88,15 +100,96 @@ def test_upstream_errors_at_p_percent_are_502s_within_a_binomial_interval(
     explained_ok = [t for s, _, t in trials if t and s == 200][:5]
     for trace_id in explained_ok:
         traces.require_complete(trace_id, traces.wait(trace_id).last or {})
+    counted = counted_by_metrics(before, scrape() if scrape else None, soak)
     # What the orphan and explanation checks judged, so "no orphan" is never claimed
     # over zero failed explained chats (a target without client trace ids sends none).
-    evidence.record(chats=chats, trials=len(trials), upstream_errors=len(failed),
-                    not_reaching_the_upstream=len(fast_failed), wilson_999=[round(low, 3),
-                                                                       round(high, 3)],
-                    percent=PERCENT,
+    evidence.record(soak_s=round(duration, 1), rate_per_s=round(rate, 1),
+                    windows=soak.windows, offered=soak.offered, dropped=soak.dropped,
+                    trials=len(trials), upstream_errors=len(failed),
+                    refused_before_the_upstream=dict(Counter(
+                        f"{s} {c}" for s, c, _ in soak.fast_failed)),
+                    unanswered=len(soak.no_answer),
+                    wilson_999=[round(low, 3), round(high, 3)], percent=PERCENT,
                     failed_explained_checked_for_orphans=len(answers),
                     orphan_traces=len(orphans) if answers else "not judged",
-                    explained_completed=len(explained_ok))
+                    explained_completed=len(explained_ok), metrics=counted)
+
+
+class Soak:
+    """Open-model chats against the target, sorted by what became of them: trials
+    (answered by a call that reached the upstream), refused before the upstream (an open
+    breaker's 503, a 429), unanswered (the client timed out or the connection broke)."""
+
+    def __init__(self, client: Any, traces: Any, explain: bool) -> None:
+        self.client, self.traces, self.explain = client, traces, explain
+        self.trials: list[Answer] = []
+        self.fast_failed: list[Answer] = []
+        self.no_answer: list[str] = []
+        self.offered = self.dropped = self.windows = 0
+        self._sent = itertools.count()
+
+    @property
+    def failed(self) -> list[Answer]:
+        return [a for a in self.trials if a[0] == 502]
+
+    def one(self, n: int) -> Answer:
+        """(status, error code, trace id): the id the client chose for a failed explained
+        chat (it must not exist), the one the target names for a successful one."""
+        trace_id = self.traces.new_id() if self.explain and n % 4 == 0 else None
+        response = self.client.explain(trace_id=trace_id) if trace_id else self.client.chat()
+        if trace_id and response.status_code == 200:
+            trace_id = trace_id_from(response)[0] or trace_id
+        return response.status_code, code_of(response), trace_id
+
+    def window(self, rate: float, duration_s: float) -> None:
+        """Offer `rate` chats a second for `duration_s` at fixed times, whatever the
+        target answers; at most SOAK_IN_FLIGHT at once (more are dropped and counted)."""
+        with ThreadPoolExecutor(max_workers=SOAK_IN_FLIGHT) as pool:
+
+            async def send() -> tuple[str, int | None]:
+                loop = asyncio.get_running_loop()
+                try:
+                    answer = await loop.run_in_executor(pool, self.one, next(self._sent))
+                except httpx.HTTPError as exc:
+                    self.no_answer.append(type(exc).__name__)
+                    return "chat", None
+                refused = (answer[0], answer[1]) in REFUSED_BEFORE_THE_UPSTREAM
+                (self.fast_failed if refused else self.trials).append(answer)
+                return "chat", answer[0]
+
+            result = run_loop(run_open(Arrivals(rate, duration_s).offsets(), send,
+                                       SOAK_IN_FLIGHT))
+        self.windows += 1
+        self.offered += result.offered
+        self.dropped += result.dropped
+
+
+def metrics_scraper(target: Any, metrics_factory: Any) -> Any:
+    """A function scraping the gateway's metrics, or None when the target declares none."""
+    if "metrics:gateway" not in target.capabilities or not target.metrics_gateway:
+        return None
+    return metrics_factory("gateway").scrape
+
+
+def counted_by_metrics(before: Any, after: Any, soak: Soak) -> dict[str, Any] | str:
+    """§6/§10: the gateway's counters moved at least as much as the soak saw (the run is
+    alone on the target, but counters may also count the checks around it)."""
+    if before is None or after is None:
+        return "not declared (metrics:gateway)"
+    chat = {"path": "/v1/chat/completions", "method": "POST"}
+    counted = {"http_502": delta(before, after, "http_requests_total", status="502", **chat),
+               "seen_502": len(soak.failed)}
+    assert counted["http_502"] >= counted["seen_502"], (
+        f"§6: http_requests_total{{status=\"502\"}} of the chat route moved by "
+        f"{counted['http_502']:g}; the soak saw {counted['seen_502']} 502 answers")
+    fast = sum(1 for s, c, _ in soak.fast_failed if (s, c) == (503, "upstream_unavailable"))
+    if fast and after.family_type("upstream_breaker_fastfail_total"):
+        counted |= {"fastfail": delta(before, after, "upstream_breaker_fastfail_total"),
+                    "seen_503": fast}
+        assert counted["fastfail"] >= fast, (
+            f"§10: upstream_breaker_fastfail_total moved by {counted['fastfail']:g}; the "
+            f"soak saw {fast} 503 upstream_unavailable answers")
+    return counted
 
 
 @pytest.mark.needs("circuit_breaker")
