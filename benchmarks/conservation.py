@@ -5,7 +5,8 @@ acknowledged; then every acknowledged trace is followed and judged (chaos/conser
     python benchmarks/conservation.py [--traces 1000] [--senders 8]
 
 It prints the counts of the restart spec: acknowledged, lost, failed, duplicated,
-backwards, recovered, and the time to visible per channel.
+backwards, recovered, webhooks lost, and the time to visible per channel (status,
+audit, webhook: each acknowledged trace gets a webhook to a receiver on 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ import json
 import os
 import tempfile
 
-from pytest_sidecar.chaos.conservation import audit_channel, drive, follow_status, judge
+from pytest_sidecar.chaos.conservation import (
+    audit_channel,
+    drive,
+    follow_status,
+    judge,
+    wait_for_deliveries,
+)
 from pytest_sidecar.embedded import EmbeddedStack
+from pytest_sidecar.receiver import Receiver
 from pytest_sidecar.target import load_target_file
 
 ROLES = ("gateway", "explainer")
@@ -28,7 +36,8 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=1000)
     parser.add_argument("--senders", type=int, default=8)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="conservation-") as directory:
+    with tempfile.TemporaryDirectory(prefix="conservation-") as directory, \
+            Receiver() as receiver:
         stack = EmbeddedStack(directory, os.getpid())
         target = load_target_file(stack.ensure_started())
         token = target.tenants["a"].tokens.write
@@ -37,10 +46,11 @@ def main() -> None:
             # rest): size the load to the count asked for.
             load_s = max(6.0, args.traces / 30)
             ledger, downtime = drive(target.url, token, lambda role: stack.restart(),
-                                     ROLES, load_s, args.senders)
+                                     ROLES, load_s, args.senders, hook_url=receiver.url)
             observed = follow_status(target.url, token, ledger, 120.0)
+            hooks = wait_for_deliveries(receiver.deliveries, ledger, observed, 30.0)
             audit, delays = audit_channel(target.audit_log, ledger)
-            verdict = judge(ledger, observed, audit, delays)
+            verdict = judge(ledger, observed, audit, delays, hooks)
         finally:
             stack.stop()
     print(json.dumps({**{k: (len(v) if isinstance(v, list) else v)

@@ -31,7 +31,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("vocabulary", "atomic"),
     ("options",),
     ("contracts", "client", "metrics", "manifests", "serial", "load", "capacity",
-     "capacity_sources", "stack", "embedded", "rundirs", "chaos"),
+     "capacity_sources", "stack", "embedded", "rundirs", "chaos", "receiver"),
     ("config", "target"),
     ("probes", "outcomes", "marks", "state"),
     ("fixtures", "reporting", "hookspecs"),

@@ -1,7 +1,8 @@
 """Restart recovery and conservation (CONTRACT §10 "acknowledged means durable", seed 004):
 under load, SIGKILL the gateway, then the explainer, and restart each; every trace the
 gateway acknowledged must reach exactly one terminal state, its states never going
-backwards, on the status channel and in the audit log.
+backwards, on the status channel, in the audit log and in its webhook deliveries (a
+receiver on this runner's loopback, when the target declares `webhook_receiver`).
 
 The reference stack runs gateway and explainer in one process, so each kill takes both;
 a target file's `resilience.restart` commands restart each process of a real deployment
@@ -18,8 +19,15 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_sidecar.chaos.conservation import audit_channel, drive, follow_status, judge
+from pytest_sidecar.chaos.conservation import (
+    audit_channel,
+    drive,
+    follow_status,
+    judge,
+    wait_for_deliveries,
+)
 from pytest_sidecar.outcomes import SkipReason, skip
+from pytest_sidecar.receiver import Receiver
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
               pytest.mark.contract("§10", "§5"), pytest.mark.needs("explain")]
@@ -27,6 +35,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("re
 LOAD_S = 6.0
 SENDERS = 6
 FOLLOW_S = 30.0
+DELIVERY_S = 20.0  # five attempts with backoff, and a redelivery after the restart
 ROLES = ("gateway", "explainer")
 
 
@@ -71,12 +80,19 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
         sidecar_config: Any) -> None:
     target, restart = restartable
     token = target.tenants["a"].tokens.write if target.tenants.get("a") else None
-    ledger, downtime = drive(target.url, token, restart, ROLES, LOAD_S, SENDERS)
-    observed = follow_status(target.url, token, ledger, FOLLOW_S)
+    hooked = {"webhooks", "webhook_receiver"} <= set(target.capabilities)
+    with Receiver() as receiver:
+        ledger, downtime = drive(target.url, token, restart, ROLES, LOAD_S, SENDERS,
+                                 hook_url=receiver.url if hooked else None)
+        observed = follow_status(target.url, token, ledger, FOLLOW_S)
+        hooks = wait_for_deliveries(receiver.deliveries, ledger, observed,
+                                    DELIVERY_S) if hooked else None
     audit, delays = audit_channel(target.audit_log, ledger)
-    verdict = judge(ledger, observed, audit, delays)
+    verdict = judge(ledger, observed, audit, delays, hooks)
     evidence.record(conservation={k: (len(v) if isinstance(v, list) else v)
-                                  for k, v in verdict.items()}, downtime_s=downtime)
+                                  for k, v in verdict.items()}, downtime_s=downtime,
+                    webhook_channel="judged" if hooked else
+                    "not declared (webhooks, webhook_receiver)")
     assert verdict["acknowledged"] >= 30, (
         f"§10: only {verdict['acknowledged']} traces were acknowledged under load; too few "
         "to judge conservation")
@@ -87,8 +103,12 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
         f"§10: {len(verdict['failed'])} acknowledged traces ended failed after the kills "
         f"(their work did not survive), e.g. {verdict['failed'][:3]}")
     assert not verdict["duplicated"], (
-        f"§10: {len(verdict['duplicated'])} traces reached two terminal states, e.g. "
-        f"{verdict['duplicated'][:3]}")
+        f"§10: {len(verdict['duplicated'])} traces reached two terminal states (or their "
+        f"ending was delivered under two event ids), e.g. {verdict['duplicated'][:3]}")
+    assert not verdict.get("webhook_lost"), (
+        f"§10: {len(verdict['webhook_lost'])} traces with a webhook ended and were never "
+        f"delivered within {DELIVERY_S:g}s after {len(ROLES)} kills, e.g. "
+        f"{verdict['webhook_lost'][:3]}")
     assert not verdict["backwards"], (
         f"§10: states went backwards for {verdict['backwards'][:3]}")
     if verdict["recovered"] == 0:

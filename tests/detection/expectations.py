@@ -111,6 +111,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "explain-accepted-when-store-down": (DEPENDENCIES + "[status_store]",),
     "stream-cut-completes": ("test_upstream_stream_cut.py::test_an_upstream_stream_cut",),
     "queue-in-memory": ("test_restart_recovery.py::test_no_acknowledged_trace_is_lost",),
+    "webhooks-in-memory": ("test_restart_recovery.py::test_no_acknowledged_trace_is_lost",),
 }
 EXPECTED["unknown-token-401"] = tuple(  # every authenticated route
     f"{RBAC}[{route} as unknown_token]" for route in (

@@ -11,79 +11,25 @@ import hashlib
 import hmac
 import itertools
 import json
-import threading
 import time
-import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from pytest_sidecar.client import SidecarClient
 from pytest_sidecar.fixtures.traces import Traces
+from pytest_sidecar.receiver import Receiver
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
               pytest.mark.contract("§2.6"), pytest.mark.needs("chat", "explain", "webhooks")]
 
 
-class Receiver:
-    """A local HTTP receiver: records each POST to its own path; answers 500 to the first
-    `fail_first`. The path is unique, so a retry still on its way to an earlier receiver
-    that had the same port (ports are reused) is not counted as this one's."""
-
-    def __init__(self, host: str = "127.0.0.1", fail_first: int = 0) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.connections = 0
-        self.fail_first = fail_first
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def setup(self) -> None:
-                owner.connections += 1
-                super().setup()
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
-                if self.path != owner.path:
-                    self.send_response(404)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-                    return
-                owner.calls.append({"t": time.monotonic(), "body": raw,
-                                    "headers": {k.lower(): v for k, v in self.headers.items()}})
-                status = 500 if len(owner.calls) <= owner.fail_first else 204
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((host, 0), Handler)
-        self.port = self.server.server_address[1]
-        self.path = f"/hook/{uuid.uuid4().hex}"
-        self.url = f"http://{host}:{self.port}{self.path}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, count: int, timeout: float) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while len(self.calls) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.calls
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
-
-
+    """A receiver on this runner's 127.0.0.1, closed after the spec."""
+    with Receiver() as server:
+        yield server
 
 
 @pytest.mark.clause("§2.6/register", "§2.6/delivery")

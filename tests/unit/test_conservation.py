@@ -9,6 +9,7 @@ from pytest_sidecar.chaos.conservation import (
     judge,
     quantiles,
     terminal_audit_lines,
+    webhook_deliveries,
 )
 
 
@@ -44,3 +45,27 @@ def test_audit_lines_and_quantiles() -> None:
              {"event": "trace.failed", "trace_id": "b"}, {"event": "chat.submit"}]
     assert terminal_audit_lines(lines) == {"a": ["complete"], "b": ["failed"]}
     assert quantiles([]) == {"count": 0, "p50": None, "p99": None}
+
+
+def test_webhook_endings_lost_duplicated_or_repeated() -> None:
+    """Same event id twice is at-least-once (allowed); two ids, or a delivered state the
+    status channel contradicts, is a duplicate; an ending never delivered is lost; a
+    trace without a registration is not judged on this channel."""
+    ledger = Ledger(acknowledged={t: 1.0 for t in "abcde"},
+                    hooked={t: 1.1 for t in "abcd"})
+    observed = Observed(states={t: ["queued", "complete"] for t in "abcde"},
+                        terminal_at={t: 2.0 for t in "abcde"})
+    hooks = webhook_deliveries([
+        (1.5, {"trace_id": "a", "event_id": "e1", "state": "complete"}),
+        (1.9, {"trace_id": "a", "event_id": "e1", "state": "complete"}),  # redelivered
+        (1.5, {"trace_id": "b", "event_id": "e2", "state": "complete"}),
+        (1.6, {"trace_id": "b", "event_id": "e3", "state": "complete"}),  # a second id
+        (1.5, {"trace_id": "c", "event_id": "e4", "state": "failed"}),  # status: complete
+    ])
+    verdict = judge(ledger, observed, hooks=hooks)
+    assert verdict["duplicated"] == ["b", "c"]
+    assert verdict["webhook_lost"] == ["d"]
+    assert verdict["webhooks"] == {"registered": 4, "registration_refused": 0,
+                                   "delivered": 3, "redelivered_same_event": 1}
+    assert verdict["time_to_visible_s"]["webhook"]["count"] == 3
+    assert "webhooks" not in judge(ledger, observed)  # no receiver: channel not judged

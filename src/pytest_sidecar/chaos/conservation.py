@@ -7,8 +7,12 @@ Given what the clients saw and what each channel later showed, `judge` counts pe
 - lost: acknowledged, yet never terminal (or unknown) on the status channel;
 - failed: acknowledged and ended `failed` although only processes were killed: the
   trace survived but its work did not (a queue that was not durable);
-- duplicated: two different terminal states for one trace (status or audit), or two
-  terminal audit lines; Jepsen's own checker forgives duplicates, this one does not;
+- duplicated: two different terminal states for one trace (status, audit or webhook, or
+  across them), two terminal audit lines, or two webhook event ids for one trace's
+  ending; Jepsen's own checker forgives duplicates, this one does not (a repeated
+  delivery of the same event id is at-least-once, and allowed);
+- webhook lost: a trace with a webhook registered, terminal on the status channel,
+  whose ending was never delivered;
 - backwards: a state observed after a later one (e.g. complete, then running);
 - unexpected: terminal traces no client was acknowledged for (allowed: a response that
   never left may still have opened its trace), reported, not failed;
@@ -47,6 +51,8 @@ class Ledger:
     refused: int = 0  # answers other than 200 (e.g. while the gateway restarted)
     unanswered: int = 0  # no answer at all (connection refused or reset)
     kills: list[float] = field(default_factory=list)  # when each process fault struck
+    hooked: dict[str, float] = field(default_factory=dict)  # webhook registered (201), when
+    hook_refused: int = 0  # registrations not answered 201 (e.g. during a restart)
 
 
 @dataclass
@@ -69,9 +75,36 @@ def terminal_audit_lines(lines: Iterable[Mapping[str, Any]]) -> dict[str, list[s
     return found
 
 
+def webhook_deliveries(deliveries: Iterable[tuple[float, Mapping[str, Any]]]
+                       ) -> dict[str, list[tuple[float, str, str]]]:
+    """trace id -> (arrival time, event id, state) of each delivery, in arrival order."""
+    found: dict[str, list[tuple[float, str, str]]] = {}
+    for at, body in deliveries:
+        if body.get("trace_id"):
+            found.setdefault(str(body["trace_id"]), []).append(
+                (at, str(body.get("event_id")), str(body.get("state"))))
+    return found
+
+
+def _webhook_verdict(ledger: Ledger, observed: Observed,
+                     hooks: Mapping[str, list[tuple[float, str, str]]]
+                     ) -> tuple[list[str], set[str], dict[str, float]]:
+    """(lost, duplicated, delays): endings never delivered; traces with two event ids
+    or a delivered state other than the status channel's ending; ack -> first delivery."""
+    ended = {t: seen[-1] for t, seen in observed.states.items() if seen and seen[-1] in ENDINGS}
+    lost = sorted(t for t in ledger.hooked if t in ended and not hooks.get(t))
+    duplicated = {t for t, got in hooks.items() if t in ledger.hooked and (
+        len({event for _, event, _ in got}) > 1
+        or any(state != ended.get(t, state) for _, _, state in got))}
+    delays = {t: got[0][0] - ledger.acknowledged[t] for t, got in hooks.items()
+              if t in ledger.hooked and t in ledger.acknowledged}
+    return lost, duplicated, delays
+
+
 def judge(ledger: Ledger, observed: Observed,
           audit: Mapping[str, list[str]] | None = None,
-          audit_delays_s: Mapping[str, float] | None = None) -> dict[str, Any]:
+          audit_delays_s: Mapping[str, float] | None = None,
+          hooks: Mapping[str, list[tuple[float, str, str]]] | None = None) -> dict[str, Any]:
     acked = ledger.acknowledged
     lost = sorted(t for t in acked if t in observed.unknown or t not in observed.terminal_at)
     duplicated = sorted(t for t, seen in observed.states.items()
@@ -79,6 +112,18 @@ def judge(ledger: Ledger, observed: Observed,
     if audit is not None:
         duplicated = sorted(set(duplicated) | {t for t, states in audit.items()
                                                if len(states) > 1})
+    webhook: dict[str, Any] = {}
+    hook_delays: dict[str, float] = {}
+    if hooks is not None:
+        hook_lost, hook_dup, hook_delays = _webhook_verdict(ledger, observed, hooks)
+        duplicated = sorted(set(duplicated) | hook_dup)
+        webhook = {"webhooks": {"registered": len(ledger.hooked),
+                                "registration_refused": ledger.hook_refused,
+                                "delivered": sum(1 for t in ledger.hooked if hooks.get(t)),
+                                "redelivered_same_event": sum(
+                                    len(hooks.get(t, [])) - 1 for t in ledger.hooked
+                                    if len(hooks.get(t, [])) > 1 and t not in hook_dup)},
+                   "webhook_lost": hook_lost}
     backwards = sorted(t for t, seen in observed.states.items() if _went_back(seen))
     unexpected = sorted(set(audit or {}) - set(acked))
     recovered = sorted(t for t, at in acked.items() if any(
@@ -90,11 +135,12 @@ def judge(ledger: Ledger, observed: Observed,
         "failed": sorted(t for t in acked if observed.states.get(t, [""])[-1] == "failed"),
         "backwards": backwards,
         "unexpected": len(unexpected), "recovered": len(recovered),
-        "kills": len(ledger.kills),
+        "kills": len(ledger.kills), **webhook,
         "time_to_visible_s": {
             "status": quantiles([observed.terminal_at[t] - at for t, at in acked.items()
                                  if t in observed.terminal_at]),
             **({"audit": quantiles(list(audit_delays_s.values()))} if audit_delays_s else {}),
+            **({"webhook": quantiles(list(hook_delays.values()))} if hooks is not None else {}),
         },
     }
 
@@ -143,6 +189,21 @@ def follow_status(url: str, token: str | None, ledger: Ledger, deadline_s: float
     return observed
 
 
+def wait_for_deliveries(deliveries: Callable[[], Iterable[tuple[float, Mapping[str, Any]]]],
+                        ledger: Ledger, observed: Observed, deadline_s: float
+                        ) -> dict[str, list[tuple[float, str, str]]]:
+    """The webhook channel once every hooked trace that ended has a delivery, or the
+    deadline passed (retries back off, and a restarted gateway redelivers late)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        hooks = webhook_deliveries(deliveries())
+        waiting = [t for t in ledger.hooked if observed.states.get(t, [""])[-1] in ENDINGS
+                   and t not in hooks]
+        if not waiting or time.monotonic() > deadline:
+            return hooks
+        time.sleep(0.1)
+
+
 def audit_channel(path: str | None, ledger: Ledger
                   ) -> tuple[dict[str, list[str]] | None, dict[str, float]]:
     """The audit log's terminal lines per acknowledged trace, and the delays from
@@ -168,10 +229,11 @@ def audit_channel(path: str | None, ledger: Ledger
 
 
 def drive(url: str, token: str | None, restart: Callable[[str], float],
-          roles: Sequence[str], load_s: float, senders: int = 6
-          ) -> tuple[Ledger, dict[str, float]]:
+          roles: Sequence[str], load_s: float, senders: int = 6,
+          hook_url: str | None = None) -> tuple[Ledger, dict[str, float]]:
     """Explained chats from `senders` threads for `load_s` seconds; after each third, one
-    role is restarted (`restart(role)` -> seconds until ready). The ledger of what the
+    role is restarted (`restart(role)` -> seconds until ready). With `hook_url`, each
+    acknowledged trace gets a webhook to it for its ending. The ledger of what the
     clients saw, and each role's downtime."""
     import httpx
 
@@ -193,8 +255,21 @@ def drive(url: str, token: str | None, restart: Callable[[str], float],
                 trace_id = trace_id_from(response)[0] if response.status_code == 200 else None
                 if trace_id:
                     ledger.acknowledged[trace_id] = time.monotonic()
+                    if hook_url:
+                        register(client, trace_id)
                 else:
                     ledger.refused += 1
+
+    def register(client: Any, trace_id: str) -> None:
+        try:
+            answer = client.http.post(f"/v1/traces/{trace_id}/webhooks", json={
+                "url": hook_url, "events": sorted(ENDINGS)})
+        except httpx.HTTPError:
+            answer = None
+        if answer is not None and answer.status_code == 201:
+            ledger.hooked[trace_id] = time.monotonic()
+        else:
+            ledger.hook_refused += 1
 
     with ThreadPoolExecutor(max_workers=senders) as pool:
         for _ in range(senders):

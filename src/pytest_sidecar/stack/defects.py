@@ -136,6 +136,9 @@ _ALL = (
            "the gateway waits out a slow upstream past its timeout and answers 200"),
     # §10: resilience
     Defect("breaker-never-opens", "§10", "the upstream circuit breaker never opens"),
+    Defect("webhooks-in-memory", "§10",
+           "webhook registrations live in memory: a restart forgets them, and the endings "
+           "of traces registered before it are never delivered"),
     Defect("queue-in-memory", "§10",
            "the explainer's queue lives in memory: a killed process loses acknowledged traces"),
     Defect("explain-accepted-when-store-down", "§10",

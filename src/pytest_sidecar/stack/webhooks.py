@@ -5,6 +5,11 @@ Each delivery is a POST of `{event_id, event, trace_id, state, ts}`, signed with
 retried with exponential backoff (at most 5 attempts) under the same event_id. The URL
 is checked against the SSRF guard at registration and again before every attempt;
 redirects are never followed (a redirect is an SSRF detour).
+
+At-least-once across restarts (§10): a delivery is marked in the hooks file once the
+receiver took it; a hook whose trace reached one of its events with no delivery marked
+is delivered again when the gateway starts. The event_id is derived from the hook and
+the state, so a redelivery after a SIGKILL carries the same id as the attempt it repeats.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def event_id(hook_id: str, state: str) -> str:
+    """One id per (hook, transition), the same in every attempt and every process."""
+    return "evt_" + hashlib.sha256(f"{hook_id}:{state}".encode()).hexdigest()[:32]
+
+
 class WebhookDispatcher:
     def __init__(self, path: str, store: StatusStore, allow_hosts: frozenset[str],
                  backoff_s: float) -> None:
@@ -47,12 +57,23 @@ class WebhookDispatcher:
         self.on_delivered: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
 
     def load(self) -> None:
+        if defects.on("webhooks-in-memory"):
+            return
         self._hooks = self._file.read() or {}
 
     def start(self) -> None:
         self._file.start()
         self._client = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
         self.store.add_listener(self._on_change)
+        self._redeliver()
+
+    def _redeliver(self) -> None:
+        """Deliver what a killed process left undelivered: hooks whose trace already
+        reached one of their events, with no delivery marked."""
+        for hook in list(self._hooks.values()):
+            record = self.store.get(hook["trace_id"])
+            if record and record["state"] in hook["events"] and not hook.get("delivered"):
+                self._spawn(hook, record)
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -91,7 +112,7 @@ class WebhookDispatcher:
 
     async def _deliver(self, hook: dict[str, Any], record: dict[str, Any]) -> None:
         assert self._client is not None
-        payload = {"event_id": "evt_" + uuid.uuid4().hex, "event": record["state"],
+        payload = {"event_id": event_id(hook["id"], record["state"]), "event": record["state"],
                    "trace_id": record["trace_id"], "state": record["state"],
                    "ts": rfc3339(time.time())}
         body = json.dumps(payload).encode()
@@ -119,6 +140,8 @@ class WebhookDispatcher:
                 response = await self._client.post(hook["url"], content=body, headers=headers)
                 if 200 <= response.status_code < 300:
                     self.delivered += 1
+                    hook["delivered"] = record["state"]
+                    await self._file.commit()
                     if self.on_delivered:
                         self.on_delivered(hook, record)
                     return
