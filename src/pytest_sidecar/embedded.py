@@ -9,6 +9,7 @@ exits by itself when the controller's process is gone).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ import httpx
 from .serial import once
 
 START_TIMEOUT_S = 60.0
+FREEZE_GRACE_S = 5.0  # the watchdog's SIGCONT comes this long after the planned one
 
 
 # Stacks pytest starts keep the contract's TTL and keep-alive period (unless the
@@ -167,6 +169,27 @@ class EmbeddedStack:
         port = int(document["url"].rsplit(":", 1)[1].split("/")[0])
         self._start(timeout, True, port, {"AUTH_TOKENS_JSON": json.dumps(
             same_tokens(document))} if document.get("tenants") else None)
+        return time.monotonic() - started
+
+    def freeze(self, seconds: float) -> float:
+        """SIGSTOP the stack for `seconds`, then SIGCONT, always. A detached watchdog
+        also sends SIGCONT a little later, so a runner killed mid-freeze leaves no frozen
+        stack behind (the lease of a process fault). Returns the seconds frozen."""
+        pid = self.pid()
+        if pid is None or not _alive(pid):
+            raise RuntimeError("the stack is not running; nothing to freeze")
+        watchdog = subprocess.Popen(
+            ["sh", "-c", f"sleep {seconds + FREEZE_GRACE_S:.3f}; kill -CONT {pid} 2>/dev/null"],
+            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started = time.monotonic()
+        try:
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(seconds)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+            watchdog.kill()
+            watchdog.wait()
         return time.monotonic() - started
 
     def log_tail(self, lines: int = 40) -> str:

@@ -7,6 +7,10 @@ receiver on this runner's loopback, when the target declares `webhook_receiver`)
 The reference stack runs gateway and explainer in one process, so each kill takes both;
 a target file's `resilience.restart` commands restart each process of a real deployment
 (`kubectl rollout restart ...`), never guessed.
+
+A freeze (SIGSTOP, then SIGCONT) is the other process fault: a process that stalls
+without dying, as under a long GC pause or a throttled CPU quota. Nothing acknowledged
+may be lost or duplicated across it either.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ LOAD_S = 6.0
 SENDERS = 6
 FOLLOW_S = 30.0
 DELIVERY_S = 20.0  # five attempts with backoff, and a redelivery after the restart
+FREEZE_S = 2.0  # under the clients' 5 s timeout: requests in flight wait, then answer
 ROLES = ("gateway", "explainer")
 
 
@@ -63,15 +68,57 @@ def restartable(sidecar_target: Any, stack_factory: Any
 def _run_restart(target: Any, argv: list[str]) -> float:
     started = time.monotonic()
     subprocess.run(argv, check=True, timeout=300, capture_output=True)
-    deadline = started + 300
+    _until_ready(target, started + 300)
+    return time.monotonic() - started
+
+
+def _until_ready(target: Any, deadline: float) -> None:
     while time.monotonic() < deadline:
         try:
             if httpx.get(target.url + "/readyz", timeout=2).status_code == 200:
-                break
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    return time.monotonic() - started
+
+
+@pytest.fixture
+def freezable(sidecar_target: Any, stack_factory: Any
+              ) -> Iterator[tuple[Any, Callable[[str], float]]]:
+    """(target, freeze(role) -> seconds until ready after the freeze began). Embedded: a
+    dedicated stack, SIGSTOP and SIGCONT (with a watchdog). Otherwise the target file's
+    resilience.freeze commands; resume runs even when stop or the wait fails."""
+    if sidecar_target.origin == "embedded":
+        target = stack_factory()
+
+        def freeze_embedded(role: str) -> float:
+            started = time.monotonic()
+            stack_factory.freeze(target, FREEZE_S)
+            _until_ready(target, time.monotonic() + 60)
+            return time.monotonic() - started
+
+        try:
+            yield target, freeze_embedded
+        finally:
+            stack_factory.stop(target)
+        return
+    commands = sidecar_target.resilience.get("freeze")
+    if not commands:
+        skip(SkipReason.NOT_DECLARED, "the target file gives no freeze commands",
+             "give resilience.freeze.stop and .resume (argument lists, e.g. kubectl exec "
+             "... kill -STOP 1 / -CONT 1) in the target file", "§10")
+
+    def freeze(role: str) -> float:
+        started = time.monotonic()
+        try:
+            subprocess.run(commands["stop"], check=True, timeout=60, capture_output=True)
+            time.sleep(FREEZE_S)
+        finally:
+            subprocess.run(commands["resume"], check=False, timeout=60, capture_output=True)
+        _until_ready(sidecar_target, time.monotonic() + 60)
+        return time.monotonic() - started
+
+    yield sidecar_target, freeze
 
 
 @pytest.mark.clause("§10/restart", "§5/durable-ack")
@@ -115,3 +162,29 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
         skip(SkipReason.INSUFFICIENT_DATA, "no acknowledged trace was still in flight when a "
              "process was killed, so recovery was not exercised",
              "offer more load (the spec sends explained chats from 6 threads)", "§10")
+
+
+@pytest.mark.clause("§10/restart", "§5/durable-ack")
+def test_a_frozen_target_thaws_and_loses_nothing(
+        freezable: tuple[Any, Callable[[str], float]], evidence: Any) -> None:
+    """Under load, SIGSTOP the target for FREEZE_S, then SIGCONT: every acknowledged
+    trace still reaches one terminal state, none failed, none backwards."""
+    target, freeze = freezable
+    token = target.tenants["a"].tokens.write if target.tenants.get("a") else None
+    ledger, downtime = drive(target.url, token, freeze, ("freeze",), LOAD_S, SENDERS)
+    observed = follow_status(target.url, token, ledger, FOLLOW_S)
+    audit, delays = audit_channel(target.audit_log, ledger)
+    verdict = judge(ledger, observed, audit, delays)
+    evidence.record(conservation={k: (len(v) if isinstance(v, list) else v)
+                                  for k, v in verdict.items()},
+                    frozen_until_ready_s=downtime["freeze"], freeze_s=FREEZE_S)
+    assert verdict["acknowledged"] >= 30, (
+        f"§10: only {verdict['acknowledged']} traces were acknowledged around the freeze; "
+        "too few to judge conservation")
+    for kind, what in (("lost", "never reached a terminal state"),
+                       ("failed", "ended failed (their work did not survive the freeze)"),
+                       ("duplicated", "reached two terminal states"),
+                       ("backwards", "went backwards")):
+        assert not verdict[kind], (
+            f"§10: after a {FREEZE_S:g}s freeze {len(verdict[kind])} acknowledged traces "
+            f"{what}, e.g. {verdict[kind][:3]}")
