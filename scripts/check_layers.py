@@ -33,6 +33,9 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("contracts", "client", "metrics", "manifests", "serial", "load", "capacity",
      "capacity_sources", "stack", "embedded", "rundirs", "chaos", "receiver"),
     ("config", "target"),
+    # the control plane runs pytest as a subprocess and reads its reports: it sits on
+    # the libraries (manifests, contracts, metrics, target) and imports no pytest
+    ("controlplane",),
     ("probes", "outcomes", "marks", "state"),
     ("fixtures", "reporting", "hookspecs"),
     ("plugin", "cli", ""),  # "" is the package's own __init__
