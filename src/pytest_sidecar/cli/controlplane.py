@@ -7,7 +7,8 @@ Configuration also comes from the environment: AUTH_MODE (none|static),
 AUTH_TOKENS_JSON ({"<token>": {"subject": ..., "scopes": [...]}}, scopes of CONTRACT §9),
 CP_TARGETS_JSON ({"<name>": {"url": ...} | {"target_file": ...} | {}}; default: the
 embedded stack), CP_SUITES_JSON ({"<name>": ["tests/e2e", ...]}, relative to the suite
-root; default: e2e, chaos, load), CP_MAX_PARALLEL, CP_RUN_TIMEOUT_S, CP_AUDIT_LOG.
+root; default: e2e, chaos, load), CP_MAX_PARALLEL, CP_MAX_QUEUED, CP_RUN_TIMEOUT_S,
+CP_AUDIT_LOG.
 Flags win over the environment. Runs start `pytest` in the suite root (the repository
 holding tests/).
 Exit status: 0 after a clean stop, 2 on a configuration error.
@@ -51,16 +52,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sidecar-control-plane: --suite-root {settings.suite_root}: no such "
               "directory", file=sys.stderr)
         return 2
+    import socket
+
     import uvicorn
 
     from ..controlplane.app import create_app
 
+    # Bind first, so --port 0 works and the line below names the real port.
+    try:
+        sock = socket.create_server((settings.host, settings.port))
+    except OSError as exc:
+        print(f"sidecar-control-plane: cannot bind {settings.host}:{settings.port}: "
+              f"{exc.strerror}", file=sys.stderr)
+        return 2
+    port = sock.getsockname()[1]
     app = create_app(settings)
-    print(f"sidecar control plane on http://{settings.host}:{settings.port} "
+    print(f"sidecar control plane on http://{settings.host}:{port} "
           f"(data: {os.path.abspath(settings.data_dir)}, auth: {settings.auth_mode})",
           flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.run(sockets=[sock])
     return 0
 
 

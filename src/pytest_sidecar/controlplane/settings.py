@@ -117,6 +117,8 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: Any) -> 
         values["audit_log"] = env["CP_AUDIT_LOG"]
     if "CP_MAX_PARALLEL" in env:
         values["max_parallel"] = _int("CP_MAX_PARALLEL", env["CP_MAX_PARALLEL"], 1, 16)
+    if "CP_MAX_QUEUED" in env:
+        values["max_queued"] = _int("CP_MAX_QUEUED", env["CP_MAX_QUEUED"], 1, 1000)
     if "CP_RUN_TIMEOUT_S" in env:
         values["run_timeout_s"] = float(_int("CP_RUN_TIMEOUT_S", env["CP_RUN_TIMEOUT_S"],
                                              1, 86400))
