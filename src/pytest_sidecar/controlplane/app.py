@@ -29,7 +29,7 @@ from .auth import ApiError, Authenticator
 from .launch import LocalLauncher, RequestError, parse_request
 from .runs import QueueFull, RunManager
 from .settings import Settings
-from .store import Store
+from .store import ACTIVE, Store
 
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 REPORT_FILES = {"json": ("latest/sidecar-report.json", "application/json"),
@@ -217,6 +217,13 @@ class Api:
                 yield event_id, body
                 if body.get("type") == "end":
                     return
+            run = self.store.run(run_id)
+            if run and run["state"] not in ACTIVE:
+                # Finished, and the viewer has seen its end already (resumed past it),
+                # or the end was stored just after the replay: send what is left, stop.
+                for event_id, body in self.store.events_after(run_id, last):
+                    yield event_id, body
+                return
             while True:
                 try:
                     event_id, body = await asyncio.wait_for(queue.get(),

@@ -1,0 +1,181 @@
+"""The control plane's guard rails: the scope matrix over every route, the gateway's
+401/403 rules, path traversal, SSRF through metrics aggregation, oversized bodies, a
+bounded and scrubbed audit search, and no token in any output."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from pytest_sidecar.controlplane.app import create_app
+from pytest_sidecar.controlplane.settings import Settings
+
+from .conftest import ADMIN, NO_SCOPE, SCOPES, TOKENS, ControlPlane, launch, wait_state
+
+# (method, path, scope): every route of the API, and the scope it needs (CONTRACT §9).
+ROUTES = [
+    ("GET", "/api/config", "tests.read"),
+    ("POST", "/api/testruns", "tests.run"),
+    ("GET", "/api/testruns", "tests.read"),
+    ("GET", "/api/testruns/{run_id}", "tests.read"),
+    ("POST", "/api/testruns/{run_id}/cancel", "tests.run"),
+    ("GET", "/api/testruns/{run_id}/events", "tests.read"),
+    ("GET", "/api/testruns/{run_id}/report.{fmt:str}", "tests.read"),
+    ("GET", "/api/reports/export", "tests.read"),
+    ("GET", "/api/history/tests", "tests.read"),
+    ("GET", "/api/history/slo", "tests.read"),
+    ("POST", "/api/metrics/aggregate", "observability.read"),
+    ("GET", "/api/helm/checks", "deployments.read"),
+    ("GET", "/api/argocd/apps", "deployments.read"),
+    ("GET", "/api/keda/scalers", "autoscaling.read"),
+    ("GET", "/api/karpenter/nodepools", "autoscaling.read"),
+    ("POST", "/api/compliance/openapi/check", "compliance.read"),
+    ("POST", "/api/compliance/hif/validate", "compliance.read"),
+    ("GET", "/api/audit/search", "security.read"),
+]
+
+
+def test_the_matrix_names_every_api_route_of_the_app(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=str(tmp_path)))
+    served = {(method, route.path) for route in app.routes
+              if route.path.startswith("/api/") for method in (route.methods or ())
+              if method != "HEAD"}
+    assert served == {(m, p) for m, p, _ in ROUTES}
+
+
+def test_every_route_answers_401_403_or_serves_by_scope(control_plane: ControlPlane) -> None:
+    """No token: 401 with WWW-Authenticate. An unknown token: 403. A token without the
+    route's scope: 403 missing_scope. The route's own scope: neither."""
+    with control_plane.client() as admin:
+        run_id = launch(admin)
+        wait_state(admin, run_id, ("passed", "failed"))
+    checked = 0
+    for method, path, scope in ROUTES:
+        url = path.replace("{run_id}", run_id).replace("{fmt:str}", "json")
+        body = {} if method == "POST" else None
+        for token, expected in ((None, 401), ("cp-unknown-token", 403), (NO_SCOPE, 403),
+                                *((f"cp-only-{s}", 403) for s in SCOPES if s != scope)):
+            with control_plane.client(token) as client:
+                answer = client.request(method, url, json=body)
+            assert answer.status_code == expected, (method, path, token, answer.status_code)
+            assert answer.json()["code"] in ("unauthorized", "forbidden", "missing_scope")
+            if expected == 401:
+                assert answer.headers.get("www-authenticate") == "Bearer"
+            checked += 1
+        if path.endswith(("/cancel", "/api/testruns")) and method == "POST":
+            continue  # would start or stop a run; the scope is proven by the 403s
+        with control_plane.client(f"cp-only-{scope}") as client:
+            answer = client.request(method, url, json=body) if not path.endswith("/events") \
+                else client.get(url, params={"after": 10 ** 6}, timeout=2)
+        assert answer.status_code not in (401, 403), (method, path, answer.text[:200])
+    assert checked == len(ROUTES) * (3 + len(SCOPES) - 1)
+
+
+@pytest.mark.parametrize("path", [
+    "/api/testruns/..%2F..%2Fetc%2Fpasswd", "/api/testruns/../../etc/passwd/report.json",
+    "/api/testruns/0123456789ab/report.json", "/api/testruns/%2e%2e/report.md",
+    "/api/reports/export?run=../../../etc/passwd", "/static/../app.py",
+    "/static/%2e%2e/store.py", "/api/testruns/ABCDEF012345/report.json"])
+def test_path_traversal_is_a_404(control_plane: ControlPlane, path: str) -> None:
+    with control_plane.client() as client:
+        answer = client.get(path)
+        assert answer.status_code == 404, (path, answer.status_code, answer.text[:100])
+        assert "root:" not in answer.text and "import" not in answer.text
+
+
+def test_metrics_aggregation_never_fetches_an_unconfigured_url(
+        control_plane: ControlPlane) -> None:
+    """A listener on 127.0.0.2 stands for an internal service: asked to scrape it, the
+    control plane refuses with 403 and never connects."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.2", 0))
+    listener.listen()
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    connections = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            connections.append(listener.accept())
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    try:
+        with control_plane.client() as client:
+            for endpoints in ([f"http://127.0.0.2:{port}/metrics"],
+                              ["http://169.254.169.254/latest/meta-data/"],
+                              ["file:///etc/passwd"], "http://127.0.0.2/"):
+                answer = client.post("/api/metrics/aggregate", json={"endpoints": endpoints})
+                assert answer.status_code == 403, answer.text
+                assert answer.json()["code"] == "endpoint_not_configured"
+            thread.join()
+        assert not connections, "the control plane connected to an unconfigured URL"
+        with control_plane.client() as client:  # the embedded target has no endpoint
+            assert client.post("/api/metrics/aggregate").json() == {"endpoints": []}
+    finally:
+        listener.close()
+
+
+def test_bodies_are_bounded_and_malformed_ones_are_json_errors(
+        control_plane: ControlPlane) -> None:
+    with control_plane.client() as client:
+        big = client.post("/api/compliance/hif/validate", content=b"[" + b"1," * 40000 + b"1]",
+                          headers={"content-type": "application/json"})
+        assert big.status_code == 413 and big.json()["code"] == "body_too_large"
+
+        def chunks() -> object:
+            for _ in range(100):
+                yield b" " * 1024  # no Content-Length: counted as it arrives
+
+        streamed = client.post("/api/compliance/hif/validate", content=chunks())
+        assert streamed.status_code == 413
+        broken = client.post("/api/testruns", content=b"{not json",
+                             headers={"content-type": "application/json"})
+        assert broken.status_code == 400 and broken.json()["code"] == "invalid_json"
+        assert client.get("/api/nothing-here").json()["code"] == "not_found"
+        assert client.delete("/api/testruns").status_code == 405
+
+
+def test_audit_search_is_bounded_scrubbed_and_reads_only_its_file(
+        control_plane: ControlPlane) -> None:
+    with control_plane.client() as client:
+        found = client.get("/api/audit/search", params={"trace_id": "t1"}).json()
+        assert [line["event"] for line in found["lines"]] == ["trace.complete", "chat.submit"]
+        snippet = found["lines"][1]["snippet"]
+        assert "jane.doe@example.com" not in snippet and "[EMAIL]" in snippet
+        assert found["lines"][1]["trace_id"] == "t1", "ids are never scrubbed"
+        assert client.get("/api/audit/search", params={"limit": 10 ** 6}).status_code == 422
+        other = client.get("/api/audit/search", params={"path": "/etc/passwd", "q": "root"})
+        assert other.json()["lines"] == [], "only the configured audit log is read"
+
+
+def test_the_read_only_routes_answer_from_the_projects_libraries(
+        control_plane: ControlPlane) -> None:
+    with control_plane.client() as client:
+        hif = client.post("/api/compliance/hif/validate", json={"nodes": []}).json()
+        assert hif["valid"] is False and hif["errors"]
+        openapi = client.post("/api/compliance/openapi/check").json()
+        assert openapi["ok"] is True and openapi["paths"] > 5, openapi
+        for path in ("/api/helm/checks", "/api/argocd/apps", "/api/keda/scalers",
+                     "/api/karpenter/nodepools"):
+            assert client.get(path).status_code == 200, path
+
+
+def test_no_token_reaches_the_output_or_the_store(control_plane: ControlPlane) -> None:
+    with control_plane.client() as client:
+        run_id = launch(client)
+        wait_state(client, run_id, ("passed", "failed"))
+        client.get("/api/testruns", headers={"Authorization": "Bearer cp-unknown-secret"})
+    control_plane.stop()
+    written = "".join(control_plane.output)
+    for path in control_plane.data_dir.rglob("*"):
+        if path.is_file():
+            written += path.read_bytes().decode("utf-8", errors="replace")
+    assert run_id in written, "presence first: the run's own files were read"
+    for token in (*TOKENS, "cp-unknown-secret"):
+        assert token not in written, "a token was written"
+    assert ADMIN not in written
