@@ -1,0 +1,122 @@
+"""The web UI in a real browser (Playwright driving Debian's chromium): launch a run from
+the form, watch the live page reach its end, open its report, find the flaky test in
+history. Screenshots of each page go beside the self-tests' reports (and into their HTML
+report when pytest-html writes one). Without a browser: a TOOL_MISSING skip."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import ADMIN, ControlPlane, kill_runs, launch, start, wait_state, write_suite
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("TOOL_MISSING: playwright is not installed; action: pip install -e '.[dev]'")
+    if chromium is None:
+        pytest.skip("TOOL_MISSING: no chromium on this runner; action: apt-get install chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(60_000)
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def shots(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """shots(page, name): a full-page screenshot under reports/self-tests/controlplane/,
+    attached to the pytest-html report when one is written."""
+    directory = Path(pytestconfig.rootpath) / "reports" / "self-tests" / "controlplane"
+    directory.mkdir(parents=True, exist_ok=True)
+    taken: list[Path] = []
+
+    def take(page: Any, name: str) -> None:
+        path = directory / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        taken.append(path)
+
+    yield take
+    html = pytestconfig.pluginmanager.getplugin("html")
+    if html is not None and taken:
+        import base64
+
+        from pytest_html import extras
+
+        request.node.extras = [extras.png(base64.b64encode(p.read_bytes()).decode(), p.stem)
+                               for p in taken]
+
+
+def test_launch_watch_report_and_history_in_a_browser(
+        tmp_path: Path, browser_page: Any, shots: Any) -> None:
+    plane = start(tmp_path / "data", write_suite(tmp_path / "suite"))
+    page = browser_page
+    try:
+        page.goto(plane.url + "/")
+        page.wait_for_selector("text=Cannot show this page")  # no token yet: a 401 shown
+        page.fill("#token", ADMIN)
+        page.click("#token-form button")
+        page.wait_for_selector("text=No runs yet")
+        page.click("nav >> text=Launch")
+        page.select_option("#suite", "demo")
+        page.get_by_label("Keyword (-k)").fill("quick or flaky")
+        page.click("text=Launch run")
+        page.wait_for_url("**/#/runs/*")
+        run_id = page.url.rsplit("/", 1)[1]
+        page.wait_for_selector("#run-status.failed")  # the live page reached the end
+        assert page.inner_text("#run-status").startswith("finished: failed")
+        assert page.locator("#live-tests tr").count() == 3
+        assert page.get_by_role("progressbar").get_attribute("value") == \
+            page.get_by_role("progressbar").get_attribute("max")
+        assert "one is not two" in page.inner_text("#live-causes")
+        page.wait_for_selector("#profiles")
+        assert "✗ gate" in page.inner_text("#finished")
+        assert page.locator("#failures details").count() == 2
+        shots(page, "run")
+        with page.expect_popup() as popup:
+            page.click("a.report-link[data-format=html]")
+        report = popup.value
+        report.wait_for_load_state()
+        assert "test_quick_fail" in report.content()
+        report.close()
+        with plane.client() as client:  # two more runs: the flaky test fails, passes, fails
+            for _ in range(2):
+                wait_state(client, launch(client), ("passed", "failed"))
+        page.click("nav >> text=Runs")
+        page.wait_for_selector(f"a[href='#/runs/{run_id}']")
+        assert page.locator("tbody tr").count() == 3
+        shots(page, "runs")
+        page.click("nav >> text=History")
+        page.wait_for_selector("#flaky")
+        flaky = page.inner_text("#flaky")
+        assert "test_flaky" in flaky and "yes" in flaky and "F P F" in flaky
+        assert "test_quick_fail" not in flaky
+        assert page.locator("#gates tr").count() == 3
+        shots(page, "history")
+    finally:
+        plane.stop()
+        kill_runs(tmp_path)
+
+
+def test_the_ui_works_without_a_token_when_auth_is_off(
+        tmp_path: Path, browser_page: Any) -> None:
+    plane: ControlPlane = start(tmp_path / "data", write_suite(tmp_path / "suite"),
+                                AUTH_MODE="none")
+    try:
+        browser_page.goto(plane.url + "/#/launch")
+        browser_page.wait_for_selector("#launch-form")
+        assert browser_page.locator("label[for=suite]").inner_text() == "Suite"
+    finally:
+        plane.stop()
+        kill_runs(tmp_path)

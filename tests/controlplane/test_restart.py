@@ -1,0 +1,35 @@
+"""The control plane dies mid-run: the history survives, and the run it left is marked
+`interrupted` (never left `running`); its viewers get that ending."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from .conftest import events, kill_runs, launch, start, wait_state, write_suite
+
+
+def test_a_control_plane_killed_mid_run_marks_it_interrupted_after_restart(
+        tmp_path: Path) -> None:
+    suite = write_suite(tmp_path / "suite")
+    plane = start(tmp_path / "data", suite)
+    try:
+        with plane.client() as client:
+            done = launch(client)
+            wait_state(client, done, ("passed", "failed"))
+            cut = launch(client, suite="slow")
+            wait_state(client, cut, ("running",))
+        plane.stop(signal.SIGKILL)
+        kill_runs(tmp_path)  # the orphaned pytest (its own session) is not ours to keep
+        plane = start(tmp_path / "data", suite)
+        with plane.client() as client:
+            runs = {r["id"]: r for r in client.get("/api/testruns").json()["runs"]}
+            assert runs[done]["state"] == "failed", "a finished run keeps its ending"
+            assert runs[cut]["state"] == "interrupted"
+            assert "control plane stopped" in runs[cut]["reason"]
+            end = events(client, cut)[-1][1]
+            assert end["type"] == "end" and end["state"] == "interrupted"
+            assert len(client.get(f"/api/testruns/{done}").json()["tests"]) == 3
+    finally:
+        plane.stop()
+        kill_runs(tmp_path)
