@@ -151,8 +151,9 @@ class Store:
         with self._lock:
             return self._db.execute(
                 "SELECT r.seq, r.id, t.nodeid, t.outcome FROM tests t JOIN ("
-                " SELECT id, seq FROM runs WHERE id IN (SELECT DISTINCT run_id FROM tests)"
-                " ORDER BY seq DESC LIMIT ?) r ON r.id = t.run_id ORDER BY r.seq",
+                " SELECT id, seq FROM runs WHERE EXISTS (SELECT 1 FROM tests"
+                "  WHERE tests.run_id = runs.id) ORDER BY seq DESC LIMIT ?) r"
+                " ON r.id = t.run_id ORDER BY r.seq",
                 (last_runs,)).fetchall()
 
     def slo_history(self, last_runs: int) -> list[tuple[int, str, str, str | None,
