@@ -112,6 +112,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "stream-cut-completes": ("test_upstream_stream_cut.py::test_an_upstream_stream_cut",),
     "queue-in-memory": ("test_restart_recovery.py::test_no_acknowledged_trace_is_lost",),
     "webhooks-in-memory": ("test_restart_recovery.py::test_no_acknowledged_trace_is_lost",),
+    "stall-fails-jobs": ("test_restart_recovery.py::test_a_frozen_target_thaws",),
 }
 EXPECTED["unknown-token-401"] = tuple(  # every authenticated route
     f"{RBAC}[{route} as unknown_token]" for route in (

@@ -202,6 +202,10 @@ class Explainer:
             started = time.monotonic()
             canceled = await self._sleep_or_cancel(step, cancel)
             self.metrics.stage_duration.labels(stage).observe(time.monotonic() - started)
+            if defects.on("stall-fails-jobs") and time.monotonic() - started > step + 1.5:
+                # The defect: a wall-clock stage deadline fails work that was only paused.
+                await self.store.transition(trace_id, "failed", error="explainer_timeout")
+                return
             if canceled and not defects.on("cancel-still-publishes"):
                 return  # canceled: the gateway already wrote the state
             spent += step
