@@ -5,25 +5,21 @@ report when pytest-html writes one). Without a browser: a TOOL_MISSING skip."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.browser import chromium_or_skip
 
 from .conftest import ADMIN, ControlPlane, kill_runs, launch, start, wait_state, write_suite
 
 
 @pytest.fixture
 def browser_page() -> Iterator[Any]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("TOOL_MISSING: playwright is not installed; action: pip install -e '.[dev]'")
-    if chromium is None:
-        pytest.skip("TOOL_MISSING: no chromium on this runner; action: apt-get install chromium")
+    chromium = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:

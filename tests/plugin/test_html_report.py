@@ -5,12 +5,12 @@ is left for a browser to block. A screenshot is kept for the humans."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.browser import chromium_or_skip
 
 SUITE = """
 import pytest
@@ -32,13 +32,9 @@ def test_a_status_field_is_missing(gateway, evidence):
 def test_the_html_report_reads_well_in_chromium(
         pytester: pytest.Pytester, fake_target_factory: Callable[..., Any],
         fake_tokens: dict[str, dict[str, str]], pytestconfig: pytest.Config) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("TOOL_MISSING: playwright is not installed; action: pip install -e '.[dev]'")
-    if chromium is None:
-        pytest.skip("TOOL_MISSING: no chromium on this runner; action: apt-get install chromium")
+    chromium = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
     target = fake_target_factory(require_auth=True)
     path = target.write(pytester.path / "target.json", ["chat", "auth"])
     pytester.makepyfile(test_suite=SUITE)

@@ -75,12 +75,7 @@ class Settings:
 def parse_tokens(text: str) -> dict[str, TokenInfo]:
     """AUTH_TOKENS_JSON: {"<token>": {"subject": ..., "scopes": [...]}} (seed 003's
     shape; tenant_id is accepted and ignored: the control plane has no tenants)."""
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"AUTH_TOKENS_JSON is not JSON: {exc.msg}") from None
-    if not isinstance(raw, dict):
-        raise SettingsError("AUTH_TOKENS_JSON must map each token to {subject, scopes}")
+    raw = _json_object("AUTH_TOKENS_JSON", text, "map each token to {subject, scopes}")
     tokens = {}
     for number, (token, info) in enumerate(raw.items(), 1):
         scopes = info.get("scopes") if isinstance(info, dict) else None
@@ -128,12 +123,7 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: Any) -> 
 
 def parse_targets(text: str) -> dict[str, dict[str, str]]:
     """CP_TARGETS_JSON: {"<name>": {"url": "http(s)://..."} | {"target_file": path} | {}}."""
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"CP_TARGETS_JSON is not JSON: {exc.msg}") from None
-    if not isinstance(raw, dict) or not raw:
-        raise SettingsError("CP_TARGETS_JSON must name at least one target")
+    raw = _json_object("CP_TARGETS_JSON", text, "name at least one target")
     targets = {}
     for name, spec in raw.items():
         if not isinstance(spec, dict) or not set(spec) <= {"url", "target_file"} or \
@@ -150,12 +140,7 @@ def parse_targets(text: str) -> dict[str, dict[str, str]]:
 def parse_suites(text: str) -> dict[str, tuple[str, ...]]:
     """CP_SUITES_JSON: {"<name>": ["tests/e2e", ...]}: paths relative to the suite root,
     never absolute or climbing out of it."""
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"CP_SUITES_JSON is not JSON: {exc.msg}") from None
-    if not isinstance(raw, dict) or not raw:
-        raise SettingsError("CP_SUITES_JSON must name at least one suite")
+    raw = _json_object("CP_SUITES_JSON", text, "name at least one suite")
     suites = {}
     for name, paths in raw.items():
         if not isinstance(paths, list) or not paths or not all(
@@ -165,6 +150,17 @@ def parse_suites(text: str) -> dict[str, tuple[str, ...]]:
                                 "suite root")
         suites[str(name)] = tuple(paths)
     return suites
+
+
+def _json_object(name: str, text: str, must: str) -> dict[str, Any]:
+    """The non-empty JSON object a variable holds, or a SettingsError saying what it must."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{name} is not JSON: {exc.msg}") from None
+    if not isinstance(raw, dict) or not raw:
+        raise SettingsError(f"{name} must {must}")
+    return raw
 
 
 def _int(name: str, text: str, low: int, high: int) -> int:
