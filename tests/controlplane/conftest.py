@@ -128,7 +128,7 @@ def control_plane(tmp_path: Path) -> Iterator[ControlPlane]:
 
 def kill_runs(root: Path) -> None:
     """Stop pytest runs a killed control plane left behind (their argv names `root`)."""
-    subprocess.run(["pkill", "-f", f"--sidecar-report-dir={root}"], check=False)
+    subprocess.run(["pkill", "-f", "--", f"--sidecar-report-dir={root}"], check=False)
 
 
 def launch(client: httpx.Client, **body: Any) -> str:

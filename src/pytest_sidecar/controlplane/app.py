@@ -46,7 +46,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 def create_app(settings: Settings, launcher: Any = None) -> Starlette:
     """The ASGI app; its lifespan opens the run workers and stops them (and their runs)."""
     store = Store(settings.database)
-    manager = RunManager(settings, store, launcher or LocalLauncher())
+    manager = RunManager(settings, store, launcher or launcher_for(settings))
     api = Api(settings, store, manager)
 
     @contextlib.asynccontextmanager
@@ -312,6 +312,18 @@ class Api:
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "error")
         return JSONResponse({"code": code, "message": code.replace("_", " ")},
                             status_code=status)
+
+
+def launcher_for(settings: Settings) -> Any:
+    """The configured launcher: local subprocesses, or one Kubernetes Job per run."""
+    if settings.launcher != "kubernetes":
+        return LocalLauncher()
+    from .kubernetes import JobSettings, KubernetesLauncher
+
+    assert settings.k8s_image and settings.k8s_claim  # checked with the settings
+    return KubernetesLauncher(JobSettings(
+        settings.k8s_image, settings.k8s_namespace, settings.k8s_claim,
+        os.path.abspath(settings.data_dir), settings.run_timeout_s))
 
 
 def read_only(work: Callable[[], dict[str, Any]]) -> Handler:

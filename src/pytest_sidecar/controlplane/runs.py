@@ -128,19 +128,20 @@ class RunManager:
         argv = pytest_argv(request, self.settings, report_dir)
         self.store.update_run(run_id, state="running", started_at=time.time())
         self.bus.publish(run_id, {"type": "state", "state": "running"})
-        launched = self.launcher.start(argv, os.path.abspath(self.settings.suite_root),
-                                       os.path.join(report_dir, "pytest.log"))
+        # Off the loop: a launcher may call out (kubectl) and take its time.
+        launched = await asyncio.to_thread(self.launcher.start, argv,
+                                           os.path.abspath(self.settings.suite_root),
+                                           os.path.join(report_dir, "pytest.log"))
         self._running[run_id] = launched
         tail, progress = EventTail(report_dir), Progress()
         deadline = time.monotonic() + self.settings.run_timeout_s
         ending: str | None = None
         try:
-            while (code := launched.poll()) is None:
+            while (code := await asyncio.to_thread(launched.poll)) is None:
                 self._relay(run_id, tail, progress)
-                if run_id in self._cancel or time.monotonic() > deadline:
+                if ending is None and (run_id in self._cancel or time.monotonic() > deadline):
                     ending = "canceled" if run_id in self._cancel else "timed_out"
-                    await asyncio.to_thread(launched.cancel)
-                    continue
+                    await asyncio.to_thread(launched.cancel)  # once; then wait for the end
                 await asyncio.sleep(POLL_S)
         finally:
             self._running.pop(run_id, None)

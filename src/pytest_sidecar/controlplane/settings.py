@@ -60,6 +60,10 @@ class Settings:
     audit_log: str | None = None
     manifests: str = "manifests"
     gate: Gate = field(default_factory=Gate)
+    launcher: str = "local"  # or "kubernetes": each run a Job (controlplane/kubernetes.py)
+    k8s_image: str | None = None
+    k8s_namespace: str = "default"
+    k8s_claim: str | None = None  # the PersistentVolumeClaim holding data_dir
     max_body_bytes: int = 64 * 1024
     heartbeat_s: float = 15.0
 
@@ -117,6 +121,16 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: Any) -> 
     if "CP_RUN_TIMEOUT_S" in env:
         values["run_timeout_s"] = float(_int("CP_RUN_TIMEOUT_S", env["CP_RUN_TIMEOUT_S"],
                                              1, 86400))
+    launcher = env.get("CP_LAUNCHER", "local")
+    if launcher not in ("local", "kubernetes"):
+        raise SettingsError(f"CP_LAUNCHER={launcher!r}: valid: local, kubernetes")
+    values["launcher"] = launcher
+    if launcher == "kubernetes":
+        missing = [n for n in ("CP_K8S_IMAGE", "CP_K8S_CLAIM") if not env.get(n)]
+        if missing:
+            raise SettingsError(f"CP_LAUNCHER=kubernetes needs {' and '.join(missing)}")
+        values.update(k8s_image=env["CP_K8S_IMAGE"], k8s_claim=env["CP_K8S_CLAIM"],
+                      k8s_namespace=env.get("CP_K8S_NAMESPACE", "default"))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)
 
