@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.machine import machine
 
 SCOPES = ("tests.read", "tests.run", "observability.read", "deployments.read",
           "autoscaling.read", "security.read", "compliance.read")
@@ -113,6 +114,14 @@ def write_suite(root: Path) -> Path:
     (root / "test_slow.py").write_text(SLOW)
     (root / "audit.jsonl").write_text("".join(json.dumps(line) + "\n" for line in AUDIT))
     return root
+
+
+@pytest.fixture(autouse=True)
+def shared_machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Servers, pytest runs and browsers: held shared, so the load self-test that needs
+    the machine alone waits for them (tests/machine.py)."""
+    with machine(tmp_path_factory, alone=False):
+        yield
 
 
 @pytest.fixture

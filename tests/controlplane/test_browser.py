@@ -116,3 +116,30 @@ def test_the_ui_works_without_a_token_when_auth_is_off(
     finally:
         plane.stop()
         kill_runs(tmp_path)
+
+
+def test_a_suite_run_against_the_embedded_stack_from_the_browser(
+        tmp_path: Path, browser_page: Any, shots: Any, pytestconfig: pytest.Config) -> None:
+    """The issue's end-to-end: the real suite (its health specs) against the embedded
+    reference stack, launched from the form, ends passed with its report and gate."""
+    root = Path(pytestconfig.rootpath)
+    plane = start(tmp_path / "data", root, AUTH_MODE="none",
+                  CP_SUITES_JSON='{"health": ["tests/e2e/test_health_readiness.py"]}')
+    page = browser_page
+    try:
+        page.goto(plane.url + "/#/launch")
+        page.select_option("#suite", "health")
+        page.click("text=Launch run")
+        page.wait_for_url("**/#/runs/*")
+        page.wait_for_selector("#run-status.passed")
+        assert page.locator("#live-tests tr").count() >= 2
+        page.wait_for_selector("#profiles")
+        assert "conformant" in page.inner_text("#profiles")
+        assert "✓ gate" in page.inner_text("#finished")
+        shots(page, "suite-run")
+        page.click("nav >> text=History")
+        page.wait_for_selector("#gates")
+        assert "✓ gate" in page.inner_text("#gates")
+    finally:
+        plane.stop()
+        kill_runs(tmp_path)

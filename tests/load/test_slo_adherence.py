@@ -69,7 +69,7 @@ def judge(verdict: Verdict) -> None:
     if verdict.outcome == INSUFFICIENT:
         action = ("give the load generator a core of its own (pytest -m slo, nothing else "
                   "on the machine) or offer less (--sidecar-rate)"
-                  if verdict.detail.startswith("the load generator could not keep up") else
+                  if "could not keep up" in verdict.detail else
                   "run longer or faster (--sidecar-load-duration, --sidecar-rate) or lower "
                   "--sidecar-min-samples")
         skip(SkipReason.INSUFFICIENT_DATA, f"{verdict.name}: {verdict.detail}", action, "§5")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.machine import machine
 
 # Imported here, before any in-process pytester run: pytester snapshots sys.modules, so a
 # module first imported inside an inner run is imported afresh by the next one, and
@@ -23,6 +24,20 @@ for _module in ("httpcore", "httpx", "pytest_sidecar.plugin", "pytest_sidecar.pr
 
 TOKENS = {"a": {"write": "tok-aw-7f3k29xq", "read": "tok-ar-8g4m31yr"},
           "b": {"write": "tok-bw-9h5n42zs", "read": "tok-br-0j6p53at"}}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "alone: this self-test holds the machine alone "
+                            "(it measures timing that other self-tests would disturb)")
+
+
+@pytest.fixture(autouse=True)
+def shared_machine(request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every plugin self-test holds the machine shared; one marked `alone` holds it
+    alone (tests/machine.py says why)."""
+    with machine(tmp_path_factory, alone=request.node.get_closest_marker("alone") is not None):
+        yield
 
 
 @pytest.fixture(autouse=True)

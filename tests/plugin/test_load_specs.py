@@ -33,6 +33,7 @@ def results(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["nodeid"].split("::", 1)[1]: r for r in report["results"]}
 
 
+@pytest.mark.alone
 def test_the_load_specs_pass_on_the_embedded_stack_with_evidence(
         pytester: pytest.Pytester) -> None:
     """tests/load under -n 2: every verdict measured on real traffic, none skipped; the
@@ -42,8 +43,8 @@ def test_the_load_specs_pass_on_the_embedded_stack_with_evidence(
                                            "-p", "no:cacheprovider", timeout=400)
     outcomes = result.parseoutcomes()
     if outcomes.get("skipped") and generator_lagged(report_of(pytester)):
-        # The one rule for untrustworthy runs held (no latency judged from a starved
-        # generator); that is the machine, not the pipeline under test: measure again.
+        # The one rule for untrustworthy runs held (no latency over the SLO judged from a
+        # starved generator); that is the machine, not the pipeline under test: again.
         shutil.rmtree(basetemp, ignore_errors=True)
         result = pytester.runpytest_subprocess(LOAD, "-n", "2", f"--basetemp={basetemp}",
                                                "-p", "no:cacheprovider", timeout=400)
@@ -65,7 +66,12 @@ def test_the_load_specs_pass_on_the_embedded_stack_with_evidence(
     assert "![" in (pytester.path / "reports" / "latest" / "sidecar-report.md").read_text()
     summary = json.loads((pytester.path / "reports" / "latest" / "load" / "slo" / "summary.json")
                          .read_text())
-    assert summary["trustworthy"] and summary["offered"] > 0 and summary["dropped"] == 0
+    assert summary["offered"] > 0 and summary["dropped"] == 0
+    if not summary["trustworthy"]:  # a lagging generator: its passes say they are bounds
+        for granularity in ("sentence", "token"):
+            detail = by_name[f"test_explanation_p95_within_slo[{granularity}]"]["evidence"][0][
+                "verdict"]["detail"]
+            assert "upper bound" in detail, detail
 
     (target_file,) = basetemp.rglob("stack/target.json")
     tokens = [t for tenant in json.loads(target_file.read_text())["tenants"].values()

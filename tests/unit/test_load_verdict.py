@@ -69,10 +69,19 @@ def test_failed_traces_rank_as_infinitely_slow() -> None:
     assert p95 == pytest.approx(1.5, rel=0.01)
 
 
-def test_an_untrustworthy_generator_judges_nothing() -> None:
-    verdict = explanation_verdict(followed([5.0] * 100), "sentence", 2.0, 20,
-                                  trustworthy=False, why_not="scheduler lag p99 9 ms")
-    assert verdict.outcome == INSUFFICIENT and "scheduler lag p99 9 ms" in verdict.detail
+def test_an_untrustworthy_generator_never_fails_a_target_and_bounds_a_pass() -> None:
+    """A late client only overstates latency: over the SLO it cannot tell whose fault
+    it is (INSUFFICIENT_DATA); within it the figure is an upper bound and passes."""
+    slow = explanation_verdict(followed([5.0] * 100), "sentence", 2.0, 20,
+                               trustworthy=False, why_not="scheduler lag p99 9 ms")
+    assert slow.outcome == INSUFFICIENT and "scheduler lag p99 9 ms" in slow.detail
+    assert slow.measured == pytest.approx(5.0, rel=0.01), "the figure is still shown"
+    fast = explanation_verdict(followed([0.5] * 100), "sentence", 2.0, 20,
+                               trustworthy=False, why_not="scheduler lag p99 9 ms")
+    assert fast.outcome == PASS and "upper bound" in fast.detail
+    few = explanation_verdict(followed([0.5] * 5), "sentence", 2.0, 20,
+                              trustworthy=False, why_not="lag")
+    assert few.outcome == INSUFFICIENT, "no data is never a pass, lag or not"
 
 
 def test_chat_error_rate_excludes_only_allowed_explain_refusals() -> None:

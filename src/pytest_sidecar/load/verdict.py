@@ -7,9 +7,12 @@ rank ⌈0.95·n⌉ among all n followed traces, and when more than 5 % did not c
 infinite. Dropping them instead would let a target that fails its slow traces pass.
 The verdict needs `min_samples` *completed* traces; no data is never a pass.
 
-One rule for a run whose generator could not keep up (untrustworthy): its latencies
-measure the client, so no latency is judged from it (INSUFFICIENT_DATA); what does not
-depend on timing is judged all the same: with enough completed traces, more than 5 % of
+One rule for a run whose generator could not keep up (untrustworthy): a late client
+only overstates latency (every latency counts from the intended send time, and a late
+follower sees a completion later, never earlier), and it offers the same requests, only
+later. So a p95 within the SLO still passes, its figure an upper bound; a p95 over it
+may be the client's doing and is INSUFFICIENT_DATA, never a FAIL. What does not depend
+on timing is judged all the same: with enough completed traces, more than 5 % of
 followed traces not completing fails the explanation verdict; chat errors fail the chat
 verdict.
 """
@@ -69,16 +72,19 @@ def explanation_verdict(histograms: Histograms, granularity: str, slo_s: float,
         return Verdict(name, INSUFFICIENT, p95, slo_s, done,
                        f"{missing}; the verdict needs {min_samples} completed (raise "
                        f"--sidecar-load-duration or --sidecar-rate){lag}")
-    if not trustworthy and not (p95 is not None and math.isinf(p95)):
-        return Verdict(name, INSUFFICIENT, None, slo_s, done,
-                       f"the load generator could not keep up ({why_not}); its "
-                       "latencies measure the client, not the target")
     assert p95 is not None
+    if not trustworthy and slo_s < p95 < math.inf:
+        return Verdict(name, INSUFFICIENT, p95, slo_s, done,
+                       f"p95 {p95:.3f} s is over the SLO, but the load generator could not "
+                       f"keep up ({why_not}); its latencies may measure the client, not "
+                       "the target")
     shown = "inf (over 5 % did not complete)" if math.isinf(p95) else f"{p95:.3f} s"
     outcome = PASS if p95 <= slo_s else FAIL
+    upper = (f"; the generator lagged ({why_not}), so this figure is an upper bound"
+             if not trustworthy and outcome == PASS else "")
     return Verdict(name, outcome, p95, slo_s, done,
                    f"p95 {shown} vs SLO {slo_s:g} s over {total} followed traces, "
-                   f"{done} completed")
+                   f"{done} completed{upper}")
 
 
 def chat_verdict(status_mix: dict[str, int], refused_explain: int, min_samples: int,
