@@ -1,8 +1,9 @@
 """Restart recovery and conservation (CONTRACT §10 "acknowledged means durable", seed 004):
 under load, SIGKILL the gateway, then the explainer, and restart each; every trace the
 gateway acknowledged must reach exactly one terminal state, its states never going
-backwards, on the status channel, in the audit log and in its webhook deliveries (a
-receiver on this runner's loopback, when the target declares `webhook_receiver`).
+backwards, on the status channel, in the audit log, in its webhook deliveries (a
+receiver on this runner's loopback, when the target declares `webhook_receiver`) and on
+the live streams of a sample of them (with `trace_stream`).
 
 The reference stack runs gateway and explainer in one process, so each kill takes both;
 a target file's `resilience.restart` commands restart each process of a real deployment
@@ -30,6 +31,7 @@ from pytest_sidecar.chaos.conservation import (
     judge,
     wait_for_deliveries,
 )
+from pytest_sidecar.chaos.streams import StreamChannel
 from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.receiver import Receiver
 
@@ -128,18 +130,22 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
     target, restart = restartable
     token = target.tenants["a"].tokens.write if target.tenants.get("a") else None
     hooked = {"webhooks", "webhook_receiver"} <= set(target.capabilities)
+    channel = StreamChannel(target.url, token, FOLLOW_S + LOAD_S) \
+        if "trace_stream" in target.capabilities else None
     with Receiver() as receiver:
         ledger, downtime = drive(target.url, token, restart, ROLES, LOAD_S, SENDERS,
-                                 hook_url=receiver.url if hooked else None)
+                                 hook_url=receiver.url if hooked else None, streams=channel)
         observed = follow_status(target.url, token, ledger, FOLLOW_S)
         hooks = wait_for_deliveries(receiver.deliveries, ledger, observed,
                                     DELIVERY_S) if hooked else None
+        streams = channel.wait() if channel else None
     audit, delays = audit_channel(target.audit_log, ledger)
-    verdict = judge(ledger, observed, audit, delays, hooks)
+    verdict = judge(ledger, observed, audit, delays, hooks, streams)
     evidence.record(conservation={k: (len(v) if isinstance(v, list) else v)
                                   for k, v in verdict.items()}, downtime_s=downtime,
                     webhook_channel="judged" if hooked else
-                    "not declared (webhooks, webhook_receiver)")
+                    "not declared (webhooks, webhook_receiver)",
+                    sse_channel="judged" if channel else "not declared (trace_stream)")
     assert verdict["acknowledged"] >= 30, (
         f"§10: only {verdict['acknowledged']} traces were acknowledged under load; too few "
         "to judge conservation")
@@ -156,8 +162,12 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
         f"§10: {len(verdict['webhook_lost'])} traces with a webhook ended and were never "
         f"delivered within {DELIVERY_S:g}s after {len(ROLES)} kills, e.g. "
         f"{verdict['webhook_lost'][:3]}")
-    assert not verdict["backwards"], (
-        f"§10: states went backwards for {verdict['backwards'][:3]}")
+    assert not verdict.get("sse_lost"), (
+        f"§10: {len(verdict['sse_lost'])} streamed traces ended on the status channel but "
+        f"their stream never sent the terminal event, e.g. {verdict['sse_lost'][:3]}")
+    assert not verdict["backwards"] and not verdict.get("sse_backwards"), (
+        f"§10: states went backwards for "
+        f"{(verdict['backwards'] or verdict.get('sse_backwards', []))[:3]}")
     if verdict["recovered"] == 0:
         skip(SkipReason.INSUFFICIENT_DATA, "no acknowledged trace was still in flight when a "
              "process was killed, so recovery was not exercised",

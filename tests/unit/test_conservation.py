@@ -69,3 +69,24 @@ def test_webhook_endings_lost_duplicated_or_repeated() -> None:
                                    "delivered": 3, "redelivered_same_event": 1}
     assert verdict["time_to_visible_s"]["webhook"]["count"] == 3
     assert "webhooks" not in judge(ledger, observed)  # no receiver: channel not judged
+
+
+def test_sse_endings_lost_duplicated_or_backwards() -> None:
+    """A stream that never sent its ending is lost (when the status channel has one); a
+    second, different ending or one the status contradicts is a duplicate; a repeated
+    identical ending (a replay after reconnecting) is fine."""
+    from pytest_sidecar.chaos.streams import Streamed
+
+    ledger = Ledger(acknowledged={t: 1.0 for t in "abcde"})
+    observed = Observed(states={t: ["queued", "complete"] for t in "abcde"},
+                        terminal_at={t: 2.0 for t in "abcde"})
+    streams = {"a": Streamed(["queued", "running", "complete"], ["complete", "complete"], 2.5, 2),
+               "b": Streamed(["running"], ["failed"], 2.5, 1),
+               "c": Streamed(["running", "queued"], ["complete"], 2.5, 1),
+               "d": Streamed(["queued"], [], None, 3)}
+    verdict = judge(ledger, observed, streams=streams)
+    assert verdict["sse_lost"] == ["d"]
+    assert verdict["duplicated"] == ["b"]
+    assert verdict["sse_backwards"] == ["c"]
+    assert verdict["sse"] == {"followed": 4, "reconnected": 2}
+    assert verdict["time_to_visible_s"]["sse"]["count"] == 3

@@ -13,6 +13,8 @@ Given what the clients saw and what each channel later showed, `judge` counts pe
   delivery of the same event id is at-least-once, and allowed);
 - webhook lost: a trace with a webhook registered, terminal on the status channel,
   whose ending was never delivered;
+- SSE lost: a streamed trace (a sample, chaos/streams.py) terminal on the status channel
+  whose stream never sent its terminal event;
 - backwards: a state observed after a later one (e.g. complete, then running);
 - unexpected: terminal traces no client was acknowledged for (allowed: a response that
   never left may still have opened its trace), reported, not failed;
@@ -35,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from ..vocabulary.states import RANK, TERMINAL
+from .streams import StreamChannel, Streamed, judge_streams
 
 # The end of a trace's work; `expired` may follow `complete` and is no second ending.
 ENDINGS = TERMINAL - {"expired"}
@@ -104,7 +107,8 @@ def _webhook_verdict(ledger: Ledger, observed: Observed,
 def judge(ledger: Ledger, observed: Observed,
           audit: Mapping[str, list[str]] | None = None,
           audit_delays_s: Mapping[str, float] | None = None,
-          hooks: Mapping[str, list[tuple[float, str, str]]] | None = None) -> dict[str, Any]:
+          hooks: Mapping[str, list[tuple[float, str, str]]] | None = None,
+          streams: dict[str, Streamed] | None = None) -> dict[str, Any]:
     acked = ledger.acknowledged
     lost = sorted(t for t in acked if t in observed.unknown or t not in observed.terminal_at)
     duplicated = sorted(t for t, seen in observed.states.items()
@@ -124,6 +128,15 @@ def judge(ledger: Ledger, observed: Observed,
                                     len(hooks.get(t, [])) - 1 for t in ledger.hooked
                                     if len(hooks.get(t, [])) > 1 and t not in hook_dup)},
                    "webhook_lost": hook_lost}
+    sse: dict[str, Any] = {}
+    sse_delays: list[float] = []
+    if streams is not None:
+        ended = {t: seen[-1] for t, seen in observed.states.items() if seen and seen[-1] in ENDINGS}
+        verdict = judge_streams(streams, ended, acked, _went_back)
+        duplicated = sorted(set(duplicated) | set(verdict["duplicated"]))
+        sse_delays = verdict["delays"]
+        sse = {"sse": {"followed": verdict["followed"], "reconnected": verdict["reconnected"]},
+               "sse_lost": verdict["lost"], "sse_backwards": verdict["backwards"]}
     backwards = sorted(t for t, seen in observed.states.items() if _went_back(seen))
     unexpected = sorted(set(audit or {}) - set(acked))
     recovered = sorted(t for t, at in acked.items() if any(
@@ -135,12 +148,13 @@ def judge(ledger: Ledger, observed: Observed,
         "failed": sorted(t for t in acked if observed.states.get(t, [""])[-1] == "failed"),
         "backwards": backwards,
         "unexpected": len(unexpected), "recovered": len(recovered),
-        "kills": len(ledger.kills), **webhook,
+        "kills": len(ledger.kills), **webhook, **sse,
         "time_to_visible_s": {
             "status": quantiles([observed.terminal_at[t] - at for t, at in acked.items()
                                  if t in observed.terminal_at]),
             **({"audit": quantiles(list(audit_delays_s.values()))} if audit_delays_s else {}),
             **({"webhook": quantiles(list(hook_delays.values()))} if hooks is not None else {}),
+            **({"sse": quantiles(sse_delays)} if streams is not None else {}),
         },
     }
 
@@ -230,11 +244,13 @@ def audit_channel(path: str | None, ledger: Ledger
 
 def drive(url: str, token: str | None, restart: Callable[[str], float],
           roles: Sequence[str], load_s: float, senders: int = 6,
-          hook_url: str | None = None) -> tuple[Ledger, dict[str, float]]:
+          hook_url: str | None = None, streams: StreamChannel | None = None,
+          stream_every: int = 4) -> tuple[Ledger, dict[str, float]]:
     """Explained chats from `senders` threads for `load_s` seconds; after each third, one
     role is restarted (`restart(role)` -> seconds until ready). With `hook_url`, each
-    acknowledged trace gets a webhook to it for its ending. The ledger of what the
-    clients saw, and each role's downtime."""
+    acknowledged trace gets a webhook to it for its ending; with `streams`, every
+    `stream_every`-th has its live stream followed. The ledger of what the clients saw,
+    and each role's downtime."""
     import httpx
 
     from ..client import SidecarClient, trace_id_from
@@ -257,6 +273,8 @@ def drive(url: str, token: str | None, restart: Callable[[str], float],
                     ledger.acknowledged[trace_id] = time.monotonic()
                     if hook_url:
                         register(client, trace_id)
+                    if streams is not None and len(ledger.acknowledged) % stream_every == 0:
+                        streams.follow(trace_id)
                 else:
                     ledger.refused += 1
 
