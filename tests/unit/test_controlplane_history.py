@@ -87,3 +87,13 @@ def test_settings_refuse_bad_values_without_echoing_tokens() -> None:
         parse_suites('{"x": ["../outside"]}')
     assert "AUTH_TOKENS_JSON" not in run_environment({"AUTH_TOKENS_JSON": "{}", "CP_PORT": "1",
                                                       "PATH": "/bin"})
+
+
+def test_the_cli_refuses_a_bad_port_in_one_line() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "pytest_sidecar.cli.controlplane", "serve",
+                           "--port", "99999"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "a port from 0 to 65535" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -23,13 +23,20 @@ import sys
 from ..controlplane.settings import SettingsError, from_environment
 
 
+def port(text: str) -> int:
+    """A TCP port, 0 to 65535 (0: any free one)."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a port from 0 to 65535")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidecar-control-plane", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the API and the web UI")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1, or CP_HOST)")
-    serve.add_argument("--port", type=int, help="port (default 8088, or CP_PORT; 0: any)")
+    serve.add_argument("--port", type=port, help="port (default 8088, or CP_PORT; 0: any)")
     serve.add_argument("--data-dir", help="run store and run reports (default "
                        "./controlplane-data, or CP_DATA_DIR)")
     serve.add_argument("--suite-root", help="where runs start pytest (default: .)")
