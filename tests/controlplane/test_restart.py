@@ -33,3 +33,32 @@ def test_a_control_plane_killed_mid_run_marks_it_interrupted_after_restart(
     finally:
         plane.stop()
         kill_runs(tmp_path)
+
+
+def test_a_control_plane_stopped_politely_stops_its_runs_and_marks_them_interrupted(
+        tmp_path: Path) -> None:
+    from .test_runs import _alive, _pytest_pids
+
+    suite = write_suite(tmp_path / "suite")
+    plane = start(tmp_path / "data", suite)
+    try:
+        with plane.client() as client:
+            cut = launch(client, suite="slow")
+            wait_state(client, cut, ("running",))
+        pids: list[int] = []
+        for _ in range(50):  # pytest starts a moment after the state says running
+            pids = _pytest_pids(f"--sidecar-report-dir={tmp_path / 'data'}")
+            if pids:
+                break
+            import time
+            time.sleep(0.1)
+        assert pids, "the run's pytest was not found"
+        plane.stop(signal.SIGTERM)
+        assert not [p for p in pids if _alive(p)], "a run outlived its control plane"
+        plane = start(tmp_path / "data", suite)
+        with plane.client() as client:
+            run = client.get(f"/api/testruns/{cut}").json()
+            assert run["state"] == "interrupted", run["state"]
+    finally:
+        plane.stop()
+        kill_runs(tmp_path)

@@ -74,10 +74,11 @@ class RunManager:
 
     async def stop(self) -> None:
         """Stop the workers and the runs they launched (marked interrupted)."""
+        running = dict(self._running)  # a canceled worker forgets its run on the way out
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        for run_id, launched in list(self._running.items()):
+        for run_id, launched in running.items():
             await asyncio.to_thread(launched.cancel)
             self._finish_state(run_id, "interrupted", None, "the control plane stopped")
         self.store.mark_interrupted()
