@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import history, inspect
+from . import history, readonly
 from .auth import ApiError, Authenticator
 from .launch import LocalLauncher, RequestError, parse_request
 from .runs import QueueFull, RunManager
@@ -90,15 +90,15 @@ class Api:
             Route("/api/metrics/aggregate", scoped("observability.read", self.metrics),
                   methods=["POST"]),
             Route("/api/helm/checks", scoped("deployments.read", read_only(
-                lambda: inspect.helm_checks(manifests)))),
+                lambda: readonly.helm_checks(manifests)))),
             Route("/api/argocd/apps", scoped("deployments.read", read_only(
-                lambda: inspect.argocd_apps(manifests)))),
+                lambda: readonly.argocd_apps(manifests)))),
             Route("/api/keda/scalers", scoped("autoscaling.read", read_only(
-                lambda: inspect.keda_scalers(manifests)))),
+                lambda: readonly.keda_scalers(manifests)))),
             Route("/api/karpenter/nodepools", scoped("autoscaling.read", read_only(
-                lambda: inspect.karpenter_nodepools(manifests)))),
+                lambda: readonly.karpenter_nodepools(manifests)))),
             Route("/api/compliance/openapi/check", scoped(
-                "compliance.read", read_only(inspect.openapi_check)), methods=["POST"]),
+                "compliance.read", read_only(readonly.openapi_check)), methods=["POST"]),
             Route("/api/compliance/hif/validate", scoped("compliance.read", self.hif_validate),
                   methods=["POST"]),
             Route("/api/audit/search", scoped("security.read", self.audit_search)),
@@ -291,18 +291,18 @@ class Api:
             raise ApiError(403, "endpoint_not_configured",
                            "only the configured targets' metrics endpoints are scraped")
         chosen = [(n, u) for n, u in configured.items() if asked is None or u in asked]
-        return JSONResponse(await asyncio.to_thread(inspect.metrics_aggregate, chosen))
+        return JSONResponse(await asyncio.to_thread(readonly.metrics_aggregate, chosen))
 
     async def hif_validate(self, request: Request) -> Response:
-        return JSONResponse(inspect.hif_validate(await self.read_json(request)))
+        return JSONResponse(readonly.hif_validate(await self.read_json(request)))
 
     async def audit_search(self, request: Request) -> Response:
         query = request.query_params
         filters = {k: query[k] for k in ("q", "event", "trace_id", "tenant_id", "request_id")
                    if query.get(k)}
-        limit = _bounded(query.get("limit"), 50, 1, inspect.AUDIT_MAX_RESULTS)
+        limit = _bounded(query.get("limit"), 50, 1, readonly.AUDIT_MAX_RESULTS)
         return JSONResponse(await asyncio.to_thread(
-            inspect.audit_search, self.settings.audit_log, filters, limit))
+            readonly.audit_search, self.settings.audit_log, filters, limit))
 
     async def index(self, request: Request) -> Response:
         return FileResponse(str(static_dir() / "index.html"), headers=SECURITY_HEADERS)
