@@ -201,7 +201,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("stream_share", "Share of load-spec chats sent with stream: true (their time to "
            "first token is recorded).", parse_share, default=0.2, valid="a number from 0 to 1"),
     Option("soak_duration", "Seconds of open-model load under upstream errors in the chaos "
-           "soak spec (seed 002's soak is 600).", parse_seconds, default=10.0,
+           "soak spec (seed 002's soak is 600).", parse_seconds, default=6.0,
            valid="a number > 0 (seconds)"),
     Option("slo_sentence", "SLO: p95 explanation latency at sentence granularity, seconds.",
            parse_seconds, default=SLO_S["sentence"], valid="a number > 0 (seconds)"),

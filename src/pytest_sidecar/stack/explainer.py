@@ -194,7 +194,7 @@ class Explainer:
             return
         service, budget = job["service_s"], job.get("budget_ms")
         allowed = service if budget is None else min(service, budget / 1000)
-        spent = 0.0
+        spent, work_started = 0.0, time.monotonic()
         for stage, share, progress in STAGES:
             if stage != "capture":
                 await self.store.update(trace_id, stage=stage, progress=progress)
@@ -202,16 +202,16 @@ class Explainer:
             started = time.monotonic()
             canceled = await self._sleep_or_cancel(step, cancel)
             self.metrics.stage_duration.labels(stage).observe(time.monotonic() - started)
-            if defects.on("stall-fails-jobs") and time.monotonic() - started > step + 1.5:
-                # The defect: a wall-clock stage deadline fails work that was only paused.
-                await self.store.transition(trace_id, "failed", error="explainer_timeout")
-                return
             if canceled and not defects.on("cancel-still-publishes"):
                 return  # canceled: the gateway already wrote the state
             spent += step
             if spent >= allowed and allowed < service:
                 await self.store.transition(trace_id, "failed", error="budget_exceeded")
                 return
+        if defects.on("stall-fails-jobs") and time.monotonic() - work_started > service + 1.5:
+            # The defect: a wall-clock job deadline fails work that was only paused.
+            await self.store.transition(trace_id, "failed", error="explainer_timeout")
+            return
         if faults["attribution"] == "fail" and not defects.on("fail-attribution-completes"):
             await self.store.transition(trace_id, "failed", error="chaos_fail_attribution")
             return
