@@ -38,7 +38,7 @@ from pytest_sidecar.receiver import Receiver
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
               pytest.mark.contract("§10", "§5"), pytest.mark.needs("explain")]
 
-LOAD_S = 6.0
+LOAD_S = 5.0  # ~200 acknowledged traces, dozens in flight at each kill
 SENDERS = 6
 FOLLOW_S = 30.0
 DELIVERY_S = 20.0  # five attempts with backoff, and a redelivery after the restart
@@ -46,17 +46,27 @@ FREEZE_S = 2.0  # under the clients' 5 s timeout: requests in flight wait, then 
 ROLES = ("gateway", "explainer")
 
 
+@pytest.fixture(scope="module")
+def dedicated(sidecar_target: Any, stack_factory: Any) -> Iterator[Any]:
+    """Embedded: one reference stack of this module's own, which its specs may kill and
+    freeze (started once: each start costs seconds of README command 1's budget)."""
+    if sidecar_target.origin != "embedded":
+        yield None
+        return
+    target = stack_factory()
+    try:
+        yield target
+    finally:
+        stack_factory.stop(target)
+
+
 @pytest.fixture
-def restartable(sidecar_target: Any, stack_factory: Any
+def restartable(sidecar_target: Any, stack_factory: Any, dedicated: Any
                 ) -> Iterator[tuple[Any, Callable[[str], float]]]:
-    """(target, restart(role) -> seconds until ready). Embedded: a dedicated stack this
-    spec may kill. Otherwise the target file's resilience.restart commands."""
-    if sidecar_target.origin == "embedded":
-        target = stack_factory()
-        try:
-            yield target, lambda role: stack_factory.restart(target)
-        finally:
-            stack_factory.stop(target)
+    """(target, restart(role) -> seconds until ready). Embedded: the module's dedicated
+    stack. Otherwise the target file's resilience.restart commands."""
+    if dedicated is not None:
+        yield dedicated, lambda role: stack_factory.restart(dedicated)
         return
     commands = sidecar_target.resilience.get("restart") or {}
     missing = [role for role in ROLES if role not in commands]
@@ -85,24 +95,21 @@ def _until_ready(target: Any, deadline: float) -> None:
 
 
 @pytest.fixture
-def freezable(sidecar_target: Any, stack_factory: Any
+def freezable(sidecar_target: Any, stack_factory: Any, dedicated: Any
               ) -> Iterator[tuple[Any, Callable[[str], float]]]:
-    """(target, freeze(role) -> seconds until ready after the freeze began). Embedded: a
-    dedicated stack, SIGSTOP and SIGCONT (with a watchdog). Otherwise the target file's
-    resilience.freeze commands; resume runs even when stop or the wait fails."""
-    if sidecar_target.origin == "embedded":
-        target = stack_factory()
+    """(target, freeze(role) -> seconds until ready after the freeze began). Embedded:
+    the module's dedicated stack, SIGSTOP and SIGCONT (with a watchdog). Otherwise the
+    target file's resilience.freeze commands; resume runs even when stop or the wait
+    fails."""
+    if dedicated is not None:
 
         def freeze_embedded(role: str) -> float:
             started = time.monotonic()
-            stack_factory.freeze(target, FREEZE_S)
-            _until_ready(target, time.monotonic() + 60)
+            stack_factory.freeze(dedicated, FREEZE_S)
+            _until_ready(dedicated, time.monotonic() + 60)
             return time.monotonic() - started
 
-        try:
-            yield target, freeze_embedded
-        finally:
-            stack_factory.stop(target)
+        yield dedicated, freeze_embedded
         return
     commands = sidecar_target.resilience.get("freeze")
     if not commands:
