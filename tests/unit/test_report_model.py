@@ -255,19 +255,28 @@ def test_a_profile_whose_specs_gave_up_is_incomplete_not_conformant() -> None:
         "verdict"]["profiles"]["explain"] == "conformant"
 
 
-def test_the_resilience_score_weighs_specs_by_their_clauses_with_an_interval() -> None:
-    from pytest_sidecar.reporting.verdict import resilience_score, verdict_lines
+def test_the_resilience_score_weighs_specs_by_the_nines_of_the_slo_they_protect() -> None:
+    """A spec guarding chat success (99.9 %: 3 nines) counts 3, one guarding explanation
+    latency (p95: 1.3 nines) 1.3; the interval is over the weights' effective count."""
+    from pytest_sidecar.reporting.verdict import resilience_score, slo_weight, verdict_lines
 
     def result(nodeid: str, outcome: str, clauses: list[str],
                profile: str = "resilience") -> dict[str, Any]:
         return {"nodeid": nodeid, "outcome": outcome, "profile": profile, "clauses": clauses}
 
-    results = [result("a", "passed", ["§7/x", "§7/y", "§7/z"]),
-               result("b", "failed", ["§10/b"]), result("c", "skipped", []),
+    assert slo_weight(["§7/chaos-flags", "§2.1/upstream-errors"]) == pytest.approx(3.0)
+    assert slo_weight(["§10/restart"]) == pytest.approx(1.301, abs=1e-3)
+    results = [result("a", "passed", ["§2.1/upstream-errors"]),
+               result("b", "failed", ["§10/restart"]), result("c", "skipped", []),
                result("d", "passed", [], "core")]
     score = resilience_score(results)  # type: ignore[arg-type]
-    assert score == {"score": 0.75, "held": 1, "judged": 2, "ci95": [0.095, 0.905]}
+    assert score == {"score": 0.698, "held": 1, "judged": 2, "ci95": [0.156, 0.966],
+                     "weighting": "SLO nines"}
+    swapped = resilience_score([result("a", "failed", ["§2.1/upstream-errors"]),
+                                result("b", "passed", ["§10/restart"])])  # type: ignore
+    assert swapped is not None and swapped["score"] == pytest.approx(1 - 0.698, abs=1e-3)
     assert resilience_score([result("c", "skipped", [])]) is None  # type: ignore[list-item]
     lines = verdict_lines({"target": {"url": "u", "origin": "o", "declared": []},
                            "profiles": {}, "slos": [], "resilience": score})
-    assert lines[-1] == "Resilience score 0.75: 1 of 2 specs held (95 % interval 0.10-0.91)"
+    assert lines[-1] == ("Resilience score 0.70 (SLO-weighted): 1 of 2 specs held "
+                         "(95 % interval 0.16-0.97)")

@@ -19,7 +19,7 @@ def code_of(response: httpx.Response) -> str | None:
     return body.get("code") if isinstance(body, dict) else None
 
 
-def wilson(successes: int, trials: int, z: float = 3.29) -> tuple[float, float]:
+def wilson(successes: float, trials: float, z: float = 3.29) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion (z 3.29: 99.9 % two-sided): where
     the observed share of `trials` may honestly fall for a true share inside it."""
     if trials == 0:

@@ -6,9 +6,11 @@ report's parts; the Markdown, the HTML summary and the terminal all print these 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..vocabulary.defaults import CHAT_SLO_CLAUSES, MAX_CHAT_ERROR_RATE, SLO_QUANTILE
 from .types import Result
 
 MARK = {"conformant": "✓", "not conformant": "✗", "incomplete": "?", "untested": "–",
@@ -57,20 +59,33 @@ def build_verdict(target: Mapping[str, Any], conformance: Mapping[str, Mapping[s
 
 
 def resilience_score(results: Sequence[Result]) -> dict[str, Any] | None:
-    """The share of the resilience profile's specs that held, each weighted by the
-    contract clauses it asserts (a spec certifying three clauses counts three times),
-    with a 95 % Wilson interval on the specs judged; None when none was judged."""
+    """The SLO-weighted share of the resilience profile's specs that held: each spec
+    counts the nines of the SLO its clauses protect (`slo_weight`). The 95 % Wilson
+    interval is taken over the weights' effective number of specs (Kish's
+    (sum w)^2 / sum w^2), so a few heavy specs are not read as many. None when no spec
+    was judged."""
     from ..chaos.checks import wilson
 
     judged = [r for r in results if r["profile"] == "resilience"
               and r["outcome"] in ("passed", "failed", "error")]
     if not judged:
         return None
-    weight = {r["nodeid"]: max(1, len(r.get("clauses") or [])) for r in judged}
+    weight = {r["nodeid"]: slo_weight(r.get("clauses") or []) for r in judged}
     held = [r for r in judged if r["outcome"] == "passed"]
-    low, high = wilson(len(held), len(judged), z=1.96)
-    return {"score": round(sum(weight[r["nodeid"]] for r in held) / sum(weight.values()), 3),
-            "held": len(held), "judged": len(judged), "ci95": [round(low, 3), round(high, 3)]}
+    total = sum(weight.values())
+    score = sum(weight[r["nodeid"]] for r in held) / total
+    effective = total * total / sum(w * w for w in weight.values())
+    low, high = wilson(score * effective, effective, z=1.96)
+    return {"score": round(score, 3), "held": len(held), "judged": len(judged),
+            "ci95": [round(low, 3), round(high, 3)], "weighting": "SLO nines"}
+
+
+def slo_weight(clauses: Sequence[str]) -> float:
+    """The nines of the strictest SLO a spec's clauses protect: chat success (99.9 %)
+    for the chat-lane clauses, explanation latency (p95) for the others."""
+    chat = -math.log10(MAX_CHAT_ERROR_RATE)
+    explanation = -math.log10(1 - SLO_QUANTILE)
+    return chat if any(c.startswith(CHAT_SLO_CLAUSES) for c in clauses) else explanation
 
 
 def _figure(value: Any) -> str:
@@ -101,7 +116,7 @@ def verdict_lines(verdict: Mapping[str, Any]) -> list[str]:
         "SLOs: none measured in this run (pytest -m slo measures them)"]
     score = verdict.get("resilience")
     if score:
-        lines.append(f"Resilience score {score['score']:.2f}: {score['held']} of "
+        lines.append(f"Resilience score {score['score']:.2f} (SLO-weighted): {score['held']} of "
                      f"{score['judged']} specs held (95 % interval {score['ci95'][0]:.2f}"
                      f"-{score['ci95'][1]:.2f})")
     return lines

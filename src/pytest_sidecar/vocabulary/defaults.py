@@ -8,6 +8,11 @@ SLO_QUANTILE = 0.95
 MAX_CHAT_ERROR_RATE = 0.001  # chat success >= 99.9 % (CONTRACT §5)
 # Completed traces an SLO verdict needs per granularity; fewer is INSUFFICIENT_DATA.
 MIN_SAMPLES = 20
+# The resilience score weighs each spec by the SLO its clauses protect, in nines (minus
+# log10 of the SLO's error budget): chat success (99.9 %) 3.0, explanation latency (p95)
+# 1.3. Clauses that keep chats answering under a fault protect the chat SLO; the rest
+# (explainer faults, restarts, leases) the explanation SLO.
+CHAT_SLO_CLAUSES = ("§2.1/", "§10/breaker", "§10/dependencies")
 
 # CONTRACT §3's default token-bucket limits per (tenant, category), in force for a target
 # that declares 'rate_limits' without figures for a category.
