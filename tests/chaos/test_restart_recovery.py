@@ -32,7 +32,7 @@ from pytest_sidecar.chaos.conservation import (
     wait_for_deliveries,
 )
 from pytest_sidecar.chaos.streams import StreamChannel
-from pytest_sidecar.outcomes import SkipReason, skip
+from pytest_sidecar.outcomes import FailReason, SkipReason, fail, skip
 from pytest_sidecar.receiver import Receiver
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
@@ -165,6 +165,10 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
     assert not verdict["duplicated"], (
         f"§10: {len(verdict['duplicated'])} traces reached two terminal states (or their "
         f"ending was delivered under two event ids), e.g. {verdict['duplicated'][:3]}")
+    if hooked and not ledger.hooked:  # "no webhook lost" over none registered says nothing
+        fail(FailReason.DECLARED_BUT_MISSING, f"declared 'webhooks' and 'webhook_receiver'; "
+             f"none of {ledger.hook_refused} registrations to {receiver.url} was accepted",
+             "accept webhooks to the runner's 127.0.0.1 (WEBHOOK_ALLOW_HOSTS)", "§2.6")
     assert not verdict.get("webhook_lost"), (
         f"§10: {len(verdict['webhook_lost'])} traces with a webhook ended and were never "
         f"delivered within {DELIVERY_S:g}s after {len(ROLES)} kills, e.g. "

@@ -176,12 +176,13 @@ def counted_by_metrics(before: Any, after: Any, soak: Soak) -> dict[str, Any] | 
     alone on the target, but counters may also count the checks around it)."""
     if before is None or after is None:
         return "not declared (metrics:gateway)"
-    chat = {"path": "/v1/chat/completions", "method": "POST"}
-    counted = {"http_502": delta(before, after, "http_requests_total", status="502", **chat),
+    # Every 502 of the run, whatever the path label: a gateway mounted under a prefix
+    # labels its route differently, and that is §6's spec's business, not this one's.
+    counted = {"http_502": delta(before, after, "http_requests_total", status="502"),
                "seen_502": len(soak.failed)}
     assert counted["http_502"] >= counted["seen_502"], (
-        f"§6: http_requests_total{{status=\"502\"}} of the chat route moved by "
-        f"{counted['http_502']:g}; the soak saw {counted['seen_502']} 502 answers")
+        f"§6: http_requests_total{{status=\"502\"}} moved by {counted['http_502']:g}; "
+        f"the soak saw {counted['seen_502']} 502 answers")
     fast = sum(1 for s, c, _ in soak.fast_failed if (s, c) == (503, "upstream_unavailable"))
     if fast and after.family_type("upstream_breaker_fastfail_total"):
         counted |= {"fastfail": delta(before, after, "upstream_breaker_fastfail_total"),
