@@ -10,6 +10,8 @@ under --sidecar-strict) and records its sample count.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from pytest_sidecar.config import SidecarConfig
@@ -22,6 +24,7 @@ from pytest_sidecar.load.verdict import (
     Verdict,
     chat_verdict,
     explanation_verdict,
+    most_a_late_client_adds,
 )
 from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.reporting.plot import latency_histogram_svg
@@ -61,6 +64,7 @@ def record(evidence: Evidence, run: LoadRun, verdict: Verdict, profile: Profile)
                     stream_share=s["stream_share"],
                     explanation_timing=s["explanation_timing"],
                     scheduler_lag_p99_ms=s["scheduler_lag_p99_ms"],
+                    scheduler_lag_max_ms=s.get("scheduler_lag_max_ms"),
                     client_cpu_share=s["client_cpu_share"], trustworthy=s["trustworthy"],
                     table=summary_table(run))
 
@@ -97,7 +101,8 @@ def test_explanation_p95_within_slo(granularity: str, slo_run: LoadRun, load_pro
         slo_run.histograms, granularity, load_profile.slo_s[granularity],
         sidecar_config.min_samples,
         slo_run.trustworthy, f"scheduler lag p99 {slo_run.summary['scheduler_lag_p99_ms']} "
-        f"ms, client CPU {slo_run.summary['client_cpu_share']:.0%}")
+        f"ms, client CPU {slo_run.summary['client_cpu_share']:.0%}",
+        most_a_late_client_adds(slo_run.summary.get("scheduler_lag_max_ms", math.inf)))
     record(evidence, slo_run, verdict, load_profile)
     evidence.figure(f"explanation latency ({granularity} verdict)",
                     latency_figure(slo_run, load_profile))

@@ -13,6 +13,7 @@ from pytest_sidecar.load.verdict import (
     PASS,
     chat_verdict,
     explanation_verdict,
+    most_a_late_client_adds,
     quantile_with_failures,
 )
 
@@ -82,6 +83,21 @@ def test_an_untrustworthy_generator_never_fails_a_target_and_bounds_a_pass() -> 
     few = explanation_verdict(followed([0.5] * 5), "sentence", 2.0, 20,
                               trustworthy=False, why_not="lag")
     assert few.outcome == INSUFFICIENT, "no data is never a pass, lag or not"
+
+
+def test_a_miss_larger_than_the_client_could_add_fails_even_when_it_lagged() -> None:
+    """The CI case: SLO 1 ms, p95 1.2 s, lag p99 2.8 ms. Three late wake-ups of at most
+    the worst lag cannot make 1.2 s out of 1 ms: the target missed."""
+    slack = most_a_late_client_adds(lag_max_ms=9.0)
+    assert slack == pytest.approx(0.027)
+    missed = explanation_verdict(followed([1.2] * 100), "sentence", 0.001, 20,
+                                 trustworthy=False, why_not="lag p99 2.8 ms",
+                                 client_slack_s=slack)
+    assert missed.outcome == FAIL and "27.0 ms at most" in missed.detail
+    # Over the SLO but within what the client could add: still the client's doubt.
+    close = explanation_verdict(followed([2.02] * 100), "sentence", 2.0, 20,
+                                trustworthy=False, why_not="lag", client_slack_s=slack)
+    assert close.outcome == INSUFFICIENT
 
 
 def test_chat_error_rate_excludes_only_allowed_explain_refusals() -> None:

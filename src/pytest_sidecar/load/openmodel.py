@@ -47,6 +47,11 @@ class RunResult:
         return self.lag.get_value_at_percentile(99.0) / 1000 if self.lag.get_total_count() else 0
 
     @property
+    def lag_max_ms(self) -> float:
+        """The latest any send left: the worst delay the client's event loop showed."""
+        return self.lag.get_max_value() / 1000 if self.lag.get_total_count() else 0
+
+    @property
     def cpu_share(self) -> float:
         return self.cpu_s / self.wall_s if self.wall_s else 0.0
 
@@ -62,6 +67,7 @@ class RunResult:
                 "wall_s": round(self.wall_s, 3),
                 "achieved_rps": round(self.completed / self.wall_s, 1) if self.wall_s else 0,
                 "scheduler_lag_p99_ms": round(self.lag_p99_ms, 3),
+                "scheduler_lag_max_ms": round(self.lag_max_ms, 3),
                 "client_cpu_share": round(self.cpu_share, 3), "trustworthy": self.trustworthy}
 
 

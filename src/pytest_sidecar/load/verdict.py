@@ -10,8 +10,12 @@ The verdict needs `min_samples` *completed* traces; no data is never a pass.
 One rule for a run whose generator could not keep up (untrustworthy): a late client
 only overstates latency (every latency counts from the intended send time, and a late
 follower sees a completion later, never earlier), and it offers the same requests, only
-later. So a p95 within the SLO still passes, its figure an upper bound; a p95 over it
-may be the client's doing and is INSUFFICIENT_DATA, never a FAIL. What does not depend
+later. So a p95 within the SLO still passes, its figure an upper bound. A p95 over it
+may be the client's doing and is INSUFFICIENT_DATA, unless it is over by more than the
+client could have added: a sample is made late at most three times (its send, the
+follower's last wake-up, reading the answer), each by no more than the worst lag the
+client's loop showed, so a p95 over SLO + 3 × that lag is the target's and FAILs (a
+1 ms SLO against 1.2 s is a miss on any client). What does not depend
 on timing is judged all the same: with enough completed traces, more than 5 % of
 followed traces not completing fails the explanation verdict; chat errors fail the chat
 verdict.
@@ -59,9 +63,17 @@ def quantile_with_failures(histograms: Histograms, lane: str,
     return completed.get_value_at_percentile(100.0 * rank / done) / 1e6, done, total
 
 
+def most_a_late_client_adds(lag_max_ms: float) -> float:
+    """Seconds a lagging client can add to one sample: three late wake-ups (send, the
+    follower's last poll or read, reading the answer), each at most the worst lag seen."""
+    return 3 * lag_max_ms / 1000
+
+
 def explanation_verdict(histograms: Histograms, granularity: str, slo_s: float,
-                        min_samples: int, trustworthy: bool, why_not: str = "") -> Verdict:
-    """The p95 explanation-latency verdict of one granularity."""
+                        min_samples: int, trustworthy: bool, why_not: str = "",
+                        client_slack_s: float = math.inf) -> Verdict:
+    """The p95 explanation-latency verdict of one granularity; `client_slack_s` is the
+    most a lagging client could have added to a sample (see `most_a_late_client_adds`)."""
     name = f"explanation p95 ({granularity})"
     p95, done, total = quantile_with_failures(histograms, f"explain:{granularity}")
     if done < min_samples:
@@ -73,6 +85,11 @@ def explanation_verdict(histograms: Histograms, granularity: str, slo_s: float,
                        f"{missing}; the verdict needs {min_samples} completed (raise "
                        f"--sidecar-load-duration or --sidecar-rate){lag}")
     assert p95 is not None
+    if not trustworthy and slo_s + client_slack_s < p95 < math.inf:
+        return Verdict(name, FAIL, p95, slo_s, done,
+                       f"p95 {p95:.3f} s vs SLO {slo_s:g} s over {total} followed traces: "
+                       f"over by more than the lagging generator could add "
+                       f"({client_slack_s * 1000:.1f} ms at most; {why_not})")
     if not trustworthy and slo_s < p95 < math.inf:
         return Verdict(name, INSUFFICIENT, p95, slo_s, done,
                        f"p95 {p95:.3f} s is over the SLO, but the load generator could not "
