@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from .tls import tls_context
 from .vocabulary.states import TERMINAL
 
 DEFAULT_MODEL = "sidecar-fake-1"
@@ -251,10 +252,10 @@ class SidecarClient(_Requests):
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0,
                  retry_rate_limited: bool = True) -> None:
         super().__init__(base_url, token, timeout)
-        transport: httpx.BaseTransport = httpx.HTTPTransport()
+        transport: httpx.BaseTransport = httpx.HTTPTransport(verify=tls_context())
         self._retrying = _RetryRateLimited(transport) if retry_rate_limited else None
         self.http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout,
-                                 transport=self._retrying or transport,
+                                 transport=self._retrying or transport, verify=tls_context(),
                                  event_hooks={"request": [_remember]})
 
     @property
@@ -323,10 +324,11 @@ class AsyncSidecarClient(_Requests):
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0,
                  retry_rate_limited: bool = True) -> None:
         super().__init__(base_url, token, timeout)
-        transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport()
+        transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(verify=tls_context())
         self._retrying = _AsyncRetryRateLimited(transport) if retry_rate_limited else None
         self.http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers,
                                       timeout=timeout, transport=self._retrying or transport,
+                                      verify=tls_context(),
                                       event_hooks={"request": [_aremember]})
 
     async def aclose(self) -> None:

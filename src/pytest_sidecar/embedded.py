@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import httpx
 
 from .serial import once
+from .tls import tls_context
 
 START_TIMEOUT_S = 60.0
 FREEZE_GRACE_S = 5.0  # the watchdog's SIGCONT comes this long after the planned one
@@ -122,7 +123,7 @@ class EmbeddedStack:
         with open(self.target_file, encoding="utf-8") as handle:
             url = json.load(handle)["url"]
         try:
-            return httpx.get(url + "/readyz", timeout=2.0).status_code == 200
+            return httpx.get(url + "/readyz", timeout=2.0, verify=tls_context()).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from .tls import tls_context
+
 Labels = dict[str, str]
 
 # Label values that betray an unbounded label: ids, digests, tokens, free text.
@@ -116,7 +118,7 @@ def parse(text: str, url: str = "") -> Scrape:
 
 
 def scrape(url: str, timeout: float = 10.0) -> Scrape:
-    response = httpx.get(url, timeout=timeout)
+    response = httpx.get(url, timeout=timeout, verify=tls_context())
     response.raise_for_status()
     return parse(response.text, url)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import httpx
 
 from .target import Target
+from .tls import tls_context
 
 Probe = Callable[[Target, float], "str | None"]
 
@@ -20,14 +21,15 @@ Probe = Callable[[Target, float], "str | None"]
 def reachability(target: Target, timeout: float) -> str | None:
     """Does anything answer HTTP at the target's URL?"""
     try:
-        httpx.get(target.url + "/healthz", timeout=timeout)
+        httpx.get(target.url + "/healthz", timeout=timeout, verify=tls_context())
     except httpx.HTTPError as exc:
         return f"{target.url} did not answer: {type(exc).__name__}: {exc}".splitlines()[0]
     return None
 
 
 def _auth(target: Target, timeout: float) -> str | None:
-    status = httpx.get(target.url + "/v1/traces/probe/status", timeout=timeout).status_code
+    status = httpx.get(target.url + "/v1/traces/probe/status", timeout=timeout,
+                       verify=tls_context()).status_code
     if status != 401:
         return f"declares 'auth' but a request without a token got {status}, not 401"
     return None
@@ -37,6 +39,7 @@ def _tenants(target: Target, timeout: float) -> str | None:
     for key, tenant in sorted(target.tenants.items()):
         for role, token in (("write", tenant.tokens.write), ("read", tenant.tokens.read)):
             status = httpx.get(target.url + "/v1/traces/probe/status", timeout=timeout,
+                               verify=tls_context(),
                                headers={"authorization": f"Bearer {token}"}).status_code
             if status in (401, 403):
                 return f"tenant {key} {role} token is refused ({status})"
@@ -47,7 +50,7 @@ def _url(attribute: str) -> Probe:
     def probe(target: Target, timeout: float) -> str | None:
         url = getattr(target, attribute)
         try:
-            status = httpx.get(url, timeout=timeout).status_code
+            status = httpx.get(url, timeout=timeout, verify=tls_context()).status_code
         except httpx.HTTPError as exc:
             return f"{url} did not answer: {type(exc).__name__}"
         return None if status == 200 else f"{url} answered {status}"

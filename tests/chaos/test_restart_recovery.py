@@ -34,6 +34,7 @@ from pytest_sidecar.chaos.conservation import (
 from pytest_sidecar.chaos.streams import StreamChannel
 from pytest_sidecar.outcomes import FailReason, SkipReason, fail, skip
 from pytest_sidecar.receiver import Receiver
+from pytest_sidecar.tls import tls_context
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
               pytest.mark.contract("§10", "§5"), pytest.mark.needs("explain")]
@@ -87,7 +88,8 @@ def _run_restart(target: Any, argv: list[str]) -> float:
 def _until_ready(target: Any, deadline: float) -> None:
     while time.monotonic() < deadline:
         try:
-            if httpx.get(target.url + "/readyz", timeout=2).status_code == 200:
+            response = httpx.get(target.url + "/readyz", timeout=2, verify=tls_context())
+            if response.status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -21,6 +21,7 @@ from pytest_sidecar.chaos.checks import until
 from pytest_sidecar.chaos.toxiproxy import AppThread, ProxyThread, ToxiproxyBackend
 from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.stack.upstream import create_fake_upstream
+from pytest_sidecar.tls import tls_context
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
               pytest.mark.contract("§2.1", "§10"), pytest.mark.needs("chat_stream")]
@@ -81,6 +82,7 @@ def test_an_upstream_stream_cut_mid_way_ends_the_clients_stream_and_never_hangs(
     target, backend, name, built = upstream_proxy
     token = target.tenants["a"].tokens.write if target.tenants.get("a") else None
     client = httpx.Client(base_url=target.url, timeout=httpx.Timeout(DEADLINE_S),
+                          verify=tls_context(),
                           headers={"authorization": f"Bearer {token}"} if token else {})
     whole, _, error = streamed(client)
     assert error is None and len(whole) > 4, (

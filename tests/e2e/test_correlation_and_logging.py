@@ -17,6 +17,7 @@ import pytest
 from pytest_sidecar.contracts.openapi import documented_routes
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.target import Target
+from pytest_sidecar.tls import tls_context
 
 pytestmark = [pytest.mark.profile("observability"), pytest.mark.contract("§2")]
 
@@ -37,6 +38,7 @@ def test_every_response_carries_correlation_ids(gateway: Any, sidecar_target: Ta
     seen_request_ids: set[str] = set()
     checked = 0
     with httpx.Client(base_url=sidecar_target.url, timeout=sidecar_config.timeout,
+                      verify=tls_context(),
                       headers=gateway.headers) as http:
         requests = [(method, concrete(path, trace_id)) for method, path in
                     sorted(documented_routes())]

@@ -21,6 +21,7 @@ from pytest_sidecar.contracts.routes import ROUTE_NEEDS
 from pytest_sidecar.fixtures.platform import Platform
 from pytest_sidecar.stack.settings import ENV_VARS
 from pytest_sidecar.target import Target
+from pytest_sidecar.tls import tls_context
 
 pytestmark = [pytest.mark.platform, pytest.mark.profile("platform"),
               pytest.mark.contract("§8")]
@@ -48,7 +49,8 @@ def served(role: str, path: str, target: Target) -> bool | None:
     base = (target.metrics_explainer or "").removesuffix("/metrics")
     if role == "explainer" and base:
         try:
-            return httpx.get(base + path, timeout=5).status_code not in (404, 405)
+            status = httpx.get(base + path, timeout=5, verify=tls_context()).status_code
+            return status not in (404, 405)
         except httpx.HTTPError:
             return None
     return True if role == "explainer" and path in EXPLAINER_ROUTES else None

@@ -15,6 +15,7 @@ from pytest_sidecar.contracts.routes import ROUTE_NEEDS
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.target import Target
+from pytest_sidecar.tls import tls_context
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
               pytest.mark.contract("§3")]
@@ -130,7 +131,8 @@ def test_scope_matrix(key: tuple[str, str], caller: str, sidecar_target: Target,
              f"/metrics (declared at {sidecar_target.metrics_gateway})",
              "declare metrics.gateway as <url>/metrics to certify the route", "§2.10")
     status, code = expected(route, caller)
-    with httpx.Client(base_url=sidecar_target.url, timeout=sidecar_config.timeout) as http:
+    with httpx.Client(base_url=sidecar_target.url, timeout=sidecar_config.timeout,
+                      verify=tls_context()) as http:
         response = route.send(http, credentials(caller, sidecar_target), subject)
     if code is None:
         # Allowed: access control must let it through. What the route then answers (a

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_sidecar.tls import tls_context
+
 pytestmark = [pytest.mark.profile("observability"), pytest.mark.contract("§2.10"),
               pytest.mark.needs("health")]
 
@@ -44,7 +46,7 @@ def wait_for(http: httpx.Client, status: int) -> tuple[httpx.Response, float]:
 
 @pytest.mark.clause("§2.10/healthz", "§2.10/readyz")
 def test_liveness_and_readiness_when_all_is_well(sidecar_target: Any, evidence: Any) -> None:
-    with httpx.Client(base_url=sidecar_target.url, timeout=10) as http:
+    with httpx.Client(base_url=sidecar_target.url, timeout=10, verify=tls_context()) as http:
         live, ready = http.get("/healthz"), http.get("/readyz")
     # §2.10 specifies the status codes only; the bodies are the target's own.
     assert live.status_code == 200, f"§2.10: /healthz answered {live.status_code}"
@@ -63,7 +65,8 @@ def test_readiness_names_an_unavailable_dependency_and_recovers(
     target = quiet_target.target
     control = target.chaos_control
     assert control, "§7: the target declares chaos_control but gives no path"
-    with httpx.Client(base_url=target.url, timeout=sidecar_config.timeout) as http:
+    with httpx.Client(base_url=target.url, timeout=sidecar_config.timeout,
+                      verify=tls_context()) as http:
         try:
             write_flags(control, {"dependency-outage": {"enabled": True,
                                                         "dependency": dependency}})

@@ -24,6 +24,7 @@ from pytest_sidecar.load.verdict import PASS
 from pytest_sidecar.manifests import explainer_autoscaling
 from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.target import Target
+from pytest_sidecar.tls import tls_context
 
 pytestmark = [pytest.mark.load, pytest.mark.profile("performance"),
               pytest.mark.contract("§5", "§8"), pytest.mark.needs("explain")]
@@ -40,7 +41,8 @@ def test_keda_range_allows_the_replicas_the_slo_needs(
         load_runner.run(target)
         metrics = None
         if target.metrics_gateway:
-            text = httpx.get(target.metrics_gateway, timeout=sidecar_config.timeout).text
+            text = httpx.get(target.metrics_gateway, timeout=sidecar_config.timeout,
+                             verify=tls_context()).text
             metrics = (text, "gateway /metrics")
     finally:
         stack_factory.stop(target)  # its files stay for the analysis below

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from ..tls import tls_context
 from .backends import DEFAULT_LEASE_S, ControlFile, Fault
 from .leases import LeaseKeeper
 
@@ -97,7 +98,8 @@ def http_status(url: str, timeout: float = 5.0, headers: Mapping[str, str] | Non
                 ) -> int:
     """A probe: the status code of GET url (0 when nothing answered)."""
     try:
-        return httpx.get(url, timeout=timeout, headers=dict(headers or {})).status_code
+        return httpx.get(url, timeout=timeout, headers=dict(headers or {}),
+                         verify=tls_context()).status_code
     except httpx.HTTPError:
         return 0
 

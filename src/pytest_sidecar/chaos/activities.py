@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from ..tls import tls_context
 from .experiment import substitute
 
 
@@ -61,7 +62,7 @@ def _provide(provider: Mapping[str, Any], configuration: Mapping[str, Any]) -> A
         response = httpx.request(
             method, provider["url"], headers=provider.get("headers"), timeout=timeout,
             params=payload if method == "GET" else None,
-            json=payload if method != "GET" else None)
+            json=payload if method != "GET" else None, verify=tls_context())
         try:
             body: Any = response.json()
         except ValueError:

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..tls import tls_context
 from .backends import Fault
 from .toxics import TYPES, Closed, Link, Toxic, http_answer, slices, transform
 
@@ -298,7 +299,7 @@ class ToxiproxyBackend:
         import httpx
 
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=10)
+        self._http = httpx.Client(base_url=self.url, timeout=10, verify=tls_context())
 
     def inject(self, kind: str, settings: Mapping[str, Any], lease_s: float = 0) -> Fault:
         body = {"type": kind, **{k: v for k, v in settings.items() if k != "proxy"}}

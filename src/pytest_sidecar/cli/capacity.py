@@ -76,7 +76,10 @@ def measure(args: argparse.Namespace) -> sources.Measured:
     if args.metrics_url:
         import httpx
 
-        metrics = (httpx.get(args.metrics_url, timeout=10).text, f"metrics {args.metrics_url}")
+        from ..tls import tls_context
+
+        metrics = (httpx.get(args.metrics_url, timeout=10, verify=tls_context()).text,
+                   f"metrics {args.metrics_url}")
     return sources.collect(args.audit_log, args.status_json, args.load_summary, metrics, {
         "chat_rate_rps": args.chat_rate, "attach_rate": args.attach_rate,
         "token_mix": args.token_mix})
