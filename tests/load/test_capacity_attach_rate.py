@@ -1,30 +1,26 @@
 """Capacity from the attach rate (CONTRACT §5 SLOs, §8 KEDA range).
 
-The seed-000 mix is offered to the target; attach rate, token mix, chat rate and service
-time per granularity are then measured from what the target left behind (audit log +
-status store when it shares them, the run's summary.json, the gateway's /metrics), an
-M/M/c model recommends explainer replicas for the SLO (formula: capacity.py,
-docs/performance.md), and the chart's KEDA maxReplicaCount must allow that many.
-In embedded mode the target is a stack of its own, so its files hold only this run.
+The seed-000 mix is offered to the target once (`seed_run`, the run the SLO verdicts
+judge too); attach rate, token mix, chat rate and service time per granularity are
+measured from what the target left behind (audit log + status store when it shares them,
+the run's summary.json, the gateway's /metrics), an M/M/c model recommends explainer
+replicas for the SLO (formula: capacity.py, docs/performance.md), and the chart's KEDA
+maxReplicaCount must allow that many.
+In embedded mode that run has a stack of its own, so its files hold only that run.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
 import pytest
 
 from pytest_sidecar import capacity_sources
 from pytest_sidecar.capacity import analyze
 from pytest_sidecar.config import SidecarConfig
 from pytest_sidecar.fixtures.contracts import Evidence
-from pytest_sidecar.fixtures.load import LoadRunner
+from pytest_sidecar.fixtures.load import SeedRun
 from pytest_sidecar.load.verdict import PASS
 from pytest_sidecar.manifests import explainer_autoscaling
 from pytest_sidecar.outcomes import SkipReason, skip
-from pytest_sidecar.target import Target
-from pytest_sidecar.tls import tls_context
 
 pytestmark = [pytest.mark.load, pytest.mark.profile("performance"),
               pytest.mark.contract("§5", "§8"), pytest.mark.needs("explain")]
@@ -32,30 +28,21 @@ pytestmark = [pytest.mark.load, pytest.mark.profile("performance"),
 
 @pytest.mark.clause("§8/keda")
 def test_keda_range_allows_the_replicas_the_slo_needs(
-        sidecar_target: Target, stack_factory: Any, load_runner: LoadRunner,
-        sidecar_config: SidecarConfig, pytestconfig: pytest.Config, evidence: Evidence) -> None:
+        seed_run: SeedRun, sidecar_config: SidecarConfig, pytestconfig: pytest.Config,
+        evidence: Evidence) -> None:
     """Measured attach rate and service times → replicas (M/M/c, p95 waiting budget) ≤
     the chart's KEDA maxReplicaCount; no data is INSUFFICIENT_DATA, never a pass."""
-    target = stack_factory() if sidecar_target.origin == "embedded" else sidecar_target
-    try:
-        load_runner.run(target)
-        metrics = None
-        if target.metrics_gateway:
-            text = httpx.get(target.metrics_gateway, timeout=sidecar_config.timeout,
-                             verify=tls_context()).text
-            metrics = (text, "gateway /metrics")
-    finally:
-        stack_factory.stop(target)  # its files stay for the analysis below
-    measured = capacity_sources.collect(target.audit_log, target.status_json,
-                                        str(load_runner.runs[-1]), metrics)
+    metrics = (seed_run.gateway_metrics, "gateway /metrics") if seed_run.gateway_metrics else None
+    measured = capacity_sources.collect(seed_run.audit_log, seed_run.status_json,
+                                        seed_run.run_dir, metrics)
     chart = explainer_autoscaling(pytestconfig.rootpath / sidecar_config.manifests / "helm"
                                   / "hypergraph")
     missing = measured.missing(sidecar_config.min_samples)
     if missing:
         skip(SkipReason.INSUFFICIENT_DATA, f"capacity needs {', '.join(missing)} (with "
              f"{sidecar_config.min_samples} samples each); the target shares "
-             f"{'an audit log' if target.audit_log else 'no audit log'} and "
-             f"{'a status store' if target.status_json else 'no status store'}",
+             f"{'an audit log' if seed_run.audit_log else 'no audit log'} and "
+             f"{'a status store' if seed_run.status_json else 'no status store'}",
              "declare files.audit_log and files.status_json in the target file", "§7")
     figures = {name: figure.value for name, figure in measured.figures.items()}
     result = analyze(figures, chart["workers_per_replica"], (chart["min"], chart["max"]),

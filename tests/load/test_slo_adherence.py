@@ -16,7 +16,7 @@ import pytest
 
 from pytest_sidecar.config import SidecarConfig
 from pytest_sidecar.fixtures.contracts import Evidence
-from pytest_sidecar.fixtures.load import LoadRunner
+from pytest_sidecar.fixtures.load import SeedRun
 from pytest_sidecar.load.runner import LoadRun, Profile
 from pytest_sidecar.load.verdict import (
     INSUFFICIENT,
@@ -28,7 +28,6 @@ from pytest_sidecar.load.verdict import (
 )
 from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.reporting.plot import latency_histogram_svg
-from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.slo, pytest.mark.load, pytest.mark.profile("performance"),
               pytest.mark.contract("§5")]
@@ -37,9 +36,9 @@ LANES = ("chat", "ttft", "explain:sentence", "explain:token")
 
 
 @pytest.fixture
-def slo_run(load_runner: LoadRunner, sidecar_target: Target) -> LoadRun:
+def slo_run(seed_run: SeedRun) -> LoadRun:
     """The shared seed-000 run of this pytest run (started by the first verdict)."""
-    return load_runner.shared(sidecar_target, "slo")
+    return seed_run.run
 
 
 def summary_table(run: LoadRun) -> list[dict[str, object]]:
