@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import tempfile
+import time
 
 from pytest_sidecar.chaos.conservation import (
     audit_channel,
@@ -33,8 +34,10 @@ ROLES = ("gateway", "explainer")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--traces", type=int, default=1000)
-    parser.add_argument("--senders", type=int, default=8)
+    parser.add_argument("--traces", type=int, default=1000,
+                        help="drive until this many were acknowledged (default 1000)")
+    parser.add_argument("--senders", type=int, default=8,
+                        help="client threads sending explained chats (default 8)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="conservation-") as directory, \
             Receiver() as receiver:
@@ -42,14 +45,19 @@ def main() -> None:
         target = load_target_file(stack.ensure_started())
         token = target.tenants["a"].tokens.write
         try:
-            # 30-40 acknowledged traces a second on 2 cores (backpressure refuses the
-            # rest): size the load to the count asked for.
-            load_s = max(6.0, args.traces / 30)
+            # Driven until N traces were acknowledged, one kill after each third of
+            # them; 30-40 are acknowledged a second on 2 cores (backpressure refuses the
+            # rest), so the time bound is ~3x what that needs.
+            bound_s = max(60.0, args.traces / 10)
+            started = time.monotonic()
             ledger, downtime = drive(target.url, token, lambda role: stack.restart(),
-                                     ROLES, load_s, args.senders, hook_url=receiver.url)
-            observed = follow_status(target.url, token, ledger, 120.0)
-            hooks = wait_for_deliveries(receiver.deliveries, ledger, observed, 30.0)
-            audit, delays = audit_channel(target.audit_log, ledger)
+                                     ROLES, bound_s, args.senders, hook_url=receiver.url,
+                                     acknowledged=args.traces)
+            load_s = round(time.monotonic() - started, 1)
+            observed = follow_status(target.url, token, ledger, max(120.0, args.traces / 20))
+            hooks = wait_for_deliveries(receiver.deliveries, ledger, observed,
+                                        max(30.0, args.traces / 200))
+            audit, delays = audit_channel(target.audit_log, ledger, observed)
             verdict = judge(ledger, observed, audit, delays, hooks)
         finally:
             stack.stop()
@@ -58,7 +66,7 @@ def main() -> None:
                       "load_s": load_s}, indent=2))
     if verdict["acknowledged"] < args.traces:
         print(f"note: {verdict['acknowledged']} acknowledged, fewer than the {args.traces} "
-              "asked for; run with more --traces")
+              f"asked for, in the {bound_s:g} s bound")
 
 
 if __name__ == "__main__":

@@ -148,7 +148,7 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
         hooks = wait_for_deliveries(receiver.deliveries, ledger, observed,
                                     DELIVERY_S) if hooked else None
         streams = channel.wait() if channel else None
-    audit, delays = audit_channel(target.audit_log, ledger)
+    audit, delays = audit_channel(target.audit_log, ledger, observed)
     verdict = judge(ledger, observed, audit, delays, hooks, streams)
     evidence.record(conservation={k: (len(v) if isinstance(v, list) else v)
                                   for k, v in verdict.items()}, downtime_s=downtime,
@@ -175,6 +175,10 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
         f"§10: {len(verdict['webhook_lost'])} traces with a webhook ended and were never "
         f"delivered within {DELIVERY_S:g}s after {len(ROLES)} kills, e.g. "
         f"{verdict['webhook_lost'][:3]}")
+    assert not verdict.get("audit_lost"), (
+        f"§10: {len(verdict['audit_lost'])} traces ended on the status channel but the "
+        f"audit log never recorded the ending (§7: trace.complete|failed|canceled) after "
+        f"{len(ROLES)} kills, e.g. {verdict['audit_lost'][:3]}")
     assert not verdict.get("sse_lost"), (
         f"§10: {len(verdict['sse_lost'])} streamed traces ended on the status channel but "
         f"their stream never sent the terminal event, e.g. {verdict['sse_lost'][:3]}")
@@ -198,7 +202,7 @@ def test_a_frozen_target_thaws_and_loses_nothing(
     # freeze in 1 run of 8, and the stall-fails-jobs defect went unseen.
     ledger, downtime = drive(target.url, token, freeze, ("freeze",), LOAD_S, SENDERS)
     observed = follow_status(target.url, token, ledger, FOLLOW_S)
-    audit, delays = audit_channel(target.audit_log, ledger)
+    audit, delays = audit_channel(target.audit_log, ledger, observed)
     verdict = judge(ledger, observed, audit, delays)
     evidence.record(conservation={k: (len(v) if isinstance(v, list) else v)
                                   for k, v in verdict.items()},
@@ -209,7 +213,8 @@ def test_a_frozen_target_thaws_and_loses_nothing(
     for kind, what in (("lost", "never reached a terminal state"),
                        ("failed", "ended failed (their work did not survive the freeze)"),
                        ("duplicated", "reached two terminal states"),
-                       ("backwards", "went backwards")):
-        assert not verdict[kind], (
+                       ("backwards", "went backwards"),
+                       ("audit_lost", "ended with no audit line recording it")):
+        assert not verdict.get(kind), (
             f"§10: after a {FREEZE_S:g}s freeze {len(verdict[kind])} acknowledged traces "
             f"{what}, e.g. {verdict[kind][:3]}")

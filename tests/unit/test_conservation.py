@@ -3,9 +3,14 @@ histories: each kind of anomaly is counted, and only those."""
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+
 from pytest_sidecar.chaos.conservation import (
     Ledger,
     Observed,
+    audit_channel,
     judge,
     quantiles,
     terminal_audit_lines,
@@ -18,8 +23,10 @@ def test_a_clean_history_has_no_anomaly_and_counts_recoveries() -> None:
     observed = Observed(states={"a": ["queued", "complete"], "b": ["running", "complete"],
                                 "c": ["complete", "expired"]},
                         terminal_at={"a": 1.5, "b": 4.0, "c": 5.5})
-    verdict = judge(ledger, observed, {"a": ["complete"], "b": ["complete"]})
+    verdict = judge(ledger, observed, {"a": ["complete"], "b": ["complete"],
+                                       "c": ["complete"]})
     assert (verdict["lost"], verdict["duplicated"], verdict["backwards"]) == ([], [], [])
+    assert verdict["audit_lost"] == []
     assert verdict["recovered"] == 1  # b: acknowledged before the kill, done after it
     assert verdict["time_to_visible_s"]["status"] == {"count": 3, "p50": 0.5, "p99": 2.0}
 
@@ -35,8 +42,40 @@ def test_each_anomaly_is_named() -> None:
     assert verdict["duplicated"] == ["back", "twice"]  # two audit lines count too
     assert verdict["backwards"] == ["back"]
     assert verdict["unexpected"] == 1
+    assert verdict["audit_lost"] == ["twice"], "terminal on the status channel, no audit line"
+    assert "audit_lost" not in judge(ledger, observed), "no audit log: the channel is unjudged"
     assert judge(Ledger(acknowledged={"x": 1.0}), Observed(
         states={"x": ["queued", "failed"]}, terminal_at={"x": 2.0}))["failed"] == ["x"]
+
+
+def test_the_audit_channel_waits_for_the_log_to_catch_up_with_the_status(
+        tmp_path: Path) -> None:
+    """A log trailing the status by a flush is not a lost line; a line that never comes
+    is, after `within_s`."""
+    log = tmp_path / "audit.jsonl"
+    log.write_text('{"event": "trace.complete", "trace_id": "a", "ts": "2026-12-01T00:00:00Z"}\n'
+                   '{"event": "trace.compl')  # cut by a SIGKILL
+    ledger = Ledger(acknowledged={"a": 1.0, "b": 1.0})
+    observed = Observed(states={"a": ["complete"], "b": ["complete"]},
+                        terminal_at={"a": 2.0, "b": 2.0})
+
+    def late_line() -> None:
+        time.sleep(0.3)
+        with log.open("a") as handle:
+            handle.write('\n{"event": "trace.complete", "trace_id": "b", '
+                         '"ts": "2026-12-01T00:00:01Z"}\n')
+
+    writer = threading.Thread(target=late_line)
+    writer.start()
+    audit, _ = audit_channel(str(log), ledger, observed, within_s=5.0)
+    writer.join()
+    assert audit == {"a": ["complete"], "b": ["complete"]}
+    started = time.monotonic()
+    never = Observed(states={**observed.states, "c": ["failed"]},
+                     terminal_at={**observed.terminal_at, "c": 2.0})
+    audit, _ = audit_channel(str(log), Ledger(acknowledged={"a": 1.0, "b": 1.0, "c": 1.0}),
+                             never, within_s=0.5)
+    assert "c" not in audit and 0.5 <= time.monotonic() - started < 3
 
 
 def test_audit_lines_and_quantiles() -> None:

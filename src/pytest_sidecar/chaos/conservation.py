@@ -11,6 +11,8 @@ Given what the clients saw and what each channel later showed, `judge` counts pe
   across them), two terminal audit lines, or two webhook event ids for one trace's
   ending; Jepsen's own checker forgives duplicates, this one does not (a repeated
   delivery of the same event id is at-least-once, and allowed);
+- audit lost: a trace terminal on the status channel whose ending the audit log never
+  records (a line still in memory at the kill, never written after the restart);
 - webhook lost: a trace with a webhook registered, terminal on the status channel,
   whose ending was never delivered;
 - SSE lost: a streamed trace (a sample, chaos/streams.py) terminal on the status channel
@@ -113,9 +115,14 @@ def judge(ledger: Ledger, observed: Observed,
     lost = sorted(t for t in acked if t in observed.unknown or t not in observed.terminal_at)
     duplicated = sorted(t for t, seen in observed.states.items()
                         if len({s for s in seen if s in ENDINGS}) > 1)
+    audit_lost: dict[str, Any] = {}
     if audit is not None:
         duplicated = sorted(set(duplicated) | {t for t, states in audit.items()
                                                if len(states) > 1})
+        # An ending the status channel shows that the log never records: the line was
+        # still in memory when the process died, and nothing wrote it after the restart.
+        audit_lost = {"audit_lost": sorted(t for t in observed.terminal_at
+                                           if t in acked and t not in audit)}
     webhook: dict[str, Any] = {}
     hook_delays: dict[str, float] = {}
     if hooks is not None:
@@ -148,7 +155,7 @@ def judge(ledger: Ledger, observed: Observed,
         "failed": sorted(t for t in acked if observed.states.get(t, [""])[-1] == "failed"),
         "backwards": backwards,
         "unexpected": len(unexpected), "recovered": len(recovered),
-        "kills": len(ledger.kills), **webhook, **sse,
+        "kills": len(ledger.kills), **audit_lost, **webhook, **sse,
         "time_to_visible_s": {
             "status": quantiles([observed.terminal_at[t] - at for t, at in acked.items()
                                  if t in observed.terminal_at]),
@@ -218,19 +225,29 @@ def wait_for_deliveries(deliveries: Callable[[], Iterable[tuple[float, Mapping[s
         time.sleep(0.1)
 
 
-def audit_channel(path: str | None, ledger: Ledger
+def audit_channel(path: str | None, ledger: Ledger, observed: Observed | None = None,
+                  within_s: float = 5.0
                   ) -> tuple[dict[str, list[str]] | None, dict[str, float]]:
     """The audit log's terminal lines per acknowledged trace, and the delays from
-    acknowledgement to its trace.complete line; (None, {}) without an audit log."""
+    acknowledgement to its trace.complete line; (None, {}) without an audit log. Given
+    what the status channel `observed`, the log is read again (for up to `within_s`)
+    until every ending seen there has its line: the log may trail the status by a flush."""
     if not path:
         return None, {}
-    lines = []
-    with open(path, encoding="utf-8") as handle:
-        for raw in handle:
-            try:
-                lines.append(json.loads(raw))
-            except ValueError:
-                continue  # a line cut by SIGKILL: the audit log is not a §10 channel
+    ended = set(observed.terminal_at) if observed else set()
+    deadline = time.monotonic() + within_s
+    while True:
+        lines = []
+        with open(path, encoding="utf-8") as handle:
+            for raw in handle:
+                try:
+                    lines.append(json.loads(raw))
+                except ValueError:
+                    continue  # a line cut by SIGKILL: judged by what is missing
+        terminal = terminal_audit_lines(lines)
+        if ended <= set(terminal) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     offset = time.time() - time.monotonic()
     delays = {}
     for line in lines:
@@ -238,19 +255,20 @@ def audit_channel(path: str | None, ledger: Ledger
         if trace_id in ledger.acknowledged and str(line.get("event")) == "trace.complete":
             at = datetime.fromisoformat(str(line["ts"]).replace("Z", "+00:00")).timestamp()
             delays[trace_id] = max(0.0, at - offset - ledger.acknowledged[trace_id])
-    terminal = terminal_audit_lines(lines)
     return {t: s for t, s in terminal.items() if t in ledger.acknowledged}, delays
 
 
 def drive(url: str, token: str | None, restart: Callable[[str], float],
           roles: Sequence[str], load_s: float, senders: int = 6,
           hook_url: str | None = None, streams: StreamChannel | None = None,
-          stream_every: int = 4) -> tuple[Ledger, dict[str, float]]:
+          stream_every: int = 4, acknowledged: int | None = None
+          ) -> tuple[Ledger, dict[str, float]]:
     """Explained chats from `senders` threads for `load_s` seconds; after each third, one
-    role is restarted (`restart(role)` -> seconds until ready). With `hook_url`, each
-    acknowledged trace gets a webhook to it for its ending; with `streams`, every
-    `stream_every`-th has its live stream followed. The ledger of what the clients saw,
-    and each role's downtime."""
+    role is restarted (`restart(role)` -> seconds until ready). With `acknowledged`, the
+    thirds are of that many acknowledged traces instead, and `load_s` only bounds the
+    run. With `hook_url`, each acknowledged trace gets a webhook to it for its ending;
+    with `streams`, every `stream_every`-th has its live stream followed. The ledger of
+    what the clients saw, and each role's downtime."""
     import httpx
 
     from ..client import SidecarClient, trace_id_from
@@ -289,14 +307,24 @@ def drive(url: str, token: str | None, restart: Callable[[str], float],
         else:
             ledger.hook_refused += 1
 
+    started = time.monotonic()
+
+    def until(share: float) -> None:
+        """Until `share` of the run is done: of its time, or of the traces asked for."""
+        if acknowledged is None:
+            time.sleep(max(0.0, started + share * load_s - time.monotonic()))
+            return
+        while (len(ledger.acknowledged) < share * acknowledged
+               and time.monotonic() < started + load_s):
+            time.sleep(0.05)
+
     with ThreadPoolExecutor(max_workers=senders) as pool:
         for _ in range(senders):
             pool.submit(send)
-        step = load_s / (len(roles) + 1)
-        for role in roles:
-            time.sleep(step)
+        for n, role in enumerate(roles, 1):
+            until(n / (len(roles) + 1))
             ledger.kills.append(time.monotonic())
             downtime[role] = round(restart(role), 2)
-        time.sleep(step)
+        until(1.0)
         stop.set()
     return ledger, downtime

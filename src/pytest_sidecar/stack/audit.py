@@ -12,7 +12,9 @@ user text other than the scrubbed `snippet` (first user message, <= 64 character
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +27,7 @@ from .store import rfc3339
 SNIPPET_CHARS = 64
 _LIFECYCLE = frozenset({"queued", "running", "complete", "failed", "canceled"})
 _EXPLAINER_STATES = frozenset({"running", "complete", "failed"})
+_TERMINAL_EVENTS = frozenset({"trace.complete", "trace.failed", "trace.canceled"})
 _ROUTE_EVENTS = {
     ("POST", "/v1/chat/completions"): "chat.submit",
     ("GET", "/v1/chat/completions/{completion_id}/explanation"): "trace.read",
@@ -77,6 +80,30 @@ class Auditor:
                     tenant_id=record["tenant_id"], trace_id=record["trace_id"],
                     request_id=record.get("request_id"), status=None,
                     reason=record.get("error"))
+
+    def reconcile(self, records: Iterable[dict[str, Any]]) -> int:
+        """After a restart: write the terminal line of every ended trace the log does not
+        record. A lifecycle line is written beside the status change, not before it, so
+        a SIGKILL can land between the two flushes; the status store is the truth and
+        the log catches up with it here (CONTRACT §10: nothing acknowledged is lost on
+        any channel). Returns how many lines were written."""
+        logged: set[str] = set()
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                for raw in handle:
+                    try:
+                        line = json.loads(raw)
+                    except ValueError:
+                        continue  # a line torn by the kill
+                    if line.get("event") in _TERMINAL_EVENTS:
+                        logged.add(str(line.get("trace_id")))
+        except FileNotFoundError:
+            pass
+        missing = [r for r in records if f"trace.{r['state']}" in _TERMINAL_EVENTS
+                   and r["trace_id"] not in logged]
+        for record in missing:
+            self.on_change(record)
+        return len(missing)
 
     def on_delivered(self, hook: dict[str, Any], record: dict[str, Any]) -> None:
         self._spawn("webhook.delivered", "gateway", tenant_id=hook["tenant_id"],

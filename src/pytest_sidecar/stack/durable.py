@@ -157,6 +157,20 @@ class AppendLog(GroupCommit):
 
         super().__init__(os.path.basename(path), prepare)
 
+    def start(self) -> None:
+        """Start appending; a line torn by a kill mid-append is ended first, so it does
+        not swallow the next line whole."""
+        try:
+            with open(self.path, "rb+") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                if size:
+                    handle.seek(size - 1)
+                    if handle.read(1) != b"\n":
+                        handle.write(b"\n")
+        except FileNotFoundError:
+            pass
+        super().start()
+
     async def write(self, record: dict[str, Any]) -> None:
         self._pending.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
         await self.commit()

@@ -69,6 +69,8 @@ class Services:
         self.webhooks.on_delivered = self.auditor.on_delivered
         self.store.load()
         self.store.start()
+        ended = self.store.ids_in_states(frozenset({"complete", "failed", "canceled"}))
+        self.auditor.reconcile(record for t in ended if (record := self.store.get(t)))
         self.idempotency.load()
         self.idempotency.start()
         self.webhooks.load()
