@@ -32,6 +32,7 @@ from pytest_sidecar.chaos.conservation import (
     wait_for_deliveries,
 )
 from pytest_sidecar.chaos.streams import StreamChannel
+from pytest_sidecar.contracts.pii import scrub
 from pytest_sidecar.outcomes import FailReason, SkipReason, fail, skip
 from pytest_sidecar.receiver import Receiver
 from pytest_sidecar.tls import tls_context
@@ -75,14 +76,28 @@ def restartable(sidecar_target: Any, stack_factory: Any, dedicated: Any
         skip(SkipReason.NOT_DECLARED, f"the target file gives no restart command for "
              f"{', '.join(missing)}", "give resilience.restart.gateway and .explainer "
              "(argument lists) in the target file", "§10")
-    yield sidecar_target, lambda role: _run_restart(sidecar_target, commands[role])
+    yield sidecar_target, lambda role: _run_restart(sidecar_target, role, commands[role])
 
 
-def _run_restart(target: Any, argv: list[str]) -> float:
+def _run_restart(target: Any, role: str, argv: list[str]) -> float:
     started = time.monotonic()
-    subprocess.run(argv, check=True, timeout=300, capture_output=True)
+    _command(argv, f"resilience.restart.{role}")
     _until_ready(target, started + 300)
     return time.monotonic() - started
+
+
+def _command(argv: list[str], name: str, check: bool = True) -> None:
+    """Run a command of the target file (no shell); one that cannot run, fails or hangs
+    fails the spec with its name, exit code and last words, not a traceback."""
+    try:
+        subprocess.run(argv, check=check, timeout=300, capture_output=True, text=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        said = scrub(" ".join(str(getattr(exc, "stderr", "") or "").split()))[-300:]
+        fail(FailReason.DECLARED_BUT_MISSING,
+             f"the target file's {name} command {argv[:1]} did not succeed: "
+             f"{type(exc).__name__}: {exc}" + (f"; it said: {said}" if said else ""),
+             f"fix {name} in the target file (an argument list, run without a shell)",
+             "§10")
 
 
 def _until_ready(target: Any, deadline: float) -> None:
@@ -122,10 +137,10 @@ def freezable(sidecar_target: Any, stack_factory: Any, dedicated: Any
     def freeze(role: str) -> float:
         started = time.monotonic()
         try:
-            subprocess.run(commands["stop"], check=True, timeout=60, capture_output=True)
+            _command(commands["stop"], "resilience.freeze.stop")
             time.sleep(FREEZE_S)
         finally:
-            subprocess.run(commands["resume"], check=False, timeout=60, capture_output=True)
+            _command(commands["resume"], "resilience.freeze.resume", check=False)
         _until_ready(sidecar_target, time.monotonic() + 60)
         return time.monotonic() - started
 

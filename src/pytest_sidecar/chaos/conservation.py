@@ -321,10 +321,12 @@ def drive(url: str, token: str | None, restart: Callable[[str], float],
     with ThreadPoolExecutor(max_workers=senders) as pool:
         for _ in range(senders):
             pool.submit(send)
-        for n, role in enumerate(roles, 1):
-            until(n / (len(roles) + 1))
-            ledger.kills.append(time.monotonic())
-            downtime[role] = round(restart(role), 2)
-        until(1.0)
-        stop.set()
+        try:
+            for n, role in enumerate(roles, 1):
+                until(n / (len(roles) + 1))
+                ledger.kills.append(time.monotonic())
+                downtime[role] = round(restart(role), 2)
+            until(1.0)
+        finally:  # a restart that raises must not leave the senders running (and the
+            stop.set()  # pool waiting for them forever)
     return ledger, downtime
