@@ -31,7 +31,8 @@ NO_SCOPE = "cp-noscope-1b2d"
 TOKENS = {ADMIN: {"subject": "admin", "scopes": list(SCOPES)},
           NO_SCOPE: {"subject": "nobody", "scopes": []},
           **{f"cp-only-{s}": {"subject": s, "scopes": [s]} for s in SCOPES}}
-SUITES = {"demo": ["test_demo.py"], "slow": ["test_slow.py"], "broken": ["test_missing.py"]}
+SUITES = {"demo": ["test_demo.py"], "slow": ["test_slow.py"], "broken": ["test_missing.py"],
+          "teardown": ["test_teardown.py"]}
 
 DEMO = '''
 import pathlib
@@ -57,6 +58,24 @@ import time
 
 def test_waits():
     time.sleep(120)
+'''
+# Two phases report on each test: the live page must still show one row per test.
+TEARDOWN = '''
+import pytest
+
+
+@pytest.fixture
+def breaks_on_teardown():
+    yield
+    raise RuntimeError("teardown broke")
+
+
+def test_passes_then_its_teardown_breaks(breaks_on_teardown):
+    pass
+
+
+def test_fails_then_its_teardown_breaks(breaks_on_teardown):
+    assert 1 == 2, "the call failed"
 '''
 AUDIT = [{"ts": "2026-12-01T10:00:00Z", "event": "chat.submit", "trace_id": "t1",
           "tenant_id": "tA", "snippet": "mail me at jane.doe@example.com"},
@@ -112,6 +131,7 @@ def write_suite(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "test_demo.py").write_text(DEMO)
     (root / "test_slow.py").write_text(SLOW)
+    (root / "test_teardown.py").write_text(TEARDOWN)
     (root / "audit.jsonl").write_text("".join(json.dumps(line) + "\n" for line in AUDIT))
     return root
 

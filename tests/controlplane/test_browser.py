@@ -110,9 +110,21 @@ def test_the_ui_works_without_a_token_when_auth_is_off(
     plane: ControlPlane = start(tmp_path / "data", write_suite(tmp_path / "suite"),
                                 AUTH_MODE="none")
     try:
-        browser_page.goto(plane.url + "/#/launch")
-        browser_page.wait_for_selector("#launch-form")
-        assert browser_page.locator("label[for=suite]").inner_text() == "Suite"
+        page = browser_page
+        page.goto(plane.url + "/#/launch")
+        page.wait_for_selector("#launch-form")
+        assert page.locator("label[for=suite]").inner_text() == "Suite"
+        # A launch with no token at all; its tests each report twice (call, teardown).
+        page.select_option("#suite", "teardown")
+        page.click("text=Launch run")
+        page.wait_for_url("**/#/runs/*")
+        page.wait_for_selector("#run-status.failed")
+        rows = page.locator("#live-tests tr")
+        assert rows.count() == 2, "one row per test, updated by its teardown's event"
+        assert [rows.nth(n).locator("td").nth(1).inner_text() for n in range(2)] == \
+            ["error", "error"]
+        causes = page.locator("#live-causes li").all_inner_texts()
+        assert sum(int(cause.split(" × ")[0]) for cause in causes) == 2, causes
     finally:
         plane.stop()
         kill_runs(tmp_path)

@@ -153,7 +153,10 @@ async function runPage(id) {
        h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Test"), h("th", {}, "Outcome"),
          h("th", {}, "Reason"))), tests),
        finished);
-  const failures = new Map();
+  // One row per test: a test whose teardown fails after its call passed gets a second
+  // event, which updates its row (and the root causes) instead of adding a row.
+  const rows = new Map();
+  const failedReasons = new Map();
   await follow(id, event => {
     if (event.type === "progress") {
       bar.max = Math.max(1, event.total);
@@ -161,13 +164,17 @@ async function runPage(id) {
       status.textContent = `running: ${event.completed} of ${event.total} finished, ` +
                            `${event.failures} failed`;
     } else if (event.type === "test") {
-      tests.append(h("tr", { "data-nodeid": event.nodeid },
+      const row = h("tr", { "data-nodeid": event.nodeid },
         h("td", {}, event.nodeid), h("td", { class: event.outcome }, event.outcome),
-        h("td", {}, event.reason || "")));
+        h("td", {}, event.reason || ""));
+      if (rows.has(event.nodeid)) rows.get(event.nodeid).replaceWith(row);
+      else tests.append(row);
+      rows.set(event.nodeid, row);
       if (event.outcome === "failed" || event.outcome === "error") {
-        const key = (event.reason || event.outcome).split("\n")[0];
-        failures.set(key, (failures.get(key) || 0) + 1);
-        causes.replaceChildren(...[...failures.entries()].sort((a, b) => b[1] - a[1])
+        failedReasons.set(event.nodeid, (event.reason || event.outcome).split("\n")[0]);
+        const counts = new Map();
+        for (const reason of failedReasons.values()) counts.set(reason, (counts.get(reason) || 0) + 1);
+        causes.replaceChildren(...[...counts.entries()].sort((a, b) => b[1] - a[1])
           .map(([reason, n]) => h("li", {}, `${n} × ${reason}`)));
       }
     } else if (event.type === "state") {
