@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 from .conftest import events, kill_runs, launch, start, wait_state, write_suite
@@ -50,7 +51,6 @@ def test_a_control_plane_stopped_politely_stops_its_runs_and_marks_them_interrup
             pids = _pytest_pids(f"--sidecar-report-dir={tmp_path / 'data'}")
             if pids:
                 break
-            import time
             time.sleep(0.1)
         assert pids, "the run's pytest was not found"
         plane.stop(signal.SIGTERM)

@@ -44,6 +44,9 @@ def test_each_anomaly_is_named() -> None:
     assert verdict["unexpected"] == 1
     assert verdict["audit_lost"] == ["twice"], "terminal on the status channel, no audit line"
     assert "audit_lost" not in judge(ledger, observed), "no audit log: the channel is unjudged"
+    silent = judge(ledger, observed, {"stranger": ["failed"]})
+    assert "audit_lost" not in silent and "not judged" in silent["audit_channel"], (
+        "a log with no ending of ours lacks §7's lifecycle lines; that is no §10 loss")
     assert judge(Ledger(acknowledged={"x": 1.0}), Observed(
         states={"x": ["queued", "failed"]}, terminal_at={"x": 2.0}))["failed"] == ["x"]
 

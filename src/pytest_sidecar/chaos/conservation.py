@@ -121,8 +121,14 @@ def judge(ledger: Ledger, observed: Observed,
                                                if len(states) > 1})
         # An ending the status channel shows that the log never records: the line was
         # still in memory when the process died, and nothing wrote it after the restart.
-        audit_lost = {"audit_lost": sorted(t for t in observed.terminal_at
-                                           if t in acked and t not in audit)}
+        # Presence first: a log that records no ending at all misses §7's lifecycle
+        # events (the audit specs' clause), not endings lost to the kills.
+        if any(t in audit for t in acked):
+            audit_lost = {"audit_lost": sorted(t for t in observed.terminal_at
+                                               if t in acked and t not in audit)}
+        else:
+            audit_lost = {"audit_channel": "not judged: the audit log records the ending "
+                                           "of no acknowledged trace (§7 lifecycle events)"}
     webhook: dict[str, Any] = {}
     hook_delays: dict[str, float] = {}
     if hooks is not None:
