@@ -18,9 +18,8 @@ from typing import Any
 import httpx
 
 from .tls import tls_context
+from .vocabulary.defaults import DEFAULT_MODEL
 from .vocabulary.states import TERMINAL
-
-DEFAULT_MODEL = "sidecar-fake-1"
 
 
 @dataclass(frozen=True)
@@ -190,17 +189,18 @@ class _AsyncRetryRateLimited(httpx.AsyncBaseTransport):
 class _Requests:
     """Builds the requests of the API; the I/O is left to the subclasses."""
 
-    def __init__(self, base_url: str, token: str | None, timeout: float) -> None:
-        self.base_url, self.timeout = base_url.rstrip("/"), timeout
+    def __init__(self, base_url: str, token: str | None, timeout: float,
+                 model: str = DEFAULT_MODEL) -> None:
+        self.base_url, self.timeout, self.model = base_url.rstrip("/"), timeout, model
         self.headers = {"authorization": f"Bearer {token}"} if token else {}
 
-    @staticmethod
-    def chat_request(messages: Any = None, *, model: str = DEFAULT_MODEL, explain: bool = False,
+    def chat_request(self, messages: Any = None, *, model: str | None = None,
+                     explain: bool = False,
                      granularity: str | None = None, features: str | None = None,
                      trace_id: str | None = None, stream: bool = False,
                      max_tokens: int | None = None, headers: dict[str, str] | None = None,
                      **extra: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": model,
+        body: dict[str, Any] = {"model": model or self.model,
                                 "messages": list(messages or DEFAULT_MESSAGES), **extra}
         if stream:
             body["stream"] = True
@@ -250,8 +250,8 @@ class SidecarClient(_Requests):
     """
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0,
-                 retry_rate_limited: bool = True) -> None:
-        super().__init__(base_url, token, timeout)
+                 retry_rate_limited: bool = True, model: str = DEFAULT_MODEL) -> None:
+        super().__init__(base_url, token, timeout, model)
         transport: httpx.BaseTransport = httpx.HTTPTransport(verify=tls_context())
         self._retrying = _RetryRateLimited(transport) if retry_rate_limited else None
         self.http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout,
@@ -322,8 +322,8 @@ class AsyncSidecarClient(_Requests):
     """Asynchronous client for one tenant and role (same API, awaitable)."""
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0,
-                 retry_rate_limited: bool = True) -> None:
-        super().__init__(base_url, token, timeout)
+                 retry_rate_limited: bool = True, model: str = DEFAULT_MODEL) -> None:
+        super().__init__(base_url, token, timeout, model)
         transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(verify=tls_context())
         self._retrying = _AsyncRetryRateLimited(transport) if retry_rate_limited else None
         self.http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers,

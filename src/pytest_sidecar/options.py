@@ -181,9 +181,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("fuzz_examples", "Examples Schemathesis generates per API operation in the "
            "contract fuzz spec.", positive_int, default=15,
            valid="a whole number >= 1"),
-    Option("manifests", "Directory of the deployment manifests (helm/hypergraph, argocd/, "
-           "karpenter/) the platform specs check (relative to the rootdir).", parse_path,
-           default="manifests", valid="a directory path", path=True),
+    Option("manifests", "Directory of the target's deployment manifests (helm/hypergraph, "
+           "argocd/, karpenter/) the platform specs check, relative to the rootdir. Replaces "
+           "the target file's `manifests`; the embedded stack uses the rootdir's manifests/. "
+           "Any other target without one leaves the platform profile untested.", parse_path,
+           valid="a directory path", path=True, overrides_target=True),
+    Option("model", "The model named in the chats the suite sends (replaces the target "
+           "file's `model`; default sidecar-fake-1, which the embedded stack answers).",
+           parse_text, valid="non-empty text", overrides_target=True),
     # Load and SLO specs (tests/load). The defaults keep `pytest -m slo` within a minute on
     # two cores; they attach and mix in more token work than seed 000 (0.3 / 0.1) so a
     # short run still completes enough token traces for a verdict.

@@ -8,12 +8,14 @@ one-line reason.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 
 import httpx
 
 from .target import Target
 from .tls import tls_context
+from .vocabulary.defaults import THROTTLE_TENANT
 
 Probe = Callable[[Target, float], "str | None"]
 
@@ -27,22 +29,47 @@ def reachability(target: Target, timeout: float) -> str | None:
     return None
 
 
+def _chat(target: Target, timeout: float, token: str | None) -> httpx.Response:
+    """A one-token chat without explain: the route every target serves (§2.1); it opens
+    no trace, so probing leaves nothing behind."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(target.url + "/v1/chat/completions", timeout=timeout,
+                      verify=tls_context(), headers=headers,
+                      json={"model": target.model, "max_tokens": 1,
+                            "messages": [{"role": "user", "content": "probe"}]})
+
+
 def _auth(target: Target, timeout: float) -> str | None:
-    status = httpx.get(target.url + "/v1/traces/probe/status", timeout=timeout,
-                       verify=tls_context()).status_code
+    """'auth' means the gateway refuses a request without a token (§3): asked on the chat
+    route, which a chat-only target serves too."""
+    status = _chat(target, timeout, None).status_code
     if status != 401:
-        return f"declares 'auth' but a request without a token got {status}, not 401"
+        return (f"declares 'auth' but a chat without a token got {status}, not 401 "
+                "(POST /v1/chat/completions)")
     return None
 
 
 def _tenants(target: Target, timeout: float) -> str | None:
+    """Each tenant token the target file gives is accepted: write tokens on the chat
+    route; read tokens on a trace route, which only a target that explains serves (an
+    accepted token gets 404 trace_not_found for an id nobody made). A token the file
+    does not give is not probed: the specs that need it skip, typed. The throttle
+    tenant is not probed either: its buckets are the rate-limit specs' to count."""
     for key, tenant in sorted(target.tenants.items()):
-        for role, token in (("write", tenant.tokens.write), ("read", tenant.tokens.read)):
-            status = httpx.get(target.url + "/v1/traces/probe/status", timeout=timeout,
-                               verify=tls_context(),
-                               headers={"authorization": f"Bearer {token}"}).status_code
-            if status in (401, 403):
-                return f"tenant {key} {role} token is refused ({status})"
+        if key == THROTTLE_TENANT:
+            continue
+        tokens = (("write", tenant.tokens.write, "chat"), ("read", tenant.tokens.read, "trace"))
+        for role, token, route in tokens:
+            if not token or (route == "trace" and "explain" not in target.capabilities):
+                continue
+            if route == "chat":
+                response = _chat(target, timeout, token)
+            else:
+                response = httpx.get(target.url + f"/v1/traces/probe-{uuid.uuid4().hex}/status",
+                                     timeout=timeout, verify=tls_context(),
+                                     headers={"authorization": f"Bearer {token}"})
+            if response.status_code in (401, 403):
+                return f"tenant {key} {role} token is refused ({response.status_code})"
     return None
 
 

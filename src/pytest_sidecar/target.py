@@ -17,7 +17,12 @@ from typing import Any
 
 from .options import OPTIONS
 from .vocabulary.capabilities import URL_DEFAULTS, capability_names, did_you_mean
-from .vocabulary.defaults import CONTRACT_RATE_LIMITS, SHORT_TTL_LIMIT_S, THROTTLE_TENANT
+from .vocabulary.defaults import (
+    CONTRACT_RATE_LIMITS,
+    DEFAULT_MODEL,
+    SHORT_TTL_LIMIT_S,
+    THROTTLE_TENANT,
+)
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -59,6 +64,11 @@ class Target:
     cors_origins: tuple[str, ...] = ()
     routes: tuple[str, ...] = ()
     openapi: str | None = None  # the target's API document: a path or an http(s) URL
+    # The model named in the chats the suite sends: a deployment serves its own models.
+    model: str = DEFAULT_MODEL
+    # The deployment's manifests (§8): a directory holding helm/, argocd/, karpenter/.
+    # None means the target gives none, and the platform profile is untested.
+    manifests: str | None = None
     resilience: Mapping[str, Any] = field(default_factory=dict)  # §10 settings; see schema
     extensions: Mapping[str, Any] = field(default_factory=dict)
 
@@ -199,6 +209,8 @@ def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -
         cors_origins=tuple(data.get("cors", {}).get("allowed_origins", ())),
         routes=tuple(data.get("routes", ())),
         openapi=data.get("openapi"),
+        model=data.get("model", DEFAULT_MODEL),
+        manifests=data.get("manifests"),
         resilience=data.get("resilience", {}),
         extensions={k: v for k, v in data.items() if k.startswith("x-")},
     )

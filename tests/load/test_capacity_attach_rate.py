@@ -18,6 +18,7 @@ from pytest_sidecar.capacity import analyze
 from pytest_sidecar.config import SidecarConfig
 from pytest_sidecar.fixtures.contracts import Evidence
 from pytest_sidecar.fixtures.load import SeedRun
+from pytest_sidecar.fixtures.platform import manifests_root
 from pytest_sidecar.load.verdict import PASS
 from pytest_sidecar.manifests import explainer_autoscaling
 from pytest_sidecar.outcomes import SkipReason, skip
@@ -35,7 +36,7 @@ def test_keda_range_allows_the_replicas_the_slo_needs(
     metrics = (seed_run.gateway_metrics, "gateway /metrics") if seed_run.gateway_metrics else None
     measured = capacity_sources.collect(seed_run.audit_log, seed_run.status_json,
                                         seed_run.run_dir, metrics)
-    chart = explainer_autoscaling(pytestconfig.rootpath / sidecar_config.manifests / "helm"
+    chart = explainer_autoscaling(manifests_root(sidecar_config, pytestconfig) / "helm"
                                   / "hypergraph")
     missing = measured.missing(sidecar_config.min_samples)
     if missing:

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--attach-rate", type=share, help="share explained (overrides)")
     parser.add_argument("--token-mix", type=share, help="share at token granularity "
                         "(overrides)")
-    parser.add_argument("--chart", default=os.path.join(default_of("manifests"), "helm",
+    parser.add_argument("--chart", default=os.path.join("manifests", "helm",
                                                          "hypergraph"),
                         help="the Helm chart whose KEDA range is checked")
     parser.add_argument("--workers-per-replica", type=argparse_type(positive_int),

@@ -25,6 +25,10 @@ SHORT_TTL_LIMIT_S = 60.0
 # other specs never go through it, so their counts stay exact.
 THROTTLE_TENANT = "c"
 
+# The model the suite's chats name when the target file names none: the reference stack's
+# fake upstream answers any name; a real deployment names one it serves (`model:`).
+DEFAULT_MODEL = "sidecar-fake-1"
+
 # The feature set a chat explains with when x-explain-features is absent (CONTRACT §2.1).
 DEFAULT_FEATURESET = "sae-gpt4-2m"
 
