@@ -1,8 +1,9 @@
 """Which specs must fail for each opt-in defect of the reference stack: parts of node ids.
 
-A defect is caught when one of its specs fails; any other spec failing is a cascade
-(unless it fails with a typed DECLARED_BUT_MISSING line citing the defect's clause).
-Keep each list to the specs that certify the defect's clause.
+Each entry must be matched by a failure that cites the defect's own clause (matrix.judge);
+any other spec failing is a cascade (unless it fails with a typed DECLARED_BUT_MISSING
+line citing the defect's clause). Keep each list to the specs that certify the defect's
+clause; an entry that may fail but need not goes in MAY_FAIL, with why.
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "webhooks-in-memory": ("test_restart_recovery.py::test_no_acknowledged_trace_is_lost",),
     "stall-fails-jobs": ("test_restart_recovery.py::test_a_frozen_target_thaws",),
 }
+# Specs of a defect's list that may fail but need not, each with why: "exactly, both
+# ways" asks every other listed spec to fail.
+MAY_FAIL: dict[str, dict[str, str]] = {}
+
 EXPECTED["unknown-token-401"] = tuple(  # every authenticated route
     f"{RBAC}[{route} as unknown_token]" for route in (
         "POST /v1/chat/completions", EXPLANATION_ROUTE, "GET /v1/traces/{trace_id}/status",

@@ -1,10 +1,16 @@
 """The detection matrix: run the suite against the reference stack switched to one opt-in
 defect at a time (stack/defects.py) and judge what failed.
 
-A defect is caught when at least one spec it names fails, and clean when every failure
-is either a spec it names or a typed DECLARED_BUT_MISSING line citing the defect's own
-clause (a shared precondition, grouped as one root cause in the report). Anything else
-is a cascade: a spec failing for a clause it does not certify.
+Judged exactly, both ways:
+- caught: a spec listed for the defect failed with a reason citing the defect's own
+  clause (the same section: `§2.1` is not `§2.10`, `§2` is not `§2.1`);
+- miscited: a listed spec failed with a reason that cites other sections only;
+- unmet: an entry of the defect's list that no failure matched (unless listed as
+  may-fail, with a reason, in expectations.MAY_FAIL);
+- precondition: an unlisted spec that failed typed (DECLARED_BUT_MISSING) citing the
+  defect's own clause: a shared precondition, one root cause in the report;
+- cascade: any other failure.
+Clean is caught with nothing miscited, unmet or cascading.
 
     python -m tests.detection.matrix [--markdown] [--json F] [--rejudge F] [DEFECT ...]
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,12 +31,17 @@ from typing import Any
 
 from pytest_sidecar.stack.defects import DEFECTS, ENV
 
-from .expectations import EXPECTED
+from .expectations import EXPECTED, MAY_FAIL
 
 ROOT = Path(__file__).resolve().parents[2]
 # Platform specs read manifests, not the target; fuzzing is slow and judged by its own
 # spec list. Everything else of the suite runs against each defect.
 SELECTION = ["tests/e2e", "tests/chaos", "-m", "not platform and not fuzz"]
+
+_SECTION = re.compile(r"§\d+(?:\.\d+)*")
+# The reporter appends the sections a spec certifies to a bare assertion; that suffix
+# says what the spec is about, not what its failure found, so it never counts as a cite.
+_CERTIFIES = re.compile(r" \[certifies [^\]]*\]$")
 
 
 @dataclass
@@ -39,6 +51,8 @@ class Verdict:
     defect: str
     failed: dict[str, str] = field(default_factory=dict)  # nodeid -> reason line
     expected_failed: list[str] = field(default_factory=list)
+    miscited: list[str] = field(default_factory=list)
+    unmet: list[str] = field(default_factory=list)
     precondition: list[str] = field(default_factory=list)
     cascade: list[str] = field(default_factory=list)
     passed: int = 0
@@ -51,13 +65,23 @@ class Verdict:
 
     @property
     def clean(self) -> bool:
-        return self.caught and not self.cascade
+        return self.caught and not (self.cascade or self.miscited or self.unmet)
+
+
+def own_words(reason: str) -> str:
+    """A failure's reason without the `[certifies …]` suffix the reporter adds."""
+    return _CERTIFIES.sub("", reason)
+
+
+def sections(reason: str) -> set[str]:
+    """The contract sections a failure's own words cite."""
+    return set(_SECTION.findall(own_words(reason)))
 
 
 def cites(reason: str, clause: str) -> bool:
-    """The typed line ends citing the clause: `(contract §2.3)` (or, in logs written
-    before docs/contract.md, `(CONTRACT §2.3)`)."""
-    return f"(contract {clause}" in reason or f"(CONTRACT {clause}" in reason
+    """The failure's own words cite exactly this section (`§2.1` does not cite `§2.10`,
+    nor `§2` `§2.1`); a typed line cites it as `(contract §2.3)`."""
+    return clause in sections(reason)
 
 
 def typed_precondition(result: dict[str, Any]) -> bool:
@@ -68,7 +92,7 @@ def typed_precondition(result: dict[str, Any]) -> bool:
 
 
 def judge(defect: str, results: list[dict[str, Any]], seconds: float = 0.0) -> Verdict:
-    """Sort one run's results into caught / precondition / cascade for `defect`."""
+    """Sort one run's results into caught / miscited / unmet / precondition / cascade."""
     clause = DEFECTS[defect].clause
     wanted = EXPECTED[defect]
     verdict = Verdict(defect, seconds=round(seconds, 1))
@@ -81,11 +105,15 @@ def judge(defect: str, results: list[dict[str, Any]], seconds: float = 0.0) -> V
             nodeid, reason = result["nodeid"], result.get("reason") or ""
             verdict.failed[nodeid] = reason
             if any(spec in nodeid for spec in wanted):
-                verdict.expected_failed.append(nodeid)
+                (verdict.expected_failed if cites(reason, clause)
+                 else verdict.miscited).append(nodeid)
             elif typed_precondition(result) and cites(reason, clause):
                 verdict.precondition.append(nodeid)
             else:
                 verdict.cascade.append(nodeid)
+    optional = MAY_FAIL.get(defect, {})
+    verdict.unmet = [spec for spec in wanted if spec not in optional
+                     and not any(spec in nodeid for nodeid in verdict.expected_failed)]
     return verdict
 
 
@@ -115,17 +143,20 @@ def rejudge(saved: dict[str, Any]) -> Verdict:
 
 def markdown(verdicts: list[Verdict]) -> str:
     """The matrix as a Markdown table (docs/detection.md)."""
-    lines = ["| defect | clause | caught by | precondition | cascade |",
-             "|---|---|---|---|---|"]
+    lines = ["| defect | clause | caught by | precondition | miscited | unmet | cascade |",
+             "|---|---|---|---|---|---|---|"]
     for v in verdicts:
         caught = ", ".join(f"`{n.split('::', 1)[1]}`" for n in sorted(v.expected_failed))
         caught = caught or "**missed**"
         lines.append(f"| `{v.defect}` | {DEFECTS[v.defect].clause} | {caught} | "
-                     f"{len(v.precondition)} | {len(v.cascade)} |")
+                     f"{len(v.precondition)} | {len(v.miscited)} | {len(v.unmet)} | "
+                     f"{len(v.cascade)} |")
     caught = sum(v.caught for v in verdicts)
+    clean = sum(v.clean for v in verdicts)
     cascade = sum(len(v.cascade) for v in verdicts)
     lines.append("")
-    lines.append(f"Caught {caught} / {len(verdicts)}; unrelated failures (cascade): {cascade}.")
+    lines.append(f"Caught {caught} / {len(verdicts)} ({len(DEFECTS)} defects in all), clean "
+                 f"{clean}; unrelated failures (cascade): {cascade}.")
     return "\n".join(lines)
 
 
@@ -146,10 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         verdict = rejudge(saved[name]) if saved else run(name)
         verdicts.append(verdict)
-        status = "clean" if verdict.clean else ("CASCADE" if verdict.caught else "MISSED")
+        status = "clean" if verdict.clean else ("INEXACT" if verdict.caught else "MISSED")
         print(f"{name:36} {status:8} expected={len(verdict.expected_failed)} "
-              f"precondition={len(verdict.precondition)} cascade={verdict.cascade} "
-              f"{verdict.seconds}s", flush=True)
+              f"precondition={len(verdict.precondition)} miscited={verdict.miscited} "
+              f"unmet={verdict.unmet} cascade={verdict.cascade} {verdict.seconds}s",
+              flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps([v.__dict__ for v in verdicts], indent=1))
     if args.markdown:

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 from tests.detection.expectations import EXPECTED
-from tests.detection.matrix import ROOT, run
+from tests.detection.matrix import ROOT, run, sections
 
 from pytest_sidecar.stack.defects import DEFECTS
 
@@ -63,6 +63,11 @@ def test_the_suite_fails_exactly_the_specs_of_the_defects_clause(defect: str) ->
     assert not verdict.cascade, (
         f"{defect}: unrelated specs failed: "
         f"{ {n: verdict.failed[n] for n in verdict.cascade} }")
-    # Each failure names its clause: a typed line or an assertion citing the section.
-    unnamed = {n: r for n, r in verdict.failed.items() if "§" not in r}
+    assert not verdict.miscited, (
+        f"{defect}: its specs failed citing other clauses than {DEFECTS[defect].clause}: "
+        f"{ {n: verdict.failed[n] for n in verdict.miscited} }")
+    assert not verdict.unmet, f"{defect}: listed specs that did not fail: {verdict.unmet}"
+    # Each failure names its clause in its own words, not only through the suffix the
+    # reporter adds.
+    unnamed = {n: r for n, r in verdict.failed.items() if not sections(r)}
     assert not unnamed, f"{defect}: failures that name no clause: {unnamed}"
