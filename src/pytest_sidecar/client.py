@@ -130,6 +130,16 @@ def parse_sse(lines: Iterator[str]) -> Iterator[SseEvent | str]:
         yield SseEvent(event, "\n".join(data), event_id)
 
 
+def request_head(http: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """Send a request and keep its status and headers, plus the body of anything but an
+    open event stream: a live trace stream stays open until its trace ends, so reading
+    it whole would wait for the explainer."""
+    with http.stream(method, path, **kwargs) as response:
+        if "event-stream" not in response.headers.get("content-type", ""):
+            response.read()
+        return response
+
+
 MAX_RATE_LIMIT_WAIT_S = 10.0
 
 

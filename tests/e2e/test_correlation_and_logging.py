@@ -50,11 +50,16 @@ def test_every_response_carries_correlation_ids(gateway: Any, sidecar_target: Ta
                 if path.endswith("/webhooks") else None
             response = http.request(method, path, json=payload)
             request_id = response.headers.get("x-request-id")
-            assert request_id and response.headers.get("x-trace-id"), (method, path)
-            assert request_id not in seen_request_ids, "a request id was reused"
+            assert request_id, f"§2: {method} {path} ({response.status_code}) has no x-request-id"
+            assert response.headers.get("x-trace-id"), (
+                f"§2: {method} {path} ({response.status_code}) has no x-trace-id")
+            assert request_id not in seen_request_ids, (
+                f"§2: {method} {path} reused the request id {request_id}")
             seen_request_ids.add(request_id)
             if f"/traces/{trace_id}" in path:
-                assert response.headers["x-trace-id"] == trace_id, (method, path)
+                assert response.headers["x-trace-id"] == trace_id, (
+                    f"§2: {method} {path}: x-trace-id {response.headers['x-trace-id']!r} is "
+                    f"not the trace's id {trace_id}")
             checked += 1
         echoed = http.get("/healthz", headers={"x-trace-id": "client-chosen-id"})
         assert echoed.headers.get("x-trace-id") == "client-chosen-id", (

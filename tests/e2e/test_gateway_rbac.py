@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_sidecar.client import request_head
 from pytest_sidecar.contracts.routes import ROUTE_NEEDS
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.outcomes import SkipReason, skip
@@ -21,16 +22,17 @@ pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
               pytest.mark.contract("§3")]
 
 READ, WRITE = "traces:read", "traces:write"
-CHAT = {"model": "m", "messages": [{"role": "user", "content": "rbac"}]}
 
 
 @dataclass(frozen=True)
 class Subject:
-    """What the allowed requests act on: a complete trace of tenant A and its chat."""
+    """What the allowed requests act on: a trace of tenant A in whatever state it is
+    (access control is judged before the trace's state matters) and its chat."""
 
     trace_id: str
     completion_id: str
-    fresh_trace: Callable[[], str]  # a new, still running trace of tenant A
+    fresh_trace: Callable[[], str]  # a new, not yet terminal trace of tenant A
+    model: str
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,18 @@ class Route:
 ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/v1/chat/completions"): Route(
         WRITE, 200,
-        lambda http, h, s: http.post("/v1/chat/completions", json=CHAT, headers=h)),
+        lambda http, h, s: http.post("/v1/chat/completions", headers=h, json={
+            "model": s.model, "messages": [{"role": "user", "content": "rbac"}]})),
     ("GET", "/v1/chat/completions/{completion_id}/explanation"): Route(
         READ, 200,
         lambda http, h, s: http.get(f"/v1/chat/completions/{s.completion_id}/explanation",
                                     headers=h)),
+    # A refusal does not depend on the id: §3 refuses before any lookup, so an id nobody
+    # made must be refused as surely as a real one.
+    ("GET", "/v1/chat/completions/{unknown_completion_id}/explanation"): Route(
+        READ, 404,
+        lambda http, h, s: http.get(f"/v1/chat/completions/chatcmpl-{uuid.uuid4().hex}"
+                                    "/explanation", headers=h)),
     ("GET", "/v1/traces/{trace_id}/status"): Route(
         READ, 200,
         lambda http, h, s: http.get(f"/v1/traces/{s.trace_id}/status", headers=h)),
@@ -56,10 +65,11 @@ ROUTES: dict[tuple[str, str], Route] = {
         lambda http, h, s: http.get(f"/v1/traces/{s.trace_id}/graph", headers=h)),
     ("GET", "/v1/traces/{trace_id}/stream"): Route(
         READ, 200,
-        lambda http, h, s: http.get(f"/v1/traces/{s.trace_id}/stream", headers=h)),
+        lambda http, h, s: request_head(http, "GET", f"/v1/traces/{s.trace_id}/stream",
+                                        headers=h)),
     ("POST", "/v1/traces/{trace_id}/webhooks"): Route(
         WRITE, 201,
-        # A public address that is never called: the trace is complete, the event canceled.
+        # A public address that is never called: only the canceled event is asked for.
         lambda http, h, s: http.post(f"/v1/traces/{s.trace_id}/webhooks", headers=h,
                                      json={"url": "https://93.184.216.34/hook",
                                            "events": ["canceled"]})),
@@ -73,6 +83,16 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/metrics"): Route(None, 200,
                                lambda http, h, s: http.get("/metrics", headers=h)),
 }
+UNKNOWN_EXPLANATION = ("GET", "/v1/chat/completions/{unknown_completion_id}/explanation")
+
+
+def route_needs(key: tuple[str, str]) -> tuple[str, ...]:
+    """What a route needs of the target (the unknown-id row is the explanation route)."""
+    if key == UNKNOWN_EXPLANATION:
+        return ROUTE_NEEDS[("GET", "/v1/chat/completions/{completion_id}/explanation")]
+    return ROUTE_NEEDS[key]
+
+
 CALLERS = ("no_token", "malformed", "unknown_token", "tenant_a_read", "tenant_a_write")
 
 
@@ -90,33 +110,45 @@ def expected(route: Route, caller: str) -> tuple[int, str | None]:
 
 
 def credentials(caller: str, target: Target) -> dict[str, str]:
-    tokens = target.tenants["a"].tokens
-    return {
-        "no_token": {},
-        "malformed": {"authorization": "Basic cmJhYzpyYmFj"},
-        "unknown_token": {"authorization": f"Bearer never-issued-{uuid.uuid4().hex}"},
-        "tenant_a_read": {"authorization": f"Bearer {tokens.read}"},
-        "tenant_a_write": {"authorization": f"Bearer {tokens.write}"},
-    }[caller]
+    """The caller's Authorization header; a token the target file does not give is a
+    typed skip, never a `Bearer None`."""
+    if caller in ("no_token", "malformed", "unknown_token"):
+        return {"no_token": {},
+                "malformed": {"authorization": "Basic cmJhYzpyYmFj"},
+                "unknown_token": {"authorization": f"Bearer never-issued-{uuid.uuid4().hex}"},
+                }[caller]
+    role = caller.removeprefix("tenant_a_")
+    tenant = target.tenants.get("a")
+    token = getattr(tenant.tokens, role) if tenant else None
+    if not token:
+        skip(SkipReason.NOT_DECLARED, f"no {role} token for tenant a",
+             f"give tenants.a.tokens.{role} in the target file", "§3")
+    return {"authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="module")
 def subject(gateway_factory: Any, traces: Traces, sidecar_target: Target) -> Subject:
-    """A complete trace of tenant A (when the target explains) for the trace routes."""
+    """A trace of tenant A (when the target explains) for the trace routes, not waited
+    for: the matrix judges who may call a route, which a queued trace shows as well as a
+    complete one, so a stalled explainer cannot hide an access-control defect."""
+    model = sidecar_target.model
     if "explain" not in sidecar_target.capabilities:
-        return Subject("rbac-probe", "rbac-probe", lambda: "rbac-probe")
+        return Subject("rbac-probe", "rbac-probe", lambda: "rbac-probe", model)
     owner = gateway_factory("a", "write")
-    done = traces.complete(owner, granularity="sentence")
+    opened = traces.open(owner, granularity="sentence")
 
     def fresh_trace() -> str:
         # ~1.2 s of explanation work: still running when the DELETE follows at once.
         return traces.open(owner, granularity="token", max_tokens=60).trace_id
 
-    return Subject(done.trace_id, str(done.response.json().get("id")), fresh_trace)
+    return Subject(opened.trace_id, str(opened.response.json().get("id")), fresh_trace, model)
 
 
-CELLS = [pytest.param(key, caller, marks=pytest.mark.needs("auth", *ROUTE_NEEDS[key]),
-                      id=f"{key[0]} {key[1]} as {caller}")
+# A refusal cell judges a gateway that checks tokens ('auth'); an allowed cell only needs
+# the token the target gives, so a gateway whose refusals are broken still gets its
+# allowed calls judged.
+CELLS = [pytest.param(key, caller, id=f"{key[0]} {key[1]} as {caller}", marks=pytest.mark.needs(
+             *(("auth",) if expected(ROUTES[key], caller)[1] else ()), *route_needs(key)))
          for key in ROUTES for caller in CALLERS]
 
 

@@ -4,10 +4,11 @@ that a schema cannot express (unique ids, no dangling ids, limits, granularity).
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any
+
+from .timestamps import timestamp_error
 
 
 @cache
@@ -32,19 +33,6 @@ def schema_errors_v1(doc: Any) -> list[str]:
 def schema_errors_v2(doc: Any) -> list[str]:
     """HIF v2 envelope schema violations, one line each (empty when valid)."""
     return _schema_errors("hif_v2.schema.json", doc)
-
-
-def is_rfc3339(text: Any) -> bool:
-    """True for an RFC 3339 date-time string (e.g. 2026-12-01T12:00:00Z)."""
-    # jsonschema only checks "date-time" when an optional package is installed, so the
-    # timestamp is checked here, unconditionally.
-    if not isinstance(text, str) or "T" not in text.upper():
-        return False
-    try:
-        datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return False
-    return True
 
 
 def invariant_errors(doc: dict[str, Any], *, granularity: str | None = None,
@@ -84,8 +72,9 @@ def invariant_errors(doc: dict[str, Any], *, granularity: str | None = None,
     if len(incidences) > limits.get("max_incidences", 20000):
         errors.append(f"{len(incidences)} incidences over max_incidences "
                       f"{limits.get('max_incidences', 20000)}")
-    if "created_at" in meta and not is_rfc3339(meta["created_at"]):
-        errors.append(f"meta.created_at {meta['created_at']!r} is not RFC 3339")
+    stamp = timestamp_error("meta.created_at", meta["created_at"]) \
+        if "created_at" in meta else None
+    errors += [stamp] if stamp else []
     if granularity is not None and meta.get("granularity") != granularity \
             and not granularity_downgraded:
         errors.append(f"meta.granularity {meta.get('granularity')!r} != status "
@@ -94,7 +83,9 @@ def invariant_errors(doc: dict[str, Any], *, granularity: str | None = None,
         outputs = [n for n in nodes if n["type"] == "output_token"]
         if len(outputs) != output_tokens:
             errors.append(f"{len(outputs)} output_token nodes for {output_tokens} output tokens")
-        positions = sorted(n.get("position", -1) for n in outputs)
-        if positions != list(range(len(outputs))):
-            errors.append("output_token positions are not 0..n-1, each once")
+        # `position` is optional (§4): judged only where the graph gives it.
+        positions = [n["position"] for n in outputs if "position" in n]
+        if len(set(positions)) != len(positions) or \
+                not all(0 <= p < len(outputs) for p in positions):
+            errors.append("output_token positions are not within 0..n-1, each once")
     return errors

@@ -25,11 +25,11 @@ def order_errors(states: Sequence[str]) -> list[str]:
 
 def status_errors(status: dict[str, Any]) -> list[str]:
     """What is wrong with a status object's shape (§2.3)."""
-    from .hif import is_rfc3339
+    from .timestamps import timestamp_error
 
     errors = [f"no {name}" for name in STATUS_FIELDS if name not in status]
-    errors += [f"{name} {status[name]!r} is not RFC 3339" for name in ("created_at", "updated_at")
-               if name in status and not is_rfc3339(status[name])]
+    errors += [error for name in ("created_at", "updated_at") if name in status
+               and (error := timestamp_error(name, status[name]))]
     progress = status.get("progress")
     if "progress" in status and not (isinstance(progress, int | float) and 0 <= progress <= 100):
         errors.append(f"progress {progress!r} is not within 0-100")

@@ -54,6 +54,8 @@ _ALL = (
     Defect("canceled-graph-404", "§2.4",
            "the graph of a canceled trace answers 404 graph_not_ready, not 409"),
     Defect("ttl-not-enforced", "§2.2", "traces never expire; the graph stays 200"),
+    Defect("explainer-never-runs", "§2.2",
+           "the explainer's workers run but never take a job: every trace stays queued"),
     Defect("graph-ignores-gzip", "§2.4", "the graph is never gzip-encoded, whatever is asked"),
     # §4: HIF
     Defect("hif-dangling-node", "§4", "one incidence names a node that is not in nodes"),
@@ -103,6 +105,12 @@ _ALL = (
     Defect("foreign-trace-403", "§3",
            "another tenant's trace answers 403 (distinguishable from a missing one)"),
     Defect("token-in-query-accepted", "§3", "an access_token query parameter is accepted"),
+    Defect("query-token-authenticates", "§3",
+           "without an Authorization header, a token in ?access_token= authenticates the "
+           "request (the EventSource convenience)"),
+    Defect("tokens-not-checked", "§3",
+           "a request without a token, or with a malformed header, is served on every route "
+           "as an anonymous caller with every scope"),
     Defect("tenant-header-honored", "§3",
            "an x-tenant-id request header overrides the token's tenant"),
     # §3: rate limits

@@ -149,8 +149,8 @@ class Explainer:
     # -- workers ---------------------------------------------------------------------
     async def _work(self, index: int) -> None:
         while True:
-            while self.chaos.outage("explainer"):  # stalled: consume nothing
-                await asyncio.sleep(0.05)
+            while self.chaos.outage("explainer") or defects.on("explainer-never-runs"):
+                await asyncio.sleep(0.05)  # stalled: consume nothing
             trace_id, job = await self.queue.get()
             self.busy += 1
             if job is not None:

@@ -35,7 +35,8 @@ def principal(request: Request, scope: str) -> Principal:
     services = services_of(request)
     try:
         who = services.auth.authenticate(request.headers.get("authorization"),
-                                         set(request.query_params.keys()))
+                                         set(request.query_params.keys()),
+                                         request.query_params.get("access_token"))
         if defects.on("tenant-header-honored") and request.headers.get("x-tenant-id"):
             who = Principal(request.headers["x-tenant-id"], who.scopes, who.subject)
         request.state.principal = who  # for the audit line, even if the scope is missing
