@@ -100,7 +100,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "status-get-counted-twice": (OBSERVABILITY + "test_counters_move_by_exactly",),
     "no-rate-limit-counter": (OBSERVABILITY + "test_a_429_moves_the_rejection_counter",),
     "audit-raw-snippet": (AUDIT + "test_no_line_holds_a_token_or_unscrubbed_pii",),
-    "audit-no-deny-lines": (AUDIT + "test_the_events_of_this_specs_requests_are_journaled",),
+    "audit-no-deny-lines": (AUDIT + "test_refused_requests_are_journaled_as_rbac_deny",),
     "log-user-text": ("test_correlation_and_logging.py::test_the_log_line_of_a_request",),
     "store-without-expires-at": ("test_shared_files.py::test_status_store_records_carry",),
     "chaos-lease-ignored": (CHAOS_EXPLAINER + "test_a_flag_whose_lease_lapsed_is_off",),

@@ -99,7 +99,7 @@ def test_counters_move_by_exactly_what_the_spec_did(
 
 
 @pytest.mark.clause("§6/counters")
-@pytest.mark.needs("rate_limits", "auth")
+@pytest.mark.needs("rate_limits")
 @pytest.mark.throttle
 def test_a_429_moves_the_rejection_counter(quiet_target: Any, rate_limited: Throttle,
                                            metrics_factory: Any, sidecar_config: Any,
@@ -124,7 +124,7 @@ def test_a_429_moves_the_rejection_counter(quiet_target: Any, rate_limited: Thro
 
 
 @pytest.mark.clause("§6/exposition", "§6/bounded-labels")
-@pytest.mark.needs("auth", "tenants:2")
+@pytest.mark.needs("tenants:2")
 def test_the_expositions_follow_the_rules_and_stay_bounded(
         quiet_target: Any, metrics_factory: Any, sidecar_config: Any, evidence: Any) -> None:
     # On a quiet (dedicated) target any new series comes from this spec's traces; on a

@@ -21,7 +21,7 @@ from pytest_sidecar.fixtures.throttle import Burst, Throttle
 from pytest_sidecar.outcomes import insufficient_data
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security, pytest.mark.throttle,
-              pytest.mark.contract("§3"), pytest.mark.needs("rate_limits", "auth")]
+              pytest.mark.contract("§3"), pytest.mark.needs("rate_limits")]
 
 
 def judge_burst(throttle: Throttle, category: str, burst: Burst) -> int:
@@ -54,7 +54,7 @@ def judge_burst(throttle: Throttle, category: str, burst: Burst) -> int:
 
 
 @pytest.mark.clause("§3/bucket", "§3/rate-limited", "§3/auth-denied-free", "§3/no-trace-on-429")
-@pytest.mark.needs("chat", "explain")
+@pytest.mark.needs("chat", "explain", "auth")
 def test_write_burst_then_429_that_opens_no_trace_and_recovers(
         rate_limited: Throttle, evidence: Any) -> None:
     limit = rate_limited.limits["write"]
@@ -67,10 +67,21 @@ def test_write_burst_then_429_that_opens_no_trace_and_recovers(
         burst = rate_limited.exhaust("write", lambda: writer.chat(max_tokens=1))
         retry_after = judge_burst(rate_limited, "write", burst)
 
-        # A 429 opens no trace: the id it would have had must be unknown afterwards.
+        # A 429 opens no trace: the id it would have had must be unknown afterwards. An
+        # explained chat spends the same write bucket: right after a plain chat is refused,
+        # it is refused too, unless a token could have come back in between.
         orphan = "rl-" + uuid.uuid4().hex if client_ids else None
+        plain_at = time.monotonic()
+        plain = writer.chat(max_tokens=1)
         again = writer.explain(trace_id=orphan)
+        gap_s = time.monotonic() - plain_at
         if again.status_code != 429:
+            refill_s = 1 / limit["rps"]
+            if plain.status_code == 429 and gap_s < refill_s:
+                pytest.fail(f"§3: an explained chat was let through ({again.status_code}) "
+                            f"{gap_s * 1000:.0f} ms after a plain chat was refused 429, though "
+                            f"the write bucket gets a token back only every "
+                            f"{refill_s * 1000:.0f} ms", pytrace=False)
             insufficient_data("explained chats refused 429 (the bucket refilled before it)",
                               0, 1)
         assert "explanation_metadata" not in again.json(), "§3: a 429 carried a trace"
