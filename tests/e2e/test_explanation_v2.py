@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_sidecar.client import SidecarClient
+from pytest_sidecar.contracts.timestamps import timestamp_error
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.outcomes import insufficient_data
 
@@ -48,6 +49,8 @@ def test_pending_then_a_valid_v2_envelope(gateway: SidecarClient, traces: Traces
     assert not errors, f"§4: the v2 envelope: {errors[:5]}"
     assert doc["id"] == completion_id and doc["model"] == chat.json().get("model"), (
         f"§2.9: envelope id/model {doc['id']!r}/{doc['model']!r}")
+    stamp = timestamp_error("created_at", doc.get("created_at"))
+    assert stamp is None, f"§2.9: {stamp}"
     node_ids = {n["id"] for n in doc["hypergraph"]["nodes"]}
     for edge in doc["hypergraph"]["hyperedges"]:
         assert set(edge["source_nodes"]) <= node_ids and edge["target_node"] in node_ids, (
@@ -66,5 +69,7 @@ def test_unknown_and_foreign_completions_are_404(gateway_factory: Any, traces: T
     completion_id = traces.open(owner).response.json().get("id")
     for client, asked in ((owner, "chatcmpl-does-not-exist"), (stranger, completion_id)):
         response = explanation(client, asked)
-        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        assert response.status_code == 404 and response.json().get("code") == "not_found", (
+            f"§2.9: the explanation of {'a foreign' if client is stranger else 'an unknown'} "
+            f"completion answered {response.status_code} {response.text[:120]}")
     evidence.record(completion_id=completion_id, unknown_status=404, foreign_status=404)

@@ -19,6 +19,7 @@ from pytest_sidecar.contracts.lifecycle import order_errors, status_errors
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.outcomes import SkipReason, insufficient_data, skip
 from pytest_sidecar.target import Target
+from pytest_sidecar.vocabulary.states import TERMINAL
 
 pytestmark = [pytest.mark.profile("explain")]
 
@@ -123,6 +124,7 @@ def test_graph_is_404_until_the_trace_is_complete(gateway: SidecarClient, traces
 
 
 CANCEL_ATTEMPTS = 3
+QUEUED_CANCEL_WATCH_S = 1.5  # a canceled trace the explainer picked up anyway shows by then
 
 
 @pytest.mark.clause("§2.7/cancel", "§2.4/terminal")
@@ -139,6 +141,11 @@ def test_cancel_mid_way_never_produces_a_graph(gateway: SidecarClient, traces: T
         canceled = gateway.cancel(trace_id)
         if canceled.status_code != 409:
             break
+        # 409 is for a trace already over (§2.7): one still going must have been canceled.
+        after = gateway.status(trace_id).json().get("state")
+        assert after in TERMINAL, (
+            f"§2.7: DELETE of a {after} trace answered 409 (only a terminal trace is not "
+            "cancelable)")
     else:
         insufficient_data(f"traces still running when a cancel arrived "
                           f"(explainer finished {CANCEL_ATTEMPTS} in a row)", 0, 1)
@@ -154,6 +161,64 @@ def test_cancel_mid_way_never_produces_a_graph(gateway: SidecarClient, traces: T
                     canceled_at_progress=(running.last or {}).get("progress"),
                     watched_s=round(watched.elapsed, 2),
                     polls_after_cancel=len(watched.observations))
+
+
+@pytest.mark.clause("§2.7/cancel")
+@pytest.mark.needs("chat", "explain", "cancel")
+@pytest.mark.contract("§2.7")
+def test_a_trace_canceled_right_after_submit_stays_canceled(
+        gateway: SidecarClient, traces: Traces, evidence: Any) -> None:
+    """Canceled at once, while most likely still queued: a queued trace is canceled as
+    surely as a running one, so it never starts and never completes. Needs no explainer."""
+    trace_id = traces.open(granularity="token", max_tokens=LONG_TOKENS).trace_id
+    canceled = gateway.cancel(trace_id)
+    if canceled.status_code == 409:
+        state = gateway.status(trace_id).json().get("state")
+        assert state in TERMINAL, (
+            f"§2.7: DELETE of a {state} trace answered 409 (only a terminal trace is not "
+            "cancelable)")
+        insufficient_data("traces still going when a cancel arrived right after submit", 0, 1)
+    assert canceled.status_code == 202, (
+        f"§2.7: DELETE right after submit answered {canceled.status_code}: "
+        f"{canceled.text[:200]}")
+    assert canceled.json().get("state") == "canceled", (
+        f"§2.7: the 202 says state {canceled.json().get('state')!r}, not canceled")
+    watched = gateway.poll_until(trace_id, lambda s: s.get("state") != "canceled",
+                                 QUEUED_CANCEL_WATCH_S, 0.1)
+    assert not watched.reached, (
+        f"§2.7: a trace canceled right after submit moved on: {watched.states}")
+    evidence.record(trace_id=trace_id, watched_s=round(watched.elapsed, 2),
+                    polls=len(watched.observations))
+
+
+GATEWAY_IDS = 3  # traces opened without a client id, to see how the gateway makes ids
+MIN_ID_CHARACTERS = 11  # 11 base-62 characters hold 65 bits: fewer cannot hold 64
+
+
+@pytest.mark.clause("§2/trace-ids")
+@pytest.mark.needs("chat", "explain")
+def test_trace_ids_the_gateway_makes_are_unguessable(gateway: SidecarClient,
+                                                     evidence: Any) -> None:
+    """Ids the gateway chooses (no x-trace-id sent): distinct, never all zeros, long
+    enough to hold 64 random bits. A guessable id is what isolation (§3) must then save."""
+    from pytest_sidecar.client import trace_id_from
+
+    ids = []
+    for _ in range(GATEWAY_IDS):
+        response = gateway.explain()
+        assert response.status_code == 200, (
+            f"§2.1: an explained chat got {response.status_code}: {response.text[:160]}")
+        trace_id, via = trace_id_from(response)
+        assert trace_id, "§2.1: an explained chat named no trace"
+        ids.append(trace_id)
+    assert len(set(ids)) == len(ids), f"§2: the gateway made the same trace id twice: {ids}"
+    for trace_id in ids:
+        characters = [c for c in trace_id if c.isalnum()]
+        assert set(characters) - {"0"}, f"§2: trace id {trace_id!r} is all zeros"
+        assert len(characters) >= MIN_ID_CHARACTERS, (
+            f"§2: trace id {trace_id!r} has {len(characters)} letters and digits, too few "
+            "for 64 random bits")
+    evidence.record(ids=ids, via=via)
 
 
 @pytest.mark.clause("§2.7/terminal")

@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 
 from pytest_sidecar.client import SidecarClient
+from pytest_sidecar.contracts.timestamps import timestamp_error
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.receiver import Receiver
 
 MAX_ATTEMPTS = 5  # §2.6: at most 5 attempts in all
 MIN_ATTEMPTS = 2  # §2.6: a failed delivery is retried
 GIVE_UP_WINDOW_S = 30.0  # how long the give-up spec watches a receiver that always fails
+UNWANTED_DELIVERY_S = 0.5  # after the wanted delivery, how long an unwanted one may trail
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
               pytest.mark.contract("§2.6"), pytest.mark.needs("chat", "explain", "webhooks")]
@@ -42,6 +44,11 @@ def test_delivery_is_signed_and_describes_the_event(
         gateway: SidecarClient, receiver: Receiver, traces: Traces, evidence: Any) -> None:
     secret = "whsec-" + str(time.monotonic_ns())
     trace_id = traces.open(granularity="token").trace_id
+    # A second hook on the same receiver for an event this trace will not have: only the
+    # events a registration lists are delivered.
+    other = gateway.http.post(f"/v1/traces/{trace_id}/webhooks", json={
+        "url": receiver.url, "events": ["canceled"]})
+    assert other.status_code == 201, f"§2.6: registering a webhook got {other.status_code}"
     registered = gateway.http.post(f"/v1/traces/{trace_id}/webhooks", json={
         "url": receiver.url, "secret": secret, "events": ["complete"]})
     assert registered.status_code == 201, registered.text[:200]
@@ -53,6 +60,11 @@ def test_delivery_is_signed_and_describes_the_event(
     traces.require_complete(trace_id, traces.wait(trace_id).last or {})
     calls = receiver.wait_for(1, 10)
     assert calls, "§2.6: no delivery within 10 s of the trace completing"
+    time.sleep(UNWANTED_DELIVERY_S)  # a delivery of the unregistered event would come by now
+    calls = list(receiver.calls)
+    unwanted = [json.loads(c["body"]).get("event") for c in calls
+                if json.loads(c["body"]).get("event") != "complete"]
+    assert not unwanted, f"§2.6: events nobody registered for were delivered: {unwanted}"
     # At least once: a duplicate is allowed, but only of the same event.
     assert len({json.loads(c["body"]).get("event_id") for c in calls}) == 1, (
         f"§2.6: {len(calls)} deliveries of different events for one transition")
@@ -60,6 +72,8 @@ def test_delivery_is_signed_and_describes_the_event(
     assert {k: body.get(k) for k in ("event", "trace_id", "state")} == {
         "event": "complete", "trace_id": trace_id, "state": "complete"}, f"§2.6: {body}"
     assert body.get("event_id") and body.get("ts"), f"§2.6: no event_id or ts in {body}"
+    stamp = timestamp_error("ts", body["ts"])
+    assert stamp is None, f"§2.6: {stamp}"
     expected = "sha256=" + hmac.new(secret.encode(), calls[0]["body"],
                                     hashlib.sha256).hexdigest()
     assert hmac.compare_digest(calls[0]["headers"].get("x-sidecar-signature", ""), expected), (

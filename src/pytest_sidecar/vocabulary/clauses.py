@@ -35,6 +35,8 @@ _ALL = (
     Clause("§2/structured-log", "observability",
            "the request's JSON log line carries its ids and no secret or user text"),
     Clause("§2/no-other-api", "core", "only the contract's routes are served"),
+    Clause("§2/trace-ids", "explain",
+           "trace ids the gateway makes are random (>= 64 bits), never all zeros"),
     Clause("§2.1/explain-mode", "explain", "only x-explain-mode: hypergraph opens a trace; "
            "another value is 400 invalid_explain_mode"),
     Clause("§2.1/granularity", "explain", "x-explain-granularity sentence|token, else 400"),
