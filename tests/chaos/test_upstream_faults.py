@@ -153,7 +153,10 @@ class Soak:
                 except httpx.HTTPError as exc:
                     self.no_answer.append(type(exc).__name__)
                     return "chat", None
-                refused = (answer[0], answer[1]) in REFUSED_BEFORE_THE_UPSTREAM
+                # An explained chat may also be refused 429/503 by §5's admission
+                # control, under any code, before the upstream is called.
+                refused = (answer[0], answer[1]) in REFUSED_BEFORE_THE_UPSTREAM or (
+                    answer[2] is not None and answer[0] in (429, 503))
                 (self.fast_failed if refused else self.trials).append(answer)
                 return "chat", answer[0]
 
@@ -263,7 +266,7 @@ def _ttft(client: Any) -> float:
     to the whole answer)."""
     started = time.monotonic()
     with client.http.stream("POST", "/v1/chat/completions", json={
-            "model": "sidecar-fake-1", "stream": True,
+            "model": client.model, "stream": True,
             "messages": [{"role": "user", "content": "hello"}]}) as response:
         for _ in response.iter_bytes():
             return time.monotonic() - started

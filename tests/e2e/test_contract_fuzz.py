@@ -25,17 +25,14 @@ OPERATIONS = [pytest.param(method, path, marks=pytest.mark.needs(*needs),
               for (method, path), needs in ROUTE_NEEDS.items() if path.startswith("/v1/")]
 
 
-# §5: a saturated explanation lane may refuse explain work with 503 + Retry-After, which
-# the fuzzer's own bursts can bring about on a shared target.
-EXPLAIN_REFUSALS = ("explain_overloaded", "explain_unavailable")
-
-
 def explain_refusal(response: Any) -> bool:
-    """True for a 503 explain refusal §5 allows (JSON code, integer Retry-After)."""
+    """True for a 503 explain refusal §5 allows: Retry-After and §2's JSON error shape.
+    §5 names no code for it, so any code is fine (a saturated explanation lane may refuse
+    explain work, which the fuzzer's own bursts can bring about on a shared target)."""
     if response.status_code != 503 or not response.headers.get("retry-after", "").isdigit():
         return False
     try:
-        return response.json().get("code") in EXPLAIN_REFUSALS
+        return isinstance(response.json().get("code"), str)
     except ValueError:
         return False
 
@@ -81,6 +78,6 @@ def test_operation_conforms_under_fuzzing(method: str, path: str, quiet_target: 
 
     fuzz()
     cases = sum(statuses.values())
-    assert cases >= 1, "Schemathesis generated no case"
+    assert cases >= 1, f"§2: Schemathesis generated no case for {method} {path}: nothing judged"
     evidence.record(operation=f"{method} {path}", cases=cases, statuses=statuses,
                     budget=sidecar_config.fuzz_examples)

@@ -124,8 +124,11 @@ def test_missing_or_malformed_credentials_are_401_with_a_challenge(
     response = httpx.post(sidecar_target.url + "/v1/chat/completions", headers=headers,
                           json={"model": sidecar_target.model,
                                 "messages": [{"role": "user", "content": "hi"}]})
-    assert response.status_code == 401 and response.json()["code"] == "unauthorized"
-    assert response.headers.get("www-authenticate", "").lower().startswith("bearer")
+    assert response.status_code == 401 and response.json().get("code") == "unauthorized", (
+        f"§3: a chat with Authorization {authorization and authorization.split()[0]!r} got "
+        f"{response.status_code} {response.text[:120]}, not 401 unauthorized")
+    assert response.headers.get("www-authenticate", "").lower().startswith("bearer"), (
+        "§3: a 401 without WWW-Authenticate: Bearer")
     evidence.record(authorization=authorization and authorization.split()[0],
                     status=401, challenge=response.headers["www-authenticate"])
 

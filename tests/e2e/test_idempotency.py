@@ -49,7 +49,8 @@ def test_same_key_and_request_replays_the_first_response_and_opens_no_trace(
 @pytest.mark.needs("chat", "idempotency")
 def test_same_key_with_another_body_is_422(gateway: SidecarClient, evidence: Any) -> None:
     idem = key()
-    assert gateway.chat(MESSAGES, headers={"x-idempotency-key": idem}).status_code == 200
+    first = gateway.chat(MESSAGES, headers={"x-idempotency-key": idem})
+    assert first.status_code == 200, f"§2.8: a keyed chat got {first.status_code}"
     other = gateway.chat([{"role": "user", "content": "A different question."}],
                          headers={"x-idempotency-key": idem})
     assert other.status_code == 422 and other.json().get("code") == "idempotency_key_reused", (

@@ -51,7 +51,8 @@ def test_delivery_is_signed_and_describes_the_event(
     assert other.status_code == 201, f"§2.6: registering a webhook got {other.status_code}"
     registered = gateway.http.post(f"/v1/traces/{trace_id}/webhooks", json={
         "url": receiver.url, "secret": secret, "events": ["complete"]})
-    assert registered.status_code == 201, registered.text[:200]
+    assert registered.status_code == 201, (
+        f"§2.6: registering a webhook got {registered.status_code}: {registered.text[:200]}")
     hook = registered.json()
     assert hook.get("trace_id") == trace_id and hook.get("url") == receiver.url, (
         f"§2.6: the registration answer {hook}")
@@ -136,8 +137,8 @@ def test_ssrf_targets_are_refused_without_a_connection(
     finally:
         trap.close()
     accepted = {u: a for u, a in answers.items() if a != (422, "webhook_url_forbidden")}
-    assert not accepted, f"not refused: {accepted}"
-    assert trap.connections == 0, f"{trap.connections} connections reached 127.0.0.2"
+    assert not accepted, f"§2.6: webhook URLs not refused: {accepted}"
+    assert trap.connections == 0, f"§2.6: {trap.connections} connections reached 127.0.0.2"
     evidence.record(trace_id=trace_id, refused=len(answers), connections=0)
 
 

@@ -168,13 +168,13 @@ def test_level_and_actions_appear_in_metrics(observed: dict[str, Any],
     taken = Counter(a for s in observed["statuses"] for a in s.get("bp_actions") or [])
     evidence.record(peak_level=peak, peak_backlog_s=backlog, samples=len(observed["samples"]),
                     actions_delta=observed["actions_delta"], actions_in_status=dict(taken))
-    assert max(peak.values()) >= 1
+    assert max(peak.values()) >= 1, f"§5: the backpressure level never left 0: {peak}"
+    # The counter moves wherever an action was taken; how often per trace (once per trace
+    # or once per step entered) is not the contract's. A refusal (429/503) is §5's
+    # admission control, not the `drop` rung of the ladder, so it moves nothing here.
     for action, count in taken.items():
-        assert observed["actions_delta"].get(action, 0) >= count, (
-            f"{count} traces carry {action!r} but backpressure_actions_total grew by "
-            f"{observed['actions_delta'].get(action, 0)}")
-    if observed["summary"]["explain_refused"]:
-        assert observed["actions_delta"].get("drop", 0) >= 1, "refusals not counted as drop"
+        assert count == 0 or observed["actions_delta"].get(action, 0) > 0, (
+            f"§6: {count} traces carry {action!r} but backpressure_actions_total did not move")
 
 
 @pytest.mark.clause("§5/backpressure", "§5/ladder")
@@ -233,9 +233,11 @@ def test_chat_lane_keeps_answering(observed: dict[str, Any], sidecar_config: Sid
     evidence.record(verdict=verdict.as_dict(), explain_refused=s["explain_refused"],
                     without_retry_after=s["explain_refused_without_retry_after"],
                     chat_status=s["lanes"]["chat"]["status"], chat=s["lanes"]["chat"]["ok"])
-    assert s["explain_refused_without_retry_after"] == 0
-    assert all(key.split(":")[1] in ("explain_overloaded", "rate_limited")
-               for key in s["explain_refused"]), s["explain_refused"]
+    assert s["explain_refused_without_retry_after"] == 0, (
+        f"§5: {s['explain_refused_without_retry_after']} explain refusals without Retry-After")
+    # §5 allows 429 or 503 (with Retry-After, checked above) and names no code.
+    assert all(key.split(":")[0] in ("429", "503") for key in s["explain_refused"]), (
+        f"§5: explain requests refused otherwise than 429/503: {s['explain_refused']}")
     assert verdict.outcome == PASS, verdict.detail
 
 

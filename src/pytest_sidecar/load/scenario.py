@@ -158,7 +158,7 @@ class ScenarioClient:
         loop, first = asyncio.get_running_loop(), True
         async for raw in response.content:
             line = raw.decode().strip()
-            if first and line.startswith("data:") and line != "data: [DONE]":
+            if first and line.startswith("data:") and line[5:].strip() != "[DONE]":
                 self.histograms.record("ttft", "2xx", loop.time() - started)
                 first = False
 
