@@ -10,6 +10,7 @@ from __future__ import annotations
 
 TW = "test_trace_workflow.py::"
 LIFECYCLE = TW + "test_lifecycle_reaches_complete_with_a_valid_graph"
+METADATA = TW + "test_an_explained_chat_carries_its_explanation_metadata"
 STREAMED = TW + "test_a_streamed_chat_opens_a_trace_from_its_header"
 BAD_INPUT = "test_error_responses.py::test_bad_input_gets_an_exact_json_error"
 CORRELATION = "test_correlation_and_logging.py::test_every_response_carries_correlation_ids"
@@ -34,8 +35,8 @@ DEPENDENCIES = ("test_dependencies.py::"
 EXPECTED: dict[str, tuple[str, ...]] = {
     "error-without-request-id": (CORRELATION,),
     "trace-id-not-echoed": (CORRELATION,),
-    "no-explanation-metadata": (LIFECYCLE,),
-    "metadata-status-pending": (LIFECYCLE,),
+    "no-explanation-metadata": (METADATA,),
+    "metadata-status-pending": (METADATA,),
     "explain-mode-unchecked": (TW + "test_invalid_explain_headers_are_400[x-explain-mode",
                                BAD_INPUT + "[bad-explain-mode]"),
     "budget-unchecked": (TW + "test_invalid_explain_headers_are_400[x-explain-budget",
@@ -101,7 +102,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "no-rate-limit-counter": (OBSERVABILITY + "test_a_429_moves_the_rejection_counter",),
     "audit-raw-snippet": (AUDIT + "test_no_line_holds_a_token_or_unscrubbed_pii",),
     "audit-no-deny-lines": (AUDIT + "test_refused_requests_are_journaled_as_rbac_deny",),
-    "log-user-text": ("test_correlation_and_logging.py::test_the_log_line_of_a_request",),
+    "log-user-text": (
+        "test_correlation_and_logging.py::test_the_service_log_holds_no_token_or_user_text",),
     "store-without-expires-at": ("test_shared_files.py::test_status_store_records_carry",),
     "chaos-lease-ignored": (CHAOS_EXPLAINER + "test_a_flag_whose_lease_lapsed_is_off",),
     "fail-attribution-completes": (

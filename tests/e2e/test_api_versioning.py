@@ -17,7 +17,8 @@ from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.profile("core"), pytest.mark.contract("§2")]
-# Paths no v1 Sidecar serves; a 2xx on one is an undocumented API.
+# Paths the contract does not name. Serving one is allowed (a gateway may add routes such
+# as /v1/models); a 2xx is reported as an advisory, so an operator knows what is exposed.
 UNDOCUMENTED = [("GET", "/v2/chat/completions"), ("POST", "/v2/chat/completions"),
                 ("GET", "/v1/traces"), ("GET", "/v1/admin"), ("GET", "/debug/vars"),
                 ("GET", "/v1")]
@@ -32,17 +33,18 @@ def required(target: Target) -> dict[tuple[str, str], tuple[str, str]]:
     return routes
 
 
-@pytest.mark.clause("§2/no-other-api")
+@pytest.mark.clause("§2/contract-routes")
 @pytest.mark.needs("route_table")
-def test_the_served_routes_are_exactly_the_documented_ones(sidecar_target: Target,
-                                                           evidence: Any) -> None:
+def test_the_route_table_holds_every_route_the_declarations_need(sidecar_target: Target,
+                                                                 evidence: Any) -> None:
     served = {route_key(route) for route in sidecar_target.routes}
     documented = {route_key(key) for key in ROUTE_NEEDS}
     missing = sorted(set(required(sidecar_target)) - served)
-    extra = sorted(served - documented)
     assert not missing, f"§2: declared capabilities need routes the table lacks: {missing}"
-    assert not extra, f"§2: served routes the contract does not document: {extra}"
-    evidence.record(routes=len(served), compared_by="METHOD + template shape")
+    for method, path in sorted(served - documented):  # allowed; said, not judged
+        evidence.advise(f"serves {method} {path}, which the contract does not name")
+    evidence.record(routes=len(served), compared_by="METHOD + template shape",
+                    extra=len(served - documented))
 
 
 def error_code(response: httpx.Response) -> str | None:
@@ -58,9 +60,9 @@ def concrete(path: str, trace_id: str, completion_id: str) -> str:
     return path.replace("{trace_id}", trace_id).replace("{completion_id}", completion_id)
 
 
-@pytest.mark.clause("§2/no-other-api", "§2.10/metrics-route")
+@pytest.mark.clause("§2/contract-routes", "§2.10/metrics-route")
 @pytest.mark.needs("chat")
-def test_every_required_route_answers_and_nothing_else_does(
+def test_every_required_route_answers(
         sidecar_target: Target, gateway: SidecarClient, traces: Traces,
         evidence: Any) -> None:
     # Real ids when the target explains, so no route can rightly answer 404 but the graph
@@ -92,8 +94,9 @@ def test_every_required_route_answers_and_nothing_else_does(
     for method, path in UNDOCUMENTED:
         response = gateway.http.request(method, path)
         answers[f"{method} {path}"] = response.status_code
-        assert response.status_code in (401, 403, 404, 405), (
-            f"§2: undocumented {method} {path} answered {response.status_code}")
+        if response.status_code < 400:
+            evidence.advise(f"{method} {path}, which the contract does not name, answered "
+                            f"{response.status_code}")
     evidence.record(answers=answers, trace_id=trace_id)
 
 

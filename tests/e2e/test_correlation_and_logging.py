@@ -1,10 +1,9 @@
-"""Correlation and structured logs (CONTRACT §2): x-request-id and x-trace-id on every
-response, errors included; the request's JSON log line carries the same ids; no log line
-holds a token or user text."""
+"""Correlation (docs/contract.md §2) and the service log (§7): x-request-id and x-trace-id
+on every response, errors included; a shared service log, whatever its format, holds no
+token or user text."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
@@ -21,9 +20,6 @@ from pytest_sidecar.target import Target
 from pytest_sidecar.tls import tls_context
 
 pytestmark = [pytest.mark.profile("observability"), pytest.mark.contract("§2")]
-
-LOG_FIELDS = ("ts", "level", "service", "request_id", "trace_id", "tenant_id", "path",
-              "status", "duration_ms")
 
 
 def concrete(path: str, trace_id: str) -> str:
@@ -72,33 +68,43 @@ def test_every_response_carries_correlation_ids(gateway: Any, sidecar_target: Ta
     evidence.record(responses=checked, trace_id=trace_id, echo="client-chosen-id")
 
 
-def log_lines(target: Target) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(target.log or "").read_text().splitlines()
-            if line.strip()]
+LOG_WAIT_S = 5.0  # how long the service log may trail the response
 
 
-@pytest.mark.clause("§2/structured-log")
-@pytest.mark.needs("chat", "explain", "tenants:2", "structured_logs")
-def test_the_log_line_of_a_request_carries_its_ids_and_no_secrets(
+def log_text(target: Target) -> str:
+    try:
+        return Path(target.log or "").read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+@pytest.mark.clause("§7/service-log")
+@pytest.mark.needs("chat", "tenants:2", "structured_logs")
+def test_the_service_log_holds_no_token_or_user_text(
         gateway: Any, sidecar_target: Target, tenants: Any, evidence: Any) -> None:
+    """Whatever the log's format (the contract asks no fields of it), the lines written
+    for this spec's chat hold no token and none of its user text. Presence first: a log
+    that wrote nothing for the chat cannot be judged clean."""
     marker = "user-text-" + uuid.uuid4().hex
-    chat = gateway.explain([{"role": "user", "content": f"{marker} my email is a@b.example"}])
-    request_id, trace_id = chat.headers["x-request-id"], chat.headers["x-trace-id"]
-    deadline, mine = time.monotonic() + 5, []
-    while not mine and time.monotonic() < deadline:
-        mine = [line for line in log_lines(sidecar_target)
-                if line.get("request_id") == request_id]
+    before = len(log_text(sidecar_target))
+    chat = gateway.chat([{"role": "user", "content": f"{marker} my email is a@b.example"}])
+    assert chat.status_code == 200, f"§2.1: the chat with user text got {chat.status_code}"
+    deadline, written = time.monotonic() + LOG_WAIT_S, ""
+    while not written and time.monotonic() < deadline:
+        written = log_text(sidecar_target)[before:]
         time.sleep(0.05)
-    assert len(mine) == 1, f"{len(mine)} log lines for request {request_id}"
-    line = mine[0]
-    assert all(field in line for field in LOG_FIELDS), sorted(set(LOG_FIELDS) - set(line))
-    assert (line["trace_id"], line["tenant_id"], line["status"]) == (
-        trace_id, tenants["a"].id, 200)
-    assert line["path"] == "/v1/chat/completions" and line["duration_ms"] >= 0
-    text = Path(sidecar_target.log or "").read_text()
+    assert written, (
+        f"§7: the service log {sidecar_target.log} wrote nothing within {LOG_WAIT_S:g}s of "
+        "a chat, so whether it keeps secrets out cannot be judged")
+    text = log_text(sidecar_target)
     tokens = [t for tenant in tenants.values() for t in (tenant.tokens.write, tenant.tokens.read)
               if t]
-    assert not [t for t in tokens if t in text], "a token is in the log"
-    assert marker not in text and "a@b.example" not in text, "user text is in the log"
-    assert all(isinstance(json.loads(raw), dict) for raw in text.splitlines() if raw.strip())
-    evidence.record(request_id=request_id, log_line=line, lines=len(text.splitlines()))
+    leaked = [f"tenant token #{n}" for n, t in enumerate(tokens, 1) if t in text]
+    leaked += [what for what, needle in (("the chat's user text", marker),
+                                         ("an e-mail address from the chat", "a@b.example"))
+               if needle in text]
+    assert not leaked, f"§7: the service log holds {', '.join(leaked)}"
+    request_id = chat.headers.get("x-request-id")
+    evidence.record(request_id=request_id, bytes_written=len(written),
+                    names_request_id=bool(request_id and request_id in written),
+                    tokens_searched=len(tokens))

@@ -19,6 +19,7 @@ from pytest_sidecar.contracts.lifecycle import order_errors, status_errors
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.outcomes import SkipReason, insufficient_data, skip
 from pytest_sidecar.target import Target
+from pytest_sidecar.vocabulary.defaults import DEFAULT_FEATURESET
 from pytest_sidecar.vocabulary.states import TERMINAL
 
 pytestmark = [pytest.mark.profile("explain")]
@@ -46,7 +47,7 @@ def assert_monotonic(states: list[str]) -> None:
     assert not errors, f"§2.2: states went backwards or are unknown ({errors}): {states}"
 
 
-@pytest.mark.clause("§2.1/metadata", "§2.2/states", "§2.3/status-object", "§2.4/complete",
+@pytest.mark.clause("§2.2/states", "§2.3/status-object", "§2.4/complete",
                     "§4/hif-schema", "§4/hif-invariants", "§4/token-outputs")
 @pytest.mark.needs("chat", "explain")
 @pytest.mark.contract("§2.1", "§2.2", "§2.3", "§2.4", "§4")
@@ -57,17 +58,6 @@ def test_lifecycle_reaches_complete_with_a_valid_graph(
         hif_validator: Any, evidence: Any) -> None:
     run = traces.complete(granularity=granularity, max_tokens=max_tokens)
     body = run.response.json()
-    meta = body.get("explanation_metadata")
-    assert isinstance(meta, dict), "§2.1: the explained chat's body has no explanation_metadata"
-    assert meta.get("trace_id") == run.trace_id, (
-        f"§2.1: explanation_metadata.trace_id {meta.get('trace_id')!r} is not the trace "
-        f"{run.trace_id!r} ({run.opened.via})")
-    assert meta.get("status") == "queued", f"§2.1: explanation_metadata.status {meta!r}"
-    assert meta.get("granularity") == granularity, f"§2.1: granularity in {meta!r}"
-    assert meta.get("stream_endpoint") == f"/v1/traces/{run.trace_id}/stream", \
-        f"§2.1: stream_endpoint in {meta!r}"
-    assert run.response.headers.get("x-trace-id") == run.trace_id, \
-        "§2: the x-trace-id header is not the trace opened"
 
     seen = [o.state for o in run.timeline.observations]
     assert_monotonic(seen)
@@ -92,6 +82,38 @@ def test_lifecycle_reaches_complete_with_a_valid_graph(
                     graph_granularity=doc["meta"].get("granularity"),
                     downgraded=bool(status.get("granularity_downgraded")),
                     progress=sorted(set(filter(None, progress))))
+
+
+def metadata_problems(meta: Any, trace_id: str, granularity: str, featureset: str) -> list[str]:
+    """What breaks §2.1's explanation_metadata of a chat that opened `trace_id`."""
+    if not isinstance(meta, dict):
+        return [f"the explained chat's body has no explanation_metadata ({meta!r})"]
+    wanted = {"trace_id": trace_id, "status": "queued", "granularity": granularity,
+              "featureset": featureset, "stream_endpoint": f"/v1/traces/{trace_id}/stream"}
+    problems = [f"explanation_metadata.{key} is {meta.get(key)!r}, not {value!r}"
+                for key, value in wanted.items() if meta.get(key) != value]
+    if "estimated_wait" not in meta:
+        problems.append("explanation_metadata has no estimated_wait")
+    return problems
+
+
+@pytest.mark.clause("§2.1/metadata")
+@pytest.mark.needs("chat", "explain")
+@pytest.mark.contract("§2.1")
+@pytest.mark.parametrize("granularity,features", [("sentence", None), ("token", "sae-custom-1")])
+def test_an_explained_chat_carries_its_explanation_metadata(
+        granularity: str, features: str | None, gateway: SidecarClient, traces: Traces,
+        evidence: Any) -> None:
+    """Judged on the answer alone (the trace need not finish): the trace it opened, queued,
+    its granularity and feature set (sae-gpt4-2m when none was asked for), its stream."""
+    opened = traces.open(granularity=granularity, features=features)
+    meta = opened.response.json().get("explanation_metadata")
+    problems = metadata_problems(meta, opened.trace_id, granularity,
+                                 features or DEFAULT_FEATURESET)
+    assert not problems, f"§2.1: {'; '.join(problems)} (trace learnt from {opened.via})"
+    assert opened.response.headers.get("x-trace-id") == opened.trace_id, (
+        "§2: the x-trace-id header is not the trace opened")
+    evidence.record(trace_id=opened.trace_id, metadata=meta)
 
 
 @pytest.mark.clause("§2.4/not-ready")
@@ -252,12 +274,35 @@ def test_sse_stream_delivers_state_changes_and_a_terminal_event(
     states = [e.json().get("state") for e in updates]
     assert_monotonic(states)
     assert states[-1] == "complete", f"§2.5: last status_update {states[-1]}: {states}"
-    assert events[-1].event == "complete" and events[-1].json() == {"trace_id": trace_id}, \
+    assert events[-1].event == "complete" and events[-1].json().get("trace_id") == trace_id, \
         f"§2.5: last event {events[-1]}"
     ids = [e.id for e in events]
     assert None not in ids, "§2.5: an event has no id"
     evidence.record(trace_id=trace_id, events=len(events), states=list(dict.fromkeys(states)),
                     ids=ids, stream_s=round(time.monotonic() - started, 3))
+
+
+@pytest.mark.clause("§2.5/events")
+@pytest.mark.needs("chat", "explain", "trace_stream", "cancel")
+@pytest.mark.contract("§2.5")
+def test_the_stream_of_a_canceled_trace_ends_with_an_error_event(
+        gateway: SidecarClient, traces: Traces, sidecar_config: Any, evidence: Any) -> None:
+    """A trace that ends otherwise than complete ends its stream with `event: error`
+    carrying {trace_id, state, error}, never with `complete`."""
+    trace_id = traces.open(granularity="token", max_tokens=LONG_TOKENS).trace_id
+    canceled = gateway.cancel(trace_id)
+    if canceled.status_code != 202:
+        insufficient_data("traces still going when a cancel arrived right after submit", 0, 1)
+    items = gateway.stream_events(trace_id, timeout=sidecar_config.trace_deadline)
+    events = [item for item in items if isinstance(item, SseEvent)]
+    assert events, f"§2.5: the stream of a canceled trace carried no event: {items[:5]}"
+    last = events[-1]
+    assert last.event == "error", (
+        f"§2.5: the stream of a canceled trace ended with event {last.event!r}, not error")
+    data = last.json()
+    assert data.get("trace_id") == trace_id and data.get("state") == "canceled" and \
+        "error" in data, f"§2.5: the error event's data is {data}, not {{trace_id, state, error}}"
+    evidence.record(trace_id=trace_id, events=[e.event for e in events], data=data)
 
 
 @pytest.mark.clause("§2.4/gzip")
