@@ -176,9 +176,11 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
     assert not verdict["lost"], (
         f"§10: {len(verdict['lost'])} acknowledged traces never reached a terminal state "
         f"after {len(ROLES)} kills, e.g. {verdict['lost'][:3]}")
-    assert not verdict["failed"], (
-        f"§10: {len(verdict['failed'])} acknowledged traces ended failed after the kills "
-        f"(their work did not survive), e.g. {verdict['failed'][:3]}")
+    # `failed` is a terminal state (§2.2): counted in the evidence, not lost. It must say
+    # why, though.
+    assert not verdict["failed_without_error"], (
+        f"§10, §2.2: {len(verdict['failed_without_error'])} acknowledged traces ended failed "
+        f"with no error after the kills, e.g. {verdict['failed_without_error'][:3]}")
     assert not verdict["duplicated"], (
         f"§10: {len(verdict['duplicated'])} traces reached two terminal states (or their "
         f"ending was delivered under two event ids), e.g. {verdict['duplicated'][:3]}")
@@ -201,8 +203,9 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
         f"§10: states went backwards for "
         f"{(verdict['backwards'] or verdict.get('sse_backwards', []))[:3]}")
     if verdict["recovered"] == 0:
-        skip(SkipReason.INSUFFICIENT_DATA, "no acknowledged trace was still in flight when a "
-             "process was killed, so recovery was not exercised",
+        skip(SkipReason.INSUFFICIENT_DATA, "no trace read as in flight just before a kill "
+             f"ended complete after it ({verdict['open_at_kills']} read in flight), so "
+             "recovery was not exercised",
              "offer more load (the spec sends explained chats from 6 threads)", "§10")
 
 
@@ -210,7 +213,7 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
 def test_a_frozen_target_thaws_and_loses_nothing(
         freezable: tuple[Any, Callable[[str], float]], evidence: Any) -> None:
     """Under load, SIGSTOP the target for FREEZE_S, then SIGCONT: every acknowledged
-    trace still reaches one terminal state, none failed, none backwards."""
+    trace still reaches one terminal state (failed with an error counts), none backwards."""
     target, freeze = freezable
     token = target.tenants["a"].tokens.write if target.tenants.get("a") else None
     # The same load as the kills: with 4 s from 3 threads the explainer was idle at the
@@ -225,8 +228,11 @@ def test_a_frozen_target_thaws_and_loses_nothing(
     assert verdict["acknowledged"] >= 30, (
         f"§10: only {verdict['acknowledged']} traces were acknowledged around the freeze; "
         "too few to judge conservation")
+    if not verdict["open_at_kills"]:  # a freeze of an idle target proves nothing
+        skip(SkipReason.INSUFFICIENT_DATA, "no trace read as in flight just before the "
+             "freeze, so the freeze paused no work", "offer more load", "§10")
     for kind, what in (("lost", "never reached a terminal state"),
-                       ("failed", "ended failed (their work did not survive the freeze)"),
+                       ("failed_without_error", "ended failed with no error (§2.2)"),
                        ("duplicated", "reached two terminal states"),
                        ("backwards", "went backwards"),
                        ("audit_lost", "ended with no audit line recording it")):

@@ -19,16 +19,29 @@ from pytest_sidecar.chaos.conservation import (
 
 
 def test_a_clean_history_has_no_anomaly_and_counts_recoveries() -> None:
-    ledger = Ledger(acknowledged={"a": 1.0, "b": 2.0, "c": 5.0}, kills=[3.0])
+    # a was acknowledged before the kill but not read in flight at it: not a recovery,
+    # however late its status was polled; b was read in flight and ended complete.
+    ledger = Ledger(acknowledged={"a": 1.0, "b": 2.0, "c": 5.0}, kills=[3.0],
+                    open_at_kill={"b"})
     observed = Observed(states={"a": ["queued", "complete"], "b": ["running", "complete"],
                                 "c": ["complete", "expired"]},
-                        terminal_at={"a": 1.5, "b": 4.0, "c": 5.5})
+                        terminal_at={"a": 4.5, "b": 4.0, "c": 5.5})
     verdict = judge(ledger, observed, {"a": ["complete"], "b": ["complete"],
                                        "c": ["complete"]})
     assert (verdict["lost"], verdict["duplicated"], verdict["backwards"]) == ([], [], [])
     assert verdict["audit_lost"] == []
-    assert verdict["recovered"] == 1  # b: acknowledged before the kill, done after it
-    assert verdict["time_to_visible_s"]["status"] == {"count": 3, "p50": 0.5, "p99": 2.0}
+    assert verdict["recovered"] == 1 and verdict["open_at_kills"] == 1
+    assert verdict["time_to_visible_s"]["status"] == {"count": 3, "p50": 2.0, "p99": 3.5}
+
+
+def test_a_failed_trace_is_not_lost_but_must_say_why() -> None:
+    ledger = Ledger(acknowledged={"told": 1.0, "silent": 1.0})
+    observed = Observed(states={"told": ["queued", "failed"], "silent": ["failed"]},
+                        terminal_at={"told": 2.0, "silent": 2.0},
+                        errors={"told": "explainer_error", "silent": None})
+    verdict = judge(ledger, observed)
+    assert verdict["lost"] == [] and verdict["failed"] == ["silent", "told"]
+    assert verdict["failed_without_error"] == ["silent"]
 
 
 def test_each_anomaly_is_named() -> None:

@@ -5,8 +5,9 @@ state, its states never going backwards, whatever was killed meanwhile (CONTRACT
 Given what the clients saw and what each channel later showed, `judge` counts per trace:
 
 - lost: acknowledged, yet never terminal (or unknown) on the status channel;
-- failed: acknowledged and ended `failed` although only processes were killed: the
-  trace survived but its work did not (a queue that was not durable);
+- failed: acknowledged and ended `failed`: a terminal state like any other (§2.2 lets
+  a trace fail), so reported, never counted as lost; but a failed trace carries an
+  `error` (§2.2), and one that does not is counted apart (failed without error);
 - duplicated: two different terminal states for one trace (status, audit or webhook, or
   across them), two terminal audit lines, or two webhook event ids for one trace's
   ending; Jepsen's own checker forgives duplicates, this one does not (a repeated
@@ -20,7 +21,8 @@ Given what the clients saw and what each channel later showed, `judge` counts pe
 - backwards: a state observed after a later one (e.g. complete, then running);
 - unexpected: terminal traces no client was acknowledged for (allowed: a response that
   never left may still have opened its trace), reported, not failed;
-- recovered: acknowledged before a kill, not terminal at the kill, complete after it.
+- recovered: observed not terminal just before a kill (a sample of the newest
+  acknowledged traces is read at each kill), and complete after it.
 
 And per channel, the time from acknowledgement to the terminal state being visible.
 """
@@ -56,6 +58,8 @@ class Ledger:
     refused: int = 0  # answers other than 200 (e.g. while the gateway restarted)
     unanswered: int = 0  # no answer at all (connection refused or reset)
     kills: list[float] = field(default_factory=list)  # when each process fault struck
+    # Traces read as not terminal just before a kill (a sample of the newest acknowledged).
+    open_at_kill: set[str] = field(default_factory=set)
     hooked: dict[str, float] = field(default_factory=dict)  # webhook registered (201), when
     hook_refused: int = 0  # registrations not answered 201 (e.g. during a restart)
 
@@ -68,6 +72,7 @@ class Observed:
     states: dict[str, list[str]] = field(default_factory=dict)
     terminal_at: dict[str, float] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)  # answered 404
+    errors: dict[str, Any] = field(default_factory=dict)  # a failed trace's `error`
 
 
 def terminal_audit_lines(lines: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -152,15 +157,17 @@ def judge(ledger: Ledger, observed: Observed,
                "sse_lost": verdict["lost"], "sse_backwards": verdict["backwards"]}
     backwards = sorted(t for t, seen in observed.states.items() if _went_back(seen))
     unexpected = sorted(set(audit or {}) - set(acked))
-    recovered = sorted(t for t, at in acked.items() if any(
-        at < kill < observed.terminal_at.get(t, -1.0) for kill in ledger.kills)
-        and observed.states.get(t, [""])[-1] == "complete")
+    recovered = sorted(t for t in ledger.open_at_kill & set(acked)
+                       if observed.states.get(t, [""])[-1] == "complete")
     return {
         "acknowledged": len(acked), "refused": ledger.refused, "unanswered": ledger.unanswered,
         "lost": lost, "duplicated": duplicated,
         "failed": sorted(t for t in acked if observed.states.get(t, [""])[-1] == "failed"),
+        "failed_without_error": sorted(t for t in acked if observed.states.get(t, [""])[-1]
+                                       == "failed" and not observed.errors.get(t)),
         "backwards": backwards,
         "unexpected": len(unexpected), "recovered": len(recovered),
+        "open_at_kills": len(ledger.open_at_kill),
         "kills": len(ledger.kills), **audit_lost, **webhook, **sse,
         "time_to_visible_s": {
             "status": quantiles([observed.terminal_at[t] - at for t, at in acked.items()
@@ -209,6 +216,8 @@ def follow_status(url: str, token: str | None, ledger: Ledger, deadline_s: float
                 seen = observed.states.setdefault(trace_id, [])
                 if not seen or seen[-1] != state:
                     seen.append(state)
+                if state == "failed":
+                    observed.errors[trace_id] = response.json().get("error")
                 if state in TERMINAL:
                     observed.terminal_at.setdefault(trace_id, time.monotonic())
                     pending.discard(trace_id)
@@ -262,6 +271,28 @@ def audit_channel(path: str | None, ledger: Ledger, observed: Observed | None = 
             at = datetime.fromisoformat(str(line["ts"]).replace("Z", "+00:00")).timestamp()
             delays[trace_id] = max(0.0, at - offset - ledger.acknowledged[trace_id])
     return {t: s for t, s in terminal.items() if t in ledger.acknowledged}, delays
+
+
+OPEN_SAMPLE = 40  # the newest acknowledged traces read just before each kill
+
+
+def still_open(url: str, token: str | None, acknowledged: list[str]) -> set[str]:
+    """Of the newest acknowledged traces, those the status channel shows not terminal:
+    work that is in flight when the kill strikes, so that 'recovered' means recovered."""
+    import httpx
+
+    from ..client import SidecarClient
+
+    found = set()
+    with SidecarClient(url, token, timeout=2.0) as client:
+        for trace_id in acknowledged[-OPEN_SAMPLE:]:
+            try:
+                response = client.status(trace_id)
+            except httpx.HTTPError:
+                continue
+            if response.status_code == 200 and response.json().get("state") not in TERMINAL:
+                found.add(trace_id)
+    return found
 
 
 def drive(url: str, token: str | None, restart: Callable[[str], float],
@@ -330,6 +361,7 @@ def drive(url: str, token: str | None, restart: Callable[[str], float],
         try:
             for n, role in enumerate(roles, 1):
                 until(n / (len(roles) + 1))
+                ledger.open_at_kill |= still_open(url, token, list(ledger.acknowledged))
                 ledger.kills.append(time.monotonic())
                 downtime[role] = round(restart(role), 2)
             until(1.0)

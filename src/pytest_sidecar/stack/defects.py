@@ -148,8 +148,8 @@ _ALL = (
            "webhook registrations live in memory: a restart forgets them, and the endings "
            "of traces registered before it are never delivered"),
     Defect("stall-fails-jobs", "§10",
-           "a job that overran its wall-clock deadline fails its trace, so a process "
-           "that was only paused (SIGSTOP, a long GC) loses acknowledged work"),
+           "a job that overran its wall-clock deadline (a process only paused: SIGSTOP, a "
+           "long GC) fails its trace with no error saying why"),
     Defect("queue-in-memory", "§10",
            "the explainer's queue lives in memory: a killed process loses acknowledged traces"),
     Defect("explain-accepted-when-store-down", "§10",

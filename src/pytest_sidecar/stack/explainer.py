@@ -209,8 +209,9 @@ class Explainer:
                 await self.store.transition(trace_id, "failed", error="budget_exceeded")
                 return
         if defects.on("stall-fails-jobs") and time.monotonic() - work_started > service + 1.5:
-            # The defect: a wall-clock job deadline fails work that was only paused.
-            await self.store.transition(trace_id, "failed", error="explainer_timeout")
+            # The defect: a wall-clock job deadline fails work that was only paused, and
+            # says nothing of why.
+            await self.store.transition(trace_id, "failed", error=None)
             return
         if faults["attribution"] == "fail" and not defects.on("fail-attribution-completes"):
             await self.store.transition(trace_id, "failed", error="chaos_fail_attribution")
