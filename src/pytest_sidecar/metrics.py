@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import httpx
@@ -126,6 +127,28 @@ def scrape(url: str, timeout: float = 10.0) -> Scrape:
 def delta(before: Scrape, after: Scrape, name: str, **labels: str) -> float:
     """How much `name` (summed over matching labels) moved between two scrapes."""
     return after.total(name, **labels) - before.total(name, **labels)
+
+
+def decreased(before: Scrape, after: Scrape) -> list[str]:
+    """Counter samples (§6: counters never decrease while the process lives) whose value
+    in `after` is below `before`'s: a reset, or a counter computed from a window."""
+    found = []
+    for sample in before.samples:
+        if after.family_type(sample.name) != "counter":
+            continue
+        now = [s.value for s in after.samples
+               if s.name == sample.name and s.labels == sample.labels]
+        if now and now[0] < sample.value:
+            found.append(f"{sample.name}{dict(sample.labels)} {sample.value:g} -> {now[0]:g}")
+    return found
+
+
+def labels_holding(scrape: Scrape, needles: Iterable[str]) -> list[str]:
+    """Label values that contain any of `needles` (ids or paths a spec itself sent: §6
+    says no label carries a trace id, a request id, a token or user text)."""
+    wanted = [n for n in needles if n]
+    return sorted({f"{s.name}{{{key}={value[:60]!r}}}" for s in scrape.samples
+                   for key, value in s.labels if any(n in value for n in wanted)})
 
 
 def lint(scrape: Scrape, max_series: int = DEFAULT_MAX_SERIES) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 from pytest_sidecar.client import SidecarClient
 from pytest_sidecar.fixtures.throttle import Throttle
 from pytest_sidecar.fixtures.traces import Traces
-from pytest_sidecar.metrics import delta, lint
+from pytest_sidecar.metrics import decreased, delta, labels_holding, lint
 from pytest_sidecar.outcomes import FailReason, fail
 
 pytestmark = [pytest.mark.profile("observability"), pytest.mark.contract("§6"),
@@ -135,6 +135,8 @@ def test_the_expositions_follow_the_rules_and_stay_bounded(
     gateway = quiet_target.client("b", "write", sidecar_config.timeout, retry=True)
     own = Traces(quiet_target.target, sidecar_config, lambda: gateway)
 
+    sent: list[str] = []  # every id and unmatched path this spec sent: never a label
+
     def round_of(count: int) -> dict[str, Any]:
         """`count` traces through every trace route, then a scrape of both endpoints."""
         opened = [own.open(gateway).trace_id for _ in range(count)]
@@ -143,6 +145,8 @@ def test_the_expositions_follow_the_rules_and_stay_bounded(
             gateway.status(trace_id)
             gateway.graph(trace_id)
             gateway.status("missing-" + trace_id)  # a 404 per trace id
+            gateway.http.get(f"/v1/unmatched-{trace_id}")  # a path no route matches
+            sent.extend([trace_id, f"missing-{trace_id}", f"unmatched-{trace_id}"])
         return {which: scraper.scrape() for which, scraper in scrapers.items()}
 
     # The warm-up touches every label set the second round can (a first scrape too: a
@@ -158,6 +162,13 @@ def test_the_expositions_follow_the_rules_and_stay_bounded(
     assert not empty, f"§6: no series at all on the {empty} endpoint(s)"
     problems = {which: lint(scrape) for which, scrape in after.items()}
     assert not any(problems.values()), f"§6: {problems}"
+    # Judged on every target, shared or not: this spec knows what it sent.
+    secrets = [*sent, *quiet_target.target.secrets()]
+    carried = {which: labels_holding(scrape, secrets) for which, scrape in after.items()}
+    assert not any(carried.values()), (
+        f"§6: labels carry ids, paths or tokens this spec sent: {carried}")
+    went_down = {which: decreased(warm[which], after[which]) for which in after}
+    assert not any(went_down.values()), f"§6: counters decreased: {went_down}"
     gateway.close()
     grown = {f"{which}:{family}": (warm[which].series(family), after[which].series(family))
              for which, scrape in after.items() for family in scrape.types

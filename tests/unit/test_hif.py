@@ -56,13 +56,15 @@ def broken(mutate: Any) -> list[str]:
     (lambda d: d["incidences"][0].update(weight=1.5), "greater than the maximum of 1"),
     (lambda d: d["nodes"][0].update(label=None), "None is not of type 'string'"),
     (lambda d: d["nodes"][0].update(attributes=None), "None is not of type 'object'"),
-    (lambda d: d["meta"].update(created_at="yesterday"), "is not RFC 3339"),
+    (lambda d: d["meta"].update(created_at="yesterday"), "is not an RFC 3339 time"),
     (lambda d: d["meta"].update(version="hif-2"), "'hif-1' was expected"),
     (lambda d: d["meta"].update(granularity="sentence"), "!= status granularity"),
     (lambda d: d["nodes"].pop(next(i for i, n in enumerate(d["nodes"])
                                    if n["type"] == "output_token")), "output_token nodes for 50"),
     (lambda d: d.pop("meta"), "'meta' is a required property"),
     (lambda d: d["incidences"][0].update(node_ids=["x"]), "is too short"),
+    (lambda d: d["meta"].update(created_at="2026-01-01T00:00:00"), "with an offset"),
+    (lambda d: d["meta"].update(created_at="2026-01-01T01:00:00+01:00"), "not in UTC"),
 ])
 def test_each_violation_is_reported(mutate: Any, expected: str) -> None:
     errors = broken(mutate)
@@ -79,3 +81,14 @@ def test_v2_envelope_schema() -> None:
     assert schema_errors_v2(envelope) == []
     envelope["hypergraph"]["hyperedges"][0]["interaction_type"] = "MAGIC"
     assert schema_errors_v2(envelope)
+    envelope["hypergraph"]["hyperedges"][0]["interaction_type"] = "SYNERGY"
+    envelope["hypergraph"]["nodes"][0]["text"] = ""
+    assert any("text" in e for e in schema_errors_v2(envelope)), "§4: an empty node text"
+
+
+def test_token_outputs_without_positions_are_valid() -> None:
+    """§4 makes `position` optional: a token graph that gives none is judged by count."""
+    def drop_positions(doc: dict[str, Any]) -> None:
+        for node in doc["nodes"]:
+            node.pop("position", None)
+    assert broken(drop_positions) == []

@@ -6,7 +6,7 @@ import math
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from pytest_sidecar.metrics import delta, lint, parse
+from pytest_sidecar.metrics import decreased, delta, labels_holding, lint, parse
 
 
 def registry() -> tuple[CollectorRegistry, Counter, Histogram]:
@@ -79,3 +79,30 @@ def test_cardinality_is_counted_in_label_sets() -> None:
     scrape = parse(generate_latest(r).decode())
     assert scrape.label_sets("requests") == 12 and scrape.label_sets("latency_seconds") == 1
     assert any("12 label sets (> 10)" in p for p in lint(scrape, max_series=10))
+
+
+COUNTER_TEXT = ("# HELP jobs_total Jobs.\n# TYPE jobs_total counter\n"
+                'jobs_total{state="complete"} {complete}\njobs_total{state="failed"} {failed}\n'
+                "# HELP depth Depth.\n# TYPE depth gauge\ndepth {depth}\n")
+
+
+def exposition(complete: float, failed: float, depth: float) -> str:
+    return (COUNTER_TEXT.replace("{complete}", str(complete))
+            .replace("{failed}", str(failed)).replace("{depth}", str(depth)))
+
+
+def test_a_counter_that_goes_down_is_named_and_a_gauge_may() -> None:
+    before = parse(exposition(5, 2, 9))
+    assert decreased(before, parse(exposition(6, 2, 1))) == []
+    found = decreased(before, parse(exposition(7, 0, 9)))
+    assert found == ["jobs_total{'state': 'failed'} 2 -> 0"]
+
+
+def test_labels_holding_what_a_spec_sent_are_found() -> None:
+    text = ("# HELP http_requests_total R.\n# TYPE http_requests_total counter\n"
+            'http_requests_total{path="/v1/traces/{trace_id}/status"} 3\n'
+            'http_requests_total{path="/v1/unmatched-abc123"} 1\n')
+    scrape = parse(text)
+    assert labels_holding(scrape, ["abc123", ""]) == [
+        "http_requests_total{path='/v1/unmatched-abc123'}"]
+    assert labels_holding(scrape, ["zzz"]) == []
