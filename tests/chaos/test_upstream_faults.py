@@ -200,14 +200,26 @@ def counted_by_metrics(before: Any, after: Any, soak: Soak) -> dict[str, Any] | 
 @pytest.mark.contract("§10")
 @pytest.mark.clause("§10/breaker")
 def test_the_breaker_opens_after_the_threshold_and_closes_after_recovery(
-        chaos: Any, gateway_factory: Any, sidecar_target: Any, evidence: Any) -> None:
+        chaos: Any, gateway_factory: Any, sidecar_target: Any, metrics_factory: Any,
+        evidence: Any) -> None:
     settings = breaker_settings(sidecar_target)
     failures, cooldown = int(settings["failures"]), float(settings["cooldown_s"])
     client = gateway_factory("a", "write", raw=True)
+    # The breaker's metrics (§10) are judged where the gateway's /metrics is declared.
+    scrape = metrics_factory("gateway").scrape \
+        if "metrics:gateway" in sidecar_target.capabilities else None
     wait_until_closed(client, sidecar_target)
+    gauge: dict[str, float] = {}
+    if scrape:
+        before = scrape()
+        gauge["closed"] = before.value("upstream_breaker_state")
     with chaos.fault("upstream-errors", status=500):
         tripping = [client.chat() for _ in range(failures)]
         fast = client.chat()
+        if scrape:
+            while_open = scrape()
+            gauge["open"] = while_open.value("upstream_breaker_state")
+            fastfails = delta(before, while_open, "upstream_breaker_fastfail_total")
     statuses = [r.status_code for r in tripping]
     assert statuses == [502] * failures, (
         f"§10: the first {failures} upstream failures reach the upstream (502); got {statuses}")
@@ -222,6 +234,14 @@ def test_the_breaker_opens_after_the_threshold_and_closes_after_recovery(
     took = time.monotonic() - opened
     assert closed, f"§10: chats still fail {took:.1f}s after recovery (cooldown {cooldown:g}s)"
     assert client.chat().status_code == 200, "§10: a successful trial closes the breaker"
+    if scrape:
+        gauge["after"] = scrape().value("upstream_breaker_state")
+        assert (gauge["closed"], gauge["open"], gauge["after"]) == (0, 1, 0), (
+            f"§10: upstream_breaker_state read {gauge} (closed 0, open 1, closed again 0)")
+        assert fastfails >= 1, (
+            "§10: upstream_breaker_fastfail_total did not move for a chat the open breaker "
+            "refused")
+    evidence.record(breaker_state=gauge or "not judged (metrics:gateway not declared)")
     evidence.record(failures=failures, cooldown_s=cooldown, statuses=statuses,
                     open_answer=[fast.status_code, code_of(fast)], retry_after=retry_after,
                     closed_after_s=round(took, 2))
