@@ -36,7 +36,10 @@ TRACE_ROUTES: dict[str, tuple[tuple[str, ...], Probe]] = {
 
 
 def shape(response: httpx.Response) -> tuple[int, str | None, list[str]]:
-    """What §3 compares: the status, the error code and the body's shape."""
+    """What §3 compares: the status, the error code and the body's shape (a live event
+    stream, left unread, by its status and type alone)."""
+    if "event-stream" in response.headers.get("content-type", ""):
+        return response.status_code, None, ["<event stream>"]
     body = response.json() if response.content else {}
     return (response.status_code, body.get("code") if isinstance(body, dict) else None,
             sorted(body) if isinstance(body, dict) else [])

@@ -70,6 +70,27 @@ class FakeTarget:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self) -> None:
+                """The chat route: refused without a token when auth is on, else a
+                one-token completion (what the auth and tenant probes ask)."""
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                authed = self.headers.get("authorization", "").startswith("Bearer tok-")
+                refused = owner.require_auth and not authed
+                status = 401 if refused else (200 if self.path == "/v1/chat/completions"
+                                              else 404)
+                payload = {"code": "unauthorized", "message": "no token"} if refused else {
+                    "id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
+                    "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
+                                               "message": {"role": "assistant",
+                                                           "content": "ok"}}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, *args: Any) -> None:
                 pass
 

@@ -46,8 +46,8 @@ def test_declared_but_failing_its_probe_is_a_failure(
         pytester: pytest.Pytester, fake_target_factory: Callable[..., Any]) -> None:
     result = run(pytester, fake_target_factory(require_auth=False), ["chat", "auth"], '"auth"')
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*DECLARED_BUT_MISSING: auth: declares 'auth' but a request "
-                                 "without a token got 404, not 401*"])
+    result.stdout.fnmatch_lines(["*DECLARED_BUT_MISSING: auth: declares 'auth' but a chat "
+                                 "without a token got 200, not 401*"])
 
 
 def test_declared_and_probed_runs_and_records_evidence(

@@ -9,9 +9,9 @@ import pytest
 from tests.detection import matrix
 from tests.detection.matrix import cites, judge, sections
 
-DEFECT = "no-explanation-metadata"  # clause §2.1; expected: the lifecycle spec
+DEFECT = "no-explanation-metadata"  # clause §2.1; expected: the metadata spec
 LIFECYCLE = ("tests/e2e/test_trace_workflow.py::"
-             "test_lifecycle_reaches_complete_with_a_valid_graph[sentence]")
+             "test_an_explained_chat_carries_its_explanation_metadata[sentence-None]")
 OTHER = "tests/e2e/test_cors.py::test_other_origins_get_no_allow_headers"
 
 
