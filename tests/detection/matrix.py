@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_sidecar.stack.defects import DEFECTS, ENV
+from pytest_sidecar.stack.variants import ENV as VARIANTS_ENV
+from pytest_sidecar.stack.variants import VARIANTS
 
 from .expectations import EXPECTED, MAY_FAIL
 
@@ -117,20 +119,66 @@ def judge(defect: str, results: list[dict[str, Any]], seconds: float = 0.0) -> V
     return verdict
 
 
-def run(defect: str, workers: int = 2, timeout: float = 600.0) -> Verdict:
-    """Run the selection against an embedded stack with `defect` switched on."""
-    with tempfile.TemporaryDirectory(prefix=f"detect-{defect}-") as reports:
-        env = {**os.environ, ENV: defect}
+def suite_results(env: dict[str, str], label: str, workers: int = 2,
+                  timeout: float = 900.0) -> tuple[list[dict[str, Any]], float]:
+    """Run the selection against an embedded stack started with `env`; its results."""
+    with tempfile.TemporaryDirectory(prefix=f"detect-{label}-") as reports:
         command = [sys.executable, "-m", "pytest", *SELECTION, "-q", "-p", "no:cacheprovider",
                    "-p", "no:randomly", f"--sidecar-report-dir={reports}"]
         if workers:
             command += ["-n", str(workers)]
         started = time.monotonic()
-        subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=timeout, check=False)
         elapsed = time.monotonic() - started
         report = json.loads((Path(reports) / "latest" / "sidecar-report.json").read_text())
-    return judge(defect, report["results"], elapsed)
+    return report["results"], elapsed
+
+
+def run(defect: str, workers: int = 2, timeout: float = 900.0) -> Verdict:
+    """Run the selection against an embedded stack with `defect` switched on."""
+    results, elapsed = suite_results({ENV: defect}, defect, workers, timeout)
+    return judge(defect, results, elapsed)
+
+
+@dataclass
+class VariantVerdict:
+    """What the suite did against one allowed variation: it must fail nothing and skip
+    nothing but what the variation does not declare."""
+
+    variant: str
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # skips other than NOT_DECLARED
+    not_declared: int = 0
+    passed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        return self.passed > 0 and not self.failed and not self.skipped
+
+
+def judge_variant(variant: str, results: list[dict[str, Any]],
+                  seconds: float = 0.0) -> VariantVerdict:
+    """Sort one run's results against an allowed variation."""
+    verdict = VariantVerdict(variant, seconds=round(seconds, 1))
+    for result in results:
+        reason = result.get("reason") or ""
+        if result["outcome"] == "passed":
+            verdict.passed += 1
+        elif result["outcome"] in ("failed", "error"):
+            verdict.failed[result["nodeid"]] = reason
+        elif result.get("reason_code") == "NOT_DECLARED":
+            verdict.not_declared += 1
+        else:
+            verdict.skipped[result["nodeid"]] = reason
+    return verdict
+
+
+def run_variant(variant: str, workers: int = 2, timeout: float = 900.0) -> VariantVerdict:
+    """Run the selection against an embedded stack showing one allowed variation."""
+    results, elapsed = suite_results({VARIANTS_ENV: variant}, variant, workers, timeout)
+    return judge_variant(variant, results, elapsed)
 
 
 def rejudge(saved: dict[str, Any]) -> Verdict:
@@ -165,11 +213,16 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("defects", nargs="*", help="defects to run (default: all)")
+    parser.add_argument("--variants", nargs="*", metavar="VARIANT",
+                        help="run these allowed variations instead (none named: all, one by "
+                        "one; 'all': every one together)")
     parser.add_argument("--markdown", action="store_true", help="print the table")
     parser.add_argument("--json", help="write the verdicts to this file")
     parser.add_argument("--rejudge", metavar="JSON", help="judge the failures saved by an "
                         "earlier --json again with the current expectations (no run)")
     args = parser.parse_args(argv)
+    if args.variants is not None:
+        return main_variants(args.variants or list(VARIANTS))
     saved = {v["defect"]: v for v in json.loads(Path(args.rejudge).read_text())} \
         if args.rejudge else {}
     names = args.defects or list(saved or DEFECTS)
@@ -186,6 +239,21 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps([v.__dict__ for v in verdicts], indent=1))
     if args.markdown:
         print(markdown(verdicts))
+    return 0 if all(v.clean for v in verdicts) else 1
+
+
+def main_variants(names: list[str]) -> int:
+    """Run the suite against each allowed variation; 0 when every one is clean."""
+    verdicts = []
+    for name in names:
+        verdict = run_variant(name)
+        verdicts.append(verdict)
+        print(f"{name:28} {'clean' if verdict.clean else 'FALSE ALARM':11} "
+              f"passed={verdict.passed} not_declared={verdict.not_declared} "
+              f"failed={sorted(verdict.failed)} skipped={sorted(verdict.skipped)} "
+              f"{verdict.seconds}s", flush=True)
+        for nodeid, reason in {**verdict.failed, **verdict.skipped}.items():
+            print(f"    {nodeid}: {reason[:300]}", flush=True)
     return 0 if all(v.clean for v in verdicts) else 1
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,8 +48,9 @@ def snippet(messages: list[dict[str, Any]]) -> str | None:
 
 
 class Auditor:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, extra: Mapping[str, Any] | None = None) -> None:
         self.path = path
+        self.extra = dict(extra or {})  # fields a policy adds to every line
         self.log = AppendLog(path)
         self._last_state: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -63,7 +64,7 @@ class Auditor:
 
     async def write(self, event: str, service: str = "gateway", **fields: Any) -> None:
         await self.log.write({"ts": rfc3339(time.time()), "service": service, "event": event,
-                              **fields})
+                              **fields, **self.extra})
 
     def _spawn(self, event: str, service: str, **fields: Any) -> None:
         task = asyncio.create_task(self.write(event, service, **fields))

@@ -18,6 +18,8 @@ from .defects import DEFECTS
 from .defects import ENV as DEFECTS_ENV
 from .logs import configure as configure_logs
 from .settings import SUITE_DEFAULTS, StackConfigError, from_env
+from .variants import ENV as VARIANTS_ENV
+from .variants import VARIANTS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--defect", action="append", default=[], metavar="NAME",
                        help="run with this opt-in defect (repeatable; 'list' lists them; "
                        "added to SIDECAR_DEFECTS)")
+    serve.add_argument("--variant", action="append", default=[], metavar="NAME",
+                       help="behave in a way the contract allows and this stack does not by "
+                       "default (repeatable; 'list' lists them, 'all' takes every one; added "
+                       "to SIDECAR_VARIANTS)")
     serve.add_argument("--suite", action="store_true",
                        help="defaults for running pytest-sidecar against this stack: high "
                        "rate limits, a CORS origin, webhooks to 127.0.0.1 (the environment "
@@ -52,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         for defect in DEFECTS.values():
             print(f"{defect.name:36} {defect.clause:6} {defect.summary}")
         return 0
+    if "list" in args.variant:
+        for variant in VARIANTS.values():
+            print(f"{variant.name:28} {variant.clause:6} {variant.summary}")
+        return 0
     if not args.target_file:
         parser.error("serve: --target-file is required")
     state_dir = args.state_dir or tempfile.mkdtemp(prefix="sidecar-stack-")
@@ -64,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         env = {**SUITE_DEFAULTS, **os.environ} if args.suite else dict(os.environ)
         if args.defect:
             env[DEFECTS_ENV] = ",".join([env.get(DEFECTS_ENV, ""), *args.defect]).strip(",")
+        if args.variant:
+            env[VARIANTS_ENV] = ",".join([env.get(VARIANTS_ENV, ""), *args.variant]).strip(",")
         settings = from_env(state_dir, env)
     except StackConfigError as exc:
         print(f"sidecar-stack: error: {exc}", file=sys.stderr)

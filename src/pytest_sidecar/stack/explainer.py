@@ -21,6 +21,7 @@ from .chaos import ChaosControl
 from .hif import build_hif, model_hash
 from .jobqueue import DurableQueue
 from .metrics import GRANULARITIES, ExplainerMetrics
+from .policies import Policies
 from .settings import StackSettings
 from .store import TERMINAL, StatusStore, rfc3339
 from .text import sentences, tokenize
@@ -42,9 +43,10 @@ def service_seconds(settings: StackSettings, completion: str, granularity: str) 
 
 class Explainer:
     def __init__(self, settings: StackSettings, store: StatusStore, queue: DurableQueue,
-                 artifacts: ArtifactStore, chaos: ChaosControl) -> None:
+                 artifacts: ArtifactStore, chaos: ChaosControl,
+                 policies: Policies | None = None) -> None:
         self.settings, self.store, self.queue, self.artifacts = settings, store, queue, artifacts
-        self.chaos = chaos
+        self.chaos, self.policies = chaos, policies or Policies()
         self._cancel: dict[str, asyncio.Event] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
@@ -196,7 +198,9 @@ class Explainer:
         allowed = service if budget is None else min(service, budget / 1000)
         spent, work_started = 0.0, time.monotonic()
         for stage, share, progress in STAGES:
-            if stage != "capture":
+            if stage == self.policies.partial_at_stage:  # the optional state (§2.2)
+                await self.store.transition(trace_id, "partial", stage=stage, progress=progress)
+            elif stage != "capture":
                 await self.store.update(trace_id, stage=stage, progress=progress)
             step = min(service * share, allowed - spent)
             started = time.monotonic()
@@ -221,9 +225,9 @@ class Explainer:
             featureset = "saliency"
             await self.store.update(trace_id, bp_actions=sorted(
                 {*record.get("bp_actions", []), "saliency-fallback"}))
-        graph = build_hif(prompt=job["prompt"], completion=job["completion"],
-                          granularity=job["granularity"], featureset=featureset,
-                          model=job["model"], created_at=rfc3339(time.time()))
+        graph = self.policies.shape_graph(build_hif(
+            prompt=job["prompt"], completion=job["completion"], granularity=job["granularity"],
+            featureset=featureset, model=job["model"], created_at=rfc3339(time.time())))
         key = artifact_key(trace_id, job["granularity"], featureset,
                            model_hash(job["model"]), time.time())
         if faults["drop_s3"] and not defects.on("drop-s3-completes"):

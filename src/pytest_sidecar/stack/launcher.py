@@ -25,10 +25,12 @@ import uvicorn
 
 from ..atomic import write_atomic
 from . import defects
-from .gateway import create_explainer_app, create_gateway, served_routes
+from .gateway import create_explainer_app, create_gateway, routes_of, served_routes
 from .services import Services
 from .settings import StackSettings, TokenInfo
 from .upstream import create_fake_upstream
+from .variants import parse as parse_variants
+from .variants import policies_of
 
 log = logging.getLogger("sidecar.stack")
 
@@ -106,7 +108,8 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
                            else [])],
         "rate_limits": rate_limits_document(settings),
         "x-reference-stack": {"pid": os.getpid(), "state_dir": settings.state_dir,
-                              "upstream": upstream, "defects": sorted(settings.defects)},
+                              "upstream": upstream, "defects": sorted(settings.defects),
+                              "variants": list(settings.variants)},
     }
     if settings.tokens:
         doc["tenants"] = target_tenants(settings.tokens)
@@ -149,7 +152,9 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
     if upstream_url is None:
         fake_sock = _bind("127.0.0.1", 0)
         upstream_url = _url("127.0.0.1", fake_sock)
-        fake = create_fake_upstream(settings.fake_latency_ms, settings.fake_token_ms)
+        policies = policies_of(parse_variants(settings.variants))
+        fake = create_fake_upstream(settings.fake_latency_ms, settings.fake_token_ms,
+                                    policies.tokens_per_chunk, policies.usage_chunk)
         servers.append((_Server(_config(fake)), fake_sock))
     services = Services.build(settings, upstream_url)
     await services.start()
@@ -172,13 +177,17 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
         url = _url(host, gateway_sock)
         doc = target_document(settings, url, None if settings.llm_proxy_url else upstream_url)
         doc["metrics"]["explainer"] = _url(host, explainer_sock) + "/metrics"
-        doc["routes"] = served_routes()
+        variants = parse_variants(settings.variants)
+        doc["routes"] = served_routes(routes_of(variants))
         # The API this stack serves is the one the package ships (it validates requests
         # against it).
         doc["openapi"] = str(resources.files("pytest_sidecar.contracts").joinpath(
             "hypergraph-api.yaml"))
         if log_file:
             doc["files"]["log"] = os.path.abspath(log_file)
+        for variant in variants:  # what an allowed variation declares differently
+            if variant.target:
+                variant.target(doc)
         write_atomic(target_file, json.dumps(doc, indent=2).encode(), mode=0o600)  # tokens
         # What exists now (modules, apps, settings) lives as long as the stack: keep it out
         # of the collector, whose full passes over it stalled the loop under load.

@@ -7,6 +7,7 @@ label set is bounded: unmatched paths count as `unmatched`.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -19,7 +20,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class GatewayMetrics:
-    def __init__(self) -> None:
+    def __init__(self, extra: Mapping[str, tuple[str, Mapping[str, str]]] | None = None
+                 ) -> None:
         # No `_created` gauge per counter: noise for scrapers and for the §6 lint.
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
@@ -45,6 +47,8 @@ class GatewayMetrics:
         self.upstream_retries = Counter("upstream_retries", "Upstream calls retried, by "
                                         "reason (only connect errors are)", ["reason"],
                                         registry=r)
+        for name, (help_text, labels) in (extra or {}).items():  # a policy's own families
+            Gauge(name, help_text, list(labels), registry=r).labels(**labels).set(1)
         if defects.on("metrics-trace-id-label"):
             self.status_reads_by_trace = Counter(
                 "trace_status_reads", "Status reads per trace", ["trace_id"], registry=r)

@@ -15,10 +15,13 @@ from .explainer import Explainer
 from .idempotency import IdempotencyStore
 from .jobqueue import DurableQueue
 from .metrics import GatewayMetrics
+from .policies import Policies
 from .ratelimit import RateLimiter
 from .settings import StackSettings
 from .store import StatusStore
 from .upstream import UpstreamClient
+from .variants import parse as parse_variants
+from .variants import policies_of
 from .webhooks import WebhookDispatcher
 
 _UPSTREAM_CHECK_TTL_S = 1.0  # /readyz may be polled often; do not probe upstream each time
@@ -39,16 +42,18 @@ class Services:
     webhooks: WebhookDispatcher
     auditor: Auditor
     chaos: ChaosControl
+    policies: Policies = field(default_factory=Policies)
     _upstream_ok: tuple[float, bool] = field(default=(0.0, False))
 
     @classmethod
     def build(cls, settings: StackSettings, upstream_url: str | None) -> Services:
+        policies = policies_of(parse_variants(settings.variants))
         chaos = ChaosControl(settings.chaos_control_path)
         store = StatusStore(settings.status_json_path)
         queue = DurableQueue(settings.queue_dir)
         artifacts = ArtifactStore(settings.artifact_root)
-        explainer = Explainer(settings, store, queue, artifacts, chaos)
-        metrics = GatewayMetrics()
+        explainer = Explainer(settings, store, queue, artifacts, chaos, policies)
+        metrics = GatewayMetrics(policies.extra_metrics)
         upstream = (UpstreamClient(upstream_url, settings.upstream_timeout_s, chaos,
                                    Breaker(settings.breaker_failures,
                                            settings.breaker_cooldown_s), metrics)
@@ -58,8 +63,8 @@ class Services:
                    RateLimiter(settings.rate_limits, settings.tenant_rate_limits),
                    IdempotencyStore(settings.idempotency_path), metrics,
                    WebhookDispatcher(settings.webhooks_path, store, settings.webhook_allow_hosts,
-                                     settings.webhook_backoff_s),
-                   Auditor(settings.audit_log_path), chaos)
+                                     settings.webhook_backoff_s, policies),
+                   Auditor(settings.audit_log_path, policies.audit_extra), chaos, policies)
 
     async def start(self) -> None:
         """Load state, settle orphans, start flushing and explaining."""

@@ -16,6 +16,9 @@ from .defects import ENV as DEFECTS_ENV
 from .defects import UnknownDefect
 from .defects import parse as parse_defects
 from .ratelimit import DEFAULTS, Limit
+from .variants import ENV as VARIANTS_ENV
+from .variants import UnknownVariant
+from .variants import parse as parse_variants
 
 # Every environment variable the stack reads (a deployment's ConfigMap may set only
 # these; the platform specs check the chart's ConfigMap against this list).
@@ -28,7 +31,7 @@ ENV_VARS = (
     "RATE_LIMIT_READ_RPS", "RATE_LIMIT_READ_BURST",
     "RATE_LIMIT_WRITE_RPS", "RATE_LIMIT_WRITE_BURST", "RATE_LIMITS_JSON",
     "CORS_ALLOW_ORIGINS", "WEBHOOK_ALLOW_HOSTS", "WEBHOOK_BACKOFF_MS", "AUDIT_LOG_PATH",
-    "CHAOS_CONTROL_PATH", "SIDECAR_DEFECTS",
+    "CHAOS_CONTROL_PATH", "SIDECAR_DEFECTS", "SIDECAR_VARIANTS",
 )
 
 
@@ -70,6 +73,7 @@ class StackSettings:
     chaos_control: str | None = None  # default: <state dir>/chaos.json
     status_json: str | None = None  # default: <state dir>/status.json
     defects: frozenset[str] = frozenset()  # opt-in bugs for the detection matrix
+    variants: tuple[str, ...] = ()  # allowed variations (stack/variants.py), by name
 
     @property
     def status_json_path(self) -> str:
@@ -185,6 +189,12 @@ def parse_tenant_limits(raw: str) -> dict[str, dict[str, Limit]]:
 def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSettings:
     """Build StackSettings from environment variables (see docs/reference-stack.md)."""
     env = os.environ if env is None else env
+    try:
+        variants = parse_variants(env.get(VARIANTS_ENV, ""))
+    except UnknownVariant as exc:
+        raise StackConfigError(f"{VARIANTS_ENV}: {exc}") from None
+    # A variation's settings are part of what it is: they win over the environment.
+    env = {**env, **{k: v for variant in variants for k, v in variant.env.items()}}
     backend = env.get("STATUS_BACKEND", "json")
     if backend != "json":
         raise StackConfigError(f"STATUS_BACKEND={backend!r}: valid: json")
@@ -243,4 +253,5 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
         chaos_control=env.get("CHAOS_CONTROL_PATH") or None,
         status_json=env.get("STATUS_JSON_PATH") or None,
         defects=defects,
+        variants=tuple(variant.name for variant in variants),
     )

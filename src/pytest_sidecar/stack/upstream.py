@@ -43,8 +43,11 @@ def prompt_of(messages: list[dict[str, Any]]) -> str:
     return str(users[-1] if users else messages[-1].get("content", ""))
 
 
-def create_fake_upstream(latency_ms: float, token_ms: float) -> Starlette:
-    """App factory for the fake LLM: same request, same completion, every time."""
+def create_fake_upstream(latency_ms: float, token_ms: float, tokens_per_chunk: int = 1,
+                         usage_chunk: bool = False) -> Starlette:
+    """App factory for the fake LLM: same request, same completion, every time. A stream
+    sends `tokens_per_chunk` tokens a chunk and, with `usage_chunk`, OpenAI's final usage
+    chunk (choices: []) before [DONE]."""
 
     async def chat(request: Request) -> Response:
         body = await request.json()
@@ -71,17 +74,25 @@ def create_fake_upstream(latency_ms: float, token_ms: float) -> Starlette:
             base = {"id": completion_id, "object": "chat.completion.chunk",
                     "created": created, "model": model}
             tokens = tokenize(text)
-            for i, tok in enumerate(tokens):
+            for i in range(0, len(tokens), tokens_per_chunk):
                 # Re-joined with single spaces, the deltas give back the same text.
-                delta = {"content": tok if i == 0 else " " + tok}
+                words = " ".join(tokens[i:i + tokens_per_chunk])
+                delta = {"content": words if i == 0 else " " + words}
                 if i == 0:
                     delta["role"] = "assistant"
                 chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                 yield f"data: {json.dumps(chunk)}\n\n".encode()
                 if token_ms:
-                    await asyncio.sleep(token_ms / 1000)
+                    await asyncio.sleep(token_ms * tokens_per_chunk / 1000)
             last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-            yield f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode()
+            yield f"data: {json.dumps(last)}\n\n".encode()
+            if usage_chunk:
+                n_prompt = len(tokenize(prompt))
+                usage = {**base, "choices": [], "usage": {
+                    "prompt_tokens": n_prompt, "completion_tokens": len(tokens),
+                    "total_tokens": n_prompt + len(tokens)}}
+                yield f"data: {json.dumps(usage)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
 
         return StreamingResponse(chunks(), media_type="text/event-stream")
 

@@ -28,6 +28,7 @@ import httpx
 
 from . import defects
 from .durable import GroupCommitFile
+from .policies import Policies
 from .ssrf import ForbiddenUrl, check_url
 from .store import StatusStore, rfc3339
 
@@ -47,8 +48,9 @@ def event_id(hook_id: str, state: str) -> str:
 
 class WebhookDispatcher:
     def __init__(self, path: str, store: StatusStore, allow_hosts: frozenset[str],
-                 backoff_s: float) -> None:
+                 backoff_s: float, policies: Policies | None = None) -> None:
         self.store, self.allow_hosts, self.backoff_s = store, allow_hosts, backoff_s
+        self.policies = policies or Policies()
         self._hooks: dict[str, dict[str, Any]] = {}  # hook id -> registration
         self._file = GroupCommitFile(path, lambda: self._hooks)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -122,10 +124,10 @@ class WebhookDispatcher:
                 if defects.on("webhook-signature-over-json") else body
             headers["x-sidecar-signature"] = signature(hook["secret"], signed)
         attempts = 1 if defects.on("webhook-no-retry") else (
-            8 if defects.on("webhook-retries-forever") else MAX_ATTEMPTS)
+            8 if defects.on("webhook-retries-forever") else self.policies.webhook_attempts)
         for attempt in range(attempts):
             if attempt:
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+                await asyncio.sleep(self.policies.webhook_wait(self.backoff_s, attempt))
                 if defects.on("webhook-new-event-id-per-retry"):
                     payload["event_id"] = "evt_" + uuid.uuid4().hex
                     body = json.dumps(payload).encode()
@@ -147,4 +149,4 @@ class WebhookDispatcher:
                     return
             except httpx.HTTPError:
                 pass
-        log.warning("webhook %s gave up after %d attempts", hook["id"], MAX_ATTEMPTS)
+        log.warning("webhook %s gave up after %d attempts", hook["id"], attempts)

@@ -10,6 +10,7 @@ serves it and the target file lists it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,7 +22,10 @@ from ..errors import ApiError, api_error_handler, http_error_handler
 from ..logs import AccessLogMiddleware
 from ..metrics import MetricsMiddleware
 from ..middleware import CorrelationMiddleware, InternalErrorMiddleware
+from ..rewrite import Rewrite, RewriteMiddleware
 from ..services import Services
+from ..variants import Variant
+from ..variants import parse as parse_variants
 from . import chat, explanation, ops, traces, webhooks
 
 ROUTES: tuple[Route, ...] = (*chat.ROUTES, *explanation.ROUTES, *traces.ROUTES,
@@ -34,11 +38,24 @@ def served_routes(routes: Iterable[Route] = ROUTES) -> list[str]:
                   for method in (route.methods or ()) if method != "HEAD")
 
 
+def routes_of(variants: Iterable[Variant] = ()) -> list[Route]:
+    """The contract's routes and those the allowed variations add."""
+    return [*ROUTES, *(route for variant in variants for route in variant.routes)]
+
+
 def create_gateway(services: Services) -> Starlette:
-    """App factory: the gateway bound to one set of stack services."""
-    app = Starlette(routes=list(ROUTES), exception_handlers={
+    """App factory: the gateway bound to one set of stack services, built from its route
+    and middleware lists; an allowed variation adds routes or a response rewrite here."""
+    variants = parse_variants(services.settings.variants)
+    app = Starlette(routes=routes_of(variants), exception_handlers={
         ApiError: api_error_handler, HTTPException: http_error_handler})
     app.state.services = services
+    rewrites = [variant.rewrite for variant in variants if variant.rewrite]
+    # Bodies are rewritten innermost, so the audit and correlation layers see the result;
+    # headers outermost, so they see every header the other layers set (CORS's too).
+    for rewrite in rewrites:
+        if rewrite.body or rewrite.event_line:
+            app.add_middleware(RewriteMiddleware, rewrite=replace(rewrite, headers=None))
     # Innermost: an unexpected exception becomes the contract's JSON 500 here, inside the
     # correlation, CORS and audit layers, so even that answer carries its ids (§2).
     app.add_middleware(InternalErrorMiddleware)
@@ -46,7 +63,10 @@ def create_gateway(services: Services) -> Starlette:
     app.add_middleware(AuditMiddleware, auditor=services.auditor)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(CorsMiddleware, origins=services.settings.cors_origins)
-    app.add_middleware(CorrelationMiddleware)  # outermost: preflights get ids too
+    app.add_middleware(CorrelationMiddleware)  # preflights get ids too
+    for rewrite in rewrites:
+        if rewrite.headers:
+            app.add_middleware(RewriteMiddleware, rewrite=Rewrite(headers=rewrite.headers))
     return app
 
 

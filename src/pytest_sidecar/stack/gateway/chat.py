@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,7 +31,7 @@ async def open_trace(request: Request, who: Principal, opts: dict[str, Any],
     """Create the trace's record, durable before the answer leaves (§5, §10)."""
     services = services_of(request)
     refuse_if_unkeepable(services)
-    trace_id = opts["trace_id"] or uuid.uuid4().hex
+    trace_id = opts["trace_id"] or services.policies.new_trace_id()
     now = time.time()
     chosen = services.explainer.plan(opts["granularity"])
     record = {
@@ -103,7 +102,8 @@ async def chat(request: Request) -> Response:
         refuse_if_unkeepable(services)  # before the upstream: a refused chat costs nothing
     if opts["explain"] and (wait := services.explainer.refuse_after(opts["granularity"])):
         # §5: the explanation lane is saturated; refuse explain work, not chats.
-        raise ApiError(503, "explain_overloaded", "the explanation lane is saturated",
+        status, code = services.policies.explain_refusal
+        raise ApiError(status, code, "the explanation lane is saturated",
                        headers={"Retry-After": str(wait)})
     upstream_body = {k: body[k] for k in _UPSTREAM_FIELDS if k in body}
     if "max_tokens" in upstream_body:
