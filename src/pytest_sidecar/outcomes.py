@@ -84,12 +84,15 @@ def skip_reason(report: pytest.TestReport) -> str:
 
 
 def strict_violations(strict: bool, results: Iterable[Mapping[str, Any]],
-                      markexpr: str, strict_failed: Collection[str]) -> list[str]:
-    """What fails a strict run beyond its tests: nothing executed at all, or a marker
-    group that `-m` selected executed nothing. `strict_failed` are the node ids whose
-    failure is a skip that strict mode turned: they still executed nothing."""
+                      markexpr: str, strict_failed: Collection[str],
+                      declared: Collection[str] = ()) -> list[str]:
+    """What fails a strict run beyond its tests: nothing executed at all, a marker group
+    that `-m` selected executed nothing, or a declared capability that selected specs
+    need was exercised by none of them. `strict_failed` are the node ids whose failure
+    is a skip that strict mode turned: they still executed nothing."""
     if not strict:
         return []
+    results = list(results)
     executed = [r for r in results if r["outcome"] != "skipped"
                 and r["nodeid"] not in strict_failed]
     violations = []
@@ -99,6 +102,10 @@ def strict_violations(strict: bool, results: Iterable[Mapping[str, Any]],
         if not any(group in r["markers"] for r in executed):
             violations.append(f"strict: marker group '{group}' was selected but "
                               "executed nothing")
+    needed = {n for r in results for n in r.get("needs", [])}
+    exercised = {n for r in executed for n in r.get("needs", [])}
+    violations += [f"strict: declared capability '{name}' was exercised by no spec"
+                   for name in sorted(set(declared) & needed - exercised)]
     return violations
 
 

@@ -39,3 +39,16 @@ def test_data_is_redacted_recursively_including_keys() -> None:
     redactor = Redactor(["secret-value-1"])
     data = {"secret-value-1": ["x secret-value-1", ("secret-value-1",)], "n": 1}
     assert redactor.data(data) == {MASK: [f"x {MASK}", (MASK,)], "n": 1}
+
+
+def test_strict_fails_a_declared_capability_that_no_selected_spec_exercised() -> None:
+    from pytest_sidecar.outcomes import strict_violations
+
+    results = [{"nodeid": "a", "outcome": "passed", "markers": [], "needs": ["chat"]},
+               {"nodeid": "b", "outcome": "skipped", "markers": [], "needs": ["chat_stream"]},
+               {"nodeid": "c", "outcome": "passed", "markers": [], "needs": []}]
+    declared = ["chat", "chat_stream", "cors"]  # cors: no selected spec needs it
+    assert strict_violations(True, results, "", (), declared) == [
+        "strict: declared capability 'chat_stream' was exercised by no spec"]
+    assert strict_violations(False, results, "", (), declared) == []
+    assert strict_violations(True, results, "", {"b"}, ["chat"]) == []

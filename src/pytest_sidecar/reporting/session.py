@@ -204,9 +204,11 @@ class SessionReporter:
         results = build_results(events)
         strict_failed = {e["nodeid"] for e in events
                          if e.get("event") == "phase" and e.get("strict")}
+        target = self.state.final_target()
         violations = strict_violations(self.state.config.strict, results,
                                        self.config.getoption("markexpr", "") or "",
-                                       strict_failed)
+                                       strict_failed,
+                                       target.capabilities if target else ())
         failures = unreachable(results)
         self.violations = violations + failures
         if self.violations:
