@@ -158,7 +158,8 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
         if "trace_stream" in target.capabilities else None
     with Receiver() as receiver:
         ledger, downtime = drive(target.url, token, restart, ROLES, LOAD_S, SENDERS,
-                                 hook_url=receiver.url if hooked else None, streams=channel)
+                                 hook_url=receiver.url if hooked else None, streams=channel,
+                                 model=target.model)
         observed = follow_status(target.url, token, ledger, FOLLOW_S)
         hooks = wait_for_deliveries(receiver.deliveries, ledger, observed,
                                     DELIVERY_S) if hooked else None
@@ -218,7 +219,8 @@ def test_a_frozen_target_thaws_and_loses_nothing(
     token = target.tenants["a"].tokens.write if target.tenants.get("a") else None
     # The same load as the kills: with 4 s from 3 threads the explainer was idle at the
     # freeze in 1 run of 8, and the stall-fails-jobs defect went unseen.
-    ledger, downtime = drive(target.url, token, freeze, ("freeze",), LOAD_S, SENDERS)
+    ledger, downtime = drive(target.url, token, freeze, ("freeze",), LOAD_S, SENDERS,
+                             model=target.model)
     observed = follow_status(target.url, token, ledger, FOLLOW_S)
     audit, delays = audit_channel(target.audit_log, ledger, observed)
     verdict = judge(ledger, observed, audit, delays)

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..vocabulary.defaults import DEFAULT_MODEL
 from ..vocabulary.states import RANK, TERMINAL
 from .streams import StreamChannel, Streamed, judge_streams
 
@@ -298,7 +299,8 @@ def still_open(url: str, token: str | None, acknowledged: list[str]) -> set[str]
 def drive(url: str, token: str | None, restart: Callable[[str], float],
           roles: Sequence[str], load_s: float, senders: int = 6,
           hook_url: str | None = None, streams: StreamChannel | None = None,
-          stream_every: int = 4, acknowledged: int | None = None
+          stream_every: int = 4, acknowledged: int | None = None,
+          model: str = DEFAULT_MODEL
           ) -> tuple[Ledger, dict[str, float]]:
     """Explained chats from `senders` threads for `load_s` seconds; after each third, one
     role is restarted (`restart(role)` -> seconds until ready). With `acknowledged`, the
@@ -314,7 +316,8 @@ def drive(url: str, token: str | None, restart: Callable[[str], float],
     stop = threading.Event()
 
     def send() -> None:
-        with SidecarClient(url, token, timeout=5.0, retry_rate_limited=False) as client:
+        with SidecarClient(url, token, timeout=5.0, retry_rate_limited=False,
+                           model=model) as client:
             while not stop.is_set():
                 try:
                     response = client.explain()

@@ -41,6 +41,7 @@ from ..options import (
     parse_url,
     positive_int,
 )
+from ..vocabulary.defaults import DEFAULT_MODEL
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="closed-loop clients instead of the open model (comparison only)")
     run.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: offer 1/n of --rate")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--model", help="the model the chats name (default: the target file's "
+                     f"model, else {DEFAULT_MODEL})")
     run.add_argument("--out", required=True, help="a new run directory")
     run.add_argument("--format", choices=FORMATS, default="table",
                      help="how the summary is printed (default %(default)s)")
@@ -111,6 +114,7 @@ def _target(args: argparse.Namespace) -> tuple[str, tuple[tuple[str, str], ...],
         from ..target import load_target_file
 
         target = load_target_file(args.target_file)
+        args.model = args.model or target.model
         return target.url, target.load_tenants(), "trace_stream" in target.capabilities
     tenants = tuple((f"token-{i + 1}", token) for i, token in enumerate(args.token))
     return str(args.url), tenants or (("anonymous", ""),), True
@@ -120,7 +124,8 @@ def _profile(args: argparse.Namespace) -> Profile:
     return Profile(rate=args.rate, duration_s=args.duration, concurrency=args.concurrency,
                    attach_rate=args.attach_rate, token_mix=args.token_mix,
                    stream_share=args.stream_share, arrivals=args.arrivals,
-                   ramp_s=args.ramp, shard=args.shard, seed=args.seed)
+                   ramp_s=args.ramp, shard=args.shard, seed=args.seed,
+                   model=args.model or DEFAULT_MODEL)
 
 
 async def offer(args: argparse.Namespace) -> dict[str, Any]:
@@ -139,7 +144,8 @@ async def offer(args: argparse.Namespace) -> dict[str, Any]:
 async def _closed(args: argparse.Namespace, url: str, tenants: tuple[tuple[str, str], ...],
                   sse: bool, directory: Path) -> dict[str, Any]:
     scenario = Scenario(url, tenants, args.attach_rate, args.token_mix, args.stream_share,
-                        sse and not args.polling, seed=args.seed)
+                        sse and not args.polling, seed=args.seed,
+                        model=args.model or DEFAULT_MODEL)
     explanations = Histograms()
     async with ScenarioClient(scenario, explanations) as client:
         result = await run_closed(args.closed, args.duration, client.send, lane="chat")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..options import default_of
+from ..vocabulary.defaults import DEFAULT_MODEL
 from .loop import loop_name
 from .openmodel import RunResult, run_open
 from .rundir import summarize, write_run
@@ -49,6 +50,7 @@ class Profile:
     slo_s: dict[str, float] = field(default_factory=lambda: {
         "sentence": default_of("slo_sentence"), "token": default_of("slo_token")})
     explain_deadline_s: float = default_of("trace_deadline")
+    model: str = DEFAULT_MODEL  # the model the chats name
 
     def arrivals_schedule(self) -> Arrivals:
         index, total = self.shard
@@ -77,7 +79,7 @@ async def run_scenario(url: str, tenants: tuple[tuple[str, str], ...], profile: 
     scenario = Scenario(url, tenants, profile.attach_rate, profile.token_mix,
                         profile.stream_share, follow_sse,
                         explain_deadline_s=profile.explain_deadline_s,
-                        seed=profile.seed + profile.shard[0])
+                        seed=profile.seed + profile.shard[0], model=profile.model)
     explanations, result = Histograms(), RunResult()
     async with ScenarioClient(scenario, explanations) as client:
         ticker = (asyncio.create_task(_progress(progress, result, client, profile.duration_s))

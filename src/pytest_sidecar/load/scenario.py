@@ -27,11 +27,11 @@ from typing import Any
 import aiohttp
 
 from ..options import default_of
+from ..vocabulary.defaults import DEFAULT_MODEL
 from ..vocabulary.states import GRANULARITIES, TERMINAL
 from .stats import Histograms
 
-CHAT_BODY = {"model": "sidecar-load", "messages": [
-    {"role": "user", "content": "Explain how the gateway routes a request."}]}
+MESSAGES = [{"role": "user", "content": "Explain how the gateway routes a request."}]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Scenario:
     poll_interval_s: float = 0.1
     explain_deadline_s: float = default_of("trace_deadline")
     seed: int = 0
+    model: str = DEFAULT_MODEL  # the model the chats name (the target's)
 
     def __post_init__(self) -> None:
         for name in ("attach_rate", "token_mix", "stream_share"):
@@ -125,7 +126,9 @@ class ScenarioClient:
             headers.update({"x-explain-mode": "hypergraph",
                             "x-explain-granularity": granularity})
         stream = self._rng.random() < self.scenario.stream_share
-        body = {**CHAT_BODY, "stream": True} if stream else CHAT_BODY
+        body: dict[str, Any] = {"model": self.scenario.model, "messages": MESSAGES}
+        if stream:
+            body["stream"] = True
         trace_id = None
         async with self._session.post("/v1/chat/completions", json=body,
                                       headers=headers) as response:
