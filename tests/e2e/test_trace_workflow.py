@@ -219,6 +219,7 @@ def test_a_trace_canceled_right_after_submit_stays_canceled(
 
 GATEWAY_IDS = 3  # traces opened without a client id, to see how the gateway makes ids
 MIN_ID_CHARACTERS = 11  # 11 base-62 characters hold 65 bits: fewer cannot hold 64
+MAX_SHARED_TAIL = 4  # ids made a moment apart that differ in no more are a counter
 
 
 @pytest.mark.clause("§2/trace-ids")
@@ -238,6 +239,12 @@ def test_trace_ids_the_gateway_makes_are_unguessable(gateway: SidecarClient,
         assert trace_id, "§2.1: an explained chat named no trace"
         ids.append(trace_id)
     assert len(set(ids)) == len(ids), f"§2: the gateway made the same trace id twice: {ids}"
+    # Characters the ids share from the start (a clock or counter prefix).
+    shared = next((n for n, chars in enumerate(zip(*ids, strict=False)) if len(set(chars)) > 1),
+                  min(map(len, ids)))
+    assert min(len(i) for i in ids) - shared > MAX_SHARED_TAIL, (
+        f"§2: trace ids {ids} differ only in their last {min(len(i) for i in ids) - shared} "
+        "characters: each one gives the next away")
     for trace_id in ids:
         characters = [c for c in trace_id if c.isalnum()]
         assert set(characters) - {"0"}, f"§2: trace id {trace_id!r} is all zeros"

@@ -9,10 +9,12 @@ and every gateway error must be the contract's JSON body.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import defects
+from .policies import exact_origin
 
 ALLOW_METHODS = b"GET, POST, DELETE"
 ALLOW_HEADERS = (b"authorization, content-type, x-explain-mode, x-explain-granularity, "
@@ -21,8 +23,10 @@ EXPOSE_HEADERS = b"x-request-id, x-trace-id, x-idempotent-replay, retry-after"
 
 
 class CorsMiddleware:
-    def __init__(self, app: ASGIApp, origins: frozenset[str]) -> None:
-        self.app, self.origins = app, {o.encode() for o in origins}
+    def __init__(self, app: ASGIApp, origins: frozenset[str],
+                 allowed: Callable[[bytes, frozenset[bytes]], bool] = exact_origin) -> None:
+        self.app, self.origins = app, frozenset(o.encode() for o in origins)
+        self.allowed = allowed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -30,7 +34,7 @@ class CorsMiddleware:
             return
         headers = dict(scope.get("headers", []))
         origin = headers.get(b"origin")
-        allowed = origin is not None and (origin in self.origins
+        allowed = origin is not None and (self.allowed(origin, self.origins)
                                           or defects.on("cors-reflects-any-origin"))
         if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
             await self._preflight(send, origin if allowed else None)

@@ -10,17 +10,75 @@ the specs for that clause fail.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import itertools
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+
+from .rewrite import Rewrite
 
 ENV = "SIDECAR_DEFECTS"
 
 
 @dataclass(frozen=True)
 class Defect:
+    """One realistic bug. A defect written as a seam substitutes a named policy
+    (stack/policies.py) or a response rewrite (stack/rewrite.py) when the stack is built;
+    the older ones are still switches their code asks about (`on`)."""
+
     name: str
-    clause: str  # the CONTRACT section it breaks
+    clause: str  # the docs/contract.md section it breaks
     summary: str
+    policies: Mapping[str, Any] = field(default_factory=dict)
+    rewrite: Rewrite | None = None
+
+
+# -- defects written as seams ----------------------------------------------------------
+def _prefix_origin(origin: bytes, allowed: frozenset[bytes]) -> bool:
+    return any(origin.startswith(prefix) for prefix in allowed)
+
+
+def _naive_timestamp(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s))  # no offset
+
+
+def _every_ending(hook: Mapping[str, Any], state: str) -> bool:
+    return state in ("complete", "failed", "canceled")
+
+
+_SEQUENCE = itertools.count(1)
+_INSTANCE = f"{int(time.time() * 1000):x}"  # unique per process start, so restarts never collide
+
+
+def _sequential_id() -> str:
+    """The process's start then a counter: unique, and the next one is guessable."""
+    return f"{_INSTANCE}-{next(_SEQUENCE):08d}"
+
+
+def _error_as_complete(path: str, line: str) -> str:
+    return "event: complete" if path.endswith("/stream") and line == "event: error" else line
+
+
+def _wrong_allow(path: str, status: int, headers: MutableHeaders) -> None:
+    if status == 405:
+        headers["allow"] = "GET, PUT"
+
+
+def _leaky_json_error(path: str, status: int, body: Any) -> Any:
+    if status == 400 and isinstance(body, dict) and body.get("code") == "invalid_json":
+        return {**body, "message": "JSONDecodeError('Expecting value: line 1 column 10 "
+                                   "(char 9)') in sidecar/gateway/requests.py:88"}
+    return body
+
+
+def _epoch_created_at(path: str, status: int, body: Any) -> Any:
+    if path.endswith("/explanation") and status == 200 and isinstance(body, dict) \
+            and "created_at" in body:
+        return {**body, "created_at": int(time.time())}
+    return body
 
 
 _ALL = (
@@ -28,6 +86,12 @@ _ALL = (
     Defect("error-without-request-id", "§2", "error responses carry no x-request-id"),
     Defect("trace-id-not-echoed", "§2",
            "a request's own x-trace-id is never echoed; every response gets a fresh one"),
+    Defect("trace-ids-sequential", "§2",
+           "gateway-made trace ids are an instance prefix and a counter: unique, guessable",
+           policies={"new_trace_id": _sequential_id}),
+    Defect("error-leaks-exception", "§2",
+           "a malformed-JSON 400 says the exception's repr and the source line",
+           rewrite=Rewrite(body=_leaky_json_error)),
     # §2.1: chat
     Defect("no-explanation-metadata", "§2.1",
            "an explained chat's body has no explanation_metadata (the header still names "
@@ -67,6 +131,9 @@ _ALL = (
     Defect("sse-no-terminal-event", "§2.5",
            "the trace stream closes after the last status_update without complete/error"),
     Defect("sse-no-event-ids", "§2.5", "trace stream events carry no id:"),
+    Defect("stream-error-as-complete", "§2.5",
+           "the stream of a failed or canceled trace ends with event: complete",
+           rewrite=Rewrite(event_line=_error_as_complete)),
     # §2.6: webhooks
     Defect("webhook-signature-over-json", "§2.6",
            "the signature is an HMAC of re-serialised JSON, not of the raw body sent"),
@@ -76,6 +143,11 @@ _ALL = (
            "the SSRF guard checks only dotted-quad spellings (decimal, octal, hex pass)"),
     Defect("webhook-secret-echoed", "§2.6", "the registration answer echoes the secret"),
     Defect("webhook-retries-forever", "§2.6", "failed deliveries are retried 8 times, not 5"),
+    Defect("webhook-naive-ts", "§2.6", "a delivery's ts is a naive time (no offset)",
+           policies={"webhook_timestamp": _naive_timestamp}),
+    Defect("webhook-events-ignored", "§2.6",
+           "a hook is told of every ending of its trace, not only the events it registered",
+           policies={"webhook_wants": _every_ending}),
     # §2.7: cancel
     Defect("cancel-terminal-202", "§2.7",
            "cancelling a complete trace answers 202 and marks it canceled"),
@@ -89,12 +161,19 @@ _ALL = (
     # §2.9: explanation v2
     Defect("v2-foreign-completion", "§2.9",
            "the completion -> explanation route does not check the tenant"),
+    Defect("v2-epoch-created-at", "§2.9", "the explanation's created_at is epoch seconds",
+           rewrite=Rewrite(body=_epoch_created_at)),
     # §2.10: health and methods
     Defect("readyz-ignores-store", "§2.10", "/readyz stays 200 with the status store down"),
     Defect("healthz-follows-readiness", "§2.10", "/healthz answers 503 when a dependency is down"),
     Defect("405-without-allow", "§2.10", "405 answers carry no Allow header"),
+    Defect("405-wrong-allow", "§2.10", "a 405's Allow names methods the route does not serve",
+           rewrite=Rewrite(headers=_wrong_allow)),
     # §2.11: CORS
     Defect("cors-reflects-any-origin", "§2.11", "any Origin is echoed as allowed"),
+    Defect("cors-prefix-match", "§2.11",
+           "the allow-list is matched by prefix: https://app.example.evil.example passes",
+           policies={"origin_allowed": _prefix_origin}),
     # §3: access control
     Defect("explanation-route-unauthenticated", "§3",
            "GET /v1/chat/completions/{id}/explanation needs no token"),

@@ -30,7 +30,7 @@ from .services import Services
 from .settings import StackSettings, TokenInfo
 from .upstream import create_fake_upstream
 from .variants import parse as parse_variants
-from .variants import policies_of
+from .variants import policies_of, seamed
 
 log = logging.getLogger("sidecar.stack")
 
@@ -152,7 +152,7 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
     if upstream_url is None:
         fake_sock = _bind("127.0.0.1", 0)
         upstream_url = _url("127.0.0.1", fake_sock)
-        policies = policies_of(parse_variants(settings.variants))
+        policies = policies_of(seamed(settings.variants, settings.defects))
         fake = create_fake_upstream(settings.fake_latency_ms, settings.fake_token_ms,
                                     policies.tokens_per_chunk, policies.usage_chunk)
         servers.append((_Server(_config(fake)), fake_sock))

@@ -45,6 +45,23 @@ def same_graph(graph: dict[str, Any]) -> dict[str, Any]:
     return graph
 
 
+def exact_origin(origin: bytes, allowed: frozenset[bytes]) -> bool:
+    """§2.11: an origin is allowed when it is on the list, exactly."""
+    return origin in allowed
+
+
+def utc_timestamp(epoch_s: float) -> str:
+    """§2: an RFC 3339 time in UTC (the status store's format)."""
+    from .store import rfc3339
+
+    return rfc3339(epoch_s)
+
+
+def registered_events(hook: Mapping[str, Any], state: str) -> bool:
+    """§2.6: a hook is told of the events its registration lists."""
+    return state in hook["events"]
+
+
 @dataclass(frozen=True)
 class Policies:
     """What an implementation may choose; the defaults are the reference stack's."""
@@ -64,6 +81,11 @@ class Policies:
     audit_extra: Mapping[str, Any] = field(default_factory=dict)
     # §6: families the gateway exposes beyond the contract's: name -> (help, labels).
     extra_metrics: Mapping[str, tuple[str, Mapping[str, str]]] = field(default_factory=dict)
+    # §2.11: whether an Origin is on the allow-list.
+    origin_allowed: Callable[[bytes, frozenset[bytes]], bool] = exact_origin
+    # §2.6: the `ts` of a delivery, and which of a hook's trace's states it is told of.
+    webhook_timestamp: Callable[[float], str] = utc_timestamp
+    webhook_wants: Callable[[Mapping[str, Any], str], bool] = registered_events
     # §2.1 (the fake upstream): output tokens per streamed chunk, and a final usage chunk.
     tokens_per_chunk: int = 1
     usage_chunk: bool = False

@@ -20,8 +20,7 @@ from .ratelimit import RateLimiter
 from .settings import StackSettings
 from .store import StatusStore
 from .upstream import UpstreamClient
-from .variants import parse as parse_variants
-from .variants import policies_of
+from .variants import policies_of, seamed
 from .webhooks import WebhookDispatcher
 
 _UPSTREAM_CHECK_TTL_S = 1.0  # /readyz may be polled often; do not probe upstream each time
@@ -47,7 +46,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: StackSettings, upstream_url: str | None) -> Services:
-        policies = policies_of(parse_variants(settings.variants))
+        policies = policies_of(seamed(settings.variants, settings.defects))
         chaos = ChaosControl(settings.chaos_control_path)
         store = StatusStore(settings.status_json_path)
         queue = DurableQueue(settings.queue_dir)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -271,9 +271,26 @@ def parse(raw: str | Iterable[str]) -> tuple[Variant, ...]:
     return tuple(VARIANTS[n] for n in dict.fromkeys(names))
 
 
-def policies_of(variants: Iterable[Variant], base: Policies | None = None) -> Policies:
-    """The policies with every variant's substitutions applied."""
+class Seamed(Protocol):
+    """Anything that substitutes seams when the stack is built: a variant or a defect."""
+
+    @property
+    def policies(self) -> Mapping[str, Any]: ...
+
+    @property
+    def rewrite(self) -> Rewrite | None: ...
+
+
+def policies_of(items: Iterable[Seamed], base: Policies | None = None) -> Policies:
+    """The policies with every item's substitutions applied, in order."""
     policies = base or Policies()
-    for variant in variants:
-        policies = replace(policies, **variant.policies)
+    for item in items:
+        policies = replace(policies, **item.policies)
     return policies
+
+
+def seamed(variants: Iterable[str], defects: Iterable[str]) -> list[Seamed]:
+    """The variants and defects a stack runs with, as what they substitute."""
+    from .defects import DEFECTS
+
+    return [*parse(variants), *(DEFECTS[name] for name in sorted(defects))]

@@ -30,7 +30,7 @@ from . import defects
 from .durable import GroupCommitFile
 from .policies import Policies
 from .ssrf import ForbiddenUrl, check_url
-from .store import StatusStore, rfc3339
+from .store import StatusStore
 
 log = logging.getLogger("sidecar.webhooks")
 EVENTS = ("complete", "failed", "canceled")
@@ -74,7 +74,8 @@ class WebhookDispatcher:
         reached one of their events, with no delivery marked."""
         for hook in list(self._hooks.values()):
             record = self.store.get(hook["trace_id"])
-            if record and record["state"] in hook["events"] and not hook.get("delivered"):
+            if record and self.policies.webhook_wants(hook, record["state"]) \
+                    and not hook.get("delivered"):
                 self._spawn(hook, record)
 
     async def close(self) -> None:
@@ -96,7 +97,7 @@ class WebhookDispatcher:
         self._hooks[hook["id"]] = hook
         await self._file.commit()
         current = self.store.get(record["trace_id"])
-        if current and current["state"] in hook["events"]:
+        if current and self.policies.webhook_wants(hook, current["state"]):
             self._spawn(hook, current)
         return {k: hook[k] for k in ("id", "trace_id", "url", "events")}
 
@@ -104,7 +105,8 @@ class WebhookDispatcher:
         if record["state"] not in EVENTS:
             return
         for hook in list(self._hooks.values()):
-            if hook["trace_id"] == record["trace_id"] and record["state"] in hook["events"]:
+            if hook["trace_id"] == record["trace_id"] and \
+                    self.policies.webhook_wants(hook, record["state"]):
                 self._spawn(hook, record)
 
     def _spawn(self, hook: dict[str, Any], record: dict[str, Any]) -> None:
@@ -116,7 +118,7 @@ class WebhookDispatcher:
         assert self._client is not None
         payload = {"event_id": event_id(hook["id"], record["state"]), "event": record["state"],
                    "trace_id": record["trace_id"], "state": record["state"],
-                   "ts": rfc3339(time.time())}
+                   "ts": self.policies.webhook_timestamp(time.time())}
         body = json.dumps(payload).encode()
         headers = {"content-type": "application/json"}
         if hook["secret"]:

@@ -24,7 +24,7 @@ from ..metrics import MetricsMiddleware
 from ..middleware import CorrelationMiddleware, InternalErrorMiddleware
 from ..rewrite import Rewrite, RewriteMiddleware
 from ..services import Services
-from ..variants import Variant
+from ..variants import Variant, seamed
 from ..variants import parse as parse_variants
 from . import chat, explanation, ops, traces, webhooks
 
@@ -50,7 +50,8 @@ def create_gateway(services: Services) -> Starlette:
     app = Starlette(routes=routes_of(variants), exception_handlers={
         ApiError: api_error_handler, HTTPException: http_error_handler})
     app.state.services = services
-    rewrites = [variant.rewrite for variant in variants if variant.rewrite]
+    rewrites = [item.rewrite for item in seamed(services.settings.variants,
+                                                 services.settings.defects) if item.rewrite]
     # Bodies are rewritten innermost, so the audit and correlation layers see the result;
     # headers outermost, so they see every header the other layers set (CORS's too).
     for rewrite in rewrites:
@@ -62,7 +63,8 @@ def create_gateway(services: Services) -> Starlette:
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(AuditMiddleware, auditor=services.auditor)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
-    app.add_middleware(CorsMiddleware, origins=services.settings.cors_origins)
+    app.add_middleware(CorsMiddleware, origins=services.settings.cors_origins,
+                       allowed=services.policies.origin_allowed)
     app.add_middleware(CorrelationMiddleware)  # preflights get ids too
     for rewrite in rewrites:
         if rewrite.headers:
