@@ -73,7 +73,8 @@ def _terse_messages(path: str, status: int, body: Any) -> Any:
 
 
 def _add_vendor_fields(path: str, status: int, body: Any) -> Any:
-    if status >= 300 or not isinstance(body, dict):
+    # The graph is a stored artifact served as it is (gzip or plain alike): left alone.
+    if status >= 300 or not isinstance(body, dict) or path.endswith("/graph"):
         return body
     extra: dict[str, Any] = {"x_gateway": {"region": "eu-west-1", "build": "2.3.1"}}
     if body.get("object") == "chat.completion":
