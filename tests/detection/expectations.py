@@ -149,7 +149,15 @@ EXPECTED.update({
 
 # Specs of a defect's list that may fail but need not, each with why: "exactly, both
 # ways" asks every other listed spec to fail.
-MAY_FAIL: dict[str, dict[str, str]] = {}
+MAY_FAIL: dict[str, dict[str, str]] = {
+    # The v2 envelope is built from the stored graph, keeping only incidences whose nodes
+    # exist and that join an output to a feature: a dangling id or a missing output token
+    # may leave it valid.
+    "hif-dangling-node": {V2 + "test_pending_then_a_valid_v2_envelope":
+                          "the envelope drops an incidence's unknown node ids"},
+    "hif-token-outputs-short": {V2 + "test_pending_then_a_valid_v2_envelope":
+                                "the envelope has no per-token count to miss"},
+}
 
 EXPECTED["unknown-token-401"] = tuple(  # every authenticated route
     f"{RBAC}[{route} as unknown_token]" for route in AUTHENTICATED_ROUTES)

@@ -11,8 +11,9 @@ the specs for that clause fail.
 from __future__ import annotations
 
 import itertools
+import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,9 +82,85 @@ def _epoch_created_at(path: str, status: int, body: Any) -> Any:
     return body
 
 
+def _no_metadata(path: str, status: int, body: Any) -> Any:
+    if path == "/v1/chat/completions" and status == 200 and isinstance(body, dict):
+        return {k: v for k, v in body.items() if k != "explanation_metadata"}
+    return body
+
+
+def _metadata_pending(path: str, status: int, body: Any) -> Any:
+    meta = body.get("explanation_metadata") if isinstance(body, dict) else None
+    if path == "/v1/chat/completions" and isinstance(meta, dict):
+        return {**body, "explanation_metadata": {**meta, "status": "pending"}}
+    return body
+
+
+def _status_view(change: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[..., Any]:
+    """A rewrite of the status object wherever the status route answers it."""
+    def edit(path: str, status: int, body: Any) -> Any:
+        if path.endswith("/status") and status == 200 and isinstance(body, dict):
+            return change(body)
+        return body
+    return edit
+
+
+def _without_stage(view: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in view.items() if k not in ("stage", "featureset")}
+
+
+def _epoch_times(view: dict[str, Any]) -> dict[str, Any]:
+    return {**view, "created_at": int(time.time()), "updated_at": int(time.time())}
+
+
+def _drop_allow(path: str, status: int, headers: MutableHeaders) -> None:
+    if status == 405 and "allow" in headers:
+        del headers["allow"]
+
+
+def _retry_after_zero(path: str, status: int, headers: MutableHeaders) -> None:
+    if status == 429 and "retry-after" in headers:
+        headers["retry-after"] = "0"
+
+
+def _error_without_request_id(path: str, status: int, headers: MutableHeaders) -> None:
+    if status >= 400 and "x-request-id" in headers:
+        del headers["x-request-id"]
+
+
+def _graph(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], Any]:
+    """A graph shaper that applies `change` to a copy of the graph."""
+    def shape(graph: dict[str, Any]) -> dict[str, Any]:
+        copy: dict[str, Any] = json.loads(json.dumps(graph))
+        change(copy)
+        return copy
+    return shape
+
+
+def _dangling(graph: dict[str, Any]) -> None:
+    if graph["incidences"]:
+        graph["incidences"][-1]["node_ids"][-1] = "feat-missing"
+
+
+def _heavy_edge(graph: dict[str, Any]) -> None:
+    if graph["incidences"]:
+        graph["incidences"][0]["weight"] = 1.25
+
+
+def _one_output_short(graph: dict[str, Any]) -> None:
+    outputs = [n["id"] for n in graph["nodes"] if n["type"] == "output_token"]
+    if outputs:
+        graph["nodes"] = [n for n in graph["nodes"] if n["id"] != outputs[-1]]
+        graph["incidences"] = [i for i in graph["incidences"] if outputs[-1] not in i["node_ids"]]
+
+
+def _version_two(graph: dict[str, Any]) -> None:
+    graph["meta"]["version"] = "hif-2"
+
+
 _ALL = (
     # §2: correlation
-    Defect("error-without-request-id", "§2", "error responses carry no x-request-id"),
+    Defect("error-without-request-id", "§2", "error responses carry no x-request-id",
+           rewrite=Rewrite(headers=_error_without_request_id)),
     Defect("trace-id-not-echoed", "§2",
            "a request's own x-trace-id is never echoed; every response gets a fresh one"),
     Defect("trace-ids-sequential", "§2",
@@ -95,9 +172,10 @@ _ALL = (
     # §2.1: chat
     Defect("no-explanation-metadata", "§2.1",
            "an explained chat's body has no explanation_metadata (the header still names "
-           "the trace)"),
+           "the trace)", rewrite=Rewrite(body=_no_metadata)),
     Defect("metadata-status-pending", "§2.1",
-           "explanation_metadata.status says 'pending' instead of 'queued'"),
+           "explanation_metadata.status says 'pending' instead of 'queued'",
+           rewrite=Rewrite(body=_metadata_pending)),
     Defect("explain-mode-unchecked", "§2.1",
            "any x-explain-mode value is accepted (only 'hypergraph' opens a trace)"),
     Defect("budget-unchecked", "§2.1", "x-explain-budget is not validated"),
@@ -109,9 +187,11 @@ _ALL = (
     Defect("no-body-cap", "§2.1", "bodies over the size cap are accepted (no 413)"),
     Defect("stream-without-done", "§2.1", "a streamed chat never sends data: [DONE]"),
     # §2.2-2.3: lifecycle and status
-    Defect("status-without-stage", "§2.3", "the status object omits stage and featureset"),
+    Defect("status-without-stage", "§2.3", "the status object omits stage and featureset",
+           rewrite=Rewrite(body=_status_view(_without_stage))),
     Defect("status-epoch-timestamps", "§2.3",
-           "created_at/updated_at are epoch numbers, not RFC 3339 strings"),
+           "created_at/updated_at are epoch numbers, not RFC 3339 strings",
+           rewrite=Rewrite(body=_status_view(_epoch_times))),
     Defect("unknown-trace-500", "§2.3", "an unknown trace id answers 500 instead of 404"),
     # §2.4: graph
     Defect("graph-before-complete", "§2.4", "the graph of a running trace is served (200)"),
@@ -122,11 +202,15 @@ _ALL = (
            "the explainer's workers run but never take a job: every trace stays queued"),
     Defect("graph-ignores-gzip", "§2.4", "the graph is never gzip-encoded, whatever is asked"),
     # §4: HIF
-    Defect("hif-dangling-node", "§4", "one incidence names a node that is not in nodes"),
-    Defect("hif-weight-over-one", "§4", "incidence weights can exceed 1"),
-    Defect("hif-wrong-version", "§4", "meta.version says 'hif-2' on the v1 route"),
+    Defect("hif-dangling-node", "§4", "one incidence names a node that is not in nodes",
+           policies={"shape_graph": _graph(_dangling)}),
+    Defect("hif-weight-over-one", "§4", "incidence weights can exceed 1",
+           policies={"shape_graph": _graph(_heavy_edge)}),
+    Defect("hif-wrong-version", "§4", "meta.version says 'hif-2' on the v1 route",
+           policies={"shape_graph": _graph(_version_two)}),
     Defect("hif-token-outputs-short", "§4",
-           "token graphs have one output_token fewer than the completion's tokens"),
+           "token graphs have one output_token fewer than the completion's tokens",
+           policies={"shape_graph": _graph(_one_output_short)}),
     # §2.5: SSE
     Defect("sse-no-terminal-event", "§2.5",
            "the trace stream closes after the last status_update without complete/error"),
@@ -166,7 +250,8 @@ _ALL = (
     # §2.10: health and methods
     Defect("readyz-ignores-store", "§2.10", "/readyz stays 200 with the status store down"),
     Defect("healthz-follows-readiness", "§2.10", "/healthz answers 503 when a dependency is down"),
-    Defect("405-without-allow", "§2.10", "405 answers carry no Allow header"),
+    Defect("405-without-allow", "§2.10", "405 answers carry no Allow header",
+           rewrite=Rewrite(headers=_drop_allow)),
     Defect("405-wrong-allow", "§2.10", "a 405's Allow names methods the route does not serve",
            rewrite=Rewrite(headers=_wrong_allow)),
     # §2.11: CORS
@@ -195,7 +280,8 @@ _ALL = (
     # §3: rate limits
     Defect("denied-requests-spend-tokens", "§3",
            "requests refused by auth still spend rate-limit tokens"),
-    Defect("retry-after-zero", "§3", "429 answers carry Retry-After: 0"),
+    Defect("retry-after-zero", "§3", "429 answers carry Retry-After: 0",
+           rewrite=Rewrite(headers=_retry_after_zero)),
     Defect("rate-limit-shared-by-tenants", "§3",
            "one bucket per category for all tenants, not per (tenant, category)"),
     Defect("rate-limited-opens-trace", "§3", "a chat refused with 429 still opens its trace"),

@@ -9,8 +9,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from . import defects
-
 
 class ApiError(Exception):
     """Raised by handlers; rendered as the contract's JSON error body."""
@@ -64,8 +62,5 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     request.state.error_code = code
-    headers = exc.headers
-    if defects.on("405-without-allow") and headers:
-        headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
     return ApiError(exc.status_code, code, _HTTP_MESSAGES.get(exc.status_code, "error"),
-                    headers=headers).response()
+                    headers=exc.headers).response()

@@ -11,7 +11,6 @@ import hashlib
 import random
 from typing import Any
 
-from . import defects
 from .text import seed_of, sentences, tokenize
 
 DEFAULT_LIMITS = {"min_edge_weight": 0.01, "max_nodes": 5000, "max_incidences": 20000}
@@ -76,20 +75,12 @@ def build_hif(*, prompt: str, completion: str, granularity: str, featureset: str
                                    "sae_version": featureset, "model_hash": model_hash(model)},
                 },
             })
-    if defects.on("hif-dangling-node") and incidences:
-        incidences[-1]["node_ids"][-1] = "feat-missing"
-    if defects.on("hif-weight-over-one") and incidences:
-        incidences[0]["weight"] = 1.25
-    if defects.on("hif-token-outputs-short") and granularity == "token" and units:
-        dropped = units[-1]["id"]
-        nodes = [n for n in nodes if n["id"] != dropped]
-        incidences = [i for i in incidences if dropped not in i["node_ids"]]
     return {
         "network-type": "directed",
         "nodes": nodes,
         "incidences": incidences,
         "meta": {
-            "version": "hif-2" if defects.on("hif-wrong-version") else "hif-1",
+            "version": "hif-1",
             "model_name": model, "model_hash": model_hash(model),
             "sae_dictionary": featureset, "granularity": granularity,
             "created_at": created_at, "limits": limits,

@@ -45,8 +45,7 @@ class CorrelationMiddleware:
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() not in (b"x-request-id", b"x-trace-id")]
                 headers.append((b"x-trace-id", value))
-                if not (defects.on("error-without-request-id") and message["status"] >= 400):
-                    headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -194,7 +194,9 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
     except UnknownVariant as exc:
         raise StackConfigError(f"{VARIANTS_ENV}: {exc}") from None
     # A variation's settings are part of what it is: they win over the environment.
-    env = {**env, **{k: v for variant in variants for k, v in variant.env.items()}}
+    overrides = {k: v for variant in variants for k, v in variant.env.items()}
+    if overrides:
+        env = {**env, **overrides}
     backend = env.get("STATUS_BACKEND", "json")
     if backend != "json":
         raise StackConfigError(f"STATUS_BACKEND={backend!r}: valid: json")

@@ -180,11 +180,9 @@ async def complete(request: Request, who: Principal, opts: dict[str, Any],
                                             body["model"])
         text = completion["choices"][0]["message"]["content"]
         await services.explainer.submit(trace_id, job(opts, body, text, chosen))
-        if defects.on("no-explanation-metadata"):
-            return completion
         completion["explanation_metadata"] = {
             "trace_id": trace_id,
-            "status": "pending" if defects.on("metadata-status-pending") else "queued",
+            "status": "queued",
             "stream_endpoint": f"/v1/traces/{trace_id}/stream",
             "granularity": opts["granularity"], "featureset": opts["featureset"],
             "estimated_wait": services.explainer.estimated_wait_s(),

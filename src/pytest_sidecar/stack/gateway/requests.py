@@ -59,8 +59,7 @@ def principal(request: Request, scope: str) -> Principal:
         if not defects.on("no-rate-limit-counter"):
             services.metrics.rate_limited.labels(category).inc()
         raise ApiError(429, "rate_limited", f"{category} rate limit exceeded",
-                       headers={"Retry-After": "0" if defects.on("retry-after-zero")
-                                else str(retry_after)})
+                       headers={"Retry-After": str(retry_after)})
     return who
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,12 +25,7 @@ STATUS_FIELDS = ("trace_id", "state", "progress", "stage", "granularity", "featu
 
 def status_view(record: dict[str, Any]) -> dict[str, Any]:
     """The public status object (§2.3): never the tenant or internal fields."""
-    view = {name: record.get(name) for name in STATUS_FIELDS}
-    if defects.on("status-without-stage"):
-        del view["stage"], view["featureset"]
-    if defects.on("status-epoch-timestamps"):
-        view["created_at"] = view["updated_at"] = int(time.time())
-    return view
+    return {name: record.get(name) for name in STATUS_FIELDS}
 
 
 async def status(request: Request) -> Response:
