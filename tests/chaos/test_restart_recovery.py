@@ -147,6 +147,17 @@ def freezable(sidecar_target: Any, stack_factory: Any, dedicated: Any
     yield sidecar_target, freeze
 
 
+def explainer_finishes(verdict: dict[str, Any]) -> None:
+    """Presence before absence: when not one acknowledged trace ended, the explainer does
+    not finish traces at all (§2.2's matter, typed), and what the kills lost cannot be
+    told from what was never going to end."""
+    if verdict["acknowledged"] and len(verdict["lost"]) == verdict["acknowledged"]:
+        fail(FailReason.DECLARED_BUT_MISSING, f"declared 'explain'; none of the "
+             f"{verdict['acknowledged']} acknowledged traces reached a terminal state, so "
+             "conservation across the faults cannot be judged",
+             "make the explainer finish its traces", "§2.2")
+
+
 @pytest.mark.clause("§10/restart", "§5/durable-ack")
 def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
         restartable: tuple[Any, Callable[[str], float]], evidence: Any,
@@ -174,6 +185,7 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
     assert verdict["acknowledged"] >= 30, (
         f"§10: only {verdict['acknowledged']} traces were acknowledged under load; too few "
         "to judge conservation")
+    explainer_finishes(verdict)
     assert not verdict["lost"], (
         f"§10: {len(verdict['lost'])} acknowledged traces never reached a terminal state "
         f"after {len(ROLES)} kills, e.g. {verdict['lost'][:3]}")
@@ -230,6 +242,7 @@ def test_a_frozen_target_thaws_and_loses_nothing(
     assert verdict["acknowledged"] >= 30, (
         f"§10: only {verdict['acknowledged']} traces were acknowledged around the freeze; "
         "too few to judge conservation")
+    explainer_finishes(verdict)
     if not verdict["open_at_kills"]:  # a freeze of an idle target proves nothing
         skip(SkipReason.INSUFFICIENT_DATA, "no trace read as in flight just before the "
              "freeze, so the freeze paused no work", "offer more load", "§10")
