@@ -1,9 +1,13 @@
-"""The detection matrix (docs/detection.md): against the reference stack switched to one
-realistic defect, the suite fails the specs of that defect's clause and no other.
+"""The detection matrix (docs/detection.md), both halves: against the reference stack
+switched to one realistic defect, the suite fails the specs of that defect's clause and
+no other; switched to one allowed variation, it fails nothing and skips nothing but what
+the variation does not declare.
 
-Each run of the project's tests checks a subset (SIDECAR_DETECTION: a count, default 3,
-chosen from the commit so successive commits cover all; or `all`, as `tox -e detection`
-does); `no-explanation-metadata`, the cascade this matrix was built against, is always in.
+Each run of the project's tests checks a subset (SIDECAR_DETECTION: a count of defects,
+default 2, and SIDECAR_VARIATIONS: a count of variations, default 1, each chosen from the
+commit so successive commits cover all; or `all`, as `tox -e detection` does, which also
+runs every variation together); `no-explanation-metadata`, the cascade this matrix was
+built against, is always in.
 """
 
 from __future__ import annotations
@@ -14,24 +18,36 @@ import subprocess
 
 import pytest
 from tests.detection.expectations import EXPECTED
-from tests.detection.matrix import ROOT, run, sections
+from tests.detection.matrix import ROOT, run, run_variant, sections
 
 from pytest_sidecar.stack.defects import DEFECTS
+from pytest_sidecar.stack.variants import VARIANTS
 
 ALWAYS = ("no-explanation-metadata",)
 
 
-def chosen() -> list[str]:
-    # Three: each defect's run is ~75 s now that tests/chaos is in it; CI stays < 15 min.
-    wanted = os.environ.get("SIDECAR_DETECTION", "3")
-    if wanted == "all":
-        return list(DEFECTS)
-    count = int(wanted)
+def rotation(names: list[str], count: int, always: tuple[str, ...] = ()) -> list[str]:
+    """`always`, then the rest ordered by a hash of the commit: successive commits cover
+    every name."""
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                           text=True, check=False).stdout.strip() or "no-git"
-    rest = sorted((n for n in DEFECTS if n not in ALWAYS),
+    rest = sorted((n for n in names if n not in always),
                   key=lambda name: hashlib.sha256(f"{head}:{name}".encode()).hexdigest())
-    return [*ALWAYS, *rest[:max(0, count - len(ALWAYS))]]
+    return [*always, *rest[:max(0, count - len(always))]]
+
+
+def chosen() -> list[str]:
+    # Two: each defect's run is ~75 s now that tests/chaos is in it; CI stays < 15 min.
+    wanted = os.environ.get("SIDECAR_DETECTION", "2")
+    return list(DEFECTS) if wanted == "all" else rotation(list(DEFECTS), int(wanted), ALWAYS)
+
+
+def chosen_variants() -> list[str]:
+    wanted = os.environ.get("SIDECAR_VARIATIONS",
+                            "all" if os.environ.get("SIDECAR_DETECTION") == "all" else "1")
+    if wanted == "all":
+        return [*VARIANTS, "all"]
+    return rotation(list(VARIANTS), int(wanted))
 
 
 def test_every_defect_has_expectations_naming_real_specs() -> None:
@@ -71,3 +87,15 @@ def test_the_suite_fails_exactly_the_specs_of_the_defects_clause(defect: str) ->
     # reporter adds.
     unnamed = {n: r for n, r in verdict.failed.items() if not sections(r)}
     assert not unnamed, f"{defect}: failures that name no clause: {unnamed}"
+
+
+@pytest.mark.load
+@pytest.mark.parametrize("variant", chosen_variants())
+def test_the_suite_raises_no_false_alarm_on_an_allowed_variation(variant: str) -> None:
+    verdict = run_variant(variant)
+    assert verdict.passed, f"{variant}: nothing passed"
+    assert not verdict.failed, (
+        f"{variant} ({VARIANTS[variant].summary if variant in VARIANTS else 'every one'}) "
+        f"is allowed by the contract, yet specs failed: {verdict.failed}")
+    assert not verdict.skipped, (
+        f"{variant}: specs skipped for another reason than NOT_DECLARED: {verdict.skipped}")
