@@ -73,6 +73,10 @@ class StreamChannel:
                             if isinstance(item, SseEvent):
                                 last_id = item.id or last_id
                                 self._on(record, item.event, _data(item))
+                            # Keep-alives keep every read short, so a stream that never
+                            # ends would never time out: the deadline is checked here.
+                            if record.ended_at is not None or time.monotonic() > deadline:
+                                break
                 except httpx.HTTPError:
                     pass  # cut (a kill) or timed out: open it again until the deadline
                 if record.ended_at is None:
