@@ -274,7 +274,7 @@ def test_sse_stream_delivers_state_changes_and_a_terminal_event(
         gateway: SidecarClient, traces: Traces, sidecar_config: Any, evidence: Any) -> None:
     trace_id = traces.open(granularity="token", max_tokens=TOKEN_TOKENS).trace_id
     started = time.monotonic()
-    items = gateway.stream_events(trace_id, timeout=sidecar_config.trace_deadline)
+    items = traces.stream(trace_id, gateway)
     events = [item for item in items if isinstance(item, SseEvent)]
     updates = [e for e in events if e.event == "status_update"]
     assert updates, f"§2.5: no status_update events: {items[:5]}"
@@ -300,7 +300,7 @@ def test_the_stream_of_a_canceled_trace_ends_with_an_error_event(
     canceled = gateway.cancel(trace_id)
     if canceled.status_code != 202:
         insufficient_data("traces still going when a cancel arrived right after submit", 0, 1)
-    items = gateway.stream_events(trace_id, timeout=sidecar_config.trace_deadline)
+    items = traces.stream(trace_id, gateway)
     events = [item for item in items if isinstance(item, SseEvent)]
     assert events, f"§2.5: the stream of a canceled trace carried no event: {items[:5]}"
     last = events[-1]
