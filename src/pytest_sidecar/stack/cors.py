@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import defects
 from .policies import exact_origin
 
 ALLOW_METHODS = b"GET, POST, DELETE"
@@ -34,8 +33,7 @@ class CorsMiddleware:
             return
         headers = dict(scope.get("headers", []))
         origin = headers.get(b"origin")
-        allowed = origin is not None and (self.allowed(origin, self.origins)
-                                          or defects.on("cors-reflects-any-origin"))
+        allowed = origin is not None and self.allowed(origin, self.origins)
         if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
             await self._preflight(send, origin if allowed else None)
             return

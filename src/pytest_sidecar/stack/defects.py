@@ -38,6 +38,19 @@ class Defect:
 
 
 # -- defects written as seams ----------------------------------------------------------
+def _any_origin(origin: bytes, allowed: frozenset[bytes]) -> bool:
+    return True
+
+
+def _without_done(path: str, line: str) -> str:
+    return "" if path == "/v1/chat/completions" and line.replace(" ", "") == "data:[DONE]" \
+        else line
+
+
+def _without_ids(path: str, line: str) -> str:
+    return "" if path.endswith("/stream") and line.startswith("id:") else line
+
+
 def _prefix_origin(origin: bytes, allowed: frozenset[bytes]) -> bool:
     return any(origin.startswith(prefix) for prefix in allowed)
 
@@ -185,7 +198,8 @@ _ALL = (
            "the client's x-trace-id is ignored; the gateway picks its own id"),
     Defect("schema-errors-400", "§2.1", "schema violations answer 400 instead of 422"),
     Defect("no-body-cap", "§2.1", "bodies over the size cap are accepted (no 413)"),
-    Defect("stream-without-done", "§2.1", "a streamed chat never sends data: [DONE]"),
+    Defect("stream-without-done", "§2.1", "a streamed chat never sends data: [DONE]",
+           rewrite=Rewrite(event_line=_without_done)),
     # §2.2-2.3: lifecycle and status
     Defect("status-without-stage", "§2.3", "the status object omits stage and featureset",
            rewrite=Rewrite(body=_status_view(_without_stage))),
@@ -214,7 +228,8 @@ _ALL = (
     # §2.5: SSE
     Defect("sse-no-terminal-event", "§2.5",
            "the trace stream closes after the last status_update without complete/error"),
-    Defect("sse-no-event-ids", "§2.5", "trace stream events carry no id:"),
+    Defect("sse-no-event-ids", "§2.5", "trace stream events carry no id:",
+           rewrite=Rewrite(event_line=_without_ids)),
     Defect("stream-error-as-complete", "§2.5",
            "the stream of a failed or canceled trace ends with event: complete",
            rewrite=Rewrite(event_line=_error_as_complete)),
@@ -255,7 +270,8 @@ _ALL = (
     Defect("405-wrong-allow", "§2.10", "a 405's Allow names methods the route does not serve",
            rewrite=Rewrite(headers=_wrong_allow)),
     # §2.11: CORS
-    Defect("cors-reflects-any-origin", "§2.11", "any Origin is echoed as allowed"),
+    Defect("cors-reflects-any-origin", "§2.11", "any Origin is echoed as allowed",
+           policies={"origin_allowed": _any_origin}),
     Defect("cors-prefix-match", "§2.11",
            "the allow-list is matched by prefix: https://app.example.evil.example passes",
            policies={"origin_allowed": _prefix_origin}),

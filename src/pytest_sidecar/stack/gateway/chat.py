@@ -230,8 +230,6 @@ async def chat_stream(request: Request, who: Principal, opts: dict[str, Any],
                     for choice in chunk.get("choices", []):
                         parts.append(choice.get("delta", {}).get("content") or "")
                 finished = finished or line == "data: [DONE]"
-                if line == "data: [DONE]" and defects.on("stream-without-done"):
-                    continue
                 yield (line + "\n").encode()
         finally:
             await upstream.aclose()

@@ -71,8 +71,7 @@ async def graph(request: Request) -> Response:
 
 def sse(event_id: int, event: str, data: dict[str, Any]) -> bytes:
     """One Server-Sent Event, with its id (§2.5)."""
-    ident = "" if defects.on("sse-no-event-ids") else f"id: {event_id}\n"
-    return f"{ident}event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+    return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
 def _final_event(counter: int, record: dict[str, Any]) -> bytes:
