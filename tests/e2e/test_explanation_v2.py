@@ -25,7 +25,8 @@ def explanation(client: SidecarClient, completion_id: str) -> Any:
 def test_pending_then_a_valid_v2_envelope(gateway: SidecarClient, traces: Traces,
                                           sidecar_config: Any, hif_validator: Any,
                                           evidence: Any) -> None:
-    chat = traces.open(granularity="token", max_tokens=60).response
+    opened = traces.open(granularity="token", max_tokens=60)
+    chat = opened.response
     completion_id = chat.json().get("id")
     assert completion_id, "§2.1: the chat completion has no id"
     first = explanation(gateway, completion_id)
@@ -42,6 +43,8 @@ def test_pending_then_a_valid_v2_envelope(gateway: SidecarClient, traces: Traces
         pending += 1
         time.sleep(0.05)
         response = explanation(gateway, completion_id)
+    if response.status_code == 202:  # pending to the end: did its trace ever end?
+        traces.never_ended(opened.trace_id, sidecar_config.trace_deadline, gateway)
     assert response.status_code == 200, (
         f"§2.9: {response.status_code} after {pending} pending answers")
     doc = response.json()

@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from . import defects
 from .errors import ApiError
+from .principal import Principal
 from .settings import TokenInfo
+
+__all__ = ["ANONYMOUS", "READ", "WRITE", "Authenticator", "Principal"]
 
 READ, WRITE = "traces:read", "traces:write"
 _QUERY_TOKEN_NAMES = ("access_token", "token", "api_key", "apikey", "key")
-
-
-@dataclass(frozen=True)
-class Principal:
-    tenant_id: str
-    scopes: frozenset[str]
-    subject: str
 
 
 ANONYMOUS = Principal("default", frozenset({READ, WRITE}), "anonymous")

@@ -10,16 +10,15 @@ the specs for that clause fail.
 
 from __future__ import annotations
 
-import itertools
-import json
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.datastructures import MutableHeaders
-
+from . import defect_seams as seams
 from .rewrite import Rewrite
+
+if TYPE_CHECKING:
+    pass
 
 ENV = "SIDECAR_DEFECTS"
 
@@ -35,204 +34,78 @@ class Defect:
     summary: str
     policies: Mapping[str, Any] = field(default_factory=dict)
     rewrite: Rewrite | None = None
-
-
-# -- defects written as seams ----------------------------------------------------------
-def _any_origin(origin: bytes, allowed: frozenset[bytes]) -> bool:
-    return True
-
-
-def _without_done(path: str, line: str) -> str:
-    return "" if path == "/v1/chat/completions" and line.replace(" ", "") == "data:[DONE]" \
-        else line
-
-
-def _without_ids(path: str, line: str) -> str:
-    return "" if path.endswith("/stream") and line.startswith("id:") else line
-
-
-def _prefix_origin(origin: bytes, allowed: frozenset[bytes]) -> bool:
-    return any(origin.startswith(prefix) for prefix in allowed)
-
-
-def _naive_timestamp(epoch_s: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s))  # no offset
-
-
-def _every_ending(hook: Mapping[str, Any], state: str) -> bool:
-    return state in ("complete", "failed", "canceled")
-
-
-_SEQUENCE = itertools.count(1)
-_INSTANCE = f"{int(time.time() * 1000):x}"  # unique per process start, so restarts never collide
-
-
-def _sequential_id() -> str:
-    """The process's start then a counter: unique, and the next one is guessable."""
-    return f"{_INSTANCE}-{next(_SEQUENCE):08d}"
-
-
-def _error_as_complete(path: str, line: str) -> str:
-    return "event: complete" if path.endswith("/stream") and line == "event: error" else line
-
-
-def _wrong_allow(path: str, status: int, headers: MutableHeaders) -> None:
-    if status == 405:
-        headers["allow"] = "GET, PUT"
-
-
-def _leaky_json_error(path: str, status: int, body: Any) -> Any:
-    if status == 400 and isinstance(body, dict) and body.get("code") == "invalid_json":
-        return {**body, "message": "JSONDecodeError('Expecting value: line 1 column 10 "
-                                   "(char 9)') in sidecar/gateway/requests.py:88"}
-    return body
-
-
-def _epoch_created_at(path: str, status: int, body: Any) -> Any:
-    if path.endswith("/explanation") and status == 200 and isinstance(body, dict) \
-            and "created_at" in body:
-        return {**body, "created_at": int(time.time())}
-    return body
-
-
-def _no_metadata(path: str, status: int, body: Any) -> Any:
-    if path == "/v1/chat/completions" and status == 200 and isinstance(body, dict):
-        return {k: v for k, v in body.items() if k != "explanation_metadata"}
-    return body
-
-
-def _metadata_pending(path: str, status: int, body: Any) -> Any:
-    meta = body.get("explanation_metadata") if isinstance(body, dict) else None
-    if path == "/v1/chat/completions" and isinstance(meta, dict):
-        return {**body, "explanation_metadata": {**meta, "status": "pending"}}
-    return body
-
-
-def _status_view(change: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[..., Any]:
-    """A rewrite of the status object wherever the status route answers it."""
-    def edit(path: str, status: int, body: Any) -> Any:
-        if path.endswith("/status") and status == 200 and isinstance(body, dict):
-            return change(body)
-        return body
-    return edit
-
-
-def _without_stage(view: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in view.items() if k not in ("stage", "featureset")}
-
-
-def _epoch_times(view: dict[str, Any]) -> dict[str, Any]:
-    return {**view, "created_at": int(time.time()), "updated_at": int(time.time())}
-
-
-def _drop_allow(path: str, status: int, headers: MutableHeaders) -> None:
-    if status == 405 and "allow" in headers:
-        del headers["allow"]
-
-
-def _retry_after_zero(path: str, status: int, headers: MutableHeaders) -> None:
-    if status == 429 and "retry-after" in headers:
-        headers["retry-after"] = "0"
-
-
-def _error_without_request_id(path: str, status: int, headers: MutableHeaders) -> None:
-    if status >= 400 and "x-request-id" in headers:
-        del headers["x-request-id"]
-
-
-def _graph(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], Any]:
-    """A graph shaper that applies `change` to a copy of the graph."""
-    def shape(graph: dict[str, Any]) -> dict[str, Any]:
-        copy: dict[str, Any] = json.loads(json.dumps(graph))
-        change(copy)
-        return copy
-    return shape
-
-
-def _dangling(graph: dict[str, Any]) -> None:
-    if graph["incidences"]:
-        graph["incidences"][-1]["node_ids"][-1] = "feat-missing"
-
-
-def _heavy_edge(graph: dict[str, Any]) -> None:
-    if graph["incidences"]:
-        graph["incidences"][0]["weight"] = 1.25
-
-
-def _one_output_short(graph: dict[str, Any]) -> None:
-    outputs = [n["id"] for n in graph["nodes"] if n["type"] == "output_token"]
-    if outputs:
-        graph["nodes"] = [n for n in graph["nodes"] if n["id"] != outputs[-1]]
-        graph["incidences"] = [i for i in graph["incidences"] if outputs[-1] not in i["node_ids"]]
-
-
-def _version_two(graph: dict[str, Any]) -> None:
-    graph["meta"]["version"] = "hif-2"
+    env: Mapping[str, str] = field(default_factory=dict)  # stack settings it sets
 
 
 _ALL = (
     # §2: correlation
     Defect("error-without-request-id", "§2", "error responses carry no x-request-id",
-           rewrite=Rewrite(headers=_error_without_request_id)),
+           rewrite=Rewrite(headers=seams.error_without_request_id)),
     Defect("trace-id-not-echoed", "§2",
            "a request's own x-trace-id is never echoed; every response gets a fresh one"),
     Defect("trace-ids-sequential", "§2",
            "gateway-made trace ids are an instance prefix and a counter: unique, guessable",
-           policies={"new_trace_id": _sequential_id}),
+           policies={"new_trace_id": seams.sequential_id}),
     Defect("error-leaks-exception", "§2",
            "a malformed-JSON 400 says the exception's repr and the source line",
-           rewrite=Rewrite(body=_leaky_json_error)),
+           rewrite=Rewrite(body=seams.leaky_json_error)),
     # §2.1: chat
     Defect("no-explanation-metadata", "§2.1",
            "an explained chat's body has no explanation_metadata (the header still names "
-           "the trace)", rewrite=Rewrite(body=_no_metadata)),
+           "the trace)", rewrite=Rewrite(body=seams.no_metadata)),
     Defect("metadata-status-pending", "§2.1",
            "explanation_metadata.status says 'pending' instead of 'queued'",
-           rewrite=Rewrite(body=_metadata_pending)),
+           rewrite=Rewrite(body=seams.metadata_pending)),
     Defect("explain-mode-unchecked", "§2.1",
-           "any x-explain-mode value is accepted (only 'hypergraph' opens a trace)"),
-    Defect("budget-unchecked", "§2.1", "x-explain-budget is not validated"),
+           "any x-explain-mode value is accepted (only 'hypergraph' opens a trace)",
+           policies={"explain_headers": seams.mode_unchecked}),
+    Defect("budget-unchecked", "§2.1", "x-explain-budget is not validated",
+           policies={"explain_headers": seams.ignoring("x-explain-budget")}),
     Defect("client-trace-id-overwrites", "§2.1",
            "a reused client x-trace-id overwrites the trace instead of 409 trace_exists"),
     Defect("client-trace-id-ignored", "§2.1",
-           "the client's x-trace-id is ignored; the gateway picks its own id"),
+           "the client's x-trace-id is ignored; the gateway picks its own id",
+           policies={"explain_headers": seams.ignoring("x-trace-id")}),
     Defect("schema-errors-400", "§2.1", "schema violations answer 400 instead of 422"),
-    Defect("no-body-cap", "§2.1", "bodies over the size cap are accepted (no 413)"),
+    Defect("no-body-cap", "§2.1", "bodies over the size cap are accepted (no 413)",
+           env={"MAX_BODY_BYTES": str(64 * 1024 * 1024)}),
     Defect("stream-without-done", "§2.1", "a streamed chat never sends data: [DONE]",
-           rewrite=Rewrite(event_line=_without_done)),
+           rewrite=Rewrite(event_line=seams.without_done)),
     # §2.2-2.3: lifecycle and status
     Defect("status-without-stage", "§2.3", "the status object omits stage and featureset",
-           rewrite=Rewrite(body=_status_view(_without_stage))),
+           rewrite=Rewrite(body=seams.status_view(seams.without_stage))),
     Defect("status-epoch-timestamps", "§2.3",
            "created_at/updated_at are epoch numbers, not RFC 3339 strings",
-           rewrite=Rewrite(body=_status_view(_epoch_times))),
-    Defect("unknown-trace-500", "§2.3", "an unknown trace id answers 500 instead of 404"),
+           rewrite=Rewrite(body=seams.status_view(seams.epoch_times))),
+    Defect("unknown-trace-500", "§2.3", "an unknown trace id answers 500 instead of 404",
+           policies={"unknown_trace": seams.lookup_failed}),
     # §2.4: graph
     Defect("graph-before-complete", "§2.4", "the graph of a running trace is served (200)"),
     Defect("canceled-graph-404", "§2.4",
            "the graph of a canceled trace answers 404 graph_not_ready, not 409"),
-    Defect("ttl-not-enforced", "§2.2", "traces never expire; the graph stays 200"),
+    Defect("ttl-not-enforced", "§2.2", "traces never expire; the graph stays 200",
+           policies={"expired": seams.never_expires}),
     Defect("explainer-never-runs", "§2.2",
            "the explainer's workers run but never take a job: every trace stays queued"),
     Defect("graph-ignores-gzip", "§2.4", "the graph is never gzip-encoded, whatever is asked"),
     # §4: HIF
     Defect("hif-dangling-node", "§4", "one incidence names a node that is not in nodes",
-           policies={"shape_graph": _graph(_dangling)}),
+           policies={"shape_graph": seams.graph(seams.dangling)}),
     Defect("hif-weight-over-one", "§4", "incidence weights can exceed 1",
-           policies={"shape_graph": _graph(_heavy_edge)}),
+           policies={"shape_graph": seams.graph(seams.heavy_edge)}),
     Defect("hif-wrong-version", "§4", "meta.version says 'hif-2' on the v1 route",
-           policies={"shape_graph": _graph(_version_two)}),
+           policies={"shape_graph": seams.graph(seams.version_two)}),
     Defect("hif-token-outputs-short", "§4",
            "token graphs have one output_token fewer than the completion's tokens",
-           policies={"shape_graph": _graph(_one_output_short)}),
+           policies={"shape_graph": seams.graph(seams.one_output_short)}),
     # §2.5: SSE
     Defect("sse-no-terminal-event", "§2.5",
            "the trace stream closes after the last status_update without complete/error"),
     Defect("sse-no-event-ids", "§2.5", "trace stream events carry no id:",
-           rewrite=Rewrite(event_line=_without_ids)),
+           rewrite=Rewrite(event_line=seams.without_ids)),
     Defect("stream-error-as-complete", "§2.5",
            "the stream of a failed or canceled trace ends with event: complete",
-           rewrite=Rewrite(event_line=_error_as_complete)),
+           rewrite=Rewrite(event_line=seams.error_as_complete)),
     # §2.6: webhooks
     Defect("webhook-signature-over-json", "§2.6",
            "the signature is an HMAC of re-serialised JSON, not of the raw body sent"),
@@ -243,10 +116,10 @@ _ALL = (
     Defect("webhook-secret-echoed", "§2.6", "the registration answer echoes the secret"),
     Defect("webhook-retries-forever", "§2.6", "failed deliveries are retried 8 times, not 5"),
     Defect("webhook-naive-ts", "§2.6", "a delivery's ts is a naive time (no offset)",
-           policies={"webhook_timestamp": _naive_timestamp}),
+           policies={"webhook_timestamp": seams.naive_timestamp}),
     Defect("webhook-events-ignored", "§2.6",
            "a hook is told of every ending of its trace, not only the events it registered",
-           policies={"webhook_wants": _every_ending}),
+           policies={"webhook_wants": seams.every_ending}),
     # §2.7: cancel
     Defect("cancel-terminal-202", "§2.7",
            "cancelling a complete trace answers 202 and marks it canceled"),
@@ -261,29 +134,33 @@ _ALL = (
     Defect("v2-foreign-completion", "§2.9",
            "the completion -> explanation route does not check the tenant"),
     Defect("v2-epoch-created-at", "§2.9", "the explanation's created_at is epoch seconds",
-           rewrite=Rewrite(body=_epoch_created_at)),
+           rewrite=Rewrite(body=seams.epoch_created_at)),
     # §2.10: health and methods
     Defect("readyz-ignores-store", "§2.10", "/readyz stays 200 with the status store down"),
     Defect("healthz-follows-readiness", "§2.10", "/healthz answers 503 when a dependency is down"),
     Defect("405-without-allow", "§2.10", "405 answers carry no Allow header",
-           rewrite=Rewrite(headers=_drop_allow)),
+           rewrite=Rewrite(headers=seams.drop_allow)),
     Defect("405-wrong-allow", "§2.10", "a 405's Allow names methods the route does not serve",
-           rewrite=Rewrite(headers=_wrong_allow)),
+           rewrite=Rewrite(headers=seams.wrong_allow)),
     # §2.11: CORS
     Defect("cors-reflects-any-origin", "§2.11", "any Origin is echoed as allowed",
-           policies={"origin_allowed": _any_origin}),
+           policies={"origin_allowed": seams.any_origin}),
     Defect("cors-prefix-match", "§2.11",
            "the allow-list is matched by prefix: https://app.example.evil.example passes",
-           policies={"origin_allowed": _prefix_origin}),
+           policies={"origin_allowed": seams.prefix_origin}),
     # §3: access control
     Defect("explanation-route-unauthenticated", "§3",
            "GET /v1/chat/completions/{id}/explanation needs no token"),
-    Defect("read-token-can-cancel", "§3", "DELETE accepts a token with only traces:read"),
+    Defect("read-token-can-cancel", "§3", "DELETE accepts a token with only traces:read",
+           policies={"scope_of": seams.delete_needs_read}),
     Defect("unknown-token-401", "§3", "an unknown token answers 401 instead of 403 forbidden"),
-    Defect("foreign-status-readable", "§3", "another tenant's trace status is served"),
-    Defect("foreign-cancel-allowed", "§3", "another tenant's trace can be canceled"),
+    Defect("foreign-status-readable", "§3", "another tenant's trace status is served",
+           policies={"foreign_trace": seams.status_readable}),
+    Defect("foreign-cancel-allowed", "§3", "another tenant's trace can be canceled",
+           policies={"foreign_trace": seams.cancel_allowed}),
     Defect("foreign-trace-403", "§3",
-           "another tenant's trace answers 403 (distinguishable from a missing one)"),
+           "another tenant's trace answers 403 (distinguishable from a missing one)",
+           policies={"foreign_trace": seams.forbidden}),
     Defect("token-in-query-accepted", "§3", "an access_token query parameter is accepted"),
     Defect("query-token-authenticates", "§3",
            "without an Authorization header, a token in ?access_token= authenticates the "
@@ -292,19 +169,23 @@ _ALL = (
            "a request without a token, or with a malformed header, is served on every route "
            "as an anonymous caller with every scope"),
     Defect("tenant-header-honored", "§3",
-           "an x-tenant-id request header overrides the token's tenant"),
+           "an x-tenant-id request header overrides the token's tenant",
+           policies={"tenant_of": seams.header_tenant}),
     # §3: rate limits
     Defect("denied-requests-spend-tokens", "§3",
-           "requests refused by auth still spend rate-limit tokens"),
+           "requests refused by auth still spend rate-limit tokens",
+           policies={"refusals_spend_tokens": True}),
     Defect("retry-after-zero", "§3", "429 answers carry Retry-After: 0",
-           rewrite=Rewrite(headers=_retry_after_zero)),
+           rewrite=Rewrite(headers=seams.retry_after_zero)),
     Defect("rate-limit-shared-by-tenants", "§3",
-           "one bucket per category for all tenants, not per (tenant, category)"),
+           "one bucket per category for all tenants, not per (tenant, category)",
+           policies={"bucket_of": seams.one_bucket}),
     Defect("rate-limited-opens-trace", "§3", "a chat refused with 429 still opens its trace"),
     # §6: metrics
     Defect("metrics-trace-id-label", "§6", "status reads are counted with a trace_id label"),
     Defect("status-get-counted-twice", "§6", "traces_status_get_total counts each read twice"),
-    Defect("no-rate-limit-counter", "§6", "rate_limit_rejections_total never moves"),
+    Defect("no-rate-limit-counter", "§6", "rate_limit_rejections_total never moves",
+           policies={"count_rate_limited": False}),
     # §7: audit log and logs
     Defect("audit-raw-snippet", "§7", "the audit snippet is the raw first message (PII)"),
     Defect("audit-no-deny-lines", "§7", "requests refused by auth get no audit line"),

@@ -276,6 +276,5 @@ class Explainer:
         now = time.time()
         for trace_id in self.store.ids_in_states(frozenset({"complete"})):
             record = self.store.get(trace_id)
-            if record and record.get("expires_at", now + 1) <= now \
-                    and not defects.on("ttl-not-enforced"):
+            if record and self.policies.expired(record, now):
                 await self.store.transition(trace_id, "expired")

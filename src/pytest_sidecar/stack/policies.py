@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import random
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import ApiError
+    from .principal import Principal
 
 MAX_WEBHOOK_ATTEMPTS = 5  # §2.6: at most 5
 
@@ -51,15 +56,53 @@ def exact_origin(origin: bytes, allowed: frozenset[bytes]) -> bool:
 
 
 def utc_timestamp(epoch_s: float) -> str:
-    """§2: an RFC 3339 time in UTC (the status store's format)."""
-    from .store import rfc3339
-
-    return rfc3339(epoch_s)
+    """§2: an RFC 3339 time in UTC, to the millisecond (the status store's format)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s)) + \
+        f".{int(epoch_s % 1 * 1000):03d}Z"
 
 
 def registered_events(hook: Mapping[str, Any], state: str) -> bool:
     """§2.6: a hook is told of the events its registration lists."""
     return state in hook["events"]
+
+
+# -- access control and limits (§3) ---------------------------------------------------
+def token_tenant(who: Principal, headers: Mapping[str, str]) -> Principal:
+    """§3: the tenant comes only from the token; no header changes it."""
+    return who
+
+
+def route_scope(method: str, scope: str) -> str:
+    """§3: a route needs its own scope, whatever the method."""
+    return scope
+
+
+def own_bucket(tenant_id: str) -> str:
+    """§3: one token bucket per (tenant, category)."""
+    return tenant_id
+
+
+def missing_trace(trace_id: str) -> ApiError:
+    """§2.3: an unknown trace id is 404 trace_not_found."""
+    from .errors import not_found
+
+    return not_found(trace_id)
+
+
+def foreign_trace(path: str, method: str, trace_id: str) -> ApiError | None:
+    """§3: another tenant's trace answers exactly as a missing one, on every route (None
+    would let the request through)."""
+    return missing_trace(trace_id)
+
+
+def past_ttl(record: Mapping[str, Any], now: float) -> bool:
+    """§2.2: a complete trace expires once its TTL has passed."""
+    return bool(record.get("expires_at", 1e18) <= now)
+
+
+def every_header(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """§2.1: the explain headers are read as the client sent them."""
+    return headers
 
 
 @dataclass(frozen=True)
@@ -86,6 +129,20 @@ class Policies:
     # §2.6: the `ts` of a delivery, and which of a hook's trace's states it is told of.
     webhook_timestamp: Callable[[float], str] = utc_timestamp
     webhook_wants: Callable[[Mapping[str, Any], str], bool] = registered_events
+    # §3: the caller's tenant, the scope a route needs, whose bucket a request spends,
+    # whether a refused request spends one too, and whether a 429 is counted (§6).
+    tenant_of: Callable[[Principal, Mapping[str, str]], Principal] = token_tenant
+    scope_of: Callable[[str, str], str] = route_scope
+    bucket_of: Callable[[str], str] = own_bucket
+    refusals_spend_tokens: bool = False
+    count_rate_limited: bool = True
+    # §2.3 and §3: the answer for an unknown trace and for another tenant's.
+    unknown_trace: Callable[[str], ApiError] = missing_trace
+    foreign_trace: Callable[[str, str, str], ApiError | None] = foreign_trace
+    # §2.2: whether a complete trace's TTL has passed.
+    expired: Callable[[Mapping[str, Any], float], bool] = past_ttl
+    # §2.1: the headers the explain options are read from.
+    explain_headers: Callable[[Mapping[str, str]], Mapping[str, str]] = every_header
     # §2.1 (the fake upstream): output tokens per streamed chunk, and a final usage chunk.
     tokens_per_chunk: int = 1
     usage_chunk: bool = False

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .defects import DEFECTS, UnknownDefect
 from .defects import ENV as DEFECTS_ENV
-from .defects import UnknownDefect
 from .defects import parse as parse_defects
 from .ratelimit import DEFAULTS, Limit
 from .variants import ENV as VARIANTS_ENV
@@ -194,7 +194,13 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
     except UnknownVariant as exc:
         raise StackConfigError(f"{VARIANTS_ENV}: {exc}") from None
     # A variation's settings are part of what it is: they win over the environment.
-    overrides = {k: v for variant in variants for k, v in variant.env.items()}
+    try:
+        chosen = parse_defects(env.get(DEFECTS_ENV, ""))
+    except UnknownDefect as exc:
+        raise StackConfigError(f"{DEFECTS_ENV}: {exc}") from None
+    envs = [*(variant.env for variant in variants),
+            *(DEFECTS[name].env for name in sorted(chosen))]
+    overrides = {k: v for env_of in envs for k, v in env_of.items()}
     if overrides:
         env = {**env, **overrides}
     backend = env.get("STATUS_BACKEND", "json")

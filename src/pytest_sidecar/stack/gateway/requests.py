@@ -13,9 +13,8 @@ from typing import Any
 from starlette.requests import Request
 
 from ...contracts.openapi import request_validator
-from .. import defects
 from ..auth import Principal
-from ..errors import ApiError, not_found
+from ..errors import ApiError
 from ..services import Services
 
 TRACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -32,31 +31,26 @@ def services_of(request: Request) -> Services:
 def principal(request: Request, scope: str) -> Principal:
     """Authenticate, check the scope, then take a rate-limit token (in that order: a
     request denied by auth consumes nothing)."""
-    services = services_of(request)
+    services, policies = services_of(request), services_of(request).policies
+    category = "read" if request.method == "GET" else "write"
     try:
         who = services.auth.authenticate(request.headers.get("authorization"),
                                          set(request.query_params.keys()),
                                          request.query_params.get("access_token"))
-        if defects.on("tenant-header-honored") and request.headers.get("x-tenant-id"):
-            who = Principal(request.headers["x-tenant-id"], who.scopes, who.subject)
+        who = policies.tenant_of(who, request.headers)
         request.state.principal = who  # for the audit line, even if the scope is missing
-        if not (defects.on("read-token-can-cancel") and request.method == "DELETE"):
-            services.auth.require(who, scope)
+        services.auth.require(who, policies.scope_of(request.method, scope))
     except ApiError as denied:
         services.metrics.rbac_denied.labels(denied.code).inc()
-        if defects.on("denied-requests-spend-tokens") and denied.status == 403:
-            services.limiter.check((getattr(request.state, "principal", None) and
-                                   request.state.principal.tenant_id) or "anonymous",
-                                   "read" if request.method == "GET" else "write")
+        known = getattr(request.state, "principal", None)
+        if policies.refusals_spend_tokens and denied.status == 403:
+            services.limiter.check(known.tenant_id if known else "anonymous", category)
         raise
-    category = "read" if request.method == "GET" else "write"
     _rate_limit_spike(request, who)
-    # The defect: one bucket per category, sized by whichever tenant used it first.
-    shared = defects.on("rate-limit-shared-by-tenants")
-    retry_after = services.limiter.check("all" if shared else who.tenant_id, category,
+    retry_after = services.limiter.check(policies.bucket_of(who.tenant_id), category,
                                          sized_for=who.tenant_id)
     if retry_after is not None:
-        if not defects.on("no-rate-limit-counter"):
+        if policies.count_rate_limited:
             services.metrics.rate_limited.labels(category).inc()
         raise ApiError(429, "rate_limited", f"{category} rate limit exceeded",
                        headers={"Retry-After": str(retry_after)})
@@ -81,24 +75,22 @@ def _rate_limit_spike(request: Request, who: Principal) -> None:
 def owned(request: Request, trace_id: str, who: Principal) -> dict[str, Any]:
     """The trace's record, if it is the caller's tenant's; a foreign trace answers
     exactly like a missing one (tenant isolation, §3)."""
-    record = services_of(request).store.get(trace_id)
-    if record is None and defects.on("unknown-trace-500"):
-        raise ApiError(500, "internal_error", "trace lookup failed")
-    foreign = record is not None and record["tenant_id"] != who.tenant_id
-    if foreign and defects.on("foreign-trace-403"):
-        raise ApiError(403, "forbidden", "this trace belongs to another tenant")
-    tolerated = (defects.on("foreign-status-readable") and request.url.path.endswith(
-        "/status")) or (defects.on("foreign-cancel-allowed") and request.method == "DELETE")
-    if record is None or (foreign and not tolerated):
-        raise not_found(trace_id)
+    services = services_of(request)
+    record = services.store.get(trace_id)
+    if record is None:
+        raise services.policies.unknown_trace(trace_id)
+    if record["tenant_id"] != who.tenant_id:
+        refusal = services.policies.foreign_trace(request.url.path, request.method, trace_id)
+        if refusal is not None:
+            raise refusal
     request.state.trace_id = trace_id  # §2: x-trace-id is the trace, once it exists
     return record
 
 
 async def fresh(request: Request, record: dict[str, Any]) -> dict[str, Any]:
     """Apply a due TTL before answering, so no reader sees a stale 'complete'."""
-    if record["state"] == "complete" and record.get("expires_at", 1e18) <= time.time() \
-            and not defects.on("ttl-not-enforced"):
+    if record["state"] == "complete" and services_of(request).policies.expired(record,
+                                                                                time.time()):
         moved = await services_of(request).store.transition(record["trace_id"], "expired")
         return moved or record
     return record
@@ -106,8 +98,7 @@ async def fresh(request: Request, record: dict[str, Any]) -> dict[str, Any]:
 
 async def read_json(request: Request) -> Any:
     """The body as JSON: 413 past the size cap (declared or streamed), 400 if malformed."""
-    cap = services_of(request).settings.max_body_bytes * (64 if defects.on("no-body-cap")
-                                                          else 1)
+    cap = services_of(request).settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cap:
         raise ApiError(413, "payload_too_large", f"request body over {cap} bytes")
@@ -138,10 +129,8 @@ def validate(body: Any, schema: str, status: int = 422) -> None:
 
 def explain_headers(request: Request) -> dict[str, Any]:
     """The x-explain-* and x-trace-id headers of a chat (§2.1), checked."""
-    headers = request.headers
+    headers = services_of(request).policies.explain_headers(request.headers)
     mode = headers.get("x-explain-mode", "")
-    if defects.on("explain-mode-unchecked"):
-        mode = "hypergraph" if mode == "hypergraph" else ""
     if mode not in ("", "hypergraph"):
         raise ApiError(400, "invalid_explain_mode", "x-explain-mode must be 'hypergraph'")
     granularity = headers.get("x-explain-granularity") or "sentence"
@@ -153,11 +142,11 @@ def explain_headers(request: Request) -> dict[str, Any]:
         raise ApiError(400, "invalid_features", "x-explain-features is not a feature set name")
     budget_raw = headers.get("x-explain-budget")
     budget = None
-    if budget_raw is not None and not defects.on("budget-unchecked"):
+    if budget_raw is not None:
         if not budget_raw.isdigit() or int(budget_raw) < 1:
             raise ApiError(400, "invalid_budget", "x-explain-budget must be an integer >= 1")
         budget = int(budget_raw)
-    client_id = None if defects.on("client-trace-id-ignored") else headers.get("x-trace-id")
+    client_id = headers.get("x-trace-id")
     if client_id is not None and not TRACE_ID.match(client_id):
         raise ApiError(400, "invalid_trace_id", "x-trace-id must match ^[A-Za-z0-9_-]{1,64}$")
     return {"explain": mode == "hypergraph", "granularity": granularity,
