@@ -149,10 +149,13 @@ def test_request_headers_cannot_change_the_tenant(gateway_factory: Any, tenants:
     assert mine.status_code == 200, (
         f"§3: a header claiming tenant B took the trace from its token's tenant "
         f"({mine.status_code})")
-    # B claiming to be A on a read: still B, so A's trace is one that does not exist.
+    # B claiming to be A on a read: still B. The claim must change nothing (whether B
+    # reads A's traces at all is the isolation spec's matter).
+    plain = stranger.status(trace_id)
     claimed = stranger.http.get(f"/v1/traces/{trace_id}/status", headers=claim_a)
-    assert claimed.status_code == 404, (
-        f"§3: tenant B's read with headers claiming tenant A got {claimed.status_code} for "
-        "A's trace (the tenant comes only from the token)")
+    assert claimed.status_code == plain.status_code, (
+        f"§3: tenant B's read of A's trace got {plain.status_code}, and "
+        f"{claimed.status_code} with headers claiming tenant A (the tenant comes only from "
+        "the token)")
     evidence.record(trace_id=trace_id, headers=list(TENANT_HEADERS), owner_status=200,
-                    claimed_read_status=claimed.status_code)
+                    plain_read_status=plain.status_code, claimed_read_status=claimed.status_code)
