@@ -201,3 +201,7 @@ def one_output_short(graph: dict[str, Any]) -> None:
 
 def version_two(graph: dict[str, Any]) -> None:
     graph["meta"]["version"] = "hif-2"
+
+
+def graph_not_ready(trace_id: str, state: str) -> ApiError:
+    return ApiError(404, "graph_not_ready", f"trace {trace_id} is {state}")

@@ -100,6 +100,13 @@ def past_ttl(record: Mapping[str, Any], now: float) -> bool:
     return bool(record.get("expires_at", 1e18) <= now)
 
 
+def ended_trace_graph(trace_id: str, state: str) -> ApiError:
+    """§2.4: the graph of a failed or canceled trace is 409 trace_failed|trace_canceled."""
+    from .errors import ApiError
+
+    return ApiError(409, f"trace_{state}", f"trace {trace_id} is {state}")
+
+
 def every_header(headers: Mapping[str, str]) -> Mapping[str, str]:
     """§2.1: the explain headers are read as the client sent them."""
     return headers
@@ -143,6 +150,24 @@ class Policies:
     expired: Callable[[Mapping[str, Any], float], bool] = past_ttl
     # §2.1: the headers the explain options are read from.
     explain_headers: Callable[[Mapping[str, str]], Mapping[str, str]] = every_header
+    # §2.1: a body that breaks the schema, a taken client trace id, what a chat logs.
+    schema_error_status: int = 422
+    refuse_taken_ids: bool = True
+    log_prompt: bool = False
+    # §10: the dependencies without which explain requests are refused.
+    explain_needs: tuple[str, ...] = ("status_store", "explainer")
+    # §2.9: the explanation route asks for a token, and hides other tenants' completions.
+    explanation_needs_token: bool = True
+    foreign_completions_hidden: bool = True
+    # §2.10: /healthz answers while the process lives, whatever readiness says.
+    healthz_follows_readiness: bool = False
+    # §2.4-2.6 and §6: the graph of an ended trace, gzip, the stream's last event, how a
+    # status read is counted, and whether a registration echoes its secret.
+    graph_of_ended: Callable[[str, str], ApiError] = ended_trace_graph
+    gzip_graph: bool = True
+    stream_final_event: bool = True
+    status_read_weight: int = 1
+    echo_webhook_secret: bool = False
     # §2.1 (the fake upstream): output tokens per streamed chunk, and a final usage chunk.
     tokens_per_chunk: int = 1
     usage_chunk: bool = False

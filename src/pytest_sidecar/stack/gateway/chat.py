@@ -55,8 +55,8 @@ async def open_trace(request: Request, who: Principal, opts: dict[str, Any],
 def refuse_if_unkeepable(services: Any) -> None:
     """Acknowledged means durable (§10): with the status store or the explainer's queue
     down, nothing is accepted that could not be kept: 503 explain_unavailable."""
-    down = next((d for d in ("status_store", "explainer") if services.chaos.outage(d) and not (
-        d == "status_store" and defects.on("explain-accepted-when-store-down"))), None)
+    down = next((d for d in services.policies.explain_needs if services.chaos.outage(d)),
+                None)
     if down is not None:
         raise ApiError(503, "explain_unavailable", f"explanations are unavailable: the "
                        f"{down.replace('_', ' ')} is down", headers={"Retry-After": "1"})
@@ -81,8 +81,9 @@ def job(opts: dict[str, Any], body: dict[str, Any], completion: str,
 
 def check_new_trace_id(request: Request, opts: dict[str, Any]) -> None:
     """A client-chosen trace id that exists already is a 409, never an overwrite."""
-    if opts["explain"] and opts["trace_id"] and services_of(request).store.exists(
-            opts["trace_id"]) and not defects.on("client-trace-id-overwrites"):
+    services = services_of(request)
+    if opts["explain"] and opts["trace_id"] and services.store.exists(
+            opts["trace_id"]) and services.policies.refuse_taken_ids:
         raise ApiError(409, "trace_exists", f"trace {opts['trace_id']} already exists")
 
 
@@ -138,11 +139,11 @@ async def _valid_body(request: Request) -> dict[str, Any]:
     body = await read_json(request)
     if isinstance(body, dict) and isinstance(body.get("messages"), list):
         request.state.snippet = snippet(body["messages"])
-        if defects.on("log-user-text"):  # the bug: the prompt goes to the access log
+        if services_of(request).policies.log_prompt:  # what no gateway should do (§7)
             request.state.prompt = next(
                 (str(m.get("content"))[:200] for m in body["messages"]
                  if isinstance(m, dict) and m.get("role") == "user"), "")
-    validate(body, "ChatCompletionRequest", 400 if defects.on("schema-errors-400") else 422)
+    validate(body, "ChatCompletionRequest", services_of(request).policies.schema_error_status)
     return dict(body)
 
 

@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import defects
 from ..auth import READ
 from ..errors import ApiError
 from ..hif_v2 import envelope
@@ -20,13 +19,12 @@ from .requests import fresh, principal, services_of
 
 async def explanation(request: Request) -> Response:
     services = services_of(request)
-    who = None if defects.on("explanation-route-unauthenticated") else principal(
-        request, READ)
+    who = principal(request, READ) if services.policies.explanation_needs_token else None
     completion_id = request.path_params["completion_id"]
     trace_id = services.store.trace_of_completion(completion_id)
     record = services.store.get(trace_id) if trace_id else None
     foreign = who is not None and record is not None and record["tenant_id"] != who.tenant_id
-    if record is None or (foreign and not defects.on("v2-foreign-completion")):
+    if record is None or (foreign and services.policies.foreign_completions_hidden):
         raise ApiError(404, "not_found", f"no explanation for {completion_id}")
     record = await fresh(request, record)
     if record["state"] in ("queued", "running", "partial"):

@@ -7,7 +7,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import defects
 from ..errors import ApiError
 from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .requests import services_of
@@ -20,7 +19,7 @@ async def metrics(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     services = services_of(request)
-    if defects.on("healthz-follows-readiness") and not all(
+    if services.policies.healthz_follows_readiness and not all(
             (await services.readiness()).values()):
         return JSONResponse({"status": "degraded"}, status_code=503)
     return JSONResponse({"status": "ok"})

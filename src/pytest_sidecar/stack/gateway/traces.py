@@ -31,7 +31,7 @@ def status_view(record: dict[str, Any]) -> dict[str, Any]:
 async def status(request: Request) -> Response:
     services = services_of(request)
     who = principal(request, READ)
-    services.metrics.status_gets.inc(2 if defects.on("status-get-counted-twice") else 1)
+    services.metrics.status_gets.inc(services.policies.status_read_weight)
     if defects.on("metrics-trace-id-label"):
         services.metrics.status_reads_by_trace.labels(
             request.path_params["trace_id"][:64]).inc()
@@ -48,8 +48,8 @@ async def graph(request: Request) -> Response:
     state = record["state"]
     if state == "expired":
         raise ApiError(410, "trace_expired", f"trace {trace_id} expired")
-    if state in ("failed", "canceled") and not defects.on("canceled-graph-404"):
-        raise ApiError(409, f"trace_{state}", f"trace {trace_id} is {state}")
+    if state in ("failed", "canceled"):
+        raise services.policies.graph_of_ended(trace_id, state)
     if state != "complete" and not (defects.on("graph-before-complete")
                                      and state in ("running", "partial")):
         raise ApiError(404, "graph_not_ready", f"trace {trace_id} is {state}")
@@ -61,8 +61,7 @@ async def graph(request: Request) -> Response:
     except OSError:
         raise ApiError(503, "artifact_unavailable",
                        "the graph artifact is unavailable") from None
-    if "gzip" in request.headers.get("accept-encoding", "") \
-            and not defects.on("graph-ignores-gzip"):
+    if "gzip" in request.headers.get("accept-encoding", "") and services.policies.gzip_graph:
         return Response(data, media_type="application/json",
                         headers={"content-encoding": "gzip", "vary": "Accept-Encoding"})
     return Response(gzip.decompress(data), media_type="application/json",
@@ -98,7 +97,7 @@ async def stream(request: Request) -> Response:
                 counter += 1
                 yield sse(counter, "status_update", status_view(record))
                 if record["state"] in TERMINAL:
-                    if not defects.on("sse-no-terminal-event"):
+                    if services.policies.stream_final_event:
                         yield _final_event(counter + 1, record)
                     return
                 record = await _next_record(queue, keepalive_s)
