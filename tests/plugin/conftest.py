@@ -56,10 +56,12 @@ class FakeTarget:
 
     def __init__(self, require_auth: bool) -> None:
         self.require_auth = require_auth
+        self.authorizations: list[str] = []  # every Authorization header it was sent
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                owner.authorizations.append(self.headers.get("authorization", ""))
                 authed = self.headers.get("authorization", "").startswith("Bearer tok-")
                 status = 200 if self.path == "/healthz" else (
                     401 if owner.require_auth and not authed else 404)
@@ -74,6 +76,7 @@ class FakeTarget:
                 """The chat route: refused without a token when auth is on, else a
                 one-token completion (what the auth and tenant probes ask)."""
                 self.rfile.read(int(self.headers.get("content-length") or 0))
+                owner.authorizations.append(self.headers.get("authorization", ""))
                 authed = self.headers.get("authorization", "").startswith("Bearer tok-")
                 refused = owner.require_auth and not authed
                 status = 401 if refused else (200 if self.path == "/v1/chat/completions"
@@ -101,7 +104,8 @@ class FakeTarget:
     def write(self, path: Path, capabilities: list[str], **extra: Any) -> Path:
         doc = {"url": self.url, "capabilities": capabilities,
                "tenants": {key: {"id": f"t{key.upper()}", "tokens": tokens}
-                           for key, tokens in TOKENS.items()}, **extra}
+                           for key, tokens in TOKENS.items()}}
+        doc.update(extra)
         path.write_text(json.dumps(doc))
         return path
 

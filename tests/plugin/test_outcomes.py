@@ -114,3 +114,25 @@ def test_an_unreachable_target_skips_every_spec_with_one_line(
     strict = pytester.runpytest("--sidecar-url=http://127.0.0.1:9", "--sidecar-strict")
     assert strict.ret != 0
     assert strict.parseoutcomes().get("passed", 0) == 0
+
+
+def test_a_token_the_target_file_omits_is_never_sent_as_bearer_none(
+        pytester: pytest.Pytester, fake_target_factory: Callable[..., Any]) -> None:
+    """Tenant b has no read token: the tenants probe asks with the tokens given (and the
+    read token only on a target that explains), and a spec needing that token skips."""
+    target = fake_target_factory(require_auth=True)
+    tenants = {"a": {"id": "tA", "tokens": {"write": "tok-aw-1", "read": "tok-ar-1"}},
+               "b": {"id": "tB", "tokens": {"write": "tok-bw-1"}}}
+    path = target.write(pytester.path / "target.json", ["chat", "auth", "tenants:2"],
+                        tenants=tenants)
+    pytester.makepyfile(test_spec="""
+        import pytest
+
+        @pytest.mark.needs("chat", "tenants:2")
+        def test_reader_of_b(gateway_factory):
+            gateway_factory("b", "read")
+    """)
+    result = pytester.runpytest(f"--sidecar-target={path}", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*NOT_DECLARED: no read token for tenant b*"])
+    assert target.authorizations and not [a for a in target.authorizations if "None" in a]
