@@ -45,19 +45,19 @@ AUTH = Authenticator("static", {
 ])
 def test_auth_failures(header: str | None, status: int, code: str) -> None:
     with pytest.raises(ApiError) as caught:
-        AUTH.authenticate(header, set())
+        AUTH.authenticate(header, {})
     assert (caught.value.status, caught.value.code) == (status, code)
     if status == 401:
         assert caught.value.headers == {"WWW-Authenticate": "Bearer"}
 
 
 def test_scopes_and_query_tokens() -> None:
-    reader = AUTH.authenticate("Bearer tok-read", set())
+    reader = AUTH.authenticate("Bearer tok-read", {})
     assert reader.tenant_id == "tA"
     with pytest.raises(ApiError, match="lacks scope traces:write"):
         Authenticator.require(reader, "traces:write")
     with pytest.raises(ApiError) as caught:
-        AUTH.authenticate("Bearer tok-write", {"access_token"})
+        AUTH.authenticate("Bearer tok-write", {"access_token": "x"})
     assert caught.value.status == 400
 
 

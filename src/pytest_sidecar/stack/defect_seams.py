@@ -205,3 +205,19 @@ def version_two(graph: dict[str, Any]) -> None:
 
 def graph_not_ready(trace_id: str, state: str) -> ApiError:
     return ApiError(404, "graph_not_ready", f"trace {trace_id} is {state}")
+
+
+def query_ignored(authorization: str | None, query: Mapping[str, str]) -> str | None:
+    return authorization  # a token in the query string is neither refused nor used
+
+
+def query_authenticates(authorization: str | None, query: Mapping[str, str]) -> str | None:
+    if not authorization and query.get("access_token"):
+        return f"Bearer {query['access_token']}"  # the EventSource convenience
+    from .policies import header_credentials
+
+    return header_credentials(authorization, query)
+
+
+def unknown_token_unauthorized() -> ApiError:
+    return ApiError(401, "unauthorized", "invalid token", headers={"WWW-Authenticate": "Bearer"})

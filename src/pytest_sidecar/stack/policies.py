@@ -67,6 +67,27 @@ def registered_events(hook: Mapping[str, Any], state: str) -> bool:
 
 
 # -- access control and limits (§3) ---------------------------------------------------
+QUERY_TOKEN_NAMES = frozenset({"access_token", "token", "api_key", "apikey", "key"})
+
+
+def header_credentials(authorization: str | None, query: Mapping[str, str]) -> str | None:
+    """§3: credentials come from the Authorization header; in the query string they are
+    a 400, whatever else the request carries."""
+    if QUERY_TOKEN_NAMES & set(query):
+        from .errors import ApiError
+
+        raise ApiError(400, "token_in_query",
+                       "credentials in the query string are refused; use Authorization")
+    return authorization
+
+
+def forbidden_token() -> ApiError:
+    """§3: a token nobody issued is 403 forbidden."""
+    from .errors import ApiError
+
+    return ApiError(403, "forbidden", "unknown token")
+
+
 def token_tenant(who: Principal, headers: Mapping[str, str]) -> Principal:
     """§3: the tenant comes only from the token; no header changes it."""
     return who
@@ -136,6 +157,10 @@ class Policies:
     # §2.6: the `ts` of a delivery, and which of a hook's trace's states it is told of.
     webhook_timestamp: Callable[[float], str] = utc_timestamp
     webhook_wants: Callable[[Mapping[str, Any], str], bool] = registered_events
+    # §3: where credentials are read from, a request without one, an unknown token.
+    credentials: Callable[[str | None, Mapping[str, str]], str | None] = header_credentials
+    serve_without_token: bool = False
+    unknown_token: Callable[[], ApiError] = forbidden_token
     # §3: the caller's tenant, the scope a route needs, whose bucket a request spends,
     # whether a refused request spends one too, and whether a 429 is counted (§6).
     tenant_of: Callable[[Principal, Mapping[str, str]], Principal] = token_tenant

@@ -58,7 +58,7 @@ class Services:
                                            settings.breaker_cooldown_s), metrics)
                     if upstream_url else None)
         return cls(settings, store, queue, artifacts, explainer,
-                   Authenticator(settings.auth_mode, settings.tokens), upstream,
+                   Authenticator(settings.auth_mode, settings.tokens, policies), upstream,
                    RateLimiter(settings.rate_limits, settings.tenant_rate_limits),
                    IdempotencyStore(settings.idempotency_path), metrics,
                    WebhookDispatcher(settings.webhooks_path, store, settings.webhook_allow_hosts,

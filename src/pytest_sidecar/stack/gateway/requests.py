@@ -35,8 +35,7 @@ def principal(request: Request, scope: str) -> Principal:
     category = "read" if request.method == "GET" else "write"
     try:
         who = services.auth.authenticate(request.headers.get("authorization"),
-                                         set(request.query_params.keys()),
-                                         request.query_params.get("access_token"))
+                                         request.query_params)
         who = policies.tenant_of(who, request.headers)
         request.state.principal = who  # for the audit line, even if the scope is missing
         services.auth.require(who, policies.scope_of(request.method, scope))
