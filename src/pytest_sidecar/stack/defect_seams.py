@@ -221,3 +221,7 @@ def query_authenticates(authorization: str | None, query: Mapping[str, str]) -> 
 
 def unknown_token_unauthorized() -> ApiError:
     return ApiError(401, "unauthorized", "invalid token", headers={"WWW-Authenticate": "Bearer"})
+
+
+def reserialised_json(payload: Mapping[str, Any], body: bytes) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()

@@ -15,7 +15,7 @@ import random
 import time
 from typing import Any
 
-from . import backpressure, defects
+from . import backpressure
 from .artifacts import ArtifactStore, artifact_key
 from .chaos import ChaosControl
 from .hif import build_hif, model_hash
@@ -151,7 +151,7 @@ class Explainer:
     # -- workers ---------------------------------------------------------------------
     async def _work(self, index: int) -> None:
         while True:
-            while self.chaos.outage("explainer") or defects.on("explainer-never-runs"):
+            while self.chaos.outage("explainer") or not self.policies.explainer_consumes:
                 await asyncio.sleep(0.05)  # stalled: consume nothing
             trace_id, job = await self.queue.get()
             self.busy += 1
@@ -206,18 +206,19 @@ class Explainer:
             started = time.monotonic()
             canceled = await self._sleep_or_cancel(step, cancel)
             self.metrics.stage_duration.labels(stage).observe(time.monotonic() - started)
-            if canceled and not defects.on("cancel-still-publishes"):
+            if canceled and self.policies.cancel_stops_work:
                 return  # canceled: the gateway already wrote the state
             spent += step
             if spent >= allowed and allowed < service:
                 await self.store.transition(trace_id, "failed", error="budget_exceeded")
                 return
-        if defects.on("stall-fails-jobs") and time.monotonic() - work_started > service + 1.5:
-            # The defect: a wall-clock job deadline fails work that was only paused, and
-            # says nothing of why.
+        overrun = self.policies.job_deadline_s
+        if overrun is not None and time.monotonic() - work_started > service + overrun:
+            # A wall-clock deadline: work that was only paused (SIGSTOP, a long GC) fails,
+            # and its status says nothing of why. No policy of the contract has one.
             await self.store.transition(trace_id, "failed", error=None)
             return
-        if faults["attribution"] == "fail" and not defects.on("fail-attribution-completes"):
+        if faults["attribution"] == "fail" and self.policies.honour_fail_attribution:
             await self.store.transition(trace_id, "failed", error="chaos_fail_attribution")
             return
         featureset = job["featureset"]
@@ -230,13 +231,13 @@ class Explainer:
             featureset=featureset, model=job["model"], created_at=rfc3339(time.time())))
         key = artifact_key(trace_id, job["granularity"], featureset,
                            model_hash(job["model"]), time.time())
-        if faults["drop_s3"] and not defects.on("drop-s3-completes"):
+        if faults["drop_s3"] and self.policies.honour_drop_s3:
             # Never complete without a readable artifact.
             await self.store.transition(trace_id, "failed", error="artifact_write_failed")
             return
         if not faults["drop_s3"]:  # the defect: completes below, naming a missing artifact
             await asyncio.to_thread(self.artifacts.put, key, graph)
-        if defects.on("cancel-still-publishes") and cancel.is_set():
+        if not self.policies.cancel_stops_work and cancel.is_set():
             await self.store.update(trace_id, s3_key=key)
             return
         if cancel.is_set() or await self.store.transition(

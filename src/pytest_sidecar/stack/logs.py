@@ -15,8 +15,6 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import defects
-
 ACCESS = logging.getLogger("sidecar.access")
 _FIELDS = ("request_id", "trace_id", "tenant_id", "path", "method", "status", "duration_ms",
            "prompt")  # prompt: only ever set by the log-user-text defect
@@ -80,7 +78,8 @@ class AccessLogMiddleware:
                     "path": getattr(scope.get("route"), "path", None) or "unmatched",
                     "method": scope["method"], "status": message["status"],
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    **({"prompt": state.get("prompt")} if defects.on("log-user-text") else {})})
+                    # Set only by a policy no gateway should have (§7: never user text).
+                    **({"prompt": state["prompt"]} if state.get("prompt") else {})})
             await send(message)
 
         await self.app(scope, receive, logged)

@@ -128,6 +128,11 @@ def ended_trace_graph(trace_id: str, state: str) -> ApiError:
     return ApiError(409, f"trace_{state}", f"trace {trace_id} is {state}")
 
 
+def raw_body(payload: Mapping[str, Any], body: bytes) -> bytes:
+    """§2.6: the signature is over the raw body sent."""
+    return body
+
+
 def every_header(headers: Mapping[str, str]) -> Mapping[str, str]:
     """§2.1: the explain headers are read as the client sent them."""
     return headers
@@ -144,6 +149,13 @@ class Policies:
     # §2.6: attempts in all (2-5) and the wait before each retry.
     webhook_attempts: int = MAX_WEBHOOK_ATTEMPTS
     webhook_wait: Callable[[float, int], float] = exponential
+    # §2.2, §2.7, §7, §10: the explainer takes jobs, a cancel stops the work before it
+    # publishes, the chaos flags' failures are honoured, and no wall-clock job deadline.
+    explainer_consumes: bool = True
+    cancel_stops_work: bool = True
+    honour_fail_attribution: bool = True
+    honour_drop_s3: bool = True
+    job_deadline_s: float | None = None
     # §2.2: the explainer stage at which a trace shows the optional `partial` state.
     partial_at_stage: str | None = None
     # §5: the status and code of an explain refusal when the lane is saturated.
@@ -157,6 +169,11 @@ class Policies:
     # §2.6: the `ts` of a delivery, and which of a hook's trace's states it is told of.
     webhook_timestamp: Callable[[float], str] = utc_timestamp
     webhook_wants: Callable[[Mapping[str, Any], str], bool] = registered_events
+    # §2.6 and §10: what the signature covers, retries keep their event id, registrations
+    # are durable.
+    signed_bytes: Callable[[Mapping[str, Any], bytes], bytes] = raw_body
+    new_event_id_per_retry: bool = False
+    durable_webhooks: bool = True
     # §3: where credentials are read from, a request without one, an unknown token.
     credentials: Callable[[str | None, Mapping[str, str]], str | None] = header_credentials
     serve_without_token: bool = False

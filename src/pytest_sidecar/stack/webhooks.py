@@ -26,7 +26,6 @@ from typing import Any
 
 import httpx
 
-from . import defects
 from .durable import GroupCommitFile
 from .policies import Policies
 from .ssrf import ForbiddenUrl, check_url
@@ -59,9 +58,8 @@ class WebhookDispatcher:
         self.on_delivered: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
 
     def load(self) -> None:
-        if defects.on("webhooks-in-memory"):
-            return
-        self._hooks = self._file.read() or {}
+        if self.policies.durable_webhooks:  # §10: registrations survive a restart
+            self._hooks = self._file.read() or {}
 
     def start(self) -> None:
         self._file.start()
@@ -122,15 +120,13 @@ class WebhookDispatcher:
         body = json.dumps(payload).encode()
         headers = {"content-type": "application/json"}
         if hook["secret"]:
-            signed = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode() \
-                if defects.on("webhook-signature-over-json") else body
+            signed = self.policies.signed_bytes(payload, body)
             headers["x-sidecar-signature"] = signature(hook["secret"], signed)
-        attempts = 1 if defects.on("webhook-no-retry") else (
-            8 if defects.on("webhook-retries-forever") else self.policies.webhook_attempts)
+        attempts = self.policies.webhook_attempts
         for attempt in range(attempts):
             if attempt:
                 await asyncio.sleep(self.policies.webhook_wait(self.backoff_s, attempt))
-                if defects.on("webhook-new-event-id-per-retry"):
+                if self.policies.new_event_id_per_retry:  # §2.6 wants the same id
                     payload["event_id"] = "evt_" + uuid.uuid4().hex
                     body = json.dumps(payload).encode()
                     if hook["secret"]:
