@@ -4,7 +4,7 @@ wrong. This self-test is the one place that compares them, so a drift in either 
 
 from __future__ import annotations
 
-from pytest_sidecar.stack import backpressure, ratelimit, store, webhooks
+from pytest_sidecar.stack import backpressure, policies, ratelimit, store, webhooks
 from pytest_sidecar.stack.gateway import requests, traces
 from pytest_sidecar.stack.launcher import IMPLEMENTED
 from pytest_sidecar.stack.metrics import GRANULARITIES as STACK_GRANULARITIES
@@ -13,8 +13,8 @@ from pytest_sidecar.vocabulary import capabilities, defaults, states
 
 def test_trace_states_and_their_order_agree() -> None:
     assert store.TERMINAL == states.TERMINAL
-    assert set(store._NEXT) == set(states.STATES)
-    for before, allowed in store._NEXT.items():
+    assert set(policies.FORWARD) == set(states.STATES)
+    for before, allowed in policies.FORWARD.items():
         for after in allowed:  # the stack never moves a trace backwards
             assert states.RANK[after] >= states.RANK[before], (before, after)
     assert webhooks.EVENTS == states.WEBHOOK_EVENTS

@@ -14,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..contracts.pii import scrub
-from . import defects
 from .durable import AppendLog
 from .store import rfc3339
 
@@ -39,12 +38,11 @@ _ROUTE_EVENTS = {
 }
 
 
-def snippet(messages: list[dict[str, Any]]) -> str | None:
-    """The first user message, scrubbed first and cut to 64 characters after."""
+def snippet(messages: list[dict[str, Any]],
+            clean: Callable[[str], str] = scrub) -> str | None:
+    """The first user message, scrubbed (§7) first and cut to 64 characters after."""
     first = next((m.get("content") for m in messages if m.get("role") == "user"), None)
-    if defects.on("audit-raw-snippet") and isinstance(first, str):
-        return first[:SNIPPET_CHARS]
-    return scrub(first)[:SNIPPET_CHARS] if isinstance(first, str) else None
+    return clean(first)[:SNIPPET_CHARS] if isinstance(first, str) else None
 
 
 class Auditor:
@@ -115,8 +113,8 @@ class Auditor:
 class AuditMiddleware:
     """Writes the request's line when its status is known, before it is sent."""
 
-    def __init__(self, app: ASGIApp, auditor: Auditor) -> None:
-        self.app, self.auditor = app, auditor
+    def __init__(self, app: ASGIApp, auditor: Auditor, refusals: bool = True) -> None:
+        self.app, self.auditor, self.refusals = app, auditor, refusals  # §7: rbac.deny
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/") \
@@ -125,8 +123,8 @@ class AuditMiddleware:
             return
 
         async def audited(message: Message) -> None:
-            if message["type"] == "http.response.start" and not (
-                    defects.on("audit-no-deny-lines") and message["status"] in (401, 403)):
+            if message["type"] == "http.response.start" and (
+                    self.refusals or message["status"] not in (401, 403)):
                 await self.auditor.write(**self._line(scope, message["status"]))
             await send(message)
 

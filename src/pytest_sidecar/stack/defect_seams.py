@@ -225,3 +225,19 @@ def unknown_token_unauthorized() -> ApiError:
 
 def reserialised_json(payload: Mapping[str, Any], body: bytes) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def raw_text(text: str) -> str:
+    return text  # not scrubbed
+
+
+def without_expires_at(record: Any) -> Any:
+    if isinstance(record, dict):
+        return {k: v for k, v in record.items() if k != "expires_at"}
+    return record
+
+
+def complete_cancelable(before: str, after: str) -> bool:
+    from .policies import forward_only
+
+    return (before, after) == ("complete", "canceled") or forward_only(before, after)

@@ -15,7 +15,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import defects
 from .durable import GroupCommitFile
 
 WINDOW_S = 24 * 3600.0
@@ -30,7 +29,8 @@ def request_digest(body: Any, headers: dict[str, Any]) -> str:
 
 
 class IdempotencyStore:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, per_tenant: bool = True, checks_body: bool = True) -> None:
+        self.per_tenant, self.checks_body = per_tenant, checks_body  # §2.8, both
         self._records: dict[str, dict[str, Any]] = {}
         self._inflight: dict[str, asyncio.Future[None]] = {}
         self._file = GroupCommitFile(path, lambda: self._records)
@@ -46,11 +46,8 @@ class IdempotencyStore:
     async def close(self) -> None:
         await self._file.close()
 
-    @staticmethod
-    def _slot(tenant: str, key: str) -> str:
-        if defects.on("idempotency-across-tenants"):
-            return key
-        return f"{tenant}\x1f{key}"
+    def _slot(self, tenant: str, key: str) -> str:
+        return f"{tenant}\x1f{key}" if self.per_tenant else key
 
     async def run(self, tenant: str, key: str, digest: str,
                   produce: Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
@@ -62,7 +59,7 @@ class IdempotencyStore:
             await asyncio.shield(self._inflight[slot])
         record = self._records.get(slot)
         if record and record["created"] + WINDOW_S > time.time():
-            if record["digest"] != digest and not defects.on("idempotency-ignores-body"):
+            if record["digest"] != digest and self.checks_body:
                 return None
             return record["status"], record["body"], True
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()

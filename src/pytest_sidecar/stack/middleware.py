@@ -12,7 +12,6 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import defects
 from .errors import ApiError
 
 log = logging.getLogger("sidecar.gateway")
@@ -21,8 +20,8 @@ _ID = re.compile(rb"^[A-Za-z0-9_-]{1,64}$")
 
 
 class CorrelationMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, echo: bool = True) -> None:
+        self.app, self.echo = app, echo  # §2: a request's own x-trace-id comes back
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,7 +36,7 @@ class CorrelationMiddleware:
                 trace_id = scope["state"].get("trace_id")
                 if trace_id:
                     value = trace_id.encode()
-                elif _ID.match(incoming) and not defects.on("trace-id-not-echoed"):
+                elif _ID.match(incoming) and self.echo:
                     # echo only a well-formed id: no header injection
                     value = incoming
                 else:

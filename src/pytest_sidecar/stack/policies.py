@@ -133,6 +133,34 @@ def raw_body(payload: Mapping[str, Any], body: bytes) -> bytes:
     return body
 
 
+# The forward moves of §2.2: queued -> running -> (partial) -> complete | failed |
+# canceled; complete -> expired. A terminal trace never moves again.
+FORWARD: dict[str, frozenset[str]] = {
+    "queued": frozenset({"running", "failed", "canceled"}),
+    "running": frozenset({"partial", "complete", "failed", "canceled"}),
+    "partial": frozenset({"complete", "failed", "canceled"}),
+    "complete": frozenset({"expired"}),
+    "failed": frozenset(), "canceled": frozenset(), "expired": frozenset(),
+}
+
+
+def forward_only(before: str, after: str) -> bool:
+    """§2.2: states never go backwards; a trace reaches exactly one terminal state."""
+    return after in FORWARD.get(before, frozenset())
+
+
+def whole_record(record: Any) -> Any:
+    """§7: a status store record is written whole."""
+    return record
+
+
+def scrub_text(text: str) -> str:
+    """§7: user text in the audit log is scrubbed."""
+    from ..contracts.pii import scrub
+
+    return scrub(text)
+
+
 def every_header(headers: Mapping[str, str]) -> Mapping[str, str]:
     """§2.1: the explain headers are read as the client sent them."""
     return headers
@@ -156,6 +184,10 @@ class Policies:
     honour_fail_attribution: bool = True
     honour_drop_s3: bool = True
     job_deadline_s: float | None = None
+    # §2.2 and §7: which moves of a trace's state are allowed, and what of a record the
+    # status store writes.
+    may_move: Callable[[str, str], bool] = forward_only
+    stored_record: Callable[[Any], Any] = whole_record
     # §2.2: the explainer stage at which a trace shows the optional `partial` state.
     partial_at_stage: str | None = None
     # §5: the status and code of an explain refusal when the lane is saturated.
@@ -196,6 +228,22 @@ class Policies:
     schema_error_status: int = 422
     refuse_taken_ids: bool = True
     log_prompt: bool = False
+    # §2.8: idempotency keys are per tenant, and a key's body is checked.
+    idempotency_per_tenant: bool = True
+    idempotency_checks_body: bool = True
+    # §2.10 and §10: readiness checks the status store; the breaker opens; the upstream
+    # timeout is enforced; a job survives a kill; a chaos flag's lease lapses.
+    readiness_checks_store: bool = True
+    breaker_opens: bool = True
+    enforce_upstream_timeout: bool = True
+    durable_queue: bool = True
+    chaos_leases: bool = True
+    # §7: the audit log scrubs its snippet and journals refusals; §2: a request's own
+    # x-trace-id is echoed; §2.6: the SSRF guard knows every spelling of an address.
+    scrub_snippet: Callable[[str], str] = scrub_text
+    audit_refusals: bool = True
+    echo_client_trace_ids: bool = True
+    ssrf_every_spelling: bool = True
     # §10: the dependencies without which explain requests are refused.
     explain_needs: tuple[str, ...] = ("status_store", "explainer")
     # §2.9: the explanation route asks for a token, and hides other tenants' completions.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import defects
 from .artifacts import ArtifactStore
 from .audit import Auditor
 from .auth import Authenticator
@@ -47,20 +46,22 @@ class Services:
     @classmethod
     def build(cls, settings: StackSettings, upstream_url: str | None) -> Services:
         policies = policies_of(seamed(settings.variants, settings.defects))
-        chaos = ChaosControl(settings.chaos_control_path)
-        store = StatusStore(settings.status_json_path)
-        queue = DurableQueue(settings.queue_dir)
+        chaos = ChaosControl(settings.chaos_control_path, policies.chaos_leases)
+        store = StatusStore(settings.status_json_path, policies)
+        queue = DurableQueue(settings.queue_dir, policies.durable_queue)
         artifacts = ArtifactStore(settings.artifact_root)
         explainer = Explainer(settings, store, queue, artifacts, chaos, policies)
         metrics = GatewayMetrics(policies.extra_metrics)
         upstream = (UpstreamClient(upstream_url, settings.upstream_timeout_s, chaos,
                                    Breaker(settings.breaker_failures,
-                                           settings.breaker_cooldown_s), metrics)
+                                           settings.breaker_cooldown_s), metrics,
+                                   policies.breaker_opens, policies.enforce_upstream_timeout)
                     if upstream_url else None)
         return cls(settings, store, queue, artifacts, explainer,
                    Authenticator(settings.auth_mode, settings.tokens, policies), upstream,
                    RateLimiter(settings.rate_limits, settings.tenant_rate_limits),
-                   IdempotencyStore(settings.idempotency_path), metrics,
+                   IdempotencyStore(settings.idempotency_path, policies.idempotency_per_tenant,
+                                    policies.idempotency_checks_body), metrics,
                    WebhookDispatcher(settings.webhooks_path, store, settings.webhook_allow_hosts,
                                      settings.webhook_backoff_s, policies),
                    Auditor(settings.audit_log_path, policies.audit_extra), chaos, policies)
@@ -100,7 +101,8 @@ class Services:
         """The dependencies /readyz reports on, by name."""
         return {
             "status_store": self.store.writable() and (
-                defects.on("readyz-ignores-store") or not self.chaos.outage("status_store")),
+                not self.policies.readiness_checks_store
+                or not self.chaos.outage("status_store")),
             "upstream": await self._upstream_reachable(),
             "explainer": self.explainer.consuming(),
         }

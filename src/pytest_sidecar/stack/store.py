@@ -14,20 +14,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from . import defects
 from .durable import GroupCommitRecords
+from .policies import Policies
 
 TERMINAL = frozenset({"complete", "failed", "canceled", "expired"})
-_NEXT: dict[str, frozenset[str]] = {
-    "queued": frozenset({"running", "failed", "canceled"}),
-    "running": frozenset({"partial", "complete", "failed", "canceled"}),
-    "partial": frozenset({"complete", "failed", "canceled"}),
-    "complete": frozenset({"expired"}),
-    "failed": frozenset(),
-    "canceled": frozenset(),
-    "expired": frozenset(),
-}
-
 Record = dict[str, Any]
 
 
@@ -46,14 +36,15 @@ def rfc3339(epoch: float) -> str:
 class StatusStore:
     """In-memory records, persisted atomically to one JSON file with group commit."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, path: str, policies: Policies | None = None) -> None:
+        self.path, self.policies = path, policies or Policies()
         self._records: dict[str, Record] = {}
         self._versions: dict[str, int] = defaultdict(int)
         self._subscribers: dict[str, set[asyncio.Queue[Record]]] = defaultdict(set)
         self._by_completion: dict[str, str] = {}
         self._listeners: list[Callable[[Record], None]] = []
-        self._file = GroupCommitRecords(path, lambda: self._records)
+        self._file = GroupCommitRecords(path, lambda: self._records,
+                                        self.policies.stored_record)
 
     @property
     def flushes(self) -> int:
@@ -96,7 +87,7 @@ class StatusStore:
     # -- writes (each returns once the change is on disk) -----------------------------
     async def create(self, record: Record) -> Record:
         trace_id = record["trace_id"]
-        if trace_id in self._records and not defects.on("client-trace-id-overwrites"):
+        if trace_id in self._records and self.policies.refuse_taken_ids:
             raise TraceExists(trace_id)
         self._records[trace_id] = dict(record)
         return await self._changed(trace_id)
@@ -114,9 +105,7 @@ class StatusStore:
     async def transition(self, trace_id: str, state: str, **fields: Any) -> Record | None:
         """Move a trace forward; None (and no change) if that move is not allowed now."""
         record = self._records.get(trace_id)
-        forced = defects.on("cancel-terminal-202") and record is not None and (
-            record["state"], state) == ("complete", "canceled")
-        if record is None or (state not in _NEXT[record["state"]] and not forced):
+        if record is None or not self.policies.may_move(record["state"], state):
             return None
         if "tenant_id" in fields and fields["tenant_id"] != record["tenant_id"]:
             raise TenantImmutable(trace_id)

@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import defects
 from .breaker import Breaker
 from .chaos import ChaosControl
 from .metrics import GatewayMetrics
@@ -108,8 +107,10 @@ class UpstreamClient:
     the circuit breaker (CONTRACT §10) and the upstream chaos flags (§7)."""
 
     def __init__(self, base_url: str, timeout_s: float, chaos: ChaosControl,
-                 breaker: Breaker, metrics: GatewayMetrics) -> None:
+                 breaker: Breaker, metrics: GatewayMetrics, breaker_opens: bool = True,
+                 enforce_timeout: bool = True) -> None:
         self.base_url, self.timeout_s, self.chaos = base_url, timeout_s, chaos
+        self.breaker_opens, self.enforce_timeout = breaker_opens, enforce_timeout
         self.breaker, self.metrics = breaker, metrics
         self._client = httpx.AsyncClient(
             base_url=base_url, timeout=timeout_s,
@@ -142,7 +143,7 @@ class UpstreamClient:
     async def _call(self, send: Callable[[], Awaitable[httpx.Response]],
                     tenant: str | None) -> httpx.Response:
         """One upstream call through the breaker: a fast 503 while it is open."""
-        wait = None if defects.on("breaker-never-opens") else self.breaker.admit()
+        wait = self.breaker.admit() if self.breaker_opens else None
         if wait is not None:
             self.metrics.breaker_fastfail.inc()
             raise UpstreamError(503, "upstream_unavailable", "the upstream LLM is failing; "
@@ -201,7 +202,7 @@ class UpstreamClient:
             return
         ms = delay.get("ms", 0)
         seconds = float(ms) / 1000 if isinstance(ms, int | float) else 0.0
-        if seconds >= self.timeout_s and not defects.on("upstream-timeout-ignored"):
+        if seconds >= self.timeout_s and self.enforce_timeout:
             await asyncio.sleep(self.timeout_s)
             raise UpstreamError(504, "upstream_timeout", "the upstream LLM timed out")
         await asyncio.sleep(seconds)

@@ -88,7 +88,8 @@ class WebhookDispatcher:
                        events: list[str]) -> dict[str, Any]:
         """Check and store a webhook (raises ForbiddenUrl); fires at once if the trace
         already reached one of its events."""
-        await check_url(url, self.allow_hosts)
+        await check_url(url, self.allow_hosts,
+                        every_spelling=self.policies.ssrf_every_spelling)
         hook = {"id": "wh_" + uuid.uuid4().hex, "trace_id": record["trace_id"],
                 "tenant_id": record["tenant_id"], "url": url, "secret": secret,
                 "events": events}
@@ -132,7 +133,9 @@ class WebhookDispatcher:
                     if hook["secret"]:
                         headers["x-sidecar-signature"] = signature(hook["secret"], body)
             try:
-                await check_url(hook["url"], self.allow_hosts)  # DNS may have changed
+                # DNS may have changed since the registration: checked again.
+                await check_url(hook["url"], self.allow_hosts,
+                                every_spelling=self.policies.ssrf_every_spelling)
             except ForbiddenUrl as exc:
                 log.warning("webhook %s not delivered: %s", hook["id"], exc)
                 return

@@ -61,11 +61,13 @@ def create_gateway(services: Services) -> Starlette:
     # correlation, CORS and audit layers, so even that answer carries its ids (§2).
     app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(AccessLogMiddleware)
-    app.add_middleware(AuditMiddleware, auditor=services.auditor)
+    app.add_middleware(AuditMiddleware, auditor=services.auditor,
+                       refusals=services.policies.audit_refusals)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(CorsMiddleware, origins=services.settings.cors_origins,
                        allowed=services.policies.origin_allowed)
-    app.add_middleware(CorrelationMiddleware)  # preflights get ids too
+    app.add_middleware(CorrelationMiddleware,  # preflights get ids too
+                       echo=services.policies.echo_client_trace_ids)
     for rewrite in rewrites:
         if rewrite.headers:
             app.add_middleware(RewriteMiddleware, rewrite=Rewrite(headers=rewrite.headers))

@@ -138,7 +138,8 @@ async def _valid_body(request: Request) -> dict[str, Any]:
     """The chat body, read and validated; the audit snippet is taken on the way."""
     body = await read_json(request)
     if isinstance(body, dict) and isinstance(body.get("messages"), list):
-        request.state.snippet = snippet(body["messages"])
+        request.state.snippet = snippet(body["messages"],
+                                        services_of(request).policies.scrub_snippet)
         if services_of(request).policies.log_prompt:  # what no gateway should do (§7)
             request.state.prompt = next(
                 (str(m.get("content"))[:200] for m in body["messages"]
