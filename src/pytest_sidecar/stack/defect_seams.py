@@ -241,3 +241,20 @@ def complete_cancelable(before: str, after: str) -> bool:
     from .policies import forward_only
 
     return (before, after) == ("complete", "canceled") or forward_only(before, after)
+
+
+def html_upstream_error(exc: Any) -> ApiError:
+    if exc.status == 502:
+        from .errors import HtmlError
+
+        return HtmlError(502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+    from .policies import json_upstream_error
+
+    return json_upstream_error(exc)
+
+
+def made_up_graph(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    if record["state"] in ("running", "partial"):  # an empty graph, served early
+        return {"network-type": "directed", "nodes": [], "incidences": [],
+                "meta": {"version": "hif-1"}}
+    return None

@@ -1,5 +1,8 @@
 """Opt-in defects: realistic bugs of a gateway implementation that the reference stack can
-be switched to have, one clause each, to prove that the suite catches them.
+be switched to have, one clause each, to prove that the suite catches them. Each is a
+seam: it substitutes policies (stack/policies.py), a response rewrite or a setting when
+the stack is built (stack/defect_seams.py holds what they substitute), so no handler
+asks which defect runs.
 
 `sidecar-stack serve --defect NAME` (repeatable; `--defect list` lists them) or
 `SIDECAR_DEFECTS=a,b` in the environment (the embedded and dedicated stacks of a pytest
@@ -83,7 +86,8 @@ _ALL = (
     Defect("unknown-trace-500", "§2.3", "an unknown trace id answers 500 instead of 404",
            policies={"unknown_trace": seams.lookup_failed}),
     # §2.4: graph
-    Defect("graph-before-complete", "§2.4", "the graph of a running trace is served (200)"),
+    Defect("graph-before-complete", "§2.4", "the graph of a running trace is served (200)",
+           policies={"graph_before_complete": seams.made_up_graph}),
     Defect("canceled-graph-404", "§2.4",
            "the graph of a canceled trace answers 404 graph_not_ready, not 409",
            policies={"graph_of_ended": seams.graph_not_ready}),
@@ -205,9 +209,11 @@ _ALL = (
     Defect("rate-limit-shared-by-tenants", "§3",
            "one bucket per category for all tenants, not per (tenant, category)",
            policies={"bucket_of": seams.one_bucket}),
-    Defect("rate-limited-opens-trace", "§3", "a chat refused with 429 still opens its trace"),
+    Defect("rate-limited-opens-trace", "§3", "a chat refused with 429 still opens its trace",
+           policies={"trace_despite_429": True}),
     # §6: metrics
-    Defect("metrics-trace-id-label", "§6", "status reads are counted with a trace_id label"),
+    Defect("metrics-trace-id-label", "§6", "status reads are counted with a trace_id label",
+           policies={"label_reads_by_trace": True}),
     Defect("status-get-counted-twice", "§6", "traces_status_get_total counts each read twice",
            policies={"status_read_weight": 2}),
     Defect("no-rate-limit-counter", "§6", "rate_limit_rejections_total never moves",
@@ -232,9 +238,11 @@ _ALL = (
            "with drop-s3 the trace still ends complete, naming an artifact never written",
            policies={"honour_drop_s3": False}),
     Defect("upstream-error-html", "§2.1",
-           "a failed upstream call answers 502 with an HTML page, not a JSON error"),
+           "a failed upstream call answers 502 with an HTML page, not a JSON error",
+           policies={"upstream_failure": seams.html_upstream_error}),
     Defect("stream-cut-completes", "§2.1",
-           "an upstream stream cut mid-way ends the client's stream with [DONE], as a success"),
+           "an upstream stream cut mid-way ends the client's stream with [DONE], as a success",
+           policies={"cut_stream_line": "data: [DONE]"}),
     Defect("upstream-timeout-ignored", "§2.1",
            "the gateway waits out a slow upstream past its timeout and answers 200",
            policies={"enforce_upstream_timeout": False}),
@@ -259,9 +267,6 @@ _ALL = (
 
 DEFECTS: dict[str, Defect] = {defect.name: defect for defect in _ALL}
 
-_active: frozenset[str] = frozenset()
-
-
 class UnknownDefect(ValueError):
     """A defect name that is not in the registry."""
 
@@ -275,19 +280,3 @@ def parse(raw: str | Iterable[str]) -> frozenset[str]:
         raise UnknownDefect(f"unknown defect {', '.join(unknown)}; `sidecar-stack serve "
                             "--defect list` lists them")
     return frozenset(names)
-
-
-def configure(names: Iterable[str]) -> None:
-    """Switch on these defects for this process (once, at stack start)."""
-    global _active
-    _active = frozenset(names)
-
-
-def on(name: str) -> bool:
-    """True when the stack runs with this defect (a typo here is a programming error)."""
-    assert name in DEFECTS, name
-    return name in _active
-
-
-def active() -> frozenset[str]:
-    return _active

@@ -24,7 +24,6 @@ from typing import Any
 import uvicorn
 
 from ..atomic import write_atomic
-from . import defects
 from .gateway import create_explainer_app, create_gateway, routes_of, served_routes
 from .services import Services
 from .settings import StackSettings, TokenInfo
@@ -140,7 +139,6 @@ def rate_limits_document(settings: StackSettings) -> dict[str, Any]:
 async def serve(settings: StackSettings, *, host: str, port: int, target_file: str,
                 exit_with_pid: int | None = None, log_file: str | None = None) -> None:
     """Run the stack until SIGTERM/SIGINT (or until `exit_with_pid` is gone)."""
-    defects.configure(settings.defects)
     if settings.defects:
         log.warning("sidecar-stack: running with defects %s", ", ".join(sorted(settings.defects)))
     if settings.auth_mode == "static" and not settings.tokens:

@@ -14,14 +14,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import defects
-
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class GatewayMetrics:
-    def __init__(self, extra: Mapping[str, tuple[str, Mapping[str, str]]] | None = None
-                 ) -> None:
+    def __init__(self, extra: Mapping[str, tuple[str, Mapping[str, str]]] | None = None,
+                 status_read_weight: int = 1, reads_by_trace: bool = False) -> None:
+        self.status_read_weight = status_read_weight  # §6: one read counts once
         # No `_created` gauge per counter: noise for scrapers and for the §6 lint.
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
@@ -49,9 +48,16 @@ class GatewayMetrics:
                                         registry=r)
         for name, (help_text, labels) in (extra or {}).items():  # a policy's own families
             Gauge(name, help_text, list(labels), registry=r).labels(**labels).set(1)
-        if defects.on("metrics-trace-id-label"):
-            self.status_reads_by_trace = Counter(
-                "trace_status_reads", "Status reads per trace", ["trace_id"], registry=r)
+        # What no gateway should have (§6: no label carries a trace id).
+        self.status_reads_by_trace = Counter(
+            "trace_status_reads", "Status reads per trace", ["trace_id"],
+            registry=r) if reads_by_trace else None
+
+    def status_read(self, trace_id: str) -> None:
+        """Count one read of a trace's status."""
+        self.status_gets.inc(self.status_read_weight)
+        if self.status_reads_by_trace is not None:
+            self.status_reads_by_trace.labels(trace_id[:64]).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

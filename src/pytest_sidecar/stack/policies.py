@@ -161,6 +161,19 @@ def scrub_text(text: str) -> str:
     return scrub(text)
 
 
+def json_upstream_error(exc: Any) -> ApiError:
+    """§2.1: a failed upstream is the contract's JSON error, 502/504, Retry-After kept."""
+    from .errors import ApiError
+
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return ApiError(exc.status, exc.code, str(exc), headers=headers)
+
+
+def no_early_graph(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """§2.4: no graph before the trace is complete (404 graph_not_ready)."""
+    return None
+
+
 def every_header(headers: Mapping[str, str]) -> Mapping[str, str]:
     """§2.1: the explain headers are read as the client sent them."""
     return headers
@@ -244,6 +257,14 @@ class Policies:
     audit_refusals: bool = True
     echo_client_trace_ids: bool = True
     ssrf_every_spelling: bool = True
+    # §2.1, §2.4, §3, §6: a failed upstream's answer, what ends a cut stream (None: an
+    # error), a 429'd chat opens no trace, no graph before completion, no per-trace label.
+    upstream_failure: Callable[[Any], ApiError] = json_upstream_error
+    cut_stream_line: str | None = None
+    trace_despite_429: bool = False
+    graph_before_complete: Callable[[Mapping[str, Any]], dict[str, Any] | None] = \
+        no_early_graph
+    label_reads_by_trace: bool = False
     # §10: the dependencies without which explain requests are refused.
     explain_needs: tuple[str, ...] = ("status_store", "explainer")
     # §2.9: the explanation route asks for a token, and hides other tenants' completions.

@@ -51,7 +51,8 @@ class Services:
         queue = DurableQueue(settings.queue_dir, policies.durable_queue)
         artifacts = ArtifactStore(settings.artifact_root)
         explainer = Explainer(settings, store, queue, artifacts, chaos, policies)
-        metrics = GatewayMetrics(policies.extra_metrics)
+        metrics = GatewayMetrics(policies.extra_metrics, policies.status_read_weight,
+                                 policies.label_reads_by_trace)
         upstream = (UpstreamClient(upstream_url, settings.upstream_timeout_s, chaos,
                                    Breaker(settings.breaker_failures,
                                            settings.breaker_cooldown_s), metrics,

@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .. import backpressure, defects
+from .. import backpressure
 from ..audit import snippet
 from ..auth import WRITE, Principal
-from ..errors import ApiError, HtmlError
+from ..errors import ApiError
 from ..idempotency import MAX_KEY_LEN, request_digest
 from ..store import TraceExists, rfc3339
 from ..upstream import UpstreamError, prompt_of
@@ -62,12 +62,9 @@ def refuse_if_unkeepable(services: Any) -> None:
                        f"{down.replace('_', ' ')} is down", headers={"Retry-After": "1"})
 
 
-def upstream_failure(exc: UpstreamError) -> ApiError:
+def upstream_failure(request: Request, exc: UpstreamError) -> ApiError:
     """The chat's answer to a failed upstream call (§2.1, §10)."""
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-    if exc.status == 502 and defects.on("upstream-error-html"):
-        return HtmlError(502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
-    return ApiError(exc.status, exc.code, str(exc), headers=headers)
+    return services_of(request).policies.upstream_failure(exc)
 
 
 def job(opts: dict[str, Any], body: dict[str, Any], completion: str,
@@ -126,7 +123,7 @@ async def _admitted(request: Request) -> Principal:
     try:
         return principal(request, WRITE)
     except ApiError as refused:
-        if refused.status == 429 and defects.on("rate-limited-opens-trace"):
+        if refused.status == 429 and services_of(request).policies.trace_despite_429:
             with contextlib.suppress(ApiError):  # the 429 is what the client gets
                 opts = explain_headers(request)
                 if opts["explain"]:  # the bug: the trace is recorded before the limiter
@@ -175,7 +172,7 @@ async def complete(request: Request, who: Principal, opts: dict[str, Any],
     try:
         completion = await services.upstream.complete(upstream_body, who.tenant_id)
     except UpstreamError as exc:
-        raise upstream_failure(exc) from None
+        raise upstream_failure(request, exc) from None
     if opts["explain"]:
         # Opened only after the chat succeeded (no orphan traces), durable before 200.
         trace_id, chosen = await open_trace(request, who, opts, completion["id"],
@@ -201,7 +198,7 @@ async def chat_stream(request: Request, who: Principal, opts: dict[str, Any],
     try:
         upstream = await services.upstream.open_stream(upstream_body, who.tenant_id)
     except UpstreamError as exc:
-        raise upstream_failure(exc) from None
+        raise upstream_failure(request, exc) from None
     trace_id, chosen = None, None
     if opts["explain"]:
         try:
@@ -225,7 +222,7 @@ async def chat_stream(request: Request, who: Principal, opts: dict[str, Any],
         parts: list[str] = []
         finished, completion_id = False, None
         try:
-            async for line in _lines(upstream):
+            async for line in _lines(upstream, services.policies.cut_stream_line):
                 if line.startswith("data: ") and line != "data: [DONE]":
                     chunk = json.loads(line[6:])
                     completion_id = completion_id or chunk.get("id")
@@ -243,16 +240,16 @@ async def chat_stream(request: Request, who: Principal, opts: dict[str, Any],
                              headers={"cache-control": "no-store"})
 
 
-async def _lines(upstream: Any) -> AsyncIterator[str]:
-    """The upstream's lines. With the stream-cut-completes defect a cut stream is
-    papered over: it ends with [DONE] as if the completion were whole."""
+async def _lines(upstream: Any, after_cut: str | None) -> AsyncIterator[str]:
+    """The upstream's lines. A cut ends the client's stream as an error (§2.1), unless a
+    policy papers it over with a last line of its own."""
     try:
         async for line in upstream.aiter_lines():
             yield line
     except Exception:
-        if not defects.on("stream-cut-completes"):
+        if after_cut is None:
             raise
-        yield "data: [DONE]"
+        yield after_cut
 
 
 ROUTES = [Route("/v1/chat/completions", chat, methods=["POST"])]

@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .. import defects
 from ..auth import READ, WRITE
 from ..errors import ApiError
 from ..store import TERMINAL
@@ -31,10 +30,7 @@ def status_view(record: dict[str, Any]) -> dict[str, Any]:
 async def status(request: Request) -> Response:
     services = services_of(request)
     who = principal(request, READ)
-    services.metrics.status_gets.inc(services.policies.status_read_weight)
-    if defects.on("metrics-trace-id-label"):
-        services.metrics.status_reads_by_trace.labels(
-            request.path_params["trace_id"][:64]).inc()
+    services.metrics.status_read(request.path_params["trace_id"])
     record = await fresh(request, owned(request, request.path_params["trace_id"], who))
     return JSONResponse(status_view(record))
 
@@ -50,12 +46,11 @@ async def graph(request: Request) -> Response:
         raise ApiError(410, "trace_expired", f"trace {trace_id} expired")
     if state in ("failed", "canceled"):
         raise services.policies.graph_of_ended(trace_id, state)
-    if state != "complete" and not (defects.on("graph-before-complete")
-                                     and state in ("running", "partial")):
-        raise ApiError(404, "graph_not_ready", f"trace {trace_id} is {state}")
-    if state != "complete":  # only with graph-before-complete: a made-up partial graph
-        return JSONResponse({"network-type": "directed", "nodes": [], "incidences": [],
-                             "meta": {"version": "hif-1"}})
+    if state != "complete":
+        early = services.policies.graph_before_complete(record)
+        if early is None:
+            raise ApiError(404, "graph_not_ready", f"trace {trace_id} is {state}")
+        return JSONResponse(early)
     try:
         data = await asyncio.to_thread(services.artifacts.get_gzip, record["s3_key"])
     except OSError:
