@@ -87,6 +87,10 @@ def test_a_foreign_trace_is_indistinguishable_from_a_missing_one(
         missing_id = "missing-" + uuid.uuid4().hex[:20]
         foreign = shape(probe(stranger, trace_id))
         missing = shape(probe(stranger, missing_id))
+        # The baseline first: how a missing trace answers is §2.3's, before §3 compares.
+        assert missing[:2] == (404, "trace_not_found"), (
+            f"§2.3: B's {route} on a trace nobody made answered {missing[:2]}, not 404 "
+            "trace_not_found")
         assert foreign[:2] == (404, "trace_not_found"), (
             f"§3: B's {route} on A's trace {trace_id} answered {foreign[:2]}, not 404 "
             "trace_not_found")
