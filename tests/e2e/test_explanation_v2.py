@@ -72,7 +72,10 @@ def test_unknown_and_foreign_completions_are_404(gateway_factory: Any, traces: T
     completion_id = traces.open(owner).response.json().get("id")
     for client, asked in ((owner, "chatcmpl-does-not-exist"), (stranger, completion_id)):
         response = explanation(client, asked)
+        # A foreign completion is also §3's tenant isolation; an unknown one only §2.9's.
+        sections = "§2.9, §3" if client is stranger else "§2.9"
         assert response.status_code == 404 and response.json().get("code") == "not_found", (
-            f"§2.9: the explanation of {'a foreign' if client is stranger else 'an unknown'} "
-            f"completion answered {response.status_code} {response.text[:120]}")
+            f"{sections}: the explanation of "
+            f"{'a foreign' if client is stranger else 'an unknown'} completion answered "
+            f"{response.status_code} {response.text[:120]}")
     evidence.record(completion_id=completion_id, unknown_status=404, foreign_status=404)
