@@ -157,8 +157,14 @@ MAY_FAIL: dict[str, dict[str, str]] = {
     # may leave it valid.
     "hif-dangling-node": {V2 + "test_pending_then_a_valid_v2_envelope":
                           "the envelope drops an incidence's unknown node ids"},
-    "hif-token-outputs-short": {V2 + "test_pending_then_a_valid_v2_envelope":
-                                "the envelope has no per-token count to miss"},
+    "hif-token-outputs-short": {
+        V2 + "test_pending_then_a_valid_v2_envelope":
+            "the envelope has no per-token count to miss",
+        STREAMED: "the streamed spec counts output tokens only when the stream reports "
+                  "usage, which the embedded upstream's stream does not"},
+    "hif-weight-over-one": {V2 + "test_pending_then_a_valid_v2_envelope":
+                            "the heavy incidence may be one the envelope does not keep "
+                            "(it keeps only those joining an output to a feature)"},
 }
 
 EXPECTED["unknown-token-401"] = tuple(  # every authenticated route
