@@ -2,7 +2,8 @@
 
 Both flavours share one request builder, so a header or path rule lives in one place.
 `poll_until` returns the observed state timeline, which specs record as evidence. The
-load engine does not use this client (httpx is too slow for load; see DESIGN §6).
+load engine does not use this client: one httpx client sustains a few hundred requests
+a second, too few to offer load.
 """
 
 from __future__ import annotations

@@ -190,8 +190,9 @@ OPTIONS: tuple[Option, ...] = (
            "file's `model`; default sidecar-fake-1, which the embedded stack answers).",
            parse_text, valid="non-empty text", overrides_target=True),
     # Load and SLO specs (tests/load). The defaults keep `pytest -m slo` within a minute on
-    # two cores; they attach and mix in more token work than seed 000 (0.3 / 0.1) so a
-    # short run still completes enough token traces for a verdict.
+    # two cores; they attach and mix in more token work than a typical production mix
+    # (0.3 attached, 0.1 token) so a short run still completes enough token traces for a
+    # verdict.
     Option("load_duration", "Seconds of offered load per load spec.", parse_seconds,
            default=10.0, valid="a number > 0 (seconds)"),
     Option("rate", "Offered chat requests/s of a load spec (open model).",
@@ -206,7 +207,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("stream_share", "Share of load-spec chats sent with stream: true (their time to "
            "first token is recorded).", parse_share, default=0.2, valid="a number from 0 to 1"),
     Option("soak_duration", "Seconds of open-model load under upstream errors in the chaos "
-           "soak spec (seed 002's soak is 600).", parse_seconds, default=6.0,
+           "soak spec (600 for a ten-minute soak).", parse_seconds, default=6.0,
            valid="a number > 0 (seconds)"),
     Option("slo_sentence", "SLO: p95 explanation latency at sentence granularity, seconds.",
            parse_seconds, default=SLO_S["sentence"], valid="a number > 0 (seconds)"),

@@ -1,4 +1,4 @@
-"""Chaos in the explanation lane (CONTRACT §7 flags, seed 000's chaos-recovery spec):
+"""Chaos in the explanation lane (docs/contract.md §7 flags, and recovery after them):
 fail-attribution, its fallback, drop-s3, slow-sae, and the flags' leases."""
 
 from __future__ import annotations

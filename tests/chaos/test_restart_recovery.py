@@ -1,5 +1,5 @@
-"""Restart recovery and conservation (CONTRACT §10 "acknowledged means durable", seed 004):
-under load, SIGKILL the gateway, then the explainer, and restart each; every trace the
+"""Restart recovery and conservation (docs/contract.md §10 "acknowledged means
+durable"): under load, SIGKILL the gateway, then the explainer, and restart each; every trace the
 gateway acknowledged must reach exactly one terminal state, its states never going
 backwards, on the status channel, in the audit log, in its webhook deliveries (a
 receiver on this runner's loopback, when the target declares `webhook_receiver`) and on

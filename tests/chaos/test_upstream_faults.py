@@ -1,5 +1,5 @@
-"""Chaos in the chat lane (CONTRACT §2.1, §7, §10; seed 002's soak, short): upstream
-errors at P %, the circuit breaker, upstream latency past the timeout, a rate-limit
+"""Chaos in the chat lane (docs/contract.md §2.1, §7, §10; a short soak):
+upstream errors at P %, the circuit breaker, upstream latency past the timeout, a rate-limit
 spike."""
 
 from __future__ import annotations
