@@ -28,6 +28,8 @@ AUDIT = "test_audit_pii.py::"
 EXPLANATION_ROUTE = "GET /v1/chat/completions/{completion_id}/explanation"
 UNKNOWN_EXPLANATION = "GET /v1/chat/completions/{unknown_completion_id}/explanation"
 CHAOS_EXPLAINER = "test_explainer_faults.py::"
+OPENAI = "test_openai_sdk.py::"
+SDK_REFUSALS = OPENAI + "test_refusals_surface_as_the_sdks_error_classes"
 CHAOS_UPSTREAM = "test_upstream_faults.py::"
 DEPENDENCIES = ("test_dependencies.py::"
                 "test_a_dependency_down_refuses_explain_keeps_chat_and_loses_nothing")
@@ -44,9 +46,11 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "client-trace-id-overwrites": (TW + "test_a_reused_client_trace_id_is_409",),
     "client-trace-id-ignored": (TW + "test_a_reused_client_trace_id_is_409",
                                 BAD_INPUT + "[bad-trace-id]"),
-    "schema-errors-400": tuple(f"{BAD_INPUT}[{case}]" for case in (
+    "schema-errors-400": (*(f"{BAD_INPUT}[{case}]" for case in (
         "not-an-object", "model-not-string", "messages-empty", "role-unknown",
-        "stream-not-bool")),
+        "stream-not-bool")), SDK_REFUSALS + "[empty-messages]"),
+    "finish-reason-stop-on-cut": (OPENAI + "test_a_cut_answer_says_length",
+                                  OPENAI + "test_a_cut_stream_says_length"),
     "no-body-cap": (BAD_INPUT + "[oversize-body]",),
     "stream-without-done": (
         STREAMED, "test_chat_completions.py::test_a_streamed_chat_sends_openai_chunks_then_done"),
@@ -121,13 +125,13 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "stall-fails-jobs": ("test_restart_recovery.py::test_a_frozen_target_thaws",),
 }
 AUTHENTICATED_ROUTES = (
-    "POST /v1/chat/completions", EXPLANATION_ROUTE, UNKNOWN_EXPLANATION,
+    "POST /v1/chat/completions", "GET /v1/models", EXPLANATION_ROUTE, UNKNOWN_EXPLANATION,
     "GET /v1/traces/{trace_id}/status",
     "GET /v1/traces/{trace_id}/graph", "GET /v1/traces/{trace_id}/stream",
     "POST /v1/traces/{trace_id}/webhooks", "DELETE /v1/traces/{trace_id}")
 EXPECTED["tokens-not-checked"] = (
     *(f"{RBAC}[{route} as {caller}]" for route in AUTHENTICATED_ROUTES
-      for caller in ("no_token", "malformed")),
+      for caller in ("no_token", "malformed")), SDK_REFUSALS + "[not-bearer]",
     "test_error_responses.py::test_missing_or_malformed_credentials_are_401_with_a_challenge",
 )
 EXPECTED["query-token-authenticates"] = (
@@ -167,5 +171,6 @@ MAY_FAIL: dict[str, dict[str, str]] = {
                             "(it keeps only those joining an output to a feature)"},
 }
 
-EXPECTED["unknown-token-401"] = tuple(  # every authenticated route
-    f"{RBAC}[{route} as unknown_token]" for route in AUTHENTICATED_ROUTES)
+EXPECTED["unknown-token-401"] = (  # every authenticated route, and the SDK's class
+    *(f"{RBAC}[{route} as unknown_token]" for route in AUTHENTICATED_ROUTES),
+    SDK_REFUSALS + "[unknown-token]")

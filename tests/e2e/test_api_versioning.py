@@ -18,7 +18,7 @@ from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.profile("core"), pytest.mark.contract("§2")]
 # Paths the contract does not name. Serving one is allowed (a gateway may add routes such
-# as /v1/models); a 2xx is reported as an advisory, so an operator knows what is exposed.
+# as /v1/version); a 2xx is reported as an advisory, so an operator knows what is exposed.
 UNDOCUMENTED = [("GET", "/v2/chat/completions"), ("POST", "/v2/chat/completions"),
                 ("GET", "/v1/traces"), ("GET", "/v1/admin"), ("GET", "/debug/vars"),
                 ("GET", "/v1")]

@@ -47,6 +47,8 @@ ROUTES: dict[tuple[str, str], Route] = {
         WRITE, 200,
         lambda http, h, s: http.post("/v1/chat/completions", headers=h, json={
             "model": s.model, "messages": [{"role": "user", "content": "rbac"}]})),
+    ("GET", "/v1/models"): Route(READ, 200,
+                                 lambda http, h, s: http.get("/v1/models", headers=h)),
     ("GET", "/v1/chat/completions/{completion_id}/explanation"): Route(
         READ, 200,
         lambda http, h, s: http.get(f"/v1/chat/completions/{s.completion_id}/explanation",

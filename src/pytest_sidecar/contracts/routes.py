@@ -9,6 +9,7 @@ import re
 # (METHOD, path template as the contract's OpenAPI document writes it) -> capabilities.
 ROUTE_NEEDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v1/chat/completions"): ("chat",),
+    ("GET", "/v1/models"): ("models",),
     ("GET", "/v1/chat/completions/{completion_id}/explanation"): ("explain", "explanation_v2"),
     ("GET", "/v1/traces/{trace_id}/status"): ("explain",),
     ("GET", "/v1/traces/{trace_id}/graph"): ("explain",),

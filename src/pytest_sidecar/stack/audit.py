@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..contracts.pii import scrub
 from .durable import AppendLog
 from .store import rfc3339
+from .text import text_of
 
 SNIPPET_CHARS = 64
 _LIFECYCLE = frozenset({"queued", "running", "complete", "failed", "canceled"})
@@ -42,7 +43,7 @@ def snippet(messages: list[dict[str, Any]],
             clean: Callable[[str], str] = scrub) -> str | None:
     """The first user message, scrubbed (§7) first and cut to 64 characters after."""
     first = next((m.get("content") for m in messages if m.get("role") == "user"), None)
-    return clean(first)[:SNIPPET_CHARS] if isinstance(first, str) else None
+    return clean(text_of(first))[:SNIPPET_CHARS] if isinstance(first, str | list) else None
 
 
 class Auditor:

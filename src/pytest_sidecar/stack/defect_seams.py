@@ -134,6 +134,22 @@ def no_metadata(path: str, status: int, body: Any) -> Any:
     return body
 
 
+def cut_as_stop(path: str, status: int, body: Any) -> Any:
+    """Every choice of a chat says `stop`, even the one max_tokens cut."""
+    if path == "/v1/chat/completions" and isinstance(body, dict) and isinstance(
+            body.get("choices"), list):
+        return {**body, "choices": [{**c, "finish_reason": "stop"} if isinstance(c, dict)
+                                    and c.get("finish_reason") == "length" else c
+                                    for c in body["choices"]]}
+    return body
+
+
+def cut_chunk_as_stop(path: str, line: str) -> str:
+    if path == "/v1/chat/completions" and line.startswith("data:"):
+        return line.replace('"finish_reason": "length"', '"finish_reason": "stop"')
+    return line
+
+
 def metadata_pending(path: str, status: int, body: Any) -> Any:
     meta = body.get("explanation_metadata") if isinstance(body, dict) else None
     if path == "/v1/chat/completions" and isinstance(meta, dict):

@@ -77,6 +77,10 @@ _ALL = (
            env={"MAX_BODY_BYTES": str(64 * 1024 * 1024)}),
     Defect("stream-without-done", "§2.1", "a streamed chat never sends data: [DONE]",
            rewrite=Rewrite(event_line=seams.without_done)),
+    # §2.12: OpenAI compatibility
+    Defect("finish-reason-stop-on-cut", "§2.12",
+           "an answer cut by max_tokens says finish_reason 'stop', not 'length'",
+           rewrite=Rewrite(body=seams.cut_as_stop, event_line=seams.cut_chunk_as_stop)),
     # §2.2-2.3: lifecycle and status
     Defect("status-without-stage", "§2.3", "the status object omits stage and featureset",
            rewrite=Rewrite(body=seams.status_view(seams.without_stage))),

@@ -36,7 +36,9 @@ log = logging.getLogger("sidecar.stack")
 # Every capability the reference stack implements (the target file declares them).
 IMPLEMENTED = ("chat", "chat_stream", "health", "explain", "trace_stream", "cancel",
                "client_trace_id", "rate_limits", "idempotency", "explanation_v2", "webhooks",
-               "readiness_switch", "backpressure", "chaos_flags", "circuit_breaker")
+               "readiness_switch", "backpressure", "chaos_flags", "circuit_breaker",
+               # OpenAI's extended features (§2.12)
+               "models", "n", "stop", "content_parts", "include_usage")
 TOKEN_PREFIX = "sct_"  # recognisable, so redactors can catch a stray one by pattern
 
 
@@ -101,7 +103,11 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
                   "audit_log": settings.audit_log_path,
                   "chaos_control": settings.chaos_control_path,
                   "artifacts": "file://" + settings.artifact_root},
+        "model": settings.served_models[0],
         "capabilities": [*IMPLEMENTED, *(["auth"] if settings.auth_mode == "static" else []),
+                         # The fake upstream answers a request the same way every time;
+                         # a real one behind LLM_PROXY_URL promises nothing of the kind.
+                         *(["seed"] if settings.llm_proxy_url is None else []),
                          *(["cors"] if settings.cors_origins else []),
                          *(["webhook_receiver"] if "127.0.0.1" in settings.webhook_allow_hosts
                            else [])],

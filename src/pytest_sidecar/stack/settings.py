@@ -31,8 +31,12 @@ ENV_VARS = (
     "RATE_LIMIT_READ_RPS", "RATE_LIMIT_READ_BURST",
     "RATE_LIMIT_WRITE_RPS", "RATE_LIMIT_WRITE_BURST", "RATE_LIMITS_JSON",
     "CORS_ALLOW_ORIGINS", "WEBHOOK_ALLOW_HOSTS", "WEBHOOK_BACKOFF_MS", "AUDIT_LOG_PATH",
-    "CHAOS_CONTROL_PATH", "SIDECAR_DEFECTS", "SIDECAR_VARIANTS",
+    "CHAOS_CONTROL_PATH", "SIDECAR_DEFECTS", "SIDECAR_VARIANTS", "SERVED_MODELS",
 )
+
+# The model the fake upstream answers as; the suite's own default model has the same name
+# (a self-test keeps the two equal).
+FAKE_MODEL = "sidecar-fake-1"
 
 
 class StackConfigError(ValueError):
@@ -74,6 +78,7 @@ class StackSettings:
     status_json: str | None = None  # default: <state dir>/status.json
     defects: frozenset[str] = frozenset()  # opt-in bugs for the detection matrix
     variants: tuple[str, ...] = ()  # allowed variations (stack/variants.py), by name
+    served_models: tuple[str, ...] = (FAKE_MODEL,)  # what GET /v1/models lists
 
     @property
     def status_json_path(self) -> str:
@@ -262,4 +267,6 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
         status_json=env.get("STATUS_JSON_PATH") or None,
         defects=defects,
         variants=tuple(variant.name for variant in variants),
+        served_models=tuple(m.strip() for m in env.get("SERVED_MODELS", FAKE_MODEL).split(",")
+                            if m.strip()) or (FAKE_MODEL,),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from typing import Any
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
@@ -21,9 +22,33 @@ _VOCABULARY = (
 _WORDS = tuple(_VOCABULARY.split(" "))
 
 
+def text_of(content: Any) -> str:
+    """A message's text: the string, or the text parts of a content array joined."""
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content
+                       if isinstance(part, dict) and part.get("type") == "text")
+    return str(content if content is not None else "")
+
+
 def tokenize(text: str) -> list[str]:
     """Split text into the tokens the stack counts (words and punctuation)."""
     return _TOKEN.findall(text)
+
+
+def deltas(text: str) -> list[str]:
+    """The text cut into one piece per token, each with the whitespace before it, so the
+    pieces of a streamed answer join back into exactly the text a plain chat answers."""
+    ends = [match.end() for match in _TOKEN.finditer(text)]
+    if not ends:
+        return [text] if text else []
+    ends[-1] = len(text)  # trailing whitespace rides with the last token
+    return [text[a:b] for a, b in zip([0, *ends], ends, strict=False)]
+
+
+def cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
+    """(the text before the first stop sequence, whether one was found)."""
+    found = [i for i in (text.find(stop) for stop in stops if stop) if i >= 0]
+    return (text[:min(found)], True) if found else (text, False)
 
 
 def sentences(text: str) -> list[str]:

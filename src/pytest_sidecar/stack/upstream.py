@@ -22,7 +22,7 @@ from starlette.routing import Route
 from .breaker import Breaker
 from .chaos import ChaosControl
 from .metrics import GatewayMetrics
-from .text import fake_completion, tokenize
+from .text import cut_at_stop, deltas, fake_completion, text_of, tokenize
 
 
 class UpstreamError(Exception):
@@ -38,59 +38,89 @@ class UpstreamError(Exception):
 
 
 def prompt_of(messages: list[dict[str, Any]]) -> str:
+    """The last user message's text (the last message's when no user spoke)."""
     users = [m.get("content", "") for m in messages if m.get("role") == "user"]
-    return str(users[-1] if users else messages[-1].get("content", ""))
+    return text_of(users[-1] if users else messages[-1].get("content", ""))
+
+
+def _count(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+def answers(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """(text, finish_reason) of each of the `n` choices the fake gives for a request. A
+    fake model with `max_tokens` writes until the cap, so its answer is cut: `length`;
+    a stop sequence ends it first: `stop`, the sequence itself left out."""
+    model = str(body.get("model", "fake-gpt"))
+    prompt = prompt_of(body.get("messages") or [{"content": ""}])
+    max_tokens = _count(body.get("max_tokens"))
+    stop = body.get("stop")
+    stops = [stop] if isinstance(stop, str) else [str(s) for s in stop or ()]
+    found = []
+    for index in range(max(1, _count(body.get("n")) or 1)):
+        # Choice 0 is the answer a plain request gets; each further choice its own.
+        text = fake_completion(prompt, model if index == 0 else f"{model}#{index}",
+                               max_tokens)
+        text, stopped = cut_at_stop(text, stops)
+        cut = not stopped and max_tokens is not None and len(tokenize(text)) >= max_tokens
+        found.append((text, "length" if cut else "stop"))
+    return found
 
 
 def create_fake_upstream(latency_ms: float, token_ms: float, tokens_per_chunk: int = 1,
                          usage_chunk: bool = False) -> Starlette:
     """App factory for the fake LLM: same request, same completion, every time. A stream
-    sends `tokens_per_chunk` tokens a chunk and, with `usage_chunk`, OpenAI's final usage
-    chunk (choices: []) before [DONE]."""
+    sends `tokens_per_chunk` tokens a chunk, pieces of the very text a plain request
+    gets, and OpenAI's final usage chunk (choices: []) before [DONE] when the request
+    asks for it (`stream_options.include_usage`) or `usage_chunk` says always."""
 
     async def chat(request: Request) -> Response:
         body = await request.json()
         model = str(body.get("model", "fake-gpt"))
-        prompt = prompt_of(body.get("messages") or [{"content": ""}])
-        max_tokens = body.get("max_tokens")
-        text = fake_completion(prompt, model, int(max_tokens) if isinstance(
-            max_tokens, int | float) and not isinstance(max_tokens, bool) else None)
+        n_prompt = len(tokenize(prompt_of(body.get("messages") or [{"content": ""}])))
+        choices = answers(body)
+        n_out = sum(len(tokenize(text)) for text, _ in choices)
+        usage = {"prompt_tokens": n_prompt, "completion_tokens": n_out,
+                 "total_tokens": n_prompt + n_out}
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())
         await asyncio.sleep(latency_ms / 1000)
         if not body.get("stream"):
-            n_prompt, n_out = len(tokenize(prompt)), len(tokenize(text))
             return JSONResponse({
                 "id": completion_id, "object": "chat.completion", "created": created,
                 "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_out,
-                          "total_tokens": n_prompt + n_out},
+                "choices": [{"index": i, "message": {"role": "assistant", "content": text},
+                             "finish_reason": finish}
+                            for i, (text, finish) in enumerate(choices)],
+                "usage": usage,
             })
+        options = body.get("stream_options")
+        with_usage = usage_chunk or (isinstance(options, dict)
+                                     and options.get("include_usage") is True)
 
         async def chunks() -> AsyncIterator[bytes]:
             base = {"id": completion_id, "object": "chat.completion.chunk",
                     "created": created, "model": model}
-            tokens = tokenize(text)
-            for i in range(0, len(tokens), tokens_per_chunk):
-                # Re-joined with single spaces, the deltas give back the same text.
-                words = " ".join(tokens[i:i + tokens_per_chunk])
-                delta = {"content": words if i == 0 else " " + words}
-                if i == 0:
-                    delta["role"] = "assistant"
-                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
-                yield f"data: {json.dumps(chunk)}\n\n".encode()
+            pieces = [deltas(text) for text, _ in choices]
+            for i in range(0, max(len(p) for p in pieces), tokens_per_chunk):
+                for index, piece in enumerate(pieces):
+                    if i >= len(piece):
+                        continue
+                    delta = {"content": "".join(piece[i:i + tokens_per_chunk])}
+                    if i == 0:
+                        delta["role"] = "assistant"
+                    chunk = {**base, "choices": [{"index": index, "delta": delta,
+                                                  "finish_reason": None}]}
+                    yield f"data: {json.dumps(chunk)}\n\n".encode()
                 if token_ms:
                     await asyncio.sleep(token_ms * tokens_per_chunk / 1000)
-            last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-            yield f"data: {json.dumps(last)}\n\n".encode()
-            if usage_chunk:
-                n_prompt = len(tokenize(prompt))
-                usage = {**base, "choices": [], "usage": {
-                    "prompt_tokens": n_prompt, "completion_tokens": len(tokens),
-                    "total_tokens": n_prompt + len(tokens)}}
-                yield f"data: {json.dumps(usage)}\n\n".encode()
+            for index, (_, finish) in enumerate(choices):
+                last = {**base, "choices": [{"index": index, "delta": {},
+                                             "finish_reason": finish}]}
+                yield f"data: {json.dumps(last)}\n\n".encode()
+            if with_usage:
+                yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode()
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(chunks(), media_type="text/event-stream")

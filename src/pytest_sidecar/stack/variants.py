@@ -128,14 +128,13 @@ def _graph_caching(path: str, status: int, headers: MutableHeaders) -> None:
 
 
 # -- extra routes ----------------------------------------------------------------------
-async def _models(request: Request) -> JSONResponse:
-    """OpenAI's model list, which many gateways serve beside the chat route."""
-    return JSONResponse({"object": "list", "data": [
-        {"id": "sidecar-fake-1", "object": "model", "created": 0, "owned_by": "sidecar"}]})
-
-
 async def _version(request: Request) -> JSONResponse:
     return JSONResponse({"version": "2.3.1"})
+
+
+async def _usage(request: Request) -> JSONResponse:
+    """A vendor's usage summary, which some gateways serve beside the chat route."""
+    return JSONResponse({"object": "usage", "requests": 0})
 
 
 # -- target file edits -----------------------------------------------------------------
@@ -195,10 +194,10 @@ _ALL = (
     Variant("graph-cache-headers", "§2.4", "the graph answer carries Cache-Control",
             "test_trace_workflow.py::test_the_graph_honours_accept_encoding_gzip",
             rewrite=Rewrite(headers=_graph_caching)),
-    Variant("extra-routes", "§2", "GET /v1/models and GET /v1/version are served too",
+    Variant("extra-routes", "§2", "GET /v1/version and GET /v1/usage are served too",
             "test_api_versioning.py::test_the_route_table_holds_every_route",
-            routes=(Route("/v1/models", _models, methods=["GET"]),
-                    Route("/v1/version", _version, methods=["GET"]))),
+            routes=(Route("/v1/version", _version, methods=["GET"]),
+                    Route("/v1/usage", _usage, methods=["GET"]))),
     Variant("hif-without-positions", "§4", "HIF nodes leave out the optional position",
             "test_trace_workflow.py::test_lifecycle_reaches_complete_with_a_valid_graph[token",
             policies={"shape_graph": _without_positions}),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .defaults import SHORT_TTL_LIMIT_S
 
-PROFILES = ("core", "explain", "security", "observability", "performance", "platform",
+PROFILES = ("core", "openai", "explain", "security", "observability", "performance", "platform",
             "resilience")
 
 
@@ -32,6 +32,24 @@ _ALL = (
     Capability("chat_stream", "core", "§2.1", "chat with stream: true (SSE chunks, [DONE])",
                "implement stream: true (OpenAI chunks ending with [DONE]), "
                "then declare 'chat_stream' in the target file"),
+    Capability("models", "openai", "§2.12", "GET /v1/models lists the served models",
+               "serve OpenAI's model list at GET /v1/models, then declare 'models'"),
+    Capability("n", "openai", "§2.12", "n > 1 answers n choices",
+               "answer n choices for n > 1, then declare 'n' in the target file"),
+    Capability("stop", "openai", "§2.12", "stop sequences end the answer before them",
+               "honour the stop parameter, then declare 'stop' in the target file"),
+    Capability("content_parts", "openai", "§2.12",
+               "a message's content may be an array of text parts",
+               "accept content as an array of {type: text, text} parts, then declare "
+               "'content_parts'"),
+    Capability("include_usage", "openai", "§2.12",
+               "stream_options.include_usage ends a stream with a usage chunk",
+               "send OpenAI's final usage chunk when stream_options.include_usage is "
+               "true, then declare 'include_usage'"),
+    Capability("seed", "openai", "§2.12",
+               "the same request with the same seed answers the same text",
+               "serve a deterministic model (temperature 0 and seed honoured), then "
+               "declare 'seed' in the target file"),
     Capability("health", "core", "§2.10", "GET /healthz and /readyz",
                "serve /healthz and /readyz and declare 'health'"),
     Capability("explain", "explain", "§2.2-2.4", "x-explain-mode: hypergraph opens a trace",

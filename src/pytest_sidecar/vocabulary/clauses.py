@@ -97,6 +97,25 @@ _ALL = (
     Clause("§2.10/method-not-allowed", "security", "405 with Allow"),
     Clause("§2.11/allowed", "security", "an allow-listed origin is echoed, never *"),
     Clause("§2.11/others", "security", "other origins get no allow headers"),
+    Clause("§2.12/sdk-types", "openai", "completions and chunks parse into the official "
+           "SDK's types, sync, async and streamed"),
+    Clause("§2.12/finish-length", "openai",
+           "finish_reason is length when max_tokens cut the answer, streamed or not"),
+    Clause("§2.12/n-or-400", "openai",
+           "n > 1 gets n choices or a 400, never fewer choices without a word"),
+    Clause("§2.12/errors", "openai", "refusals surface as the SDK's error classes with "
+           "the error body's code"),
+    Clause("§2.12/retry-after", "openai",
+           "the SDK's own retry waits out a 429's Retry-After and gets its answer"),
+    Clause("§2.12/models", "openai", "GET /v1/models lists the served models, the "
+           "target's model among them"),
+    Clause("§2.12/n", "openai", "n > 1 answers n choices, indexed 0..n-1"),
+    Clause("§2.12/stop", "openai", "a stop sequence ends the answer before it"),
+    Clause("§2.12/content-parts", "openai", "content may be an array of text parts"),
+    Clause("§2.12/include-usage", "openai",
+           "stream_options.include_usage ends the stream with a usage chunk"),
+    Clause("§2.12/seed", "openai", "the same seed answers the same text, streamed or not "
+           "(a stream's pieces join into exactly the answer)"),
     Clause("§3/unauthorized", "security", "no or malformed bearer -> 401 with WWW-Authenticate"),
     Clause("§3/forbidden", "security", "an unknown token -> 403 forbidden"),
     Clause("§3/scope", "security", "a token without the route's scope -> 403 missing_scope"),

@@ -14,7 +14,7 @@ MARKERS = (
     "contract(*sections): the CONTRACT.md sections this spec certifies (e.g. '§2.2')",
     "clause(*ids): the contract clauses this spec asserts (pytest_sidecar.vocabulary.clauses, "
     "e.g. '§2.5/ids'); the report's coverage counts them",
-    "profile(name): the conformance profile the spec counts towards (core, explain, "
+    "profile(name): the conformance profile the spec counts towards (core, openai, explain, "
     "security, observability, performance, platform, resilience)",
     "slo: SLO verdicts under load (run with -m slo)",
     "load: generates load; runs serially, never beside other xdist workers",

@@ -26,9 +26,9 @@ from ..rewrite import Rewrite, RewriteMiddleware
 from ..services import Services
 from ..variants import Variant, seamed
 from ..variants import parse as parse_variants
-from . import chat, explanation, ops, traces, webhooks
+from . import chat, explanation, models, ops, traces, webhooks
 
-ROUTES: tuple[Route, ...] = (*chat.ROUTES, *explanation.ROUTES, *traces.ROUTES,
+ROUTES: tuple[Route, ...] = (*chat.ROUTES, *models.ROUTES, *explanation.ROUTES, *traces.ROUTES,
                              *webhooks.ROUTES, *ops.ROUTES)
 
 

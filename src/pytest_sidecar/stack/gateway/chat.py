@@ -20,10 +20,13 @@ from ..auth import WRITE, Principal
 from ..errors import ApiError
 from ..idempotency import MAX_KEY_LEN, request_digest
 from ..store import TraceExists, rfc3339
+from ..text import text_of
 from ..upstream import UpstreamError, prompt_of
 from .requests import explain_headers, principal, read_json, services_of, validate
 
-_UPSTREAM_FIELDS = ("model", "messages", "stream", "temperature", "top_p", "max_tokens")
+# What the gateway forwards: the contract's fields and OpenAI's that §2.12 names.
+_UPSTREAM_FIELDS = ("model", "messages", "stream", "temperature", "top_p", "max_tokens",
+                    "n", "stop", "stream_options", "seed")
 
 
 async def open_trace(request: Request, who: Principal, opts: dict[str, Any],
@@ -139,7 +142,7 @@ async def _valid_body(request: Request) -> dict[str, Any]:
                                         services_of(request).policies.scrub_snippet)
         if services_of(request).policies.log_prompt:  # what no gateway should do (§7)
             request.state.prompt = next(
-                (str(m.get("content"))[:200] for m in body["messages"]
+                (text_of(m.get("content"))[:200] for m in body["messages"]
                  if isinstance(m, dict) and m.get("role") == "user"), "")
     validate(body, "ChatCompletionRequest", services_of(request).policies.schema_error_status)
     return dict(body)
@@ -227,7 +230,8 @@ async def chat_stream(request: Request, who: Principal, opts: dict[str, Any],
                     chunk = json.loads(line[6:])
                     completion_id = completion_id or chunk.get("id")
                     for choice in chunk.get("choices", []):
-                        parts.append(choice.get("delta", {}).get("content") or "")
+                        if choice.get("index", 0) == 0:  # the first choice is explained
+                            parts.append(choice.get("delta", {}).get("content") or "")
                 finished = finished or line == "data: [DONE]"
                 yield (line + "\n").encode()
         finally:
