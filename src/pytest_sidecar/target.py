@@ -69,6 +69,7 @@ class Target:
     # The deployment's manifests (§8): a directory holding helm/, argocd/, karpenter/.
     # None means the target gives none, and the platform profile is untested.
     manifests: str | None = None
+    implementation: Mapping[str, Any] = field(default_factory=dict)  # who made it
     resilience: Mapping[str, Any] = field(default_factory=dict)  # §10 settings; see schema
     extensions: Mapping[str, Any] = field(default_factory=dict)
 
@@ -211,6 +212,7 @@ def parse_target(data: Any, origin: str, env: Mapping[str, str] | None = None) -
         openapi=data.get("openapi"),
         model=data.get("model", DEFAULT_MODEL),
         manifests=data.get("manifests"),
+        implementation=data.get("implementation", {}),
         resilience=data.get("resilience", {}),
         extensions={k: v for k, v in data.items() if k.startswith("x-")},
     )

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 
 META_SUITE = '''
 import logging
@@ -45,7 +49,7 @@ def artifacts(directory: Path) -> dict[str, str]:
     """Every report-like file the run wrote (the target file is the run's input)."""
     return {str(p.relative_to(directory)): p.read_text(errors="replace")
             for p in directory.rglob("*") if p.is_file() and p.name != "target.json"
-            and p.suffix in (".json", ".md", ".jsonl", ".xml", ".html")}
+            and p.suffix in (".json", ".md", ".jsonl", ".xml", ".html", ".yaml")}
 
 
 def test_reports_agree_with_pytest_and_hold_no_token_under_xdist(
@@ -105,6 +109,24 @@ def test_reports_agree_with_pytest_and_hold_no_token_under_xdist(
                   ElementTree.fromstring(files["junit.xml"]).iter("property")
                   if (p.get("name") or "").startswith("sidecar_")]
     assert properties and all(isinstance(json.loads(v), (dict, list, str)) for v in properties)
+    # The run directory's own junit.xml: one testcase per spec, outcomes as pytest's.
+    ours = ElementTree.fromstring(files["reports/latest/junit.xml"])
+    cases = list(ours.iter("testcase"))
+    assert len(cases) == 11
+    assert sum(1 for c in cases if c.find("failure") is not None) == 2
+    assert sum(1 for c in cases if c.find("skipped") is not None) == 1
+    # conformance-report.yaml: Gateway API's ConformanceReport shape, schema-valid.
+    conformance = yaml.safe_load(files["reports/latest/conformance-report.yaml"])
+    schema = json.loads((resources.files("pytest_sidecar.contracts")
+                         / "conformance_report.schema.json").read_text())
+    jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.FormatChecker()).validate(conformance)
+    totals = Counter()
+    for profile in conformance["profiles"]:
+        for level in ("core", "extended"):
+            totals.update(profile.get(level, {}).get("statistics", {}))
+    # 7 passed and 1 xfailed pass, 2 failed; the NOT_DECLARED skip is not attempted.
+    assert dict(totals) == {"Passed": 8, "Failed": 2, "Skipped": 0}
 
 
 def test_no_stack_starts_when_no_test_needs_the_target(pytester: pytest.Pytester) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..atomic import write_atomic
 from ..vocabulary.contract_doc import CONTRACT_DOC
 from ..vocabulary.keys import REPORT_JSON, REPORT_MARKDOWN
+from . import conformance_report, junit
 from .markdown import render_markdown
 from .types import Report
 
@@ -59,8 +60,8 @@ def contract_document() -> bytes | None:
 def write_reports(report: Report, directory: str,
                   extra_sections: Sequence[Sequence[str]] = ()) -> list[str]:
     """Atomically write the JSON and Markdown reports (figures as files beside them, and
-    the contract their section links point into); returns the reports' paths. `report`
-    is left as it was."""
+    the contract their section links point into), conformance-report.yaml and junit.xml;
+    returns the reports' paths. `report` is left as it was."""
     os.makedirs(directory, exist_ok=True)
     contract = contract_document()
     if contract is not None:
@@ -70,4 +71,8 @@ def write_reports(report: Report, directory: str,
     paths = [os.path.join(directory, REPORT_JSON), os.path.join(directory, REPORT_MARKDOWN)]
     write_atomic(paths[0], (json.dumps(written, indent=2, default=str) + "\n").encode())
     write_atomic(paths[1], render_markdown(written, extra_sections).encode())
+    for name, body in ((conformance_report.FILENAME,
+                        conformance_report.render_conformance_report(written).encode()),
+                       (junit.FILENAME, junit.render_junit(written))):
+        write_atomic(os.path.join(directory, name), body)
     return paths

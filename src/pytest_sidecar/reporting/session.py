@@ -195,7 +195,8 @@ class SessionReporter:
             return {"url": self.state.config.url, "origin": "not resolved", "capabilities": []}
         origin = "embedded" if self.state.config.embedded else target.origin
         return {"url": target.url, "origin": origin,
-                "capabilities": sorted(target.capabilities)}
+                "capabilities": sorted(target.capabilities),
+                "implementation": dict(target.implementation)}
 
     def _verdicts(self, session: pytest.Session, events: list[dict[str, Any]]
                   ) -> dict[str, Any]:
@@ -246,20 +247,16 @@ class SessionReporter:
         prune(self.root, self.state.config.keep_runs, self.directory)
 
     def pytest_unconfigure(self) -> None:
-        """Keep a copy of the HTML and JUnit reports in the run's directory (their own
-        writers put them where the user asked, at their sessionfinish), so a run's
-        directory holds all of that run and nothing of another."""
+        """Keep a copy of the HTML report in the run's directory (its own writer puts it
+        where the user asked, at its sessionfinish), so a run's directory holds all of
+        that run and nothing of another. (junit.xml there is ours, one case per spec.)"""
         if self.report is None:
             return
-        for option, name in (("htmlpath", "report.html"), ("xmlpath", "junit.xml")):
-            path = getattr(self.config.option, option, None)
-            copy = os.path.join(self.directory, name)
-            if path and os.path.isfile(path) and os.path.getmtime(path) >= self.started \
-                    and not os.path.exists(copy):
-                text = _beside_contract(path, self.directory) if name == "report.html" \
-                    else open(path, "rb").read()  # noqa: SIM115 (read whole, closed at once)
-                write_atomic(copy, text)
         html_path = getattr(self.config.option, "htmlpath", None)
+        copy = os.path.join(self.directory, "report.html")
+        if html_path and os.path.isfile(html_path) and \
+                os.path.getmtime(html_path) >= self.started and not os.path.exists(copy):
+            write_atomic(copy, _beside_contract(html_path, self.directory))
         assets = os.path.join(os.path.dirname(str(html_path or "")), "assets")
         if html_path and os.path.isdir(assets):
             # Not self-contained: the page links its stylesheet as assets/style.css.

@@ -51,6 +51,7 @@ class TargetInfo(TypedDict, total=False):
     url: str | None
     origin: str
     capabilities: list[str]
+    implementation: dict[str, Any]  # the target file's implementation block
 
 
 class Rerun(TypedDict, total=False):

@@ -94,6 +94,15 @@ def _url(host: str, sock: socket.socket) -> str:
     return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytest-sidecar")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
+
+
 def target_document(settings: StackSettings, url: str, upstream: str | None) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "version": 1,
@@ -104,6 +113,9 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
                   "chaos_control": settings.chaos_control_path,
                   "artifacts": "file://" + settings.artifact_root},
         "model": settings.served_models[0],
+        "implementation": {"organization": "pytest-sidecar", "project": "reference stack",
+                           "url": "https://pypi.org/project/pytest-sidecar/",
+                           "version": _version(), "contact": ["the pytest-sidecar maintainers"]},
         "capabilities": [*IMPLEMENTED, *(["auth"] if settings.auth_mode == "static" else []),
                          # The fake upstream answers a request the same way every time;
                          # a real one behind LLM_PROXY_URL promises nothing of the kind.

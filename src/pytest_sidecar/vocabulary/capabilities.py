@@ -24,6 +24,9 @@ class Capability:
     section: str
     summary: str
     action: str
+    # An optional feature of its profile (Gateway API's "extended" support level): a
+    # target without it is unsupported for it, and the profile's core verdict stands.
+    extended: bool = False
 
 
 _ALL = (
@@ -33,23 +36,23 @@ _ALL = (
                "implement stream: true (OpenAI chunks ending with [DONE]), "
                "then declare 'chat_stream' in the target file"),
     Capability("models", "openai", "§2.12", "GET /v1/models lists the served models",
-               "serve OpenAI's model list at GET /v1/models, then declare 'models'"),
+               "serve OpenAI's model list at GET /v1/models, then declare 'models'", extended=True),
     Capability("n", "openai", "§2.12", "n > 1 answers n choices",
-               "answer n choices for n > 1, then declare 'n' in the target file"),
+               "answer n choices for n > 1, then declare 'n' in the target file", extended=True),
     Capability("stop", "openai", "§2.12", "stop sequences end the answer before them",
-               "honour the stop parameter, then declare 'stop' in the target file"),
+               "honour the stop parameter, then declare 'stop' in the target file", extended=True),
     Capability("content_parts", "openai", "§2.12",
                "a message's content may be an array of text parts",
                "accept content as an array of {type: text, text} parts, then declare "
-               "'content_parts'"),
+               "'content_parts'", extended=True),
     Capability("include_usage", "openai", "§2.12",
                "stream_options.include_usage ends a stream with a usage chunk",
                "send OpenAI's final usage chunk when stream_options.include_usage is "
-               "true, then declare 'include_usage'"),
+               "true, then declare 'include_usage'", extended=True),
     Capability("seed", "openai", "§2.12",
                "the same request with the same seed answers the same text",
                "serve a deterministic model (temperature 0 and seed honoured), then "
-               "declare 'seed' in the target file"),
+               "declare 'seed' in the target file", extended=True),
     Capability("health", "core", "§2.10", "GET /healthz and /readyz",
                "serve /healthz and /readyz and declare 'health'"),
     Capability("explain", "explain", "§2.2-2.4", "x-explain-mode: hypergraph opens a trace",
@@ -123,6 +126,11 @@ _ALL = (
 )
 
 CAPABILITIES: dict[str, Capability] = {cap.name: cap for cap in _ALL}
+
+
+def extended_features(profile: str) -> list[str]:
+    """The profile's optional features, in registry order."""
+    return [cap.name for cap in _ALL if cap.profile == profile and cap.extended]
 
 
 def capability_names() -> list[str]:
