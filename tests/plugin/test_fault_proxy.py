@@ -56,7 +56,7 @@ def test_the_api_answers_as_toxiproxy_does(proxied: Any) -> None:
                                                        "status": 409})
     assert api.get("/proxies/nope").json() == {"error": "proxy not found", "status": 404}
     bad = api.post("/proxies/gateway/toxics", json={"type": "lag"})
-    assert (bad.status_code, bad.json()["error"]) == (400, "invalid toxic type")
+    assert bad.status_code == 400 and bad.json()["error"].startswith("invalid toxic type")
     made = toxic(api, {"type": "latency", "attributes": {"latency": 10}})
     assert made == {"attributes": {"latency": 10, "jitter": 0}, "name": "latency_downstream",
                     "type": "latency", "stream": "downstream", "toxicity": 1.0}

@@ -46,6 +46,44 @@ _ATTRIBUTES: dict[str, dict[str, Any]] = {
     "first_byte_stall": {"ms": 0}, "sse_cut": {"events": 1}, "sse_drop_terminal": {},
     "sse_split": {"offsets": []}, "sse_repeat_ids": {}}
 _TERMINAL = re.compile(rb'"?(state|event)"?\s*[:=]\s*"?(complete|failed|canceled)')
+# Attributes that are not a count: sse_split's list of byte offsets.
+_LISTS = frozenset({"offsets"})
+# Bounds beyond "a whole number >= 0", as Toxiproxy's own validation or the HTTP range.
+_BOUNDS = {"status": (100, 599), "percent": (0, 100), "events": (1, None)}
+
+
+class InvalidToxic(ValueError):
+    """A toxic whose type, stream, toxicity or attributes Toxiproxy would refuse."""
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate(kind: str, attributes: Any, toxicity: Any = 1.0) -> None:
+    """Refuse, before anything is changed, a toxic the data path could not run: every
+    attribute of the type a whole number >= 0 (a list of them for sse_split's offsets),
+    toxicity a number in [0, 1]. A toxic is never accepted and then broken."""
+    if kind not in TYPES:
+        raise InvalidToxic(f"invalid toxic type {kind!r}; valid: {', '.join(TYPES)}")
+    if isinstance(toxicity, bool) or not isinstance(toxicity, int | float) or \
+            not 0 <= toxicity <= 1:
+        raise InvalidToxic(f"toxicity {toxicity!r}: valid: a number from 0 to 1")
+    if not isinstance(attributes, dict):
+        raise InvalidToxic(f"attributes {attributes!r}: valid: an object")
+    known = _ATTRIBUTES[kind]
+    for key, value in attributes.items():
+        if key not in known:
+            raise InvalidToxic(f"attribute {key!r} is not one of a {kind} toxic's: "
+                               f"{', '.join(known) or 'none'}")
+        if key in _LISTS:
+            if not isinstance(value, list) or not all(_is_count(v) and v >= 0 for v in value):
+                raise InvalidToxic(f"attribute {key}={value!r}: valid: a list of byte offsets")
+            continue
+        low, high = _BOUNDS.get(key, (0, None))
+        if not _is_count(value) or value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise InvalidToxic(f"attribute {key}={value!r}: valid: a whole number {bound}")
 
 
 @dataclass
@@ -98,12 +136,26 @@ class Link:
             writer.close()
 
 
+def latency_s(direction: str, link: Link, toxics: list[Toxic]) -> float:
+    """The delay the latency toxics of this direction give one chunk, jitter drawn per
+    chunk. Toxiproxy counts it from the chunk's arrival, not from when the previous
+    chunk left: an answer written in several pieces pays it once, not once a piece."""
+    delay = 0.0
+    for toxic in toxics:
+        if toxic.type == "latency" and toxic.stream == direction and link.hit(toxic):
+            jitter = float(toxic.attributes["jitter"])
+            delay += max(0.0, float(toxic.attributes["latency"])
+                         + random.uniform(-jitter, jitter)) / 1000
+    return delay
+
+
 async def transform(chunk: bytes, direction: str, link: Link, toxics: list[Toxic],
                     present: Callable[[str], bool]) -> bytes:
     """Run `chunk` through the toxics of its direction; the bytes to write (maybe none).
-    Raises Closed when a toxic ends the link."""
+    Latency is not applied here (see latency_s). Raises Closed when a toxic ends the
+    link."""
     for toxic in toxics:
-        if toxic.stream != direction or not link.hit(toxic):
+        if toxic.stream != direction or toxic.type == "latency" or not link.hit(toxic):
             continue
         chunk = await _apply(toxic, chunk, direction, link, present)
         if not chunk:
@@ -116,11 +168,7 @@ async def _apply(toxic: Toxic, chunk: bytes, direction: str, link: Link,
                  present: Callable[[str], bool]) -> bytes:
     a = toxic.attributes
     kind = toxic.type
-    if kind == "latency":
-        jitter = float(a["jitter"])
-        await asyncio.sleep(max(0.0, float(a["latency"]) + random.uniform(-jitter, jitter))
-                            / 1000)
-    elif kind == "bandwidth" and a["rate"] > 0:
+    if kind == "bandwidth" and a["rate"] > 0:
         await asyncio.sleep(len(chunk) / (float(a["rate"]) * 1000))
     elif kind == "timeout":
         if a["timeout"] > 0:

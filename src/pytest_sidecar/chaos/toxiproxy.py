@@ -24,15 +24,41 @@ from starlette.routing import Route
 
 from ..tls import tls_context
 from .backends import Fault
-from .toxics import TYPES, Closed, Link, Toxic, http_answer, slices, transform
+from .toxics import (
+    Closed,
+    InvalidToxic,
+    Link,
+    Toxic,
+    http_answer,
+    latency_s,
+    slices,
+    transform,
+    validate,
+)
 
 VERSION = "2.12.0-sidecar"
 
 
 class ApiError(Exception):
+    """An answer of the API other than 2xx: Toxiproxy's `{"error", "status"}` body."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+# Chunks read ahead while earlier ones wait out their latency (Toxiproxy's links buffer
+# the same way); past it, reading waits.
+_READ_AHEAD = 256
+
+
+def address(value: Any, what: str) -> str:
+    """A `host:port` (host may be empty: all interfaces), as Toxiproxy's listen and
+    upstream are; anything else is a 400 before any socket is touched."""
+    host, sep, port = str(value).rpartition(":") if isinstance(value, str) else ("", "", "")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ApiError(400, f"{what} {value!r} is not a host:port address")
+    return f"{host}:{port}"
 
 
 class Proxy:
@@ -110,15 +136,36 @@ class Proxy:
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     direction: str, link: Link) -> None:
+        """Relay one direction. Reading runs ahead of writing, each chunk stamped when it
+        arrived, so latency is counted from each chunk's arrival as Toxiproxy does."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue(_READ_AHEAD)
+
+        async def read() -> None:
+            try:
+                while chunk := await reader.read(65536):
+                    await queue.put((loop.time(), chunk))
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                await queue.put(None)
+
+        reading = asyncio.create_task(read())
         try:
-            while chunk := await reader.read(65536):
-                out = await transform(chunk, direction, link, list(self.toxics.values()),
+            while (item := await queue.get()) is not None:
+                arrived, chunk = item
+                toxics = list(self.toxics.values())
+                due = arrived + latency_s(direction, link, toxics)
+                if due > loop.time():
+                    await asyncio.sleep(due - loop.time())
+                out = await transform(chunk, direction, link, toxics,
                                       lambda name: name in self.toxics)
                 await self._write(out, writer, direction, link)
             await self._slow_close(direction, link)
         except (Closed, ConnectionError, OSError):
             pass
         finally:
+            reading.cancel()
             link.client.close()
             link.server.close()
 
@@ -147,14 +194,22 @@ class FaultProxy:
     def __init__(self) -> None:
         self.proxies: dict[str, Proxy] = {}
 
-    async def create(self, body: Mapping[str, Any]) -> Proxy:
+    async def create(self, body: Any) -> Proxy:
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad request body: a proxy is a JSON object")
         for key in ("name", "upstream"):
             if not body.get(key):
                 raise ApiError(400, f"missing required field: {key}")
+        if not isinstance(body["name"], str):
+            raise ApiError(400, "name must be a string")
+        enabled = body.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ApiError(400, "enabled must be true or false")
+        listen = address(body.get("listen") or "127.0.0.1:0", "listen")
+        upstream = address(body["upstream"], "upstream")
         if body["name"] in self.proxies:
             raise ApiError(409, "proxy already exists")
-        proxy = Proxy(body["name"], str(body.get("listen") or "127.0.0.1:0"),
-                      str(body["upstream"]), bool(body.get("enabled", True)))
+        proxy = Proxy(body["name"], listen, upstream, enabled)
         if proxy.enabled:
             await proxy.start()
         self.proxies[proxy.name] = proxy
@@ -165,11 +220,19 @@ class FaultProxy:
             raise ApiError(404, "proxy not found")
         return self.proxies[name]
 
-    async def update(self, name: str, body: Mapping[str, Any]) -> Proxy:
+    async def update(self, name: str, body: Any) -> Proxy:
         proxy = self.get(name)
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad request body: a proxy is a JSON object")
+        if "listen" in body:
+            address(body["listen"], "listen")
+        if "upstream" in body:
+            address(body["upstream"], "upstream")
+        enabled = body.get("enabled", proxy.enabled)
+        if not isinstance(enabled, bool):
+            raise ApiError(400, "enabled must be true or false")
         moved = (body.get("listen", proxy.listen) != proxy.listen
                  or body.get("upstream", proxy.upstream) != proxy.upstream)
-        enabled = bool(body.get("enabled", proxy.enabled))
         if moved or not enabled:
             await proxy.stop()
         proxy.listen = str(body.get("listen", proxy.listen))
@@ -179,19 +242,24 @@ class FaultProxy:
         proxy.enabled = enabled
         return proxy
 
-    def add_toxic(self, name: str, body: Mapping[str, Any]) -> Toxic:
+    def add_toxic(self, name: str, body: Any) -> Toxic:
         proxy = self.get(name)
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad request body: a toxic is a JSON object")
         stream = str(body.get("stream", "downstream")).lower()
         if stream not in ("upstream", "downstream"):
             raise ApiError(400, "stream was invalid, can be either upstream or downstream")
         kind = str(body.get("type", ""))
         toxic_name = body.get("name") or f"{kind}_{stream}"
-        if kind not in TYPES:
-            raise ApiError(400, "invalid toxic type")
+        toxicity = body.get("toxicity", 1.0)
+        attributes = body.get("attributes") or {}
+        try:
+            validate(kind, attributes, toxicity)
+        except InvalidToxic as exc:
+            raise ApiError(400, str(exc)) from None
         if toxic_name in proxy.toxics:
             raise ApiError(409, "toxic already exists")
-        toxic = Toxic(toxic_name, kind, stream, float(body.get("toxicity", 1.0)),
-                      dict(body.get("attributes") or {}))
+        toxic = Toxic(toxic_name, kind, stream, float(toxicity), dict(attributes))
         proxy.toxics[toxic_name] = toxic
         return toxic
 
@@ -208,7 +276,25 @@ class FaultProxy:
                 await self.update(proxy.name, {"enabled": True})
 
     def app(self) -> Starlette:
-        return Starlette(routes=_routes(self))
+        from starlette.exceptions import HTTPException
+
+        return Starlette(routes=_routes(self), exception_handlers={
+            HTTPException: _http_error, Exception: _http_error})
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+def _unbound(listen: str) -> str:
+    """'127.0.0.1:0' for a bound '127.0.0.1:41234': what was asked for when any port."""
+    return listen.rpartition(":")[0] + ":0"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown routes and methods answer in the API's own error shape."""
+    status = int(getattr(exc, "status_code", 500))
+    return error(status, str(getattr(exc, "detail", "")) or "internal error")
 
 
 def _routes(fp: FaultProxy) -> list[Route]:
@@ -224,8 +310,9 @@ def _routes(fp: FaultProxy) -> list[Route]:
                 answer: Response = await endpoint(request, request.path_params)
                 return answer
             except ApiError as exc:
-                return JSONResponse({"error": str(exc), "status": exc.status},
-                                    status_code=exc.status)
+                return error(exc.status, str(exc))
+            except (TypeError, ValueError, AttributeError) as exc:  # a body of odd shape
+                return error(400, f"bad request body: {type(exc).__name__}")
         return wrapped
 
     async def proxies(request: Request, p: dict[str, str]) -> Response:
@@ -234,10 +321,16 @@ def _routes(fp: FaultProxy) -> list[Route]:
         return JSONResponse((await fp.create(await body_of(request))).as_json(), 201)
 
     async def populate(request: Request, p: dict[str, str]) -> Response:
+        items = await body_of(request)
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ApiError(400, "bad request body: populate takes a JSON array of proxies")
         made = []
-        for item in await body_of(request):
+        for item in items:
             current = fp.proxies.get(item.get("name"))
-            if current and current.upstream == item.get("upstream"):
+            # Kept only when nothing changes: the same upstream and, if given, listen.
+            if current and current.upstream == item.get("upstream") and (
+                    not item.get("listen") or address(item["listen"], "listen")
+                    in (current.listen, _unbound(current.listen))):
                 made.append(current)
                 continue
             if current:
@@ -267,8 +360,15 @@ def _routes(fp: FaultProxy) -> list[Route]:
             return Response(status_code=204)
         if request.method in ("POST", "PATCH"):
             body = await body_of(request)
-            found.attributes.update(body.get("attributes") or {})
-            found.toxicity = float(body.get("toxicity", found.toxicity))
+            if not isinstance(body, dict):
+                raise ApiError(400, "bad request body: a toxic is a JSON object")
+            attributes = {**found.attributes, **(body.get("attributes") or {})}
+            toxicity = body.get("toxicity", found.toxicity)
+            try:  # checked whole before anything changes
+                validate(found.type, attributes, toxicity)
+            except InvalidToxic as exc:
+                raise ApiError(400, str(exc)) from None
+            found.attributes, found.toxicity = attributes, float(toxicity)
         return JSONResponse(found.as_json())
 
     async def reset(request: Request, p: dict[str, str]) -> Response:
