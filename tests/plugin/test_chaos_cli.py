@@ -5,6 +5,7 @@ list leftovers."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -84,6 +85,74 @@ def test_usage_errors_exit_2_with_one_line(target_file: Path, tmp_path: Path) ->
     assert done.returncode == 2
     assert done.stderr.strip() == "sidecar-chaos: error: $.method: required, a list (it may " \
                                   "be empty)"
+
+
+def test_an_experiment_that_cannot_run_is_refused_before_it_starts(
+        target_file: Path, tmp_path: Path) -> None:
+    """As `chaos validate` does: a provider whose module does not import, whose function
+    does not exist or does not take the arguments given is refused, exit != 0, and
+    nothing is injected."""
+    cases = {"module": {"module": "no_such_module_here"},
+             "func": {"func": "no_such_function"},
+             "arguments": {"arguments": {"path": "x", "flag": "drop-s3", "colour": "red"}}}
+    for case, change in cases.items():
+        experiment = yaml.safe_load(EXPERIMENT.read_text())
+        experiment["method"][0]["provider"].update(change)
+        path = tmp_path / f"{case}.json"
+        path.write_text(json.dumps(experiment))
+        for command in (["validate", str(path)],
+                        ["run", str(path), "--target-file", str(target_file)]):
+            done = chaos_cli(*command)
+            assert done.returncode == 2, (case, command[0], done.stdout, done.stderr)
+            assert done.stderr.startswith("sidecar-chaos: error: $.method[0].provider."), \
+                done.stderr
+    assert chaos_cli("validate", str(EXPERIMENT)).returncode == 0
+    assert flags(target_file) == {}
+
+
+def test_an_action_that_raises_fails_the_run(target_file: Path, tmp_path: Path) -> None:
+    """Stricter than Chaos Toolkit on purpose: a method action that raised means the
+    fault was never injected, so the run cannot pass."""
+    experiment = yaml.safe_load(EXPERIMENT.read_text())
+    experiment["method"][0]["provider"]["arguments"]["path"] = str(tmp_path / "no" / "dir")
+    path = tmp_path / "raises.json"
+    path.write_text(json.dumps(experiment))
+    journal_path = tmp_path / "journal.json"
+    done = chaos_cli("run", str(path), "--target-file", str(target_file),
+                     "--journal", str(journal_path))
+    assert done.returncode == 1, done.stdout + done.stderr
+    journal = json.loads(journal_path.read_text())
+    assert journal["status"] == "failed" and journal["run"][0]["status"] == "failed"
+    assert journal["start"].endswith("+00:00"), "journal timestamps carry their offset"
+
+
+def test_the_shipped_experiment_runs_unchanged_under_chaos_run(
+        target_file: Path, tmp_path: Path) -> None:
+    """Chaos Toolkit's own `chaos run`, with pytest-sidecar merely installed (no
+    PYTHONPATH), runs docs/experiments/ as shipped and `export --format chaostoolkit`."""
+    binary = Path(sys.executable).with_name("chaos")
+    if not binary.exists():
+        pytest.skip("TOOL_MISSING: chaostoolkit is not installed; action: pip install -e "
+                    "'.[dev]'")
+    files = json.loads(target_file.read_text())
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(SIDECAR_URL=files["url"], SIDECAR_CHAOS_CONTROL=files["files"]["chaos_control"])
+    exported = tmp_path / "exported.yaml"
+    assert chaos_cli("export", str(EXPERIMENT), "--format", "chaostoolkit",
+                     "--out", str(exported)).returncode == 0
+    assert yaml.safe_load(exported.read_text())["configuration"]["target_url"] == {
+        "type": "env", "key": "SIDECAR_URL"}
+    for experiment in (EXPERIMENT, exported):
+        journal_path = tmp_path / f"{experiment.stem}-journal.json"
+        done = subprocess.run([str(binary), "--no-log-file", "run", "--journal-path",
+                               str(journal_path), str(experiment)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        journal = json.loads(journal_path.read_text())
+        assert (journal["status"], journal["deviated"]) == ("completed", False)
+        assert [e["status"] for e in journal["run"]] == ["succeeded"] * 3
+        assert [e["status"] for e in journal["rollbacks"]] == ["succeeded"]
+        assert flags(target_file) == {}
 
 
 def test_leftovers_are_listed(target_file: Path) -> None:

@@ -136,6 +136,8 @@ def test_a_failed_hypothesis_or_an_error_still_rolls_back(tmp_path: Path) -> Non
                            "arguments": {"s": "{"}}}
     journal = run_experiment(experiment(path, [inject("slow-sae"), broken]))
     assert journal["run"][1]["status"] == "failed" and "exception" in journal["run"][1]
+    # Stricter than Chaos Toolkit on purpose: an activity that raised fails the run.
+    assert journal["status"] == "failed" and not verdict_ok(journal)
     assert flags(path) == {}
     journal = run_experiment(experiment(path, [inject("slow-sae")], probe_ok=False))
     assert journal["status"] == "failed" and journal["run"] == []  # gated before the method

@@ -21,8 +21,9 @@ from .experiment import substitute
 
 
 def iso(epoch: float) -> str:
-    """Chaos Toolkit's timestamps: naive UTC ISO 8601."""
-    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None).isoformat()
+    """A journal's timestamps: ISO 8601 in UTC with its offset, as Chaos Toolkit writes
+    them (never a naive time a reader must guess the zone of)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def execute(activity: Mapping[str, Any], configuration: Mapping[str, Any]) -> dict[str, Any]:

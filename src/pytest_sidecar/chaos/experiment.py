@@ -79,6 +79,71 @@ def validate_activity(activity: Any, where: str) -> None:
                                   f"{provider['type']} provider")
 
 
+def resolve_configuration(configuration: Mapping[str, Any] | None,
+                          env: Mapping[str, str]) -> dict[str, Any]:
+    """Chaos Toolkit's configuration: a value is itself, or `{type: env, key, default?}`
+    read from the environment (an unset key without a default is an error, as there)."""
+    resolved: dict[str, Any] = {}
+    for name, value in (configuration or {}).items():
+        if isinstance(value, dict) and value.get("type") == "env":
+            key = str(value.get("key", ""))
+            if key in env:
+                resolved[name] = env[key]
+            elif "default" in value:
+                resolved[name] = value["default"]
+            else:
+                raise ExperimentError(f"$.configuration.{name}: the environment variable "
+                                      f"{key} is not set and has no default")
+        else:
+            resolved[name] = value
+    return resolved
+
+
+def validate_providers(experiment: Mapping[str, Any]) -> None:
+    """What `chaos validate` checks beyond the shape: each python provider's module
+    imports, its function exists, and the arguments given fit its signature. Refused
+    before anything runs: a fault that could never be injected proves nothing."""
+    import importlib
+    import inspect
+
+    sections = [("steady-state-hypothesis.probes",
+                 (experiment.get("steady-state-hypothesis") or {}).get("probes") or []),
+                ("method", experiment.get("method") or []),
+                ("rollbacks", experiment.get("rollbacks") or [])]
+    for section, activities in sections:
+        for index, activity in enumerate(activities):
+            provider = activity["provider"]
+            if provider["type"] != "python":
+                continue
+            where = f"$.{section}[{index}].provider"
+            try:
+                module = importlib.import_module(provider["module"])
+            except ImportError as exc:
+                raise ExperimentError(f"{where}.module: cannot import "
+                                      f"{provider['module']!r}: {exc}") from None
+            function = getattr(module, provider["func"], None)
+            if not callable(function):
+                raise ExperimentError(f"{where}.func: {provider['module']} has no function "
+                                      f"{provider['func']!r}")
+            given = dict(provider.get("arguments") or {})
+            try:
+                parameters = inspect.signature(function).parameters
+            except (TypeError, ValueError):
+                continue  # a builtin without a signature: nothing to check
+            injected = {"configuration", "secrets"}
+            if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+                unknown = sorted(set(given) - set(parameters))
+                if unknown:
+                    raise ExperimentError(f"{where}.arguments: {provider['func']} takes no "
+                                          f"{', '.join(unknown)}")
+            missing = [name for name, p in parameters.items()
+                       if p.default is p.empty and name not in given and name not in injected
+                       and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            if missing:
+                raise ExperimentError(f"{where}.arguments: {provider['func']} needs "
+                                      f"{', '.join(missing)}")
+
+
 def substitute(value: Any, configuration: Mapping[str, Any]) -> Any:
     """`${name}` replaced from the configuration, in every string of `value`."""
     if isinstance(value, str):

@@ -116,3 +116,29 @@ def _name(title: str, index: int, flag: str) -> str:
     """A DNS-1123 name: lowercase, dashes, at most 63 characters."""
     text = re.sub(r"[^a-z0-9]+", "-", f"{title}-{index}-{flag}".lower()).strip("-")
     return text[:63].rstrip("-") or "sidecar-chaos"
+
+
+# What `sidecar-chaos run` fills in from the target file, read by Chaos Toolkit from the
+# environment instead.
+CHAOSTOOLKIT_CONFIGURATION = {
+    "target_url": {"type": "env", "key": "SIDECAR_URL"},
+    "chaos_control": {"type": "env", "key": "SIDECAR_CHAOS_CONTROL"},
+}
+
+
+def for_chaostoolkit(experiment: Mapping[str, Any]) -> dict[str, Any]:
+    """The experiment as Chaos Toolkit's own `chaos run` takes it: its shape is already
+    Chaos Toolkit's, so only what our runner supplies is added: a `version`, and a
+    `configuration` entry, read from the environment, for each `${name}` used."""
+    import json
+
+    text = json.dumps(experiment)
+    used = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))
+    configuration = dict(experiment.get("configuration") or {})
+    for name in sorted(used - set(configuration)):
+        configuration[name] = CHAOSTOOLKIT_CONFIGURATION.get(
+            name, {"type": "env", "key": f"SIDECAR_{name.upper()}"})
+    out = {"version": str(experiment.get("version", "1.0.0")), **dict(experiment)}
+    if configuration:
+        out["configuration"] = configuration
+    return out

@@ -3,11 +3,17 @@ when asked), hypothesis after, then rollbacks, which always run: on success, on 
 failed hypothesis, on an error, on Ctrl-C and on SIGTERM. Faults the method injected
 through `actions` are held under lease while the run lives, and any the rollbacks did not
 remove are removed at the end ("auto-rollback" entries), so none outlives the run.
+
+One deliberate difference from Chaos Toolkit, which leaves a run `completed` when a
+method activity raised: here the run is `failed`. A fault that was never injected, or a
+probe that could not look, proves nothing about the target, so it must not read as a
+pass.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -17,7 +23,7 @@ from typing import Any
 
 from . import actions
 from .activities import execute
-from .experiment import validate, within_tolerance
+from .experiment import resolve_configuration, validate, within_tolerance
 from .journal import finish, new_journal
 
 log = logging.getLogger("sidecar.chaos")
@@ -35,7 +41,9 @@ def run_experiment(experiment: Mapping[str, Any], configuration: Mapping[str, An
     during the method; with `fail_fast_ratio` (0..1) the method stops once that share of
     the checks so far deviated."""
     validate(experiment)
-    config = {**(experiment.get("configuration") or {}), **(configuration or {})}
+    given = dict(configuration or {})  # what the caller supplies needs no environment
+    own = {k: v for k, v in (experiment.get("configuration") or {}).items() if k not in given}
+    config = {**resolve_configuration(own, os.environ), **given}
     started = time.time()
     journal = new_journal(experiment)
     with actions.run_scope() as scope, sigterm_raises():
@@ -46,6 +54,8 @@ def run_experiment(experiment: Mapping[str, Any], configuration: Mapping[str, An
                 journal["status"] = "failed"
             else:
                 _method(experiment, config, journal, continuous, frequency_s, fail_fast_ratio)
+                if any(entry["status"] == "failed" for entry in journal["run"]):
+                    journal["status"] = "failed"
                 if journal["status"] is None:
                     after = hypothesis(experiment, config)
                     journal["steady_states"]["after"] = after

@@ -3,19 +3,28 @@ the faults left in force on a target.
 
     sidecar-chaos run EXPERIMENT --target-file F [--journal PATH] [--continuous]
                       [--frequency S] [--fail-fast-ratio R]
+    sidecar-chaos validate EXPERIMENT
     sidecar-chaos export EXPERIMENT --format chaos-mesh --namespace NS [--duration 60s]
                          [--out FILE]
+    sidecar-chaos export EXPERIMENT --format chaostoolkit [--out FILE]
     sidecar-chaos leftovers --target-file F
     sidecar-chaos proxy [--listen 127.0.0.1:8474]
 
-An experiment has Chaos Toolkit's shape (steady-state hypothesis, method, rollbacks; see
-docs/resilience.md). `run` gives it the configuration `target_url` and `chaos_control`
-from the target file, checks the hypothesis before and after the method (and during it
-with --continuous), always runs the rollbacks, removes whatever fault it injected that
-the rollbacks left, and writes the journal (Chaos Toolkit's fields, tokens redacted).
+An experiment has Chaos Toolkit's shape (steady-state hypothesis, method, rollbacks,
+configuration; see docs/resilience.md). `run` validates it as `chaos validate` does (each
+python provider's module imports, its function exists and takes the arguments given),
+gives it the configuration `target_url` and `chaos_control` from the target file, checks
+the hypothesis before and after the method (and during it with --continuous), always
+runs the rollbacks, removes whatever fault it injected that the rollbacks left, and
+writes the journal (Chaos Toolkit's fields, timestamps with their UTC offset, tokens
+redacted). Unlike Chaos Toolkit, a method activity that raised makes the run `failed`:
+a fault never injected proves nothing.
 
 Exit status of `run`: 0 completed and no deviation, 1 otherwise (failed, deviated,
-aborted, interrupted), 2 usage error. `leftovers`: 0 none, 1 some. `proxy` runs the
+aborted, interrupted), 2 an experiment that does not validate or another usage error.
+`export --format chaostoolkit` writes the experiment for the real `chaos run`, its
+`configuration` reading target_url and chaos_control from SIDECAR_URL and
+SIDECAR_CHAOS_CONTROL. `leftovers`: 0 none, 1 some. `proxy` runs the
 built-in fault proxy: Toxiproxy's HTTP API (so its clients and chaostoolkit-toxiproxy
 drive it) with Toxiproxy's toxics and HTTP/SSE-aware ones (see chaos/toxics.py).
 """
@@ -29,7 +38,7 @@ import sys
 from typing import Any
 
 from ..chaos.backends import ChaosError, ControlFile
-from ..chaos.experiment import ExperimentError, load
+from ..chaos.experiment import ExperimentError, load, validate_providers
 from ..chaos.journal import verdict_ok, write_journal
 from ..options import argparse_type, parse_seconds, parse_share
 from ..target import Target, TargetFileError, load_target_file
@@ -52,10 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fail-fast-ratio", type=argparse_type(parse_share),
                      help="with --continuous: stop the method once this share of the "
                           "checks so far deviated (0..1)")
-    out = commands.add_parser("export", help="write the experiment as Chaos Mesh objects")
+    check = commands.add_parser("validate", help="check an experiment without running it")
+    check.add_argument("experiment", help="the experiment (JSON or YAML)")
+    out = commands.add_parser("export", help="write the experiment as Chaos Mesh objects, "
+                              "or for Chaos Toolkit's own chaos run")
     out.add_argument("experiment", help="the experiment (JSON or YAML)")
-    out.add_argument("--format", choices=["chaos-mesh"], required=True)
-    out.add_argument("--namespace", required=True, help="the deployment's namespace")
+    out.add_argument("--format", choices=["chaos-mesh", "chaostoolkit"], required=True)
+    out.add_argument("--namespace", help="the deployment's namespace (chaos-mesh)")
     out.add_argument("--duration", default="60s", help="each object's duration "
                      "(default: %(default)s)")
     out.add_argument("--out", help="write the YAML here (default: standard output)")
@@ -90,6 +102,7 @@ def _run(args: argparse.Namespace) -> int:
 
     target = _target(args.target_file)
     experiment = load(args.experiment)
+    validate_providers(experiment)
     journal = run_experiment(experiment, {"target_url": target.url,
                                           "chaos_control": target.chaos_control},
                              continuous=args.continuous, frequency_s=args.frequency,
@@ -103,20 +116,34 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _validate(args: argparse.Namespace) -> int:
+    experiment = load(args.experiment)
+    validate_providers(experiment)
+    print(f"sidecar-chaos: {args.experiment}: valid")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     import yaml
 
-    from ..chaos.export import Selectors, export
+    from ..chaos.export import Selectors, export, for_chaostoolkit
 
-    done = export(load(args.experiment), Selectors(args.namespace, duration=args.duration))
-    text = yaml.safe_dump_all(done.objects, sort_keys=False)
+    experiment = load(args.experiment)
+    notes: list[str] = []
+    if args.format == "chaostoolkit":
+        text = yaml.safe_dump(for_chaostoolkit(experiment), sort_keys=False)
+    else:
+        if not args.namespace:
+            raise ExperimentError("--namespace: required with --format chaos-mesh")
+        done = export(experiment, Selectors(args.namespace, duration=args.duration))
+        text, notes = yaml.safe_dump_all(done.objects, sort_keys=False), done.not_exported
     if args.out:
         from ..atomic import write_atomic
 
         write_atomic(args.out, text.encode())
     else:
         sys.stdout.write(text)
-    for note in done.not_exported:
+    for note in notes:
         print(f"sidecar-chaos: not exported: {note}", file=sys.stderr)
     return 0
 
@@ -129,8 +156,8 @@ def _leftovers(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = {"run": _run, "export": _export, "leftovers": _leftovers,
-               "proxy": _proxy}[args.command]
+    command = {"run": _run, "validate": _validate, "export": _export,
+               "leftovers": _leftovers, "proxy": _proxy}[args.command]
     try:
         return command(args)
     except (ExperimentError, TargetFileError, ChaosError, OSError, ValueError) as exc:
