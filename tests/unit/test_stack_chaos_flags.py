@@ -44,6 +44,21 @@ def test_an_invalid_file_keeps_the_last_good_flags(tmp_path: Path) -> None:
     chaos = control(tmp_path, {"drop-s3": {"enabled": True}})
     path = Path(chaos.path)
     path.write_text("{not json")
-    chaos._mtime = None  # as if the file changed
+    chaos._seen = None  # as if the file changed
     chaos.reload()
     assert chaos.flag("drop-s3") is not None
+
+
+def test_a_flag_written_just_before_a_lookup_is_in_force(tmp_path: Path) -> None:
+    """Read on use, not on a poll: each write (a temp file renamed into place, as the
+    suite's writers do) is seen by the very next lookup, 20 times in a row."""
+    from pytest_sidecar.chaos.actions import inject_flag, rollback_flag
+
+    path = str(tmp_path / "chaos.json")
+    chaos = ChaosControl(path)
+    chaos.start()
+    for _ in range(20):
+        inject_flag(path, "fail-attribution", {"mode": "fail"}, lease_s=30)
+        assert chaos.hits("fail-attribution") is not None
+        rollback_flag(path, "fail-attribution")
+        assert chaos.hits("fail-attribution") is None

@@ -1,5 +1,11 @@
 """The chaos control file (CONTRACT §7): a JSON object of flags, re-read when it changes.
 
+The file is looked at on use: every flag lookup compares the file's identity (inode,
+mtime in ns, size) with the one last read, so a flag written just before a request is in
+force for that request. Writers rename a temporary file into place, so even two writes
+within one mtime tick differ by inode. A stat costs about a microsecond; a poll would
+let a request through in the gap before its next tick.
+
 Each flag is `{enabled, percent?, tenants?, expires_at?, ...}`. An invalid file is
 ignored with a warning (the last good flags stay), never a crash. A flag whose lease
 (`expires_at`, epoch seconds) has passed is off, so a fault a killed runner left behind
@@ -13,8 +19,6 @@ lapses by itself. Where each flag bites:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -23,36 +27,32 @@ import time
 from typing import Any
 
 log = logging.getLogger("sidecar.chaos")
-POLL_S = 0.1
 
 
 class ChaosControl:
     def __init__(self, path: str, leases: bool = True) -> None:
         self.path, self.leases = path, leases  # leases: a flag past expires_at is off
         self._flags: dict[str, dict[str, Any]] = {}
-        self._mtime: float | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._seen: tuple[int, int, int] | None = None  # (inode, mtime ns, size) read
         self._random = random.Random()
 
     def start(self) -> None:
         self.reload()
-        self._task = asyncio.create_task(self._watch(), name="chaos-watch")
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Nothing runs in the background: the file is read on use."""
 
     def reload(self) -> None:
+        """Read the file again if it is not the one last read."""
         try:
-            mtime = os.stat(self.path).st_mtime_ns
+            stat = os.stat(self.path)
         except FileNotFoundError:
-            self._flags, self._mtime = {}, None
+            self._flags, self._seen = {}, None
             return
-        if mtime == self._mtime:
+        seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if seen == self._seen:
             return
-        self._mtime = mtime
+        self._seen = seen
         try:
             with open(self.path, encoding="utf-8") as handle:
                 data = json.load(handle)
@@ -65,6 +65,7 @@ class ChaosControl:
 
     def flag(self, name: str) -> dict[str, Any] | None:
         """The flag's settings when it is enabled and its lease holds, else None."""
+        self.reload()
         settings = self._flags.get(name)
         if not settings or not settings.get("enabled"):
             return None
@@ -94,7 +95,3 @@ class ChaosControl:
         settings = self.flag("dependency-outage")
         return bool(settings and settings.get("dependency") == dependency)
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(POLL_S)
-            self.reload()
