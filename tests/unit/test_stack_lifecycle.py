@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from pytest_sidecar.embedded import EmbeddedStack
 
@@ -34,6 +36,26 @@ def test_serve_writes_a_private_target_file_and_stops_on_sigterm(tmp_path: Path)
         pid = stack.stop(timeout=10)
     assert pid is not None and not stack.running()
     assert "sidecar-stack stopped" in stack.log_tail(), stack.log_tail()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stack_removes_the_state_directory_it_made(tmp_path: Path,
+                                                     sig: signal.Signals) -> None:
+    target_file = tmp_path / "target.json"
+    process = subprocess.Popen([sys.executable, "-m", "pytest_sidecar.stack.cli", "serve",
+                                "--target-file", str(target_file)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not target_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        state_dir = Path(json.loads(target_file.read_text())["x-reference-stack"]["state_dir"])
+        assert state_dir.is_dir() and state_dir.name.startswith("sidecar-stack-")
+        process.send_signal(sig)
+        assert process.wait(timeout=20) == 0
+    finally:
+        process.kill()
+    assert not state_dir.exists(), f"{sig.name} left {state_dir}"
 
 
 def test_an_accepted_trace_survives_a_restart(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 
@@ -66,6 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("serve: --target-file is required")
     state_dir = args.state_dir or tempfile.mkdtemp(prefix="sidecar-stack-")
     os.makedirs(state_dir, exist_ok=True)
+    try:
+        return _serve(args, state_dir)
+    finally:
+        if not args.state_dir:  # a directory of our own making goes with us
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, state_dir: str) -> int:
+    """Run until SIGTERM or SIGINT (the launcher turns both into a clean stop)."""
     if args.suite and not args.log_file:
         # The suite reads the gateway's JSON log (structured_logs) when it can.
         args.log_file = os.path.join(state_dir, "gateway.log")
