@@ -63,7 +63,9 @@ def own_lines(lines: list[dict[str, Any]], sent: Sent, event: str,
               tenant_id: str | None) -> tuple[str | None, list[dict[str, Any]]]:
     """(how, lines) of one request's `event`, by each key §7 names, most exact first: its
     request id; its trace id (the x-trace-id the response names); else its tenant, event
-    and time. A target that omits a header is still found, and judged."""
+    and time; for a caller with no tenant (a refused anonymous request) and no id to go
+    by, its event, status and time. A target that omits a header is still found, and
+    judged on the line it wrote."""
     request_id = sent.response.headers.get("x-request-id")
     trace_ids = {sent.response.headers.get("x-trace-id"),
                  sent.response.request.headers.get("x-trace-id")} - {None}
@@ -73,6 +75,11 @@ def own_lines(lines: list[dict[str, Any]], sent: Sent, event: str,
         ("trace_id", lambda line: line.get("trace_id") in trace_ids),
         ("tenant, event and time", lambda line: tenant_id is not None
          and line.get("tenant_id") == tenant_id
+         and start <= (epoch(line.get("ts")) or 0.0) <= end),
+        # Indistinguishable from another anonymous refusal of the same moment, but either
+        # line shows the gateway journals such refusals, which is what is judged.
+        ("event, status and time", lambda line: tenant_id is None and not request_id
+         and line.get("status") == sent.response.status_code
          and start <= (epoch(line.get("ts")) or 0.0) <= end),
     )
     for how, matches in keys:
