@@ -93,10 +93,22 @@ def typed_precondition(result: dict[str, Any]) -> bool:
         "DECLARED_BUT_MISSING")
 
 
-def judge(defect: str, results: list[dict[str, Any]], seconds: float = 0.0) -> Verdict:
-    """Sort one run's results into caught / miscited / unmet / precondition / cascade."""
+def in_selection(spec: str, selection: list[str]) -> bool:
+    """Whether an expectation's spec is among the files a run selected (a directory
+    selects every file under it)."""
+    if selection == SELECTION:
+        return True
+    module = spec.split("::", 1)[0]
+    return any(Path(chosen).name == module or (Path(chosen).is_dir() and any(
+        Path(chosen).rglob(module))) for chosen in selection if not chosen.startswith("-"))
+
+
+def judge(defect: str, results: list[dict[str, Any]], seconds: float = 0.0,
+          selection: list[str] = SELECTION) -> Verdict:
+    """Sort one run's results into caught / miscited / unmet / precondition / cascade;
+    with a narrower `selection`, only its own expectations can go unmet."""
     clause = DEFECTS[defect].clause
-    wanted = EXPECTED[defect]
+    wanted = tuple(spec for spec in EXPECTED[defect] if in_selection(spec, selection))
     verdict = Verdict(defect, seconds=round(seconds, 1))
     for result in results:
         if result["outcome"] == "passed":
@@ -120,10 +132,11 @@ def judge(defect: str, results: list[dict[str, Any]], seconds: float = 0.0) -> V
 
 
 def suite_results(env: dict[str, str], label: str, workers: int = 2,
-                  timeout: float = 900.0) -> tuple[list[dict[str, Any]], float]:
+                  timeout: float = 900.0, selection: list[str] = SELECTION
+                  ) -> tuple[list[dict[str, Any]], float]:
     """Run the selection against an embedded stack started with `env`; its results."""
     with tempfile.TemporaryDirectory(prefix=f"detect-{label}-") as reports:
-        command = [sys.executable, "-m", "pytest", *SELECTION, "-q", "-p", "no:cacheprovider",
+        command = [sys.executable, "-m", "pytest", *selection, "-q", "-p", "no:cacheprovider",
                    "-p", "no:randomly", f"--sidecar-report-dir={reports}"]
         if workers:
             command += ["-n", str(workers)]
@@ -135,10 +148,11 @@ def suite_results(env: dict[str, str], label: str, workers: int = 2,
     return report["results"], elapsed
 
 
-def run(defect: str, workers: int = 2, timeout: float = 900.0) -> Verdict:
+def run(defect: str, workers: int = 2, timeout: float = 900.0,
+        selection: list[str] = SELECTION) -> Verdict:
     """Run the selection against an embedded stack with `defect` switched on."""
-    results, elapsed = suite_results({ENV: defect}, defect, workers, timeout)
-    return judge(defect, results, elapsed)
+    results, elapsed = suite_results({ENV: defect}, defect, workers, timeout, selection)
+    return judge(defect, results, elapsed, selection)
 
 
 @dataclass
@@ -220,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the verdicts to this file")
     parser.add_argument("--rejudge", metavar="JSON", help="judge the failures saved by an "
                         "earlier --json again with the current expectations (no run)")
+    parser.add_argument("--selection", nargs="+", metavar="PATH", default=SELECTION,
+                        help="run these spec files instead of the whole suite (e.g. a new "
+                        "module against every defect); only their expectations can go unmet")
     args = parser.parse_args(argv)
     if args.variants is not None:
         return main_variants(args.variants or list(VARIANTS))
@@ -228,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.defects or list(saved or DEFECTS)
     verdicts = []
     for name in names:
-        verdict = rejudge(saved[name]) if saved else run(name)
+        verdict = rejudge(saved[name]) if saved else run(
+            name, workers=2 if args.selection == SELECTION else 0, selection=args.selection)
         verdicts.append(verdict)
         status = "clean" if verdict.clean else ("INEXACT" if verdict.caught else "MISSED")
         print(f"{name:36} {status:8} expected={len(verdict.expected_failed)} "
