@@ -6,7 +6,8 @@ The API follows Toxiproxy 2.x: `GET/POST /proxies`, `POST /populate`,
 `GET/POST/PATCH/DELETE /proxies/{proxy}/toxics/{toxic}`, `POST /reset`, `GET /version`,
 with its status codes (201 on create, 200 on toxic create, 204 on delete) and error body
 `{"error": ..., "status": ...}`; so Toxiproxy's clients and chaostoolkit-toxiproxy drive
-it. Toxic types are Toxiproxy's plus the HTTP/SSE-aware ones of toxics.py.
+it (the routes are in toxiproxy_api.py). Toxic types are Toxiproxy's plus the HTTP/SSE-aware
+ones of toxics.py.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from ..tls import tls_context
 from .backends import Fault
@@ -35,30 +33,12 @@ from .toxics import (
     transform,
     validate,
 )
-
-VERSION = "2.12.0-sidecar"
-
-
-class ApiError(Exception):
-    """An answer of the API other than 2xx: Toxiproxy's `{"error", "status"}` body."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
+from .toxiproxy_api import ApiError, address
+from .toxiproxy_api import app as api_app
 
 # Chunks read ahead while earlier ones wait out their latency (Toxiproxy's links buffer
 # the same way); past it, reading waits.
 _READ_AHEAD = 256
-
-
-def address(value: Any, what: str) -> str:
-    """A `host:port` (host may be empty: all interfaces), as Toxiproxy's listen and
-    upstream are; anything else is a 400 before any socket is touched."""
-    host, sep, port = str(value).rpartition(":") if isinstance(value, str) else ("", "", "")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ApiError(400, f"{what} {value!r} is not a host:port address")
-    return f"{host}:{port}"
 
 
 class Proxy:
@@ -269,65 +249,14 @@ class FaultProxy:
             raise ApiError(404, "toxic not found")
         return toxics[toxic_name]
 
-    async def reset(self) -> None:
-        for proxy in self.proxies.values():
-            proxy.toxics.clear()
-            if not proxy.enabled:
-                await self.update(proxy.name, {"enabled": True})
-
-    def app(self) -> Starlette:
-        from starlette.exceptions import HTTPException
-
-        return Starlette(routes=_routes(self), exception_handlers={
-            HTTPException: _http_error, Exception: _http_error})
-
-
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
-
-
-def _unbound(listen: str) -> str:
-    """'127.0.0.1:0' for a bound '127.0.0.1:41234': what was asked for when any port."""
-    return listen.rpartition(":")[0] + ":0"
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """Unknown routes and methods answer in the API's own error shape."""
-    status = int(getattr(exc, "status_code", 500))
-    return error(status, str(getattr(exc, "detail", "")) or "internal error")
-
-
-def _routes(fp: FaultProxy) -> list[Route]:
-    async def body_of(request: Request) -> Any:
-        try:
-            return await request.json()
-        except ValueError as exc:
-            raise ApiError(400, f"bad request body: {exc}") from None
-
-    def handle(endpoint: Any) -> Any:
-        async def wrapped(request: Request) -> Response:
-            try:
-                answer: Response = await endpoint(request, request.path_params)
-                return answer
-            except ApiError as exc:
-                return error(exc.status, str(exc))
-            except (TypeError, ValueError, AttributeError) as exc:  # a body of odd shape
-                return error(400, f"bad request body: {type(exc).__name__}")
-        return wrapped
-
-    async def proxies(request: Request, p: dict[str, str]) -> Response:
-        if request.method == "GET":
-            return JSONResponse({n: x.as_json() for n, x in fp.proxies.items()})
-        return JSONResponse((await fp.create(await body_of(request))).as_json(), 201)
-
-    async def populate(request: Request, p: dict[str, str]) -> Response:
-        items = await body_of(request)
+    async def populate(self, items: Any) -> list[Proxy]:
+        """Toxiproxy's populate: create each proxy, keeping one only when its upstream
+        and, if given, its listen address are unchanged."""
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise ApiError(400, "bad request body: populate takes a JSON array of proxies")
         made = []
         for item in items:
-            current = fp.proxies.get(item.get("name"))
-            # Kept only when nothing changes: the same upstream and, if given, listen.
+            current = self.proxies.get(item.get("name"))
             if current and current.upstream == item.get("upstream") and (
                     not item.get("listen") or address(item["listen"], "listen")
                     in (current.listen, _unbound(current.listen))):
@@ -335,57 +264,39 @@ def _routes(fp: FaultProxy) -> list[Route]:
                 continue
             if current:
                 await current.stop()
-                del fp.proxies[current.name]
-            made.append(await fp.create(item))
-        return JSONResponse({"proxies": [x.as_json() for x in made]}, 201)
+                del self.proxies[current.name]
+            made.append(await self.create(item))
+        return made
 
-    async def one(request: Request, p: dict[str, str]) -> Response:
-        if request.method == "GET":
-            return JSONResponse(fp.get(p["proxy"]).as_json())
-        if request.method == "DELETE":
-            await fp.get(p["proxy"]).stop()
-            del fp.proxies[p["proxy"]]
-            return Response(status_code=204)
-        return JSONResponse((await fp.update(p["proxy"], await body_of(request))).as_json())
+    def update_toxic(self, name: str, toxic_name: str, body: Any) -> Toxic:
+        """Change a toxic's attributes or toxicity, checked whole before anything
+        changes."""
+        found = self.toxic(name, toxic_name)
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad request body: a toxic is a JSON object")
+        attributes = {**found.attributes, **(body.get("attributes") or {})}
+        toxicity = body.get("toxicity", found.toxicity)
+        try:
+            validate(found.type, attributes, toxicity)
+        except InvalidToxic as exc:
+            raise ApiError(400, str(exc)) from None
+        found.attributes, found.toxicity = attributes, float(toxicity)
+        return found
 
-    async def toxics(request: Request, p: dict[str, str]) -> Response:
-        if request.method == "GET":
-            return JSONResponse(fp.get(p["proxy"]).as_json()["toxics"])
-        return JSONResponse(fp.add_toxic(p["proxy"], await body_of(request)).as_json())
+    async def reset(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.toxics.clear()
+            if not proxy.enabled:
+                await self.update(proxy.name, {"enabled": True})
 
-    async def toxic(request: Request, p: dict[str, str]) -> Response:
-        found = fp.toxic(p["proxy"], p["toxic"])
-        if request.method == "DELETE":
-            del fp.get(p["proxy"]).toxics[found.name]
-            return Response(status_code=204)
-        if request.method in ("POST", "PATCH"):
-            body = await body_of(request)
-            if not isinstance(body, dict):
-                raise ApiError(400, "bad request body: a toxic is a JSON object")
-            attributes = {**found.attributes, **(body.get("attributes") or {})}
-            toxicity = body.get("toxicity", found.toxicity)
-            try:  # checked whole before anything changes
-                validate(found.type, attributes, toxicity)
-            except InvalidToxic as exc:
-                raise ApiError(400, str(exc)) from None
-            found.attributes, found.toxicity = attributes, float(toxicity)
-        return JSONResponse(found.as_json())
+    def app(self) -> Starlette:
+        """The Toxiproxy HTTP API over these proxies."""
+        return api_app(self)
 
-    async def reset(request: Request, p: dict[str, str]) -> Response:
-        await fp.reset()
-        return Response(status_code=204)
 
-    async def version(request: Request, p: dict[str, str]) -> Response:
-        return JSONResponse({"version": VERSION})
-
-    return [Route("/proxies", handle(proxies), methods=["GET", "POST"]),
-            Route("/populate", handle(populate), methods=["POST"]),
-            Route("/proxies/{proxy}", handle(one), methods=["GET", "POST", "PATCH", "DELETE"]),
-            Route("/proxies/{proxy}/toxics", handle(toxics), methods=["GET", "POST"]),
-            Route("/proxies/{proxy}/toxics/{toxic}", handle(toxic),
-                  methods=["GET", "POST", "PATCH", "DELETE"]),
-            Route("/reset", handle(reset), methods=["POST"]),
-            Route("/version", handle(version), methods=["GET"])]
+def _unbound(listen: str) -> str:
+    """'127.0.0.1:0' for a bound '127.0.0.1:41234': what was asked for when any port."""
+    return listen.rpartition(":")[0] + ":0"
 
 
 class ToxiproxyBackend:
