@@ -111,6 +111,20 @@ class FakeTarget:
 
 
 @pytest.fixture
+def hide_package(pytester: pytest.Pytester,
+                 monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """`hide_package("openai")`: the runs this test starts cannot import that package, as
+    on a runner without the extra (a shim first on PYTHONPATH raises ImportError)."""
+    def hide(name: str) -> None:
+        shim = pytester.path / "shim" / name
+        shim.mkdir(parents=True)
+        (shim / "__init__.py").write_text(f"raise ImportError('{name} is not installed')\n")
+        monkeypatch.setenv("PYTHONPATH", str(shim.parent))
+
+    return hide
+
+
+@pytest.fixture
 def fake_tokens() -> dict[str, dict[str, str]]:
     """The tokens a fake target's file declares (tenant -> role -> token)."""
     return TOKENS

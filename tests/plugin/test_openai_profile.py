@@ -5,6 +5,7 @@ exactly the two finish_reason specs fail; without the SDK, every spec skips TOOL
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,11 +45,8 @@ def test_the_openai_profile_fails_exactly_its_clause(
 
 
 def test_without_the_sdk_every_spec_skips_tool_missing(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    shim = pytester.path / "shim" / "openai"
-    shim.mkdir(parents=True)
-    (shim / "__init__.py").write_text("raise ImportError('openai is not installed')\n")
-    monkeypatch.setenv("PYTHONPATH", str(shim.parent))
+        pytester: pytest.Pytester, hide_package: Callable[[str], None]) -> None:
+    hide_package("openai")
     result = pytester.runpytest_subprocess(SPECS, "-p", "no:cacheprovider", "-rs",
                                            f"--basetemp={pytester.path / 'bt'}", timeout=300)
     outcomes = result.parseoutcomes()
