@@ -189,9 +189,11 @@ def judge_variant(variant: str, results: list[dict[str, Any]],
     return verdict
 
 
-def run_variant(variant: str, workers: int = 2, timeout: float = 900.0) -> VariantVerdict:
+def run_variant(variant: str, workers: int = 2, timeout: float = 900.0,
+                selection: list[str] = SELECTION) -> VariantVerdict:
     """Run the selection against an embedded stack showing one allowed variation."""
-    results, elapsed = suite_results({VARIANTS_ENV: variant}, variant, workers, timeout)
+    results, elapsed = suite_results({VARIANTS_ENV: variant}, variant, workers, timeout,
+                                     selection)
     return judge_variant(variant, results, elapsed)
 
 
@@ -239,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                         "module against every defect); only their expectations can go unmet")
     args = parser.parse_args(argv)
     if args.variants is not None:
-        return main_variants(args.variants or list(VARIANTS))
+        return main_variants(args.variants or list(VARIANTS), args.selection)
     saved = {v["defect"]: v for v in json.loads(Path(args.rejudge).read_text())} \
         if args.rejudge else {}
     names = args.defects or list(saved or DEFECTS)
@@ -260,11 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(v.clean for v in verdicts) else 1
 
 
-def main_variants(names: list[str]) -> int:
+def main_variants(names: list[str], selection: list[str] = SELECTION) -> int:
     """Run the suite against each allowed variation; 0 when every one is clean."""
     verdicts = []
     for name in names:
-        verdict = run_variant(name)
+        verdict = run_variant(name, workers=2 if selection == SELECTION else 0,
+                              selection=selection)
         verdicts.append(verdict)
         print(f"{name:28} {'clean' if verdict.clean else 'FALSE ALARM':11} "
               f"passed={verdict.passed} not_declared={verdict.not_declared} "
