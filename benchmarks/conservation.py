@@ -1,4 +1,4 @@
-"""Conservation across SIGKILLs at scale (issue 14, figure 1): explained chats under load
+"""Conservation across SIGKILLs at scale: explained chats under load
 against a reference stack, SIGKILLed and restarted twice, until at least N traces were
 acknowledged; then every acknowledged trace is followed and judged (chaos/conservation.py).
 

@@ -1,4 +1,4 @@
-"""Event latency of the control plane (issue 15): from a test finishing in pytest to its
+"""Event latency of the control plane: from a test finishing in pytest to its
 `test` event reaching each of 20 live viewers.
 
     python benchmarks/controlplane_events.py [--viewers 20] [--tests 40] [--browser]

@@ -1,4 +1,4 @@
-"""History queries at scale (issue 15): 1,000 stored runs of 150 tests each, then the
+"""History queries at scale: 1,000 stored runs of 150 tests each, then the
 queries behind the history page and the runs page, timed.
 
     python benchmarks/controlplane_history.py [--runs 1000] [--tests 150]

@@ -1,4 +1,4 @@
-"""Coordinated-omission check (issue 6, benchmark 2).
+"""Coordinated-omission check.
 
 A local aiohttp target, in its own process, answers in ~1 ms but stalls once for 1 s,
 2 s after its first request. The open model offers 200 req/s for 5 s and measures from

@@ -1,4 +1,4 @@
-"""The fault proxy's overhead with no toxics (issue 14, figure 2), side by side with a
+"""The fault proxy's overhead with no toxics, side by side with a
 direct connection in one run.
 
 A local fake upstream (the reference stack's, in a thread) answers chats. The same

@@ -1,4 +1,4 @@
-"""Requests/s per client core: the engine vs Locust FastHttpUser vs wrk (issue 6, benchmark 1).
+"""Requests/s per client core: the engine vs Locust FastHttpUser vs wrk.
 
 One local aiohttp target, in its own process, answers GET / with a two-byte body at once.
 At each concurrency (50 and 300), each client in turn loads it from its own process:

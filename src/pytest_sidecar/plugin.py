@@ -18,7 +18,7 @@ from .fixtures.chaos import chaos, chaos_factory
 from .fixtures.contracts import evidence, hif_validator
 from .fixtures.files import audit_log, status_store
 from .fixtures.gateway import gateway, gateway_factory
-from .fixtures.load import load_profile, load_runner, seed_run
+from .fixtures.load import load_profile, load_runner, shared_load_run
 from .fixtures.metrics import metrics, metrics_factory
 from .fixtures.openai_sdk import openai_client, openai_factory
 from .fixtures.platform import platform
@@ -44,7 +44,7 @@ from .vocabulary.reasons import FailReason, format_line
 __all__ = ["audit_log", "chaos", "chaos_factory", "evidence", "gateway", "gateway_factory",
            "hif_validator", "load_profile", "load_runner", "metrics", "metrics_factory",
            "openai_client", "openai_factory", "platform", "quiet_target", "rate_limited",
-           "seed_run", "sidecar_config",
+           "shared_load_run", "sidecar_config",
            "sidecar_target", "stack_factory", "status_store", "tenants", "traces"]
 
 

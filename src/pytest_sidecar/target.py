@@ -253,7 +253,8 @@ def target_from_url(url: str) -> Target:
 
 
 def apply_overrides(target: Target, explicit: Mapping[str, Any]) -> Target:
-    """Apply the seed-compatible options that were given over the target's own values."""
+    """Apply the per-value options (tokens, tenants, metrics URLs, file paths) that were
+    given over the target's own values."""
     tenants = dict(target.tenants)
     for key, id_opt, write_opt, read_opt in (
         ("a", "tenant_a", "token_write", "token_read"),

@@ -1,4 +1,4 @@
-"""A dependency down (CONTRACT §10, seed 004): /readyz names it, chats without explain keep
+"""A dependency down (CONTRACT §10): /readyz names it, chats without explain keep
 answering, explain requests are refused 503 explain_unavailable with Retry-After (nothing
 is accepted that could not be kept), what was accepted before is not lost, and readiness
 comes back without a restart."""

@@ -22,7 +22,7 @@ NEW_TRACES = 4
 @pytest.mark.clause("§7/chaos-flags", "§2.2/failed-error")
 def test_fail_attribution_fails_new_traces_spares_old_ones_and_recovery_follows(
         chaos: Any, traces: Any, gateway: Any, evidence: Any, sidecar_config: Any) -> None:
-    """Seed 000: with fail-attribution on, new traces fail with chaos_fail_attribution and a
+    """With fail-attribution on, new traces fail with chaos_fail_attribution and a
     trace completed before is untouched; after the rollback new traces complete again, and
     the time to that steady state is measured."""
     old = traces.complete()

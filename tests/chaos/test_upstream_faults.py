@@ -52,7 +52,7 @@ def wait_until_closed(client: Any, target: Any) -> float:
 def test_upstream_errors_at_p_percent_are_502s_within_a_binomial_interval(
         chaos: Any, gateway_factory: Any, sidecar_target: Any, sidecar_config: Any,
         metrics_factory: Any, traces: Any, evidence: Any) -> None:
-    """Seed 002's soak, short by default (--sidecar-soak-duration): chats arrive at a
+    """A soak, short by default (--sidecar-soak-duration): chats arrive at a
     fixed rate (open model) while P % of upstream calls fail. As many chats as P % of
     those that reached the upstream (within a 99.9 % Wilson interval) answer 502
     upstream_error, each a JSON error; an explained chat that failed opened no trace;

@@ -1,7 +1,7 @@
 """Backpressure under load beyond capacity (CONTRACT §5).
 
 One overload experiment per pytest run (whichever xdist worker asks first; the others
-read what it observed): the seed-000 mix is offered to a target whose explanation lane
+read what it observed): the standard mix is offered to a target whose explanation lane
 cannot keep up, while the explainer's metrics are sampled; afterwards every trace the
 run opened is read back and the levels are watched until they return to normal.
 

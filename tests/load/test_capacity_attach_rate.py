@@ -1,6 +1,6 @@
 """Capacity from the attach rate (CONTRACT §5 SLOs, §8 KEDA range).
 
-The seed-000 mix is offered to the target once (`seed_run`, the run the SLO verdicts
+The standard mix is offered to the target once (`shared_load_run`, the run the SLO verdicts
 judge too); attach rate, token mix, chat rate and service time per granularity are
 measured from what the target left behind (audit log + status store when it shares them,
 the run's summary.json, the gateway's /metrics), an M/M/c model recommends explainer
@@ -17,7 +17,7 @@ from pytest_sidecar import capacity_sources
 from pytest_sidecar.capacity import analyze
 from pytest_sidecar.config import SidecarConfig
 from pytest_sidecar.fixtures.contracts import Evidence
-from pytest_sidecar.fixtures.load import SeedRun
+from pytest_sidecar.fixtures.load import SharedLoadRun
 from pytest_sidecar.fixtures.platform import manifests_root
 from pytest_sidecar.load.verdict import PASS
 from pytest_sidecar.manifests import explainer_autoscaling
@@ -29,21 +29,22 @@ pytestmark = [pytest.mark.load, pytest.mark.profile("performance"),
 
 @pytest.mark.clause("§8/keda")
 def test_keda_range_allows_the_replicas_the_slo_needs(
-        seed_run: SeedRun, sidecar_config: SidecarConfig, pytestconfig: pytest.Config,
-        evidence: Evidence) -> None:
+        shared_load_run: SharedLoadRun, sidecar_config: SidecarConfig,
+        pytestconfig: pytest.Config, evidence: Evidence) -> None:
     """Measured attach rate and service times → replicas (M/M/c, p95 waiting budget) ≤
     the chart's KEDA maxReplicaCount; no data is INSUFFICIENT_DATA, never a pass."""
-    metrics = (seed_run.gateway_metrics, "gateway /metrics") if seed_run.gateway_metrics else None
-    measured = capacity_sources.collect(seed_run.audit_log, seed_run.status_json,
-                                        seed_run.run_dir, metrics)
+    run = shared_load_run
+    metrics = (run.gateway_metrics, "gateway /metrics") if run.gateway_metrics else None
+    measured = capacity_sources.collect(run.audit_log, run.status_json,
+                                        run.run_dir, metrics)
     chart = explainer_autoscaling(manifests_root(sidecar_config, pytestconfig) / "helm"
                                   / "hypergraph")
     missing = measured.missing(sidecar_config.min_samples)
     if missing:
         skip(SkipReason.INSUFFICIENT_DATA, f"capacity needs {', '.join(missing)} (with "
              f"{sidecar_config.min_samples} samples each); the target shares "
-             f"{'an audit log' if seed_run.audit_log else 'no audit log'} and "
-             f"{'a status store' if seed_run.status_json else 'no status store'}",
+             f"{'an audit log' if run.audit_log else 'no audit log'} and "
+             f"{'a status store' if run.status_json else 'no status store'}",
              "declare files.audit_log and files.status_json in the target file", "§7")
     figures = {name: figure.value for name, figure in measured.figures.items()}
     result = analyze(figures, chart["workers_per_replica"], (chart["min"], chart["max"]),

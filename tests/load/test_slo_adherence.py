@@ -1,4 +1,4 @@
-"""SLO adherence under the seed-000 load (CONTRACT §5), run with `pytest -m slo`.
+"""SLO adherence under the standard mix (CONTRACT §5), run with `pytest -m slo`.
 
 One open-model run per pytest run (shared by the verdicts below, whichever xdist worker
 asks first) offers --sidecar-rate chats/s for --sidecar-load-duration seconds, of which
@@ -16,7 +16,7 @@ import pytest
 
 from pytest_sidecar.config import SidecarConfig
 from pytest_sidecar.fixtures.contracts import Evidence
-from pytest_sidecar.fixtures.load import SeedRun
+from pytest_sidecar.fixtures.load import SharedLoadRun
 from pytest_sidecar.load.runner import LoadRun, Profile
 from pytest_sidecar.load.verdict import (
     INSUFFICIENT,
@@ -36,9 +36,9 @@ LANES = ("chat", "ttft", "explain:sentence", "explain:token")
 
 
 @pytest.fixture
-def slo_run(seed_run: SeedRun) -> LoadRun:
-    """The shared seed-000 run of this pytest run (started by the first verdict)."""
-    return seed_run.run
+def slo_run(shared_load_run: SharedLoadRun) -> LoadRun:
+    """The shared standard-mix run of this pytest run (started by the first verdict)."""
+    return shared_load_run.run
 
 
 def summary_table(run: LoadRun) -> list[dict[str, object]]:

@@ -35,7 +35,7 @@ def test_every_section_the_suite_cites_has_an_anchor() -> None:
     for path in [*(ROOT / "tests").glob("e2e/*.py"), *(ROOT / "tests").glob("load/*.py"),
                  *(ROOT / "src" / "pytest_sidecar").rglob("*.py")]:
         cited |= set(sections_in(path.read_text(encoding="utf-8")))
-    cited = {ref for ref in cited if not ref.startswith("§5.1")}  # DESIGN.md's, not ours
+    cited = {ref for ref in cited if not ref.startswith("§5.1")}  # the design notes', not ours
     missing = sorted(ref for ref in cited if anchor(ref) not in ANCHORS)
     assert not missing, f"sections cited without an anchor in docs/contract.md: {missing}"
 

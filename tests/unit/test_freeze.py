@@ -1,5 +1,5 @@
 """A freeze (SIGSTOP) is rolled back even when the runner that froze dies mid-way: the
-detached watchdog sends SIGCONT (issue 14: a lease for a process fault)."""
+detached watchdog sends SIGCONT (a lease for a process fault)."""
 
 from __future__ import annotations
 

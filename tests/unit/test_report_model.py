@@ -75,7 +75,7 @@ def test_report_counts_agree_with_the_tests_and_collect_actions() -> None:
 def test_markdown_opens_with_the_verdict_then_follows_the_seed_layout() -> None:
     text = render_markdown(build_report(events()))
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    # The verdict, root causes and next actions first; then seed 000's details.
+    # The verdict, root causes and next actions first; then the details.
     assert headings == ["## Verdict", "## Root causes", "## Next actions", "## Environment",
                         "## Summary", "## Results table", "## Conformance by profile",
                         "## Contract coverage", "## Detailed results", "## Re-run command"]

@@ -1,4 +1,4 @@
-"""The control plane (CONTRACT §9, seed 003): one process that launches suite runs,
+"""The control plane (CONTRACT §9): one process that launches suite runs,
 streams their progress, keeps their history in SQLite and serves a static web UI.
 
 Modules, bottom to top: settings (what it is configured with), auth (tokens and

@@ -76,7 +76,7 @@ def karpenter_nodepools(manifests: str) -> dict[str, Any]:
 
 
 def openapi_check() -> dict[str, Any]:
-    """The shipped API document: valid OpenAPI, and every path under /v1 (seed 003)."""
+    """The shipped API document: valid OpenAPI, and every path under /v1."""
     from openapi_spec_validator import validate
 
     from ..contracts.openapi import load_openapi

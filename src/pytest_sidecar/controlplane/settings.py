@@ -77,7 +77,7 @@ class Settings:
 
 
 def parse_tokens(text: str) -> dict[str, TokenInfo]:
-    """AUTH_TOKENS_JSON: {"<token>": {"subject": ..., "scopes": [...]}} (seed 003's
+    """AUTH_TOKENS_JSON: {"<token>": {"subject": ..., "scopes": [...]}} (the gateway's
     shape; tenant_id is accepted and ignored: the control plane has no tenants)."""
     raw = _json_object("AUTH_TOKENS_JSON", text, "map each token to {subject, scopes}")
     tokens = {}

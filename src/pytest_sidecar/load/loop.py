@@ -33,7 +33,7 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     Why freeze: a full collection walks every tracked object, and the interpreter holds
     a few hundred thousand of them once aiohttp, pytest and the rest are imported. Each
     full collection then stalls the loop for tens of ms, and every request due meanwhile
-    goes out late: with the seed-000 scenario at 100 req/s, runs at ~10 % client CPU
+    goes out late: with the standard mix at 100 req/s, runs at ~10 % client CPU
     measured a scheduler lag p99 of 3-22 ms and called themselves untrustworthy; with
     collection off, 0.9-1.7 ms. gc.freeze() moves what exists now to a generation that
     is never collected, so collection goes on for the run's own garbage at a small

@@ -1,4 +1,4 @@
-"""The seed-000 scenario over aiohttp: a chat lane, and an explanation lane for the share
+"""The standard mix over aiohttp: a chat lane, and an explanation lane for the share
 `attach_rate` of chats sent with x-explain-mode (of which `token_mix` at token
 granularity).
 

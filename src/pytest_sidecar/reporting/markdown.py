@@ -1,7 +1,7 @@
 """sidecar-report.md as an ordered list of sections, each a function of the report.
 
 The verdict first: target and profiles, SLOs with their figures, root causes ranked,
-next actions. Then seed 000's details: environment, summary, results table (identical
+next actions. Then the details: environment, summary, results table (identical
 skips collapsed into one row), conformance and coverage, details with contract
 references and evidence, advisories; the re-run command last. Plugins add sections
 through the `pytest_sidecar_report_sections` hook (hookspecs.py); theirs go before the

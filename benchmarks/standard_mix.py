@@ -1,7 +1,7 @@
-"""The seed-000 scenario against the embedded reference stack (issue 6, benchmark 3).
+"""The standard mix against the embedded reference stack.
 
 Starts the reference stack as the suite does (`sidecar-stack serve --suite`: 8 explainer
-workers, the contract's backpressure), then offers the seed-000 mix at rising chat
+workers, the contract's backpressure), then offers the standard mix at rising chat
 rates: Poisson arrivals, in-flight cap 300, attach rate 0.3, token mix 0.1, two tenants,
 explanation latency timed by the traces' SSE streams. Each step runs STEP_S seconds and
 waits for every trace it opened to end. It stops after the first step whose chat success
@@ -13,7 +13,7 @@ refused, requests dropped at the cap, and the generator's own lag and CPU (a ste
 `trusted: no` measured the client as well). Client and stack share the machine's two
 cores, so these are figures for this machine, not for a deployment.
 
-    python benchmarks/seed000.py [--step 10] [--rates 50,100,200,300,400,600]
+    python benchmarks/standard_mix.py [--step 10] [--rates 50,100,200,300,400,600]
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--rates", default="50,100,200,300,400,600")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
-    with tempfile.TemporaryDirectory(prefix="seed000-") as directory:
+    with tempfile.TemporaryDirectory(prefix="standard-mix-") as directory:
         stack = EmbeddedStack(os.path.join(directory, "stack"))
         target = load_target_file(stack.ensure_started())
         print(f"embedded stack at {target.url}, engine loop {loop.loop_name()}, "
