@@ -10,6 +10,7 @@ home.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -108,9 +109,21 @@ def parse_positive_float(text: str, valid: str = "a number > 0") -> float:
     return value
 
 
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
+
+
 def parse_seconds(text: str) -> float:
-    """A duration in seconds, > 0."""
-    return parse_positive_float(text, "a number > 0 (seconds)")
+    """A duration > 0, in seconds: a number, or one with a unit as k6 writes them
+    (`500ms`, `30s`, `2m`, `1h`)."""
+    valid = "a duration > 0: seconds, or with a unit (500ms, 30s, 2m, 1h)"
+    match = _DURATION.match(str(text))
+    if match is None:
+        raise OptionValueError("not a duration", valid)
+    value = float(match[1]) * _UNITS[match[2] or "s"]
+    if not value > 0:
+        raise OptionValueError("not > 0", valid)
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -175,9 +188,9 @@ OPTIONS: tuple[Option, ...] = (
            "removed when a run finishes.", positive_int, default=20,
            valid="a whole number >= 1"),
     Option("timeout", "Timeout of one HTTP request to the target, seconds.",
-           parse_seconds, default=10.0, valid="a number > 0 (seconds)"),
+           parse_seconds, default=10.0, valid="a duration > 0 (30, 30s, 2m)"),
     Option("trace_deadline", "How long a spec waits for a trace to reach a terminal state, "
-           "seconds.", parse_seconds, default=30.0, valid="a number > 0 (seconds)"),
+           "seconds.", parse_seconds, default=30.0, valid="a duration > 0 (30, 30s, 2m)"),
     Option("fuzz_examples", "Examples Schemathesis generates per API operation in the "
            "contract fuzz spec.", positive_int, default=15,
            valid="a whole number >= 1"),
@@ -194,7 +207,7 @@ OPTIONS: tuple[Option, ...] = (
     # (0.3 attached, 0.1 token) so a short run still completes enough token traces for a
     # verdict.
     Option("load_duration", "Seconds of offered load per load spec.", parse_seconds,
-           default=10.0, valid="a number > 0 (seconds)"),
+           default=10.0, valid="a duration > 0 (30, 30s, 2m)"),
     Option("rate", "Offered chat requests/s of a load spec (open model).",
            parse_positive_float, default=40.0, valid="a number > 0 (requests/s)"),
     Option("concurrency", "In-flight cap of the load generator; requests past it are dropped "
@@ -208,11 +221,11 @@ OPTIONS: tuple[Option, ...] = (
            "first token is recorded).", parse_share, default=0.2, valid="a number from 0 to 1"),
     Option("soak_duration", "Seconds of open-model load under upstream errors in the chaos "
            "soak spec (600 for a ten-minute soak).", parse_seconds, default=6.0,
-           valid="a number > 0 (seconds)"),
+           valid="a duration > 0 (30, 30s, 2m)"),
     Option("slo_sentence", "SLO: p95 explanation latency at sentence granularity, seconds.",
-           parse_seconds, default=SLO_S["sentence"], valid="a number > 0 (seconds)"),
+           parse_seconds, default=SLO_S["sentence"], valid="a duration > 0 (30, 30s, 2m)"),
     Option("slo_token", "SLO: p95 explanation latency at token granularity, seconds.",
-           parse_seconds, default=SLO_S["token"], valid="a number > 0 (seconds)"),
+           parse_seconds, default=SLO_S["token"], valid="a duration > 0 (30, 30s, 2m)"),
     Option("min_samples", "Completed traces an SLO verdict needs per granularity; fewer is "
            "INSUFFICIENT_DATA.", positive_int, default=MIN_SAMPLES,
            valid="a whole number >= 1"),

@@ -12,7 +12,8 @@ def test_a_bad_cli_value_is_one_red_line_with_exit_4(pytester: pytest.Pytester) 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.strip()]
     assert errors == ["ERROR: --sidecar-timeout: invalid value 'abc' from command line "
-                      "--sidecar-timeout: not a number; valid: a number > 0 (seconds)"]
+                      "--sidecar-timeout: not a duration; valid: a duration > 0: seconds, or "
+                      "with a unit (500ms, 30s, 2m, 1h)"]
 
 
 def test_env_and_ini_sources_are_named(pytester: pytest.Pytester,
@@ -83,7 +84,7 @@ def test_help_and_collect_only_leave_the_last_reports_alone(pytester: pytest.Pyt
     before = tree()
     assert {name.rpartition("/")[2] for name in before} == {
         "sidecar-events.jsonl", "sidecar-report.json", "sidecar-report.md", "contract.md",
-        "latest ->"}
+        "conformance-report.yaml", "junit.xml", "latest ->"}
     pytester.runpytest("--help")
     pytester.runpytest("--collect-only")
     assert tree() == before

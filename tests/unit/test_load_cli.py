@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,23 +84,61 @@ def test_streams_polling_closed_loops_and_the_progress_line(
     assert run.summary["offered"] == 20
 
 
-def test_a_dead_url_measures_nothing_and_says_so(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    """Nothing succeeded: the run is not trustworthy, the table says why, exit 3."""
+def test_a_dead_url_stops_at_once_naming_the_refused_connection(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No load is offered to a target that does not answer: exit 4 within seconds, the
+    refused connection named, no run directory left."""
     import socket
+    import time
 
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    code = main(["run", "--url", f"http://127.0.0.1:{port}", "--rate", "20", "--duration",
-                 "0.5", "--arrivals", "constant", "--out", str(tmp_path / "dead")])
+    started = time.monotonic()
+    code = main(["run", "--url", f"http://127.0.0.1:{port}", "--duration", "30s",
+                 "--out", str(tmp_path / "dead")])
+    assert code == 4 and time.monotonic() - started < 5
+    assert capsys.readouterr().err.strip() == (
+        f"sidecar-load: error: cannot connect to http://127.0.0.1:{port}: connection refused")
+    assert not (tmp_path / "dead").exists()
+
+
+def test_a_target_that_only_errs_measures_nothing_and_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It answers, but nothing succeeded: the run is not trustworthy, the table says why,
+    exit 3."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+
+    from pytest_sidecar.chaos.toxiproxy import AppThread
+
+    async def failing(scope: Any, receive: Any, send: Any) -> None:
+        await JSONResponse({"code": "down", "message": "down"}, 503)(scope, receive, send)
+
+    app = Starlette()
+    app.mount("/", failing)
+    server = AppThread(app)
+    try:
+        code = main(["run", "--url", server.start(), "--rate", "20", "--duration", "500ms",
+                     "--arrivals", "constant", "--out", str(tmp_path / "erring")])
+    finally:
+        server.stop()
     out = capsys.readouterr().out
     assert code == 3
     assert out.splitlines()[0].split() == ["lane", "count", "error_pct", "p50_ms", "p95_ms",
                                            "p99_ms", "max_ms", "dropped"]
     assert "NOT trustworthy: nothing succeeded" in out
-    summary = json.loads((tmp_path / "dead" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "erring" / "summary.json").read_text())
     assert summary["trustworthy"] is False
+
+
+def test_durations_take_units_and_flags_have_defaults() -> None:
+    from pytest_sidecar.cli.load import build_parser
+
+    args = build_parser().parse_args(["run", "--url", "http://127.0.0.1:1", "--duration",
+                                      "2m", "--ramp", "500ms"])
+    assert (args.duration, args.ramp, args.rate, args.out) == (120.0, 0.5, 10.0, None)
+    assert build_parser().parse_args(["run", "--url", "http://127.0.0.1:1"]).duration == 30.0
 
 
 @pytest.mark.parametrize("url", ["ftp://x", "127.0.0.1:8080", "http://"])

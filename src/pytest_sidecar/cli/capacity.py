@@ -6,10 +6,12 @@
                      [--slo-token S] [--quantile Q] [--min-samples N] [--json]
 
 Measures chat rate, attach rate, token mix and service time per granularity from the
-sources given (see capacity_sources.py; --chat-rate/--attach-rate/--token-mix override a
-measurement, for what-if questions), recommends replicas with an M/M/c model (the formula
-is in capacity.py and docs/performance.md), and checks the chart's KEDA
-minReplicaCount/maxReplicaCount against it. Every assumption is printed.
+sources given: the audit log's submit lines, the status store's stage timings, a
+sidecar-load summary, the gateway's metrics (--chat-rate/--attach-rate/--token-mix
+override a measurement, for what-if questions). Recommends replicas with an M/M/c
+queueing model (each explainer worker a server; the p95 wait within the SLO; the formula
+is in docs/performance.md) and checks the chart's KEDA minReplicaCount/maxReplicaCount
+against it. Every assumption is printed.
 
 Exit status: 0 PASS, 1 FAIL (the SLO needs more than maxReplicaCount), 2 usage error,
 3 INSUFFICIENT_DATA (a figure is missing or rests on too few samples).
@@ -43,31 +45,41 @@ EXIT = {PASS: 0, FAIL: 1, INSUFFICIENT: 3}
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidecar-capacity", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--audit-log", help="the target's audit log (JSON Lines)")
-    parser.add_argument("--status-json", help="the target's JSON status store")
-    parser.add_argument("--load-summary", help="a sidecar-load run directory or summary.json")
-    parser.add_argument("--metrics-url", help="the gateway's /metrics URL")
+    parser.add_argument("--audit-log", help="the target's audit log (JSON Lines; "
+                        "default: none)")
+    parser.add_argument("--status-json", help="the target's JSON status store (default: "
+                        "none)")
+    parser.add_argument("--load-summary", help="a sidecar-load run directory or summary.json "
+                        "(default: none)")
+    parser.add_argument("--metrics-url", help="the gateway's /metrics URL (default: none)")
     share, positive = argparse_type(parse_share), argparse_type(parse_positive_float)
-    parser.add_argument("--chat-rate", type=positive, help="chats/s to plan for (overrides)")
-    parser.add_argument("--attach-rate", type=share, help="share explained (overrides)")
+    parser.add_argument("--chat-rate", type=positive, help="chats/s to plan for (default: "
+                        "measured)")
+    parser.add_argument("--attach-rate", type=share, help="share explained (default: "
+                        "measured)")
     parser.add_argument("--token-mix", type=share, help="share at token granularity "
-                        "(overrides)")
+                        "(default: measured)")
     parser.add_argument("--chart", default=os.path.join("manifests", "helm",
                                                          "hypergraph"),
-                        help="the Helm chart whose KEDA range is checked")
+                        help="the Helm chart whose KEDA range is checked (default "
+                        "%(default)s)")
     parser.add_argument("--workers-per-replica", type=argparse_type(positive_int),
                         help="explainer workers per replica (default: the chart's)")
     seconds = argparse_type(parse_seconds)
     parser.add_argument("--slo-sentence", type=seconds, default=default_of("slo_sentence"),
-                        help="p95 explanation latency SLO at sentence granularity, s")
+                        help="p95 explanation latency SLO at sentence granularity: 2s, "
+                        "1500ms (default %(default)ss)")
     parser.add_argument("--slo-token", type=seconds, default=default_of("slo_token"),
-                        help="p95 explanation latency SLO at token granularity, s")
+                        help="p95 explanation latency SLO at token granularity (default "
+                        "%(default)ss)")
     parser.add_argument("--quantile", type=share, default=SLO_QUANTILE,
-                        help="the SLO's quantile (0.95: p95)")
+                        help="the SLO's quantile, 0.95 for p95 (default %(default)s)")
     parser.add_argument("--min-samples", type=argparse_type(positive_int),
                         default=default_of("min_samples"),
-                        help="traces a service time needs to be used")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+                        help="traces a service time needs to be used (default "
+                        "%(default)s)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as JSON (default: a table)")
     return parser
 
 

@@ -26,7 +26,8 @@ aborted, interrupted), 2 an experiment that does not validate or another usage e
 `configuration` reading target_url and chaos_control from SIDECAR_URL and
 SIDECAR_CHAOS_CONTROL. `leftovers`: 0 none, 1 some. `proxy` runs the
 built-in fault proxy: Toxiproxy's HTTP API (so its clients and chaostoolkit-toxiproxy
-drive it) with Toxiproxy's toxics and HTTP/SSE-aware ones (see chaos/toxics.py).
+drive it) with Toxiproxy's toxics and HTTP/SSE-aware ones (http_status, first_byte_stall,
+sse_cut, sse_drop_terminal, sse_split, sse_repeat_ids; see docs/resilience.md).
 """
 
 from __future__ import annotations
@@ -55,19 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--journal", default="journal.json",
                      help="where to write the journal (default: %(default)s)")
     run.add_argument("--continuous", action="store_true",
-                     help="also check the hypothesis during the method")
+                     help="also check the hypothesis during the method (default: before "
+                          "and after only)")
     run.add_argument("--frequency", type=argparse_type(parse_seconds), default=1.0,
-                     help="seconds between checks with --continuous (default: %(default)s)")
+                     help="time between checks with --continuous: 1s, 500ms (default: "
+                          "%(default)ss)")
     run.add_argument("--fail-fast-ratio", type=argparse_type(parse_share),
                      help="with --continuous: stop the method once this share of the "
-                          "checks so far deviated (0..1)")
+                          "checks so far deviated, 0..1 (default: never)")
     check = commands.add_parser("validate", help="check an experiment without running it")
     check.add_argument("experiment", help="the experiment (JSON or YAML)")
     out = commands.add_parser("export", help="write the experiment as Chaos Mesh objects, "
                               "or for Chaos Toolkit's own chaos run")
     out.add_argument("experiment", help="the experiment (JSON or YAML)")
-    out.add_argument("--format", choices=["chaos-mesh", "chaostoolkit"], required=True)
-    out.add_argument("--namespace", help="the deployment's namespace (chaos-mesh)")
+    out.add_argument("--format", choices=["chaos-mesh", "chaostoolkit"], required=True,
+                     help="chaos-mesh: HTTPChaos/PodChaos objects; chaostoolkit: the "
+                          "experiment for `chaos run`")
+    out.add_argument("--namespace", help="the deployment's namespace (required for "
+                     "chaos-mesh)")
     out.add_argument("--duration", default="60s", help="each object's duration "
                      "(default: %(default)s)")
     out.add_argument("--out", help="write the YAML here (default: standard output)")

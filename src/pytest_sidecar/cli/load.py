@@ -1,10 +1,15 @@
 """`sidecar-load`: offer the scenario's load to a target, and merge shard outputs.
 
-    sidecar-load run --target-file F | --url U [--token T ...] --rate R --duration S
-                     [--arrivals constant|poisson] [--ramp S] [--concurrency C]
+    sidecar-load run --target-file F | --url U [--token T ...] [--rate R] [--duration 30s]
+                     [--arrivals constant|poisson] [--ramp 5s] [--concurrency C]
                      [--attach-rate A] [--token-mix M] [--stream-share S] [--polling]
-                     [--closed CLIENTS] [--shard i/n] [--format F] --out DIR
+                     [--closed CLIENTS] [--shard i/n] [--format F] [--out DIR]
+                     [--threshold 'chat:p95<500']
     sidecar-load merge [--format F] --out DIR SHARD_DIR...
+
+Durations take a unit as k6 writes them (500ms, 30s, 2m, 1h; a bare number is seconds).
+Before any load, the target must answer: a refused connection, a timeout or a TLS error
+stops the run at once, naming it.
 
 `run` prints a live progress line on a terminal and, at the end, a per-lane table:
 count, error %, p50/p95/p99/max of the successful answers in ms, and drops (--format
@@ -15,7 +20,7 @@ different splits.
 
 Exit status: 0 the run measured the target (and met every --threshold), 1 a threshold
 was crossed, 2 usage error, 3 nothing succeeded (no figure to report; the summary says
-why).
+why), 4 the target did not answer at all.
 """
 
 from __future__ import annotations
@@ -56,6 +61,11 @@ _count = argparse_type(positive_int)
 _seconds = argparse_type(parse_seconds)
 
 
+def _ramp(text: str) -> float:
+    """A ramp may be 0 (none); otherwise a duration."""
+    return 0.0 if text.strip() in ("0", "0s") else _seconds(text)
+
+
 def _threshold(text: str) -> Threshold:
     try:
         return parse_threshold(text)
@@ -74,11 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the gateway's base URL (http or https)")
     run.add_argument("--token", action="append", default=[],
                      help="a write token (repeat for several tenants)")
-    run.add_argument("--rate", type=_positive, required=True,
-                     help="requests/s of the whole run")
-    run.add_argument("--duration", type=_seconds, required=True, help="seconds")
-    run.add_argument("--arrivals", choices=("constant", "poisson"), default="poisson")
-    run.add_argument("--ramp", type=float, default=0.0, help="seconds to ramp up to --rate")
+    run.add_argument("--rate", type=_positive, default=10.0,
+                     help="requests/s of the whole run (default %(default)s)")
+    run.add_argument("--duration", type=_seconds, default=30.0,
+                     help="how long to offer load: 30s, 2m, 1h (default %(default)ss)")
+    run.add_argument("--arrivals", choices=("constant", "poisson"), default="poisson",
+                     help="request arrivals: evenly spaced, or a Poisson process with the "
+                     "same mean rate, as real users arrive (default %(default)s)")
+    run.add_argument("--ramp", type=_ramp, default=0.0,
+                     help="time to ramp up to --rate: 0, 5s, 1m (default %(default)ss)")
     for name in ("concurrency", "attach_rate", "token_mix", "stream_share"):
         # The plugin's settings, same defaults and words (the OPTIONS table).
         option = OPTIONS_BY_NAME[name]
@@ -87,21 +101,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--polling", action="store_true",
                      help="time explanations by polling the status, not by the SSE stream")
     run.add_argument("--closed", type=_count, metavar="CLIENTS",
-                     help="closed-loop clients instead of the open model (comparison only)")
-    run.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: offer 1/n of --rate")
-    run.add_argument("--seed", type=int, default=0)
+                     help="closed-loop clients instead of the open model (comparison only; "
+                     "default: the open model)")
+    run.add_argument("--shard", type=_shard, default=(0, 1),
+                     help="i/n: offer 1/n of --rate, for one of n load machines "
+                     "(default 0/1)")
+    run.add_argument("--seed", type=int, default=0,
+                     help="seed of the arrival times and the request mix: the same seed, "
+                     "the same schedule (default %(default)s)")
     run.add_argument("--model", help="the model the chats name (default: the target file's "
                      f"model, else {DEFAULT_MODEL})")
-    run.add_argument("--out", required=True, help="a new run directory")
+    run.add_argument("--out", help="a new run directory (default: a new "
+                     "sidecar-load-runs/<UTC time> in the current directory)")
     run.add_argument("--format", choices=FORMATS, default="table",
                      help="how the summary is printed (default %(default)s)")
     run.add_argument("--threshold", type=_threshold, action="append", default=[],
                      metavar="LANE:STAT<VALUE",
-                     help="fail the run (exit 1) unless it holds, e.g. chat:p95<500 (ms), "
-                          "chat:error_pct<0.1; repeat for several; STAT: "
-                          + ", ".join(STATS))
+                     help="fail the run (exit 1) unless it holds, e.g. 'chat:p95<500' (ms), "
+                          "'chat:error_pct<0.1' (quote it: < is a shell redirect); repeat "
+                          "for several; STAT: " + ", ".join(STATS) + " (default: none)")
     merged = commands.add_parser("merge", help="merge shard run directories exactly")
-    merged.add_argument("--out", required=True)
+    merged.add_argument("--out", required=True, help="the merged run directory (new)")
     merged.add_argument("--format", choices=FORMATS, default="table",
                         help="how the summary is printed (default %(default)s)")
     merged.add_argument("shards", nargs="+", help="shard run directories, each once")
@@ -128,11 +148,55 @@ def _profile(args: argparse.Namespace) -> Profile:
                    model=args.model or DEFAULT_MODEL)
 
 
+class Unreachable(Exception):
+    """The target did not answer at all: no load is worth offering."""
+
+
+def default_out() -> str:
+    """A new run directory under ./sidecar-load-runs, named by the UTC time."""
+    import time
+
+    return str(Path("sidecar-load-runs") / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+
+
+async def preflight(url: str, timeout_s: float = 3.0) -> None:
+    """Any HTTP answer from the gateway will do; a refused connection, a timeout or a
+    TLS failure is named at once instead of after the whole duration of failed load."""
+    import httpx
+
+    from ..tls import tls_context
+
+    try:
+        # As the load engine does, not through any HTTP(S)_PROXY of the environment.
+        async with httpx.AsyncClient(timeout=timeout_s, verify=tls_context(),
+                                     trust_env=False) as client:
+            await client.get(url.rstrip("/") + "/healthz")
+    except httpx.ConnectError as exc:
+        raise Unreachable(f"cannot connect to {url}: {_reason(exc)}") from None
+    except httpx.TimeoutException:
+        raise Unreachable(f"{url} did not answer within {timeout_s:g}s") from None
+    except httpx.TransportError as exc:
+        raise Unreachable(f"{url}: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause's words (httpx says only "All connection attempts failed")."""
+    found: BaseException | None = exc
+    while found is not None:
+        if isinstance(found, ConnectionRefusedError) or "refused" in str(found).lower():
+            return "connection refused"
+        if isinstance(found, OSError) and found.strerror:
+            return found.strerror.lower()
+        found = found.__cause__ or found.__context__
+    return str(exc) or type(exc).__name__
+
+
 async def offer(args: argparse.Namespace) -> dict[str, Any]:
     url, tenants, sse = _target(args)
     profile = _profile(args)
     profile.arrivals_schedule()  # validates before the run directory is made
-    directory = new_run_dir(args.out)
+    await preflight(url)
+    directory = new_run_dir(args.out or default_out())
     if args.closed:
         return await _closed(args, url, tenants, sse, directory)
     progress = sys.stderr if sys.stderr.isatty() else None
@@ -162,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = engine_loop.run(offer(args)) if args.command == "run" else merge(args.out,
                                                                                 args.shards)
+    except Unreachable as exc:
+        print(f"sidecar-load: error: {exc}", file=sys.stderr)
+        return 4
     except (FileExistsError, ValueError, OSError) as exc:
         print(f"sidecar-load: error: {exc}", file=sys.stderr)
         return 2
