@@ -185,7 +185,8 @@ def test_concurrent_runs_write_their_own_directories(pytester: pytest.Pytester) 
     assert len(runs) == 2 and len({r.name.split("-")[1] for r in runs}) == 2
     for run in runs:
         assert sorted(p.name for p in run.iterdir()) == [
-            "contract.md", "sidecar-events.jsonl", "sidecar-report.json", "sidecar-report.md"]
+            "conformance-report.yaml", "contract.md", "junit.xml", "sidecar-events.jsonl",
+            "sidecar-report.json", "sidecar-report.md"]
         report = json.loads((run / "sidecar-report.json").read_text())
         assert report["summary"]["passed"] == 1 and run.name.endswith(report["run"]["id"])
     assert (reports / "latest").resolve() in runs

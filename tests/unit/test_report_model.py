@@ -62,8 +62,8 @@ def test_report_counts_agree_with_the_tests_and_collect_actions() -> None:
     assert by_id["t.py::skip"]["reason_code"] == "NOT_DECLARED"
     # A failure's fix comes first (it makes the run red), then the skip's typed action.
     assert report["next_actions"] == [
-        {"action": "fix the target: AssertionError: boom", "tests": 1,
-         "examples": ["t.py::bad"], "contract": ["§2.2"]},
+        {"action": "fix the target to meet §2.2 of docs/contract.md, then re-run the "
+                   "failing specs", "tests": 1, "examples": ["t.py::bad"], "contract": ["§2.2"]},
         {"action": "enable it", "tests": 1, "examples": ["t.py::skip"], "contract": ["§2.2"]}]
     explain = report["conformance"]["explain"]
     assert explain["tests"] == 3

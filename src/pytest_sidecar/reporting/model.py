@@ -181,7 +181,7 @@ def next_actions(results: Sequence[Result]) -> list[NextAction]:
         action = result["action"]
         if not action and result["outcome"] in ("failed", "error"):
             reason = result["reason"] or f"{result['outcome']} with no message"
-            action = fixes.setdefault(cause_key(reason), f"fix the target: {reason[:240]}")
+            action = fixes.setdefault(cause_key(reason), fix_action(reason, result["contract"]))
         if action:
             by_action[action].append(result)
     urgent = set(fixes.values())
@@ -191,6 +191,18 @@ def next_actions(results: Sequence[Result]) -> list[NextAction]:
              "examples": [m["nodeid"] for m in members[:3]],
              "contract": sorted({c for m in members for c in m["contract"]})}
             for action, members in ranked]
+
+
+def fix_action(reason: str, contract: Sequence[str]) -> str:
+    """What to do about a failure without a typed action: bring the target in line with
+    the sections the failure names (else those its spec certifies). The cause already
+    says what is wrong; the action does not say it again."""
+    named = list(dict.fromkeys(_SECTION.findall(_CERTIFIES.sub("", reason))))
+    sections = named or list(contract)
+    if not sections:
+        return "fix the target so the failing spec passes (its cause says what is wrong)"
+    return (f"fix the target to meet {', '.join(sections)} of docs/contract.md, then re-run "
+            "the failing specs")
 
 
 # What varies between failures of one cause: ids (long tokens with a digit), numbers.

@@ -59,7 +59,15 @@ def reason_line(report: pytest.TestReport) -> str | None:
     # Skip xdist's "[gw0] linux -- Python ..." banner line.
     lines = [line for line in str(text).splitlines()
              if line.strip() and not _XDIST_BANNER.match(line)]
-    return lines[0][:500] if lines else None
+    return without_assertion_class(lines[0])[:500] if lines else None
+
+
+def without_assertion_class(line: str) -> str:
+    """An assertion with a message says what is wrong in its own words: the class name
+    before them is noise. A bare `assert x == y` keeps it (nothing else says it failed),
+    as does any other exception, whose class is part of what happened."""
+    rest = line.removeprefix("AssertionError: ")
+    return rest if rest != line and not rest.startswith("assert ") else line
 
 
 def worker_of(report: pytest.TestReport) -> str:
