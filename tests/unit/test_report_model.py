@@ -280,3 +280,24 @@ def test_the_resilience_score_weighs_specs_by_the_nines_of_the_slo_they_protect(
                            "profiles": {}, "slos": [], "resilience": score})
     assert lines[-1] == ("Resilience score 0.70 (SLO-weighted): 1 of 2 specs held "
                          "(95 % interval 0.16-0.97)")
+
+
+def test_a_profile_and_its_capabilities_never_disagree() -> None:
+    """One verdict: a capability exercised by another profile's spec makes its own
+    profile judged, and a spec failing for its own profile never marks another profile's
+    capability failed."""
+    from pytest_sidecar.reporting.model import capability_verdicts, conformance
+    from pytest_sidecar.reporting.verdict import profile_verdict
+
+    def result(profile: str, outcome: str, needs: list[str]) -> dict[str, Any]:
+        return {"nodeid": f"t::{profile}-{outcome}", "profile": profile, "outcome": outcome,
+                "needs": needs, "reason_code": None}
+
+    results = [result("observability", "passed", ["readiness_switch", "health"]),
+               result("security", "failed", ["chat"])]
+    declared = ["chat", "health", "readiness_switch"]
+    verdicts = capability_verdicts(results, declared)  # type: ignore[arg-type]
+    assert (verdicts["health"], verdicts["chat"]) == ("passed", "passed")
+    view = conformance(results, declared)  # type: ignore[arg-type]
+    assert profile_verdict(view["core"]) == "conformant"
+    assert profile_verdict(view["security"]) == "not conformant"

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..vocabulary.contract_doc import linkify_markdown
 from .types import Report, Result
-from .verdict import verdict_lines
+from .verdict import MARK, verdict_lines
 
 Section = Callable[[Report], list[str]]
 STATUS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP",
@@ -133,12 +133,16 @@ def results_table(report: Report) -> list[str]:
 
 def conformance(report: Report) -> list[str]:
     out = ["## Conformance by profile", "",
-           "| Profile | Passed | Failed | Untested | Not declared | Tests | Pass | Fail | Skip |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "| Profile | Verdict | Passed | Failed | Untested | Not declared | Tests | Pass | "
+           "Fail | Skip |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    verdicts = report["verdict"].get("profiles", {})
     for profile, row in report["conformance"].items():
         by = {verdict: ", ".join(n for n, v in row["capabilities"].items() if v == verdict)
               for verdict in ("passed", "failed", "untested", "not declared")}
-        out.append(f"| {profile} | {_cell(by['passed'])} | {_cell(by['failed'])} | "
+        verdict = verdicts.get(profile, "")
+        shown = f"{MARK.get(verdict, '')} {verdict}".strip()
+        out.append(f"| {profile} | {shown} | {_cell(by['passed'])} | {_cell(by['failed'])} | "
                    f"{_cell(by['untested'])} | {_cell(by['not declared'])} | {row['tests']} | "
                    f"{row['passed']} | {row['failed'] + row['error']} | {row['skipped']} |")
     return [*out, ""]

@@ -108,8 +108,9 @@ def capability_verdicts(results: Sequence[Result],
                         capabilities: Sequence[str]) -> dict[str, str]:
     """Per capability: passed (specs needing it ran, none failed for it), failed, untested
     (declared, no spec needing it ran) or not declared. A failing spec counts against the
-    capabilities of its own profile (a webhook spec that needs chat fails webhooks, not
-    chat); it counts against all it needs only when none is of its profile."""
+    capabilities of its own profile only (a webhook spec that needs chat fails webhooks,
+    not chat; a security spec that needs chat fails the security profile, not chat), so
+    a capability's verdict and its profile's never disagree."""
     exercised: set[str] = set()
     failing: set[str] = set()
     for result in results:
@@ -117,8 +118,7 @@ def capability_verdicts(results: Sequence[Result],
         if result["outcome"] in ("passed", "failed", "error"):
             exercised.update(needs)
         if result["outcome"] in ("failed", "error"):
-            own = [n for n in needs if CAPABILITIES[n].profile == result["profile"]]
-            failing.update(own or needs)
+            failing.update(n for n in needs if CAPABILITIES[n].profile == result["profile"])
     verdicts = {}
     for name in CAPABILITIES:
         if name not in capabilities:

@@ -19,13 +19,16 @@ MARK = {"conformant": "✓", "not conformant": "✗", "incomplete": "?", "untest
 
 
 def profile_verdict(row: Mapping[str, Any], unjudged: int = 0) -> str:
-    """conformant (its specs ran and none failed), not conformant (one failed),
-    incomplete (none failed, but `unjudged` specs gave up for a reason other than a
-    capability the target does not declare: too few samples, a missing tool), not
-    declared (the target declares none of its capabilities and nothing ran), untested."""
-    if row["failed"] + row["error"]:
+    """The one verdict of a profile, which every report prints: not conformant (a spec of
+    the profile, or one needing a capability of it, failed), conformant (such specs ran
+    and none failed), incomplete (none failed, but `unjudged` specs gave up for a reason
+    other than a capability the target does not declare: too few samples, a missing
+    tool), not declared (the target declares none of its capabilities and nothing ran),
+    untested."""
+    capabilities = row["capabilities"].values()
+    if row["failed"] + row["error"] or "failed" in capabilities:
         return "not conformant"
-    if row["passed"]:
+    if row["passed"] or "passed" in capabilities:
         return "incomplete" if unjudged else "conformant"
     declared = [v for v in row["capabilities"].values() if v != "not declared"]
     return "not declared" if row["capabilities"] and not declared else "untested"
