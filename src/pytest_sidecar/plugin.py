@@ -32,7 +32,12 @@ from .options import OPTIONS, help_of
 from .outcomes import STRICT_ATTRIBUTE, fail_line, skip_line, strict_failure
 from .reporting.reproduce import attach_reproduce, forget_sent_requests
 from .reporting.session import SessionReporter
-from .reporting.testreport import add_html_extras, attach_meta, redact_report
+from .reporting.testreport import (
+    add_html_extras,
+    attach_meta,
+    drop_fixture_reprs,
+    redact_report,
+)
 from .rundirs import LATEST, run_dir
 from .serial import MachineLock
 from .state import STATE_KEY, WORKERINPUT_KEY, SidecarState, is_controller
@@ -228,6 +233,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     attach_meta(report, meta)
     if report.when == "call" and item.config.pluginmanager.hasplugin("html"):
         add_html_extras(report, meta, _contract_doc_href(item.config, state))
+    drop_fixture_reprs(report)
     redact_report(report, state.redactor)
     return report
 

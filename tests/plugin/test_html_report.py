@@ -53,6 +53,14 @@ def test_the_html_report_reads_well_in_chromium(
             assert "Next actions" in summary and "fix the target to meet" in summary
             environment = page.inner_text("#environment")
             assert "Sidecar run id" in environment and target.url in environment
+            # The verdict opens the page: above the environment, its title says it.
+            verdict_y = page.locator("ul.sidecar-verdict").bounding_box()["y"]
+            assert verdict_y < page.locator("#environment-header").bounding_box()["y"]
+            assert page.title() == f"pytest-sidecar — {target.url} — not conformant (1 failing)"
+            assert page.locator(".sidecar-verdict li.bad").count() >= 1  # in red
+            assert "core" in page.inner_text("table.sidecar-profiles")
+            # A failure says its reason, evidence and reproduce command, no fixture reprs.
+            assert "object at 0x" not in (pytester.path / "report.html").read_text()
             assert page.locator('a[href^="data:"]').count() == 0
             page.get_by_text("Show all details").click()  # passed rows start collapsed
             evidence = page.locator("table.sidecar-evidence")

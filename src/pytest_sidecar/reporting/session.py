@@ -7,7 +7,6 @@ then a pure function of the log (model.build_report).
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -33,6 +32,7 @@ from ..vocabulary.keys import (
 from ..vocabulary.reasons import parse_line
 from .environment import environment
 from .events import EventLog, read_events
+from .html import page_title, summary_html, verdict_first
 from .model import build_report, build_results, conformance, next_actions, root_causes
 from .progress import PROGRESS_DIR, ProgressWatcher
 from .render import write_reports
@@ -123,6 +123,7 @@ class SessionReporter:
         self.report: Report | None = None
         self.kept = False  # nothing ran: the last run's reports were left alone
         self.progress: ProgressWatcher | None = None
+        self._html_report: Any = None  # pytest-html's report data, titled at the end
 
     def _write(self, event: dict[str, Any] | PhaseEvent) -> None:
         if self.log is not None:
@@ -264,6 +265,8 @@ class SessionReporter:
         copy = os.path.join(self.directory, "report.html")
         if html_path and os.path.isfile(html_path) and \
                 os.path.getmtime(html_path) >= self.started and not os.path.exists(copy):
+            with open(html_path, "rb") as handle:
+                write_atomic(html_path, verdict_first(handle.read()))
             write_atomic(copy, _beside_contract(html_path, self.directory))
         assets = os.path.join(os.path.dirname(str(html_path or "")), "assets")
         if html_path and os.path.isdir(assets):
@@ -271,29 +274,36 @@ class SessionReporter:
             shutil.copytree(assets, os.path.join(self.directory, "assets"),
                             dirs_exist_ok=True)
 
+    def _html_view(self) -> tuple[dict[str, Any], Any, list[Any]] | None:
+        """(target, verdict, results) from the event log so far: every test has reported
+        by the time pytest-html renders."""
+        if self.log is None or self.kept:
+            return None
+        results = build_results(read_events(self.log.path))
+        target = self._target_info()
+        view = conformance(results, target.get("capabilities", []))
+        return dict(target), (build_verdict(target, view, results), view), results
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report: Any) -> None:
+        """pytest-html asks for the title at the session's start, before any verdict:
+        keep its report, to title it `pytest-sidecar — <target> — <verdict>` at the end."""
+        self._html_report = report
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str], session: pytest.Session) -> None:
-        """pytest-html: the root causes, ranked, above its summary (built from the event
-        log so far: every test has reported by the time pytest-html renders)."""
-        if self.log is None or self.kept:
-            return
-        results = build_results(read_events(self.log.path))
-        target = self._target_info()
-        lines = verdict_lines(build_verdict(
-            target, conformance(results, target.get("capabilities", [])), results))
-        prefix.append("<h2>Verdict</h2><ul>" + "".join(
-            f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>")
-        causes = root_causes(results)
-        if causes:
-            items = "".join(f"<li><b>{cause['tests']} failing</b>: "
-                            f"{html.escape(cause['cause'])}</li>" for cause in causes)
-            prefix.append(f"<h2>Root causes</h2><ol>{items}</ol>")
-        actions = next_actions(results)[:5]
-        if actions:
-            items = "".join(f"<li>{html.escape(a['action'])} ({a['tests']} test"
-                            f"{'s' if a['tests'] != 1 else ''})</li>" for a in actions)
-            prefix.append(f"<h2>Next actions</h2><ol>{items}</ol>")
+        """pytest-html: the verdict in colour, the profiles, the root causes and the next
+        actions, above its own summary (and, once written, above the environment)."""
+        found = self._html_view()
+        if found is not None:
+            target, (verdict, view), results = found
+            prefix.extend(summary_html(verdict_lines(verdict), verdict["profiles"], view,
+                                       root_causes(results), next_actions(results)[:5]))
+            if self._html_report is not None:  # rendered after this hook returns
+                failing = sum(r["outcome"] in ("failed", "error") for r in results)
+                self._html_report.title = page_title(target.get("url"), verdict["profiles"],
+                                                     failing)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The report's opening, short: verdict, the first root causes and actions."""

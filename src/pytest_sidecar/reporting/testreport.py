@@ -60,6 +60,21 @@ def add_html_extras(report: pytest.TestReport, meta: Meta, contract_doc: str) ->
     setattr(report, "extras", report_extras)  # noqa: B010
 
 
+def drop_fixture_reprs(report: pytest.TestReport) -> None:
+    """A failure's traceback without the repr of every argument of the failing frames
+    (`evidence = <...Evidence object at 0x7f...>`, `quiet_target = QuietTarget(...)`):
+    the reason, the evidence and the reproduce command say what happened; the reprs only
+    bury it. Done on the worker, so the terminal, JUnit and HTML all show it short."""
+    longrepr = report.longrepr
+    chain = getattr(longrepr, "chain", None)
+    tracebacks = [element[0] for element in chain] if chain else [
+        getattr(longrepr, "reprtraceback", None)]
+    for traceback in tracebacks:
+        for entry in getattr(traceback, "reprentries", None) or []:
+            if getattr(entry, "reprfuncargs", None) is not None:
+                entry.reprfuncargs = None
+
+
 # The redacted crash message of a failure whose traceback was redacted into plain text.
 CRASH_ATTRIBUTE = "sidecar_crash"
 
