@@ -29,7 +29,7 @@ def test_a_dependency_down_refuses_explain_keeps_chat_and_loses_nothing(
         plain = client.chat()
         explain = client.explain()
     assert ready.status_code == 503 and dependency in ready.text, (
-        f"§10: with the {dependency} down /readyz answers 503 naming it; got "
+        f"§2.10: with the {dependency} down /readyz answers 503 naming it (§10); got "
         f"{ready.status_code} {ready.text[:200]}")
     assert plain.status_code == 200, (
         f"§10: chats without explain keep answering with the {dependency} down; got "
