@@ -25,8 +25,10 @@ ROUTES = [
     ("POST", "/api/testruns/{run_id}/cancel", "tests.run"),
     ("GET", "/api/testruns/{run_id}/events", "tests.read"),
     ("GET", "/api/testruns/{run_id}/report.{fmt:str}", "tests.read"),
+    ("GET", "/api/testruns/{run_id}/log", "tests.read"),
     ("GET", "/api/reports/export", "tests.read"),
     ("GET", "/api/history/tests", "tests.read"),
+    ("GET", "/api/history/test", "tests.read"),
     ("GET", "/api/history/slo", "tests.read"),
     ("POST", "/api/metrics/aggregate", "observability.read"),
     ("GET", "/api/helm/checks", "deployments.read"),
@@ -44,7 +46,42 @@ def test_the_matrix_names_every_api_route_of_the_app(tmp_path: Path) -> None:
     served = {(method, route.path) for route in app.routes
               if route.path.startswith("/api/") for method in (route.methods or ())
               if method != "HEAD"}
-    assert served == {(m, p) for m, p, _ in ROUTES}
+    # The session route takes any valid token: test_a_session_cookie_reads_and_never_writes
+    sessions = {(m, "/api/session") for m in ("GET", "POST", "DELETE")}
+    assert served == {(m, p) for m, p, _ in ROUTES} | sessions
+
+
+def test_a_session_cookie_reads_and_never_writes(control_plane: ControlPlane) -> None:
+    """POST /api/session with a bearer token sets an HttpOnly, SameSite=Strict cookie for
+    the browser session; GET routes accept it in place of the header, writes do not; a
+    sign-out ends it. The token is never in the cookie."""
+    with control_plane.client() as admin:
+        run_id = launch(admin)
+        wait_state(admin, run_id, ("passed", "failed"))
+        opened = admin.post("/api/session")
+    assert opened.status_code == 201 and opened.json()["subject"]
+    cookie = opened.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    assert "Max-Age" not in cookie and "expires" not in cookie.lower()
+    assert ADMIN not in cookie
+    value = cookie.split(";", 1)[0].split("=", 1)[1]
+    with control_plane.client(None) as browser:
+        browser.cookies.set("sidecar_session", value)
+        assert browser.get("/api/session").json()["subject"] == opened.json()["subject"]
+        assert browser.get("/api/testruns").status_code == 200
+        page = browser.get(f"/api/testruns/{run_id}/report.html")
+        assert page.status_code == 200
+        assert page.headers["content-security-policy"] == "sandbox allow-scripts"
+        markdown = browser.get(f"/api/testruns/{run_id}/report.md", params={"download": "1"})
+        assert markdown.headers["content-type"] == "text/markdown; charset=utf-8"
+        assert markdown.headers["content-disposition"] == (
+            f'attachment; filename="{run_id}-report.md"')
+        assert "passed" in browser.get(f"/api/testruns/{run_id}/log").text
+        assert browser.post("/api/testruns", json={}).status_code == 401  # no header
+        assert browser.delete("/api/session").status_code == 204
+        assert browser.get("/api/testruns").status_code == 401
+    with control_plane.client("cp-unknown-token") as stranger:
+        assert stranger.post("/api/session").status_code == 403
 
 
 def test_every_route_answers_401_403_or_serves_by_scope(control_plane: ControlPlane) -> None:

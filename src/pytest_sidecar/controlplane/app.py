@@ -19,22 +19,20 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import history, readonly
-from .auth import ApiError, Authenticator
+from .auth import SESSION_COOKIE, ApiError, Authenticator, Principal, Sessions
+from .documents import LOG_FILE, REPORT_FILES, log_response, report_response
 from .launch import LocalLauncher, RequestError, parse_request
+from .live import LiveEvents
 from .runs import QueueFull, RunManager
 from .settings import Settings
 from .store import ACTIVE, Store
 
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
-REPORT_FILES = {"json": ("latest/sidecar-report.json", "application/json"),
-                "md": ("latest/sidecar-report.md", "text/markdown; charset=utf-8"),
-                "html": ("report.html", "text/html; charset=utf-8")}
 HISTORY_RUNS = 50
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
                     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -71,21 +69,27 @@ class Api:
     def __init__(self, settings: Settings, store: Store, manager: RunManager) -> None:
         self.settings, self.store, self.manager = settings, store, manager
         self.auth = Authenticator(settings.auth_mode, settings.tokens)
+        self.sessions = Sessions()
+        self.live = LiveEvents(settings, store, manager, self.auth, self.known_run)
 
     def routes(self) -> list[Any]:
         manifests, scoped = self.settings.manifests, self.scoped
         return [
             Route("/", self.index),
+            Route("/favicon.ico", self.favicon),
+            Route("/api/session", self.session, methods=["GET", "POST", "DELETE"]),
             Route("/api/config", scoped("tests.read", self.config)),
             Route("/api/testruns", scoped("tests.run", self.create_run), methods=["POST"]),
             Route("/api/testruns", scoped("tests.read", self.list_runs), methods=["GET"]),
             Route("/api/testruns/{run_id}", scoped("tests.read", self.get_run)),
             Route("/api/testruns/{run_id}/cancel", scoped("tests.run", self.cancel_run),
                   methods=["POST"]),
-            Route("/api/testruns/{run_id}/events", scoped("tests.read", self.events)),
+            Route("/api/testruns/{run_id}/events", scoped("tests.read", self.live.events)),
             Route("/api/testruns/{run_id}/report.{fmt:str}", scoped("tests.read", self.report)),
+            Route("/api/testruns/{run_id}/log", scoped("tests.read", self.log)),
             Route("/api/reports/export", scoped("tests.read", self.export)),
             Route("/api/history/tests", scoped("tests.read", self.test_history)),
+            Route("/api/history/test", scoped("tests.read", self.one_test_history)),
             Route("/api/history/slo", scoped("tests.read", self.slo_history)),
             Route("/api/metrics/aggregate", scoped("observability.read", self.metrics),
                   methods=["POST"]),
@@ -102,18 +106,48 @@ class Api:
             Route("/api/compliance/hif/validate", scoped("compliance.read", self.hif_validate),
                   methods=["POST"]),
             Route("/api/audit/search", scoped("security.read", self.audit_search)),
-            WebSocketRoute("/ws/testruns/{run_id}/stream", self.stream_ws),
+            WebSocketRoute("/ws/testruns/{run_id}/stream", self.live.stream_ws),
             Mount("/static", StaticFiles(directory=str(static_dir())), name="static"),
         ]
 
     def scoped(self, scope: str, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
             try:
-                self.auth.require(request.headers.get("authorization"), scope)
+                self.auth.require(request.headers.get("authorization"), scope,
+                                  self.session_of(request))
                 return await handler(request)
             except ApiError as exc:
                 return error(exc)
         return endpoint
+
+    def session_of(self, request: Request) -> Principal | None:
+        """The browser session's principal, on GET routes only (writes take a bearer
+        header, so no other site's page can make a browser write with the cookie)."""
+        if request.method not in ("GET", "HEAD"):
+            return None
+        return self.sessions.principal(request.cookies.get(SESSION_COOKIE))
+
+    async def session(self, request: Request) -> Response:
+        """POST with a bearer token: a session cookie for this browser; GET: who it is;
+        DELETE: sign out."""
+        try:
+            if request.method == "POST":
+                proved = self.auth.principal(request.headers.get("authorization"))
+                opened = JSONResponse(_who(proved), status_code=201)
+                opened.set_cookie(SESSION_COOKIE, self.sessions.open(proved),
+                                  httponly=True, samesite="strict", path="/",
+                                  secure=request.url.scheme == "https")
+                return opened
+            if request.method == "DELETE":
+                self.sessions.close(request.cookies.get(SESSION_COOKIE))
+                closed = Response(status_code=204)
+                closed.delete_cookie(SESSION_COOKIE, path="/")
+                return closed
+            known = self.sessions.principal(request.cookies.get(SESSION_COOKIE))
+            return JSONResponse(_who(known or self.auth.principal(
+                request.headers.get("authorization"))))
+        except ApiError as exc:
+            return error(exc)
 
     def known_run(self, run_id: str) -> dict[str, Any]:
         run = self.store.run(run_id) if RUN_ID.match(run_id) else None
@@ -167,13 +201,24 @@ class Api:
 
     async def report(self, request: Request) -> Response:
         run = self.known_run(request.path_params["run_id"])
-        if request.path_params["fmt"] not in REPORT_FILES:
+        fmt = request.path_params["fmt"]
+        if fmt not in REPORT_FILES:
             raise ApiError(404, "not_found", "reports are report.json, .md and .html")
-        name, media = REPORT_FILES[request.path_params["fmt"]]
-        path = os.path.join(run["report_dir"], name)
+        path = os.path.join(run["report_dir"], REPORT_FILES[fmt][0])
         if not os.path.isfile(path):
             raise ApiError(404, "report_not_ready", "this run has no such report (yet)")
-        return FileResponse(path, media_type=media)
+        return report_response(path, fmt, run["id"],
+                               request.query_params.get("download") == "1")
+
+    async def log(self, request: Request) -> Response:
+        """pytest's output of the run, followed live while it runs."""
+        run = self.known_run(request.path_params["run_id"])
+
+        def active() -> bool:
+            now = self.store.run(run["id"])
+            return bool(now and now["state"] in ACTIVE)
+
+        return log_response(os.path.join(run["report_dir"], LOG_FILE), active)
 
     async def export(self, request: Request) -> Response:
         fmt = request.query_params.get("format", "json")
@@ -187,76 +232,6 @@ class Api:
                 return FileResponse(path, media_type=REPORT_FILES[fmt][1])
         raise ApiError(404, "report_not_found", "no run with that report")
 
-    # Live events
-
-    async def events(self, request: Request) -> Response:
-        run = self.known_run(request.path_params["run_id"])
-        after = _last_event_id(request.headers.get("last-event-id")
-                               or request.query_params.get("after"))
-        return StreamingResponse(self.sse(run["id"], after), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache",
-                                          "X-Accel-Buffering": "no"})
-
-    async def sse(self, run_id: str, after: int) -> AsyncIterator[str]:
-        async for event_id, body in self.follow(run_id, after):
-            if event_id is None:
-                yield ": keep-alive\n\n"
-            else:
-                yield f"id: {event_id}\nevent: {body['type']}\ndata: {json.dumps(body)}\n\n"
-
-    async def follow(self, run_id: str, after: int
-                     ) -> AsyncIterator[tuple[int | None, dict[str, Any]]]:
-        """The run's events after `after`: the stored history first, then live ones,
-        up to the end; (None, {}) is a heartbeat."""
-        bus = self.manager.bus
-        queue = bus.subscribe(run_id)  # before the replay, so nothing falls in between
-        try:
-            last = after
-            for event_id, body in self.store.events_after(run_id, after):
-                last = event_id
-                yield event_id, body
-                if body.get("type") == "end":
-                    return
-            run = self.store.run(run_id)
-            if run and run["state"] not in ACTIVE:
-                # Finished, and the viewer has seen its end already (resumed past it),
-                # or the end was stored just after the replay: send what is left, stop.
-                for event_id, body in self.store.events_after(run_id, last):
-                    yield event_id, body
-                return
-            while True:
-                try:
-                    event_id, body = await asyncio.wait_for(queue.get(),
-                                                            self.settings.heartbeat_s)
-                except TimeoutError:
-                    yield None, {}
-                    continue
-                if event_id <= last:
-                    continue
-                last = event_id
-                yield event_id, body
-                if body.get("type") == "end":
-                    return
-        finally:
-            bus.unsubscribe(run_id, queue)
-
-    async def stream_ws(self, websocket: WebSocket) -> None:
-        """The same events over a WebSocket ({"id": n, ...}); `?after=n` resumes."""
-        run_id = websocket.path_params["run_id"]
-        try:
-            self.auth.require(websocket.headers.get("authorization"), "tests.read")
-            self.known_run(run_id)
-        except ApiError as exc:
-            await websocket.send_denial_response(error(exc))
-            return
-        await websocket.accept()
-        after = _last_event_id(websocket.query_params.get("after"))
-        with contextlib.suppress(WebSocketDisconnect):
-            async for event_id, body in self.follow(run_id, after):
-                await websocket.send_json({"type": "heartbeat"} if event_id is None
-                                          else {"id": event_id, **body})
-            await websocket.close()
-
     # History
 
     async def test_history(self, request: Request) -> Response:
@@ -264,6 +239,18 @@ class Api:
         rows = self.store.outcome_history(runs)
         return JSONResponse({"runs": len({r[1] for r in rows}),
                              "flaky": history.flaky_tests(rows)})
+
+    async def one_test_history(self, request: Request) -> Response:
+        """One test across runs: outcome strip, durations, its first failure."""
+        nodeid = request.query_params.get("nodeid", "")
+        if not nodeid or len(nodeid) > 1000:
+            raise ApiError(422, "invalid_request", "nodeid: the test's node id")
+        runs = _bounded(request.query_params.get("runs"), HISTORY_RUNS, 1, 1000)
+        rows = [{"seq": seq, "run": run_id, "outcome": outcome, "duration_ms": ms,
+                 "reason": reason}
+                for seq, run_id, outcome, ms, reason in self.store.test_history(nodeid, runs)]
+        first = next((r for r in rows if r["outcome"] in ("failed", "error")), None)
+        return JSONResponse({"nodeid": nodeid, "runs": rows, "first_failure": first})
 
     async def slo_history(self, request: Request) -> Response:
         runs = _bounded(request.query_params.get("runs"), HISTORY_RUNS, 1, 1000)
@@ -307,6 +294,9 @@ class Api:
     async def index(self, request: Request) -> Response:
         return FileResponse(str(static_dir() / "index.html"), headers=SECURITY_HEADERS)
 
+    async def favicon(self, request: Request) -> Response:
+        return FileResponse(str(static_dir() / "favicon.svg"), media_type="image/svg+xml")
+
     async def http_error(self, request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "error")
@@ -333,6 +323,10 @@ def read_only(work: Callable[[], dict[str, Any]]) -> Handler:
     return handler
 
 
+def _who(principal: Principal) -> dict[str, Any]:
+    return {"subject": principal.subject, "scopes": sorted(principal.scopes)}
+
+
 def error(exc: ApiError) -> JSONResponse:
     return JSONResponse({"code": exc.code, "message": exc.message}, status_code=exc.status,
                         headers=exc.headers)
@@ -345,10 +339,6 @@ def public(run: dict[str, Any]) -> dict[str, Any]:
 
 def static_dir() -> Any:
     return resources.files("pytest_sidecar.controlplane").joinpath("static")
-
-
-def _last_event_id(text: str | None) -> int:
-    return int(text) if text and text.isdigit() else 0
 
 
 def _bounded(text: str | None, default: int, low: int, high: int) -> int:

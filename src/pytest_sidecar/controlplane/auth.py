@@ -6,6 +6,8 @@ token and never logged or echoed."""
 from __future__ import annotations
 
 import hmac
+import secrets
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -31,6 +33,34 @@ class Principal:
 EVERYONE = Principal("anonymous", frozenset(SCOPES))
 
 
+SESSION_COOKIE = "sidecar_session"
+
+
+class Sessions:
+    """Browser sessions: a random id (the cookie's value) -> the principal a bearer token
+    proved. The token itself is never stored or sent back; the cookie is HttpOnly and
+    SameSite=Strict, lives as long as the browser session, and is accepted on GET routes
+    only, so a page of another site can neither read it nor write with it."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Principal] = {}
+        self._lock = threading.Lock()
+
+    def open(self, principal: Principal) -> str:
+        session = secrets.token_urlsafe(32)
+        with self._lock:
+            self._by_id[session] = principal
+        return session
+
+    def principal(self, session: str | None) -> Principal | None:
+        with self._lock:
+            return self._by_id.get(session or "")
+
+    def close(self, session: str | None) -> None:
+        with self._lock:
+            self._by_id.pop(session or "", None)
+
+
 class Authenticator:
     def __init__(self, mode: str, tokens: Mapping[str, TokenInfo]) -> None:
         self.mode = mode
@@ -52,8 +82,11 @@ class Authenticator:
             raise ApiError(403, "forbidden", "unknown token")
         return Principal(found.subject, found.scopes)
 
-    def require(self, authorization: str | None, scope: str) -> Principal:
-        principal = self.principal(authorization)
+    def require(self, authorization: str | None, scope: str,
+                session: Principal | None = None) -> Principal:
+        """The caller with `scope`: its bearer token, else (GET routes) its session."""
+        principal = session if authorization is None and session is not None \
+            else self.principal(authorization)
         if scope not in principal.scopes:
             raise ApiError(403, "missing_scope", f"this token lacks scope {scope}")
         return principal

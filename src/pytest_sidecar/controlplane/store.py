@@ -156,6 +156,17 @@ class Store:
                 " ON r.id = t.run_id ORDER BY r.seq",
                 (last_runs,)).fetchall()
 
+    def test_history(self, nodeid: str, last_runs: int
+                     ) -> list[tuple[int, str, str, int | None, str | None]]:
+        """(run seq, run id, outcome, duration ms, reason) of one test over the last
+        `last_runs` runs that ran it, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT r.seq, r.id, t.outcome, t.duration_ms, t.reason FROM tests t "
+                "JOIN runs r ON r.id = t.run_id WHERE t.nodeid = ? ORDER BY r.seq DESC "
+                "LIMIT ?", (nodeid, last_runs)).fetchall()
+        return list(reversed(rows))
+
     def slo_history(self, last_runs: int) -> list[tuple[int, str, str, str | None,
                                                         float | None, float | None]]:
         """(run seq, run id, name, outcome, measured, threshold), oldest run first."""
