@@ -262,10 +262,18 @@ class Api:
     # The other §9 routes
 
     async def config(self, request: Request) -> Response:
+        from ..options import OPTIONS_BY_NAME
+        from ..vocabulary.markers import GROUPS
+
         return JSONResponse({"targets": list(self.settings.targets),
                              "suites": {k: list(v) for k, v in self.settings.suites.items()},
                              "gate": self.settings.gate.as_dict(),
-                             "auth_mode": self.settings.auth_mode})
+                             "auth_mode": self.settings.auth_mode,
+                             # What the launch form offers and what a run gets by default.
+                             "markers": list(GROUPS),
+                             "load_defaults": {
+                                 "duration": OPTIONS_BY_NAME["load_duration"].default,
+                                 "rate": OPTIONS_BY_NAME["rate"].default}})
 
     async def metrics(self, request: Request) -> Response:
         """Scrape configured targets only: a body naming any other URL is refused

@@ -16,6 +16,15 @@ REPORT_FILES = {"json": ("latest/sidecar-report.json", "application/json"),
 # pytest-html's page runs its own inline script and styles: served sandboxed, as a
 # document of no origin, it may, and it can reach nothing of the control plane's.
 REPORT_CSP = "sandbox allow-scripts"
+# A sandboxed document has no origin, so reading its Web Storage throws, and pytest-html's
+# script keeps its filter state there: give it storage that lives as long as the page.
+STORAGE_SHIM = (
+    b"<script>(function(){for(const name of ['sessionStorage','localStorage']){"
+    b"try{window[name].length}catch(e){const m=new Map();"
+    b"Object.defineProperty(window,name,{configurable:true,value:{"
+    b"getItem:k=>m.has(k)?m.get(k):null,setItem:(k,v)=>{m.set(k,String(v))},"
+    b"removeItem:k=>{m.delete(k)},clear:()=>m.clear(),key:i=>[...m.keys()][i]??null,"
+    b"get length(){return m.size}}})}}})();</script>")
 LOG_FILE = "pytest.log"
 LOG_POLL_S = 0.2
 
@@ -25,11 +34,17 @@ def report_response(path: str, fmt: str, run_id: str, download: bool) -> Respons
     sandboxed, and as an attachment when asked for a download."""
     _name, media = REPORT_FILES[fmt]
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
-    if fmt == "html":
-        headers["Content-Security-Policy"] = REPORT_CSP
     if download:
         headers["Content-Disposition"] = f'attachment; filename="{run_id}-report.{fmt}"'
-    return FileResponse(path, media_type=media, headers=headers)
+    if fmt != "html":
+        return FileResponse(path, media_type=media, headers=headers)
+    headers["Content-Security-Policy"] = REPORT_CSP
+    with open(path, "rb") as handle:
+        page = handle.read()
+    head = page.find(b"<head>")
+    if head >= 0 and not download:
+        page = page[:head + 6] + STORAGE_SHIM + page[head + 6:]
+    return Response(page, media_type=media, headers=headers)
 
 
 def log_response(path: str, active: Callable[[], bool]) -> Response:

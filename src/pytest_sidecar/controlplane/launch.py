@@ -103,7 +103,7 @@ def _load(value: Any) -> dict[str, float] | None:
 def pytest_argv(request: RunRequest, settings: Settings, report_dir: str) -> list[str]:
     """The run's command: this interpreter's pytest, the suite's paths, the plugin's
     options for the target and knobs, and the run's own report directory."""
-    argv = [sys.executable, "-m", "pytest", *settings.suites[request.suite], "-q",
+    argv = [sys.executable, "-m", "pytest", *settings.suites[request.suite],
             "-p", "no:cacheprovider", f"--sidecar-report-dir={report_dir}",
             f"--html={os.path.join(report_dir, 'report.html')}", "--self-contained-html"]
     target = settings.targets[request.target]
@@ -123,9 +123,11 @@ def pytest_argv(request: RunRequest, settings: Settings, report_dir: str) -> lis
 
 
 def run_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The control plane's environment without its own settings and secrets."""
+    """The control plane's environment without its own settings and secrets; pytest's
+    output unbuffered, so the run's log can be followed as it is written."""
     env = os.environ if env is None else env
-    return {k: v for k, v in env.items() if k not in PRIVATE_ENV and not k.startswith("CP_")}
+    return {**{k: v for k, v in env.items() if k not in PRIVATE_ENV and not k.startswith("CP_")},
+            "PYTHONUNBUFFERED": "1"}
 
 
 class Launched(Protocol):
