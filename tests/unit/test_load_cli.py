@@ -73,6 +73,16 @@ def test_streams_polling_closed_loops_and_the_progress_line(
     streams = json.loads((tmp_path / "streams" / "summary.json").read_text())
     ttft = streams["lanes"]["ttft"]["ok"]
     assert 0 < ttft["count"] < 40 and ttft["p50_ms"] > 0
+    # The metrics LLM serving benchmarks report, with their formulas: each stream has a
+    # TTFT, an E2E and (more than one token) a TPOT; ITL counts the gaps between chunks.
+    lanes = streams["lanes"]
+    assert lanes["e2e"]["ok"]["count"] == lanes["tpot"]["ok"]["count"] == ttft["count"]
+    llm = streams["llm"]
+    assert llm["streams"] == ttft["count"] and llm["token_count_source"] == "content chunks"
+    assert lanes["itl"]["ok"]["count"] == llm["output_tokens"] - llm["streams"]
+    assert llm["output_tokens_per_s"] > 0 and llm["request_tokens_per_s"] > 0
+    assert llm["formulas"]["tpot"] == "(e2e - ttft) / (output tokens - 1)"
+    assert lanes["e2e"]["ok"]["p50_ms"] >= ttft["p50_ms"]
     assert streams["explanation_timing"] == "polling" and streams["explained"]["sentence"] == 40
     assert streams["trace_outcomes"] == {"sentence:complete": 40}
     assert sorted(streams["per_tenant"].values()) == [20, 20]
@@ -187,3 +197,22 @@ def test_thresholds_pass_fail_and_never_pass_on_no_data() -> None:
     for bad in ("chat:p97<5", "chat<5", "p95<5", "chat:p95=5"):
         with pytest.raises(ValueError, match="valid: LANE:STAT<VALUE"):
             parse_threshold(bad)
+
+
+def test_goodput_counts_the_streams_within_every_limit() -> None:
+    from pytest_sidecar.load.llm_metrics import stream_summary
+
+    summary = stream_summary({"streams": 4, "output_tokens": 40, "tokens_from_usage": 4,
+                              "good": 3, "rate_milli": 4 * 20_000}, 2.0,
+                             {"ttft": 200.0, "e2e": 1000.0})
+    assert summary["goodput_rps"] == 1.5 and summary["good"] == 3
+    assert summary["output_tokens_per_s"] == 20.0 and summary["request_tokens_per_s"] == 20.0
+    assert summary["token_count_source"] == "usage chunk"
+    assert stream_summary({}, 1.0) == {}
+    from pytest_sidecar.cli.load import build_parser
+
+    args = build_parser().parse_args(["run", "--url", "http://127.0.0.1:1", "--limit",
+                                      "ttft=500", "--limit", "e2e=2000"])
+    assert args.limit == [("ttft", 500.0), ("e2e", 2000.0)]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--url", "http://127.0.0.1:1", "--limit", "itl=5"])

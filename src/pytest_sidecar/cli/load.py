@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..load import loop as engine_loop
+from ..load.llm_metrics import STREAM_LIMITS
 from ..load.openmodel import run_closed
 from ..load.rundir import merge, new_run_dir, summarize, write_run
 from ..load.runner import Profile, run_scenario
@@ -64,6 +65,21 @@ _seconds = argparse_type(parse_seconds)
 def _ramp(text: str) -> float:
     """A ramp may be 0 (none); otherwise a duration."""
     return 0.0 if text.strip() in ("0", "0s") else _seconds(text)
+
+
+def _limit(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    if name not in STREAM_LIMITS or not _is_positive(value):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: valid: {'|'.join(STREAM_LIMITS)}=<ms>, e.g. ttft=500")
+    return name, float(value)
+
+
+def _is_positive(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
 
 
 def _threshold(text: str) -> Threshold:
@@ -115,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
                      "sidecar-load-runs/<UTC time> in the current directory)")
     run.add_argument("--format", choices=FORMATS, default="table",
                      help="how the summary is printed (default %(default)s)")
+    run.add_argument("--limit", type=_limit, action="append", default=[],
+                     metavar="METRIC=MS",
+                     help="a per-request limit of streamed chats for goodput, as vLLM's "
+                     "bench defines it: ttft=500, tpot=50, e2e=2000 (ms); repeat for "
+                     "several (default: none, no goodput)")
     run.add_argument("--threshold", type=_threshold, action="append", default=[],
                      metavar="LANE:STAT<VALUE",
                      help="fail the run (exit 1) unless it holds, e.g. 'chat:p95<500' (ms), "
@@ -145,7 +166,7 @@ def _profile(args: argparse.Namespace) -> Profile:
                    attach_rate=args.attach_rate, token_mix=args.token_mix,
                    stream_share=args.stream_share, arrivals=args.arrivals,
                    ramp_s=args.ramp, shard=args.shard, seed=args.seed,
-                   model=args.model or DEFAULT_MODEL)
+                   model=args.model or DEFAULT_MODEL, limits=tuple(args.limit))
 
 
 class Unreachable(Exception):

@@ -12,6 +12,7 @@ told apart from a slow target.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,6 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .stats import Histograms, new_histogram, status_class
+
+# When the request being sent was due (the earlier of its intended and actual send time):
+# what a send measures its own latencies from (TTFT, E2E), so they are corrected for
+# coordinated omission as the lane's latency is.
+MEASURED_FROM: contextvars.ContextVar[float] = contextvars.ContextVar("measured_from")
 
 EARLY_S = 0.0015
 LAG_LIMIT_MS = 2.0  # past this p99 scheduler lag, the client's percentiles are not trusted
@@ -96,6 +102,7 @@ async def run_closed(clients: int, duration_s: float, send: Send,
             sent = loop.time()
             result.offered += 1
             result.sent += 1
+            MEASURED_FROM.set(sent)
             answered_lane, status = await _attempt(send, lane, result)
             result.histograms.record(answered_lane, status_class(status), loop.time() - sent)
             result.completed += 1
@@ -119,6 +126,7 @@ async def run_open(offsets: Iterable[float], send: Send, concurrency: int,
     start_wall, start_cpu = loop.time(), time.process_time()
 
     async def one(intended: float, actual: float) -> None:
+        MEASURED_FROM.set(min(intended, actual))  # this task's own context
         answered_lane, status = await _attempt(send, lane, result)
         finished = loop.time()
         result.histograms.record(answered_lane, status_class(status),

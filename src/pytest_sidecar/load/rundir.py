@@ -11,6 +11,7 @@ from typing import Any
 
 from ..atomic import write_atomic
 from ..vocabulary.defaults import SLO_S
+from .llm_metrics import stream_summary
 from .stats import Histograms
 
 
@@ -40,7 +41,9 @@ def summarize(histograms: Histograms, counts: dict[str, Any], duration_s: float,
             entry["goodput_rps"] = round(within / duration_s, 3) if duration_s else 0.0
             entry["within_slo"] = within
         lanes[lane] = entry
-    return {**counts, **_trust(counts, lanes), "duration_s": duration_s, "lanes": lanes}
+    llm = stream_summary(counts.get("streams") or {}, duration_s, counts.get("limits_ms"))
+    return {**counts, **_trust(counts, lanes), "duration_s": duration_s, "lanes": lanes,
+            **({"llm": llm} if llm else {})}
 
 
 def _trust(counts: dict[str, Any], lanes: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +78,7 @@ def read_run(directory: Path) -> tuple[dict[str, Any], Histograms]:
 MERGED_COUNTS = ("offered", "sent", "dropped", "completed",
                  "explain_refused_without_retry_after")
 MERGED_TALLIES = ("per_tenant", "explained", "trace_outcomes", "degraded", "explain_refused",
-                  "exceptions")
+                  "exceptions", "streams")
 
 
 def check_shards(runs: list[tuple[str, dict[str, Any]]]) -> None:
@@ -108,6 +111,7 @@ def merge(out: str, shards: list[str]) -> dict[str, Any]:
     histograms, counts, durations, trusted = Histograms(), dict.fromkeys(MERGED_COUNTS, 0), [], []
     tallies: dict[str, Counter[str]] = {key: Counter() for key in MERGED_TALLIES}
     runs = [(shard, *read_run(Path(shard))) for shard in shards]
+    limits: dict[str, float] | None = None
     check_shards([(shard, summary) for shard, summary, _ in runs])
     for _path, summary, shard_histograms in runs:
         histograms.merge(shard_histograms)
@@ -117,10 +121,12 @@ def merge(out: str, shards: list[str]) -> dict[str, Any]:
             tallies[key].update(summary.get(key, {}))
         durations.append(summary.get("duration_s", 0.0))
         trusted.append(summary.get("trustworthy", False))
+        limits = limits or summary.get("limits_ms")
     directory = new_run_dir(out)
     untrusted = [shard for shard, ok in zip(shards, trusted, strict=True) if not ok]
     merged = summarize(histograms, {**counts, **{k: dict(v) for k, v in tallies.items()},
                                     "shards": len(shards), "trustworthy": not untrusted,
+                                    **({"limits_ms": limits} if limits else {}),
                                     **({"untrusted_because": "not trustworthy: shard "
                                         + ", ".join(untrusted)} if untrusted else {})},
                        max(durations, default=0.0))

@@ -51,6 +51,7 @@ class Profile:
         "sentence": default_of("slo_sentence"), "token": default_of("slo_token")})
     explain_deadline_s: float = default_of("trace_deadline")
     model: str = DEFAULT_MODEL  # the model the chats name
+    limits: tuple[tuple[str, float], ...] = ()  # per-stream limits for goodput (ms)
 
     def arrivals_schedule(self) -> Arrivals:
         index, total = self.shard
@@ -79,7 +80,8 @@ async def run_scenario(url: str, tenants: tuple[tuple[str, str], ...], profile: 
     scenario = Scenario(url, tenants, profile.attach_rate, profile.token_mix,
                         profile.stream_share, follow_sse,
                         explain_deadline_s=profile.explain_deadline_s,
-                        seed=profile.seed + profile.shard[0], model=profile.model)
+                        seed=profile.seed + profile.shard[0], model=profile.model,
+                        limits=profile.limits)
     explanations, result = Histograms(), RunResult()
     async with ScenarioClient(scenario, explanations) as client:
         ticker = (asyncio.create_task(_progress(progress, result, client, profile.duration_s))
@@ -102,6 +104,7 @@ async def run_scenario(url: str, tenants: tuple[tuple[str, str], ...], profile: 
         "attach_rate": profile.attach_rate, "token_mix": profile.token_mix,
         "stream_share": profile.stream_share,
         "explanation_timing": "sse" if follow_sse else "polling", "loop": loop_name(),
+        **({"limits_ms": dict(profile.limits)} if profile.limits else {}),
         **client.tally.as_dict()}, profile.duration_s, profile.slo_s)
     if out is not None:
         write_run(out, summary, result.histograms)

@@ -3,8 +3,19 @@
 granularity).
 
 Lanes recorded: `chat` (every chat response, from the intended send time, by the open
-model), `ttft` (time to the first content chunk of the share `stream_share` of chats sent
-with `stream: true`) and `explain:<granularity>` (from the chat response to the first
+model); for the share `stream_share` of chats sent with `stream: true`, the metrics LLM
+serving benchmarks report, each defined once (STREAM_FORMULAS):
+- `ttft`: time to the first chunk with content, from the intended send time;
+- `itl`: the gap between consecutive content chunks (a chunk's tokens share its gap);
+- `tpot`: (E2E - TTFT) / (output tokens - 1), per request with 2 tokens or more;
+- `e2e`: time to the stream's end, from the intended send time;
+output tokens come from the stream's usage chunk when the target sends one, else from
+the number of content chunks (the summary says which). TTFT and E2E are corrected for
+coordinated omission as the chat lane is; ITL and TPOT, gaps within one answer, are not.
+A streamed request is *good* when it meets every declared limit (`limits`: ttft, tpot,
+e2e in ms), as vLLM's bench and GenAI-Perf define goodput.
+
+And `explain:<granularity>` (from the chat response to the first
 observation of a terminal state: the `complete` event of the trace's SSE stream when the
 target declares `trace_stream`, else status polling every `poll_interval_s`). In the
 explanation lanes the status class says how the trace ended: 2xx complete, 5xx failed or
@@ -29,6 +40,8 @@ import aiohttp
 from ..options import default_of
 from ..vocabulary.defaults import DEFAULT_MODEL
 from ..vocabulary.states import GRANULARITIES, TERMINAL
+from .llm_metrics import STREAM_LIMITS
+from .openmodel import MEASURED_FROM
 from .stats import Histograms
 
 MESSAGES = [{"role": "user", "content": "Explain how the gateway routes a request."}]
@@ -46,6 +59,7 @@ class Scenario:
     explain_deadline_s: float = default_of("trace_deadline")
     seed: int = 0
     model: str = DEFAULT_MODEL  # the model the chats name (the target's)
+    limits: tuple[tuple[str, float], ...] = ()  # (ttft|tpot|e2e, ms) a good stream meets
 
     def __post_init__(self) -> None:
         for name in ("attach_rate", "token_mix", "stream_share"):
@@ -53,6 +67,9 @@ class Scenario:
                 raise ValueError(f"{name} must be within 0..1")
         if not self.tenants:
             raise ValueError("at least one tenant (an empty token means no auth)")
+        for name, _ms in self.limits:
+            if name not in STREAM_LIMITS:
+                raise ValueError(f"limit {name!r}: valid: {', '.join(STREAM_LIMITS)}")
 
 
 @dataclass
@@ -66,13 +83,17 @@ class Tally:
     refused: Counter[str] = field(default_factory=Counter)  # "<status>:<code>"
     refused_without_retry_after: int = 0
     traces: list[tuple[str, str, str]] = field(default_factory=list)  # tenant, id, granularity
+    # Streamed chats: streams, output_tokens, tokens_from_usage, tokens_from_chunks, good,
+    # and rate_milli (the sum of each stream's tokens/s x 1000): counts, so shards add up.
+    streams: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {"per_tenant": dict(self.chats), "explained": {
             g: self.explained[g] for g in GRANULARITIES},
             "trace_outcomes": dict(self.outcomes), "degraded": dict(self.degraded),
             "explain_refused": dict(self.refused),
-            "explain_refused_without_retry_after": self.refused_without_retry_after}
+            "explain_refused_without_retry_after": self.refused_without_retry_after,
+            "streams": dict(self.streams)}
 
 
 class ScenarioClient:
@@ -117,7 +138,7 @@ class ScenarioClient:
         """One chat; explained with probability attach_rate. Returns ('chat', status)."""
         assert self._session is not None
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = MEASURED_FROM.get(loop.time())
         tenant, auth = self._caller()
         self.tally.chats[tenant] += 1
         headers = dict(auth)
@@ -157,13 +178,58 @@ class ScenarioClient:
             self.tally.refused_without_retry_after += 1
 
     async def _read_stream(self, response: aiohttp.ClientResponse, started: float) -> None:
-        """Read the SSE chunks; time to the first one with content is the TTFT."""
-        loop, first = asyncio.get_running_loop(), True
+        """Read the SSE chunks, timing each content chunk (see the module's formulas)."""
+        loop = asyncio.get_running_loop()
+        first_at = last_at = None
+        chunks, usage_tokens = 0, None
         async for raw in response.content:
             line = raw.decode().strip()
-            if first and line.startswith("data:") and line[5:].strip() != "[DONE]":
-                self.histograms.record("ttft", "2xx", loop.time() - started)
-                first = False
+            if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+                continue
+            now = loop.time()
+            try:
+                chunk = json.loads(line[5:])
+            except ValueError:
+                continue
+            usage = chunk.get("usage") if isinstance(chunk, dict) else None
+            if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+                usage_tokens = usage["completion_tokens"]
+            if not _has_content(chunk):
+                continue
+            if first_at is None:
+                first_at = now
+                self.histograms.record("ttft", "2xx", now - started)
+            elif last_at is not None:
+                self.histograms.record("itl", "2xx", now - last_at)
+            last_at = now
+            chunks += 1
+        self._stream_done(started, first_at, loop.time(), chunks, usage_tokens)
+
+    def _stream_done(self, started: float, first_at: float | None, ended: float,
+                     chunks: int, usage_tokens: int | None) -> None:
+        """E2E and TPOT of one streamed answer, its tokens, and whether it was good."""
+        e2e = ended - started
+        self.histograms.record("e2e", "2xx", e2e)
+        tokens = usage_tokens if usage_tokens is not None else chunks
+        self.streams["streams"] += 1
+        self.streams["output_tokens"] += tokens
+        self.streams["tokens_from_usage" if usage_tokens is not None
+                     else "tokens_from_chunks"] += 1
+        if e2e > 0:
+            self.streams["rate_milli"] += round(tokens / e2e * 1000)
+        measured = {"e2e": e2e}
+        if first_at is not None:
+            measured["ttft"] = first_at - started
+            if tokens > 1:
+                measured["tpot"] = (e2e - measured["ttft"]) / (tokens - 1)
+                self.histograms.record("tpot", "2xx", measured["tpot"])
+        if all(name in measured and measured[name] * 1000 <= ms
+               for name, ms in self.scenario.limits):
+            self.streams["good"] += 1
+
+    @property
+    def streams(self) -> Counter[str]:
+        return self.tally.streams
 
     async def _follow(self, trace_id: str, granularity: str, since: float,
                       auth: dict[str, str]) -> None:
@@ -227,6 +293,12 @@ class ScenarioClient:
     async def drain(self) -> None:
         if self._followers:
             await asyncio.gather(*self._followers, return_exceptions=True)
+
+
+def _has_content(chunk: Any) -> bool:
+    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    return isinstance(choices, list) and any(
+        isinstance(c, dict) and (c.get("delta") or {}).get("content") for c in choices)
 
 
 def _remaining(deadline: float) -> aiohttp.ClientTimeout:

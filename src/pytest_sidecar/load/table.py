@@ -57,4 +57,13 @@ def render(summary: dict[str, Any], fmt: str) -> str:
     lines += ["", f"offered {summary.get('offered', 0)}, sent {summary.get('sent', 0)}, "
                   f"dropped {summary.get('dropped', 0)} in {summary.get('duration_s')} s; "
                   f"{trust}"]
+    llm = summary.get("llm")
+    if llm:
+        line = (f"streams {llm['streams']}: {llm['output_tokens']} output tokens "
+                f"({llm['token_count_source']}), {llm['output_tokens_per_s']} tokens/s in "
+                f"all, {llm['request_tokens_per_s']} tokens/s per request")
+        if "goodput_rps" in llm:
+            limits = ", ".join(f"{k}<={v:g}ms" for k, v in llm["limits_ms"].items())
+            line += f"; goodput {llm['goodput_rps']} req/s ({llm['good']} within {limits})"
+        lines.append(line)
     return "\n".join(lines)
