@@ -6,6 +6,9 @@
                      [--closed CLIENTS] [--shard i/n] [--format F] [--out DIR]
                      [--threshold 'chat:p95<500']
     sidecar-load merge [--format F] --out DIR SHARD_DIR...
+    sidecar-load sweep --target-file F | --url U --limit ttft=500 [--limit e2e=2000]
+                       [--start 10] [--step 10] [--max 200] [--duration 10s]
+                       [--bisect 3] [--attainment 0.9] [--max-error-pct 5] [--out DIR]
 
 Durations take a unit as k6 writes them (500ms, 30s, 2m, 1h; a bare number is seconds).
 Before any load, the target must answer: a refused connection, a timeout or a TLS error
@@ -18,6 +21,12 @@ closed-loop clients instead of the open model, for comparison only: its latencie
 stalled target (coordinated omission). `merge` refuses a shard given twice or shards of
 different splits.
 
+`sweep` raises the offered rate step by step (streamed chats by default) and reports the
+peak: the highest rate at which a share `--attainment` of requests met every `--limit`
+(DistServe's definition), stopping at the first step that misses it or passes
+`--max-error-pct`; `--bisect N` narrows the edge. It writes each step's run directory,
+sweep.json and sweep.svg (latency percentiles and attainment against offered rate).
+
 Exit status: 0 the run measured the target (and met every --threshold), 1 a threshold
 was crossed, 2 usage error, 3 nothing succeeded (no figure to report; the summary says
 why), 4 the target did not answer at all.
@@ -26,6 +35,7 @@ why), 4 the target did not answer at all.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -141,12 +151,103 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fail the run (exit 1) unless it holds, e.g. 'chat:p95<500' (ms), "
                           "'chat:error_pct<0.1' (quote it: < is a shell redirect); repeat "
                           "for several; STAT: " + ", ".join(STATS) + " (default: none)")
+    _sweep_parser(commands)
     merged = commands.add_parser("merge", help="merge shard run directories exactly")
     merged.add_argument("--out", required=True, help="the merged run directory (new)")
     merged.add_argument("--format", choices=FORMATS, default="table",
                         help="how the summary is printed (default %(default)s)")
     merged.add_argument("shards", nargs="+", help="shard run directories, each once")
     return parser
+
+
+def _sweep_parser(commands: Any) -> None:
+    swept = commands.add_parser("sweep", help="find the highest rate that holds the limits")
+    where = swept.add_mutually_exclusive_group(required=True)
+    where.add_argument("--target-file", help="a pytest-sidecar target file")
+    where.add_argument("--url", type=argparse_type(parse_url),
+                       help="the gateway's base URL (http or https)")
+    swept.add_argument("--token", action="append", default=[],
+                       help="a write token (repeat for several tenants)")
+    swept.add_argument("--limit", type=_limit, action="append", required=True,
+                       metavar="METRIC=MS", help="a per-request limit each step is judged "
+                       "by: ttft=500, tpot=50, e2e=2000 (ms); repeat for several")
+    swept.add_argument("--start", type=_positive, default=10.0,
+                       help="the first rate, req/s (default %(default)s)")
+    swept.add_argument("--step", type=_positive, default=10.0,
+                       help="added to the rate each step, req/s (default %(default)s)")
+    swept.add_argument("--max", type=_positive, default=200.0, dest="most",
+                       help="the highest rate offered, req/s (default %(default)s)")
+    swept.add_argument("--duration", type=_seconds, default=10.0,
+                       help="each step's duration: 10s, 1m (default %(default)ss)")
+    swept.add_argument("--bisect", type=int, default=0,
+                       help="steps that narrow the peak between the last rate that held "
+                       "and the first that did not (default %(default)s)")
+    swept.add_argument("--attainment", type=argparse_type(OPTIONS_BY_NAME["attach_rate"].parse),
+                       default=0.9, help="the share of requests that must meet every "
+                       "limit, 0..1 (default %(default)s)")
+    swept.add_argument("--max-error-pct", type=float, default=5.0,
+                       help="stop when a step's chat error rate passes it (default "
+                       "%(default)s)")
+    swept.add_argument("--stream-share", type=argparse_type(OPTIONS_BY_NAME["stream_share"]
+                                                            .parse), default=1.0,
+                       help="share of chats streamed (default %(default)s: all, the limits "
+                       "judge streams)")
+    swept.add_argument("--attach-rate", type=argparse_type(OPTIONS_BY_NAME["attach_rate"].parse),
+                       default=OPTIONS_BY_NAME["attach_rate"].default,
+                       help="share of chats explained (default %(default)s)")
+    swept.add_argument("--model", help="the model the chats name (default: the target "
+                       f"file's model, else {DEFAULT_MODEL})")
+    swept.add_argument("--out", help="a new directory for the steps, sweep.json and "
+                       "sweep.svg (default: a new sidecar-load-runs/<UTC time>)")
+
+
+async def run_sweep(args: argparse.Namespace) -> dict[str, Any]:
+    """Each step a real run of the scenario, in a directory of its own."""
+    from ..load.sweep import sweep
+
+    url, tenants, sse = _target(args)
+    await preflight(url)
+    directory = new_run_dir(args.out or default_out())
+    base = Profile(rate=args.start, duration_s=args.duration, attach_rate=args.attach_rate,
+                   stream_share=args.stream_share, arrivals="poisson",
+                   model=args.model or DEFAULT_MODEL, limits=tuple(args.limit))
+
+    async def one(profile: Profile) -> Any:
+        return await run_scenario(url, tenants, profile, follow_sse=sse,
+                                  out=new_run_dir(str(directory / f"rate-{profile.rate:g}")))
+
+    found = await sweep(one, base, args.start, args.step, args.most, args.attainment,
+                        args.max_error_pct, args.bisect)
+    return {**found.as_dict(), "limits_ms": dict(args.limit), "attainment": args.attainment,
+            "directory": str(directory)}
+
+
+def _print_sweep(result: dict[str, Any]) -> None:
+    from ..atomic import write_atomic
+    from ..reporting.plot import sweep_svg
+
+    steps = result["steps"]
+    print(f"{'rate':>8} {'streams':>8} {'attained':>9} {'goodput':>8} {'err%':>6} "
+          f"{'ttft p95':>9} {'tpot p95':>9} {'e2e p95':>9}  held")
+    for s in steps:
+        attained = f"{s['attainment']:.1%}" if s["attainment"] is not None else "-"
+        print(f"{s['rate']:>8g} {s['streams']:>8} {attained:>9} {s['goodput_rps'] or 0:>8g} "
+              f"{s['error_pct']:>6g} {s['ttft_p95_ms'] or 0:>9g} {s['tpot_p95_ms'] or 0:>9g} "
+              f"{s['e2e_p95_ms'] or 0:>9g}  {'yes' if s['held'] else 'no: ' + s['why']}")
+    peak = result["peak_rate"]
+    print(f"peak: {peak:g} req/s" if peak is not None else "peak: none (the first rate did "
+          "not hold)", f"({result['attainment']:.0%} within "
+          + ", ".join(f"{k}<={v:g}ms" for k, v in result["limits_ms"].items())
+          + f"); stopped: {result['stopped_because']}")
+    directory = Path(result["directory"])
+    write_atomic(str(directory / "sweep.json"), json.dumps(result, indent=1).encode())
+    svg = sweep_svg("latency and attainment against offered rate",
+                    [s["rate"] for s in steps],
+                    {"ttft p95": [s["ttft_p95_ms"] for s in steps],
+                     "e2e p95": [s["e2e_p95_ms"] for s in steps]},
+                    [s["attainment"] or 0.0 for s in steps], result["attainment"], peak)
+    write_atomic(str(directory / "sweep.svg"), svg.encode())
+    print(f"sweep: {directory / 'sweep.json'}, {directory / 'sweep.svg'}")
 
 
 def _target(args: argparse.Namespace) -> tuple[str, tuple[tuple[str, str], ...], bool]:
@@ -245,6 +346,10 @@ async def _closed(args: argparse.Namespace, url: str, tenants: tuple[tuple[str, 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "sweep":
+            result = engine_loop.run(run_sweep(args))
+            _print_sweep(result)
+            return 0 if result["peak_rate"] is not None else 1
         summary = engine_loop.run(offer(args)) if args.command == "run" else merge(args.out,
                                                                                 args.shards)
     except Unreachable as exc:

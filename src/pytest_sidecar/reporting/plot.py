@@ -92,3 +92,55 @@ def _frame(title: str, parts: list[str]) -> str:
             f'<rect width="100%" height="100%" fill="white"/>'
             f'<text x="{WIDTH / 2}" y="18" text-anchor="middle" font-size="13">'
             f'{escape(title)}</text>{"".join(parts)}</svg>')
+
+
+def sweep_svg(title: str, rates: Sequence[float], latency_ms: Mapping[str, Sequence[float]],
+              attainment: Sequence[float], target: float, peak: float | None) -> str:
+    """Latency percentiles (left axis, ms) and attainment (right axis, %) against offered
+    rate, the attainment target dashed and the peak rate marked."""
+    plot_w, plot_h = WIDTH - LEFT - 48, HEIGHT - TOP - BOTTOM
+    if not rates:
+        return _frame(title, ['<text x="50%" y="50%" text-anchor="middle">no steps</text>'])
+    top = max([v for series in latency_ms.values() for v in series if v] + [1.0]) * 1.15
+    low_r, high_r = min(rates), max(rates)
+    span = (high_r - low_r) or 1.0
+
+    def x(rate: float) -> float:
+        return LEFT + (rate - low_r) / span * plot_w
+
+    def y(value: float, ceiling: float) -> float:
+        return TOP + plot_h - value / ceiling * plot_h
+
+    parts = [f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{LEFT + plot_w}" y2="{TOP + plot_h}" '
+             'stroke="#333"/>', f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" '
+             f'y2="{TOP + plot_h}" stroke="#333"/>', f'<line x1="{LEFT + plot_w}" y1="{TOP}" '
+             f'x2="{LEFT + plot_w}" y2="{TOP + plot_h}" stroke="#333"/>']
+    for fraction in (0, 0.5, 1):
+        parts.append(f'<text x="{LEFT - 6}" y="{y(top * fraction, top) + 4:.1f}" '
+                     f'text-anchor="end" font-size="10">{top * fraction:.0f} ms</text>'
+                     f'<text x="{LEFT + plot_w + 6}" y="{y(fraction, 1) + 4:.1f}" '
+                     f'font-size="10">{fraction:.0%}</text>')
+    for rate in rates:
+        parts.append(f'<text x="{x(rate):.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" '
+                     f'font-size="10">{rate:g}</text>')
+    parts.append(f'<text x="{LEFT + plot_w / 2}" y="{TOP + plot_h + 30}" text-anchor="middle" '
+                 'font-size="10" fill="#555">offered rate (req/s)</text>')
+    named = [*latency_ms.items(), ("attainment", attainment)]
+    for index, (name, values) in enumerate(named):
+        colour = COLOURS[index % len(COLOURS)]
+        ceiling = 1.0 if name == "attainment" else top
+        points = " ".join(f"{x(r):.1f},{y(v, ceiling):.1f}"
+                          for r, v in zip(rates, values, strict=True) if v is not None)
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" '
+                     'stroke-width="2"/>')
+        parts.append(f'<rect x="{LEFT + 8 + index * 130}" y="{HEIGHT - 14}" width="10" '
+                     f'height="10" fill="{colour}"/><text x="{LEFT + 22 + index * 130}" '
+                     f'y="{HEIGHT - 5}" font-size="11">{escape(name)}</text>')
+    parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(target, 1):.1f}" '
+                 f'y2="{y(target, 1):.1f}" stroke="#d62728" stroke-dasharray="5,4"/>')
+    if peak is not None:
+        parts.append(f'<line x1="{x(peak):.1f}" x2="{x(peak):.1f}" y1="{TOP}" '
+                     f'y2="{TOP + plot_h}" stroke="#2ca02c" stroke-dasharray="2,3"/>'
+                     f'<text x="{x(peak) + 3:.1f}" y="{TOP + 10}" font-size="10">'
+                     f'peak {peak:g} req/s</text>')
+    return _frame(title, parts)
