@@ -215,6 +215,13 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
     assert not verdict["backwards"] and not verdict.get("sse_backwards"), (
         f"§10: states went backwards for "
         f"{(verdict['backwards'] or verdict.get('sse_backwards', []))[:3]}")
+    # A trace in flight at a kill may still fail for a reason of its own; a restart that
+    # fails every trace it had in flight has not kept the work it acknowledged.
+    assert verdict["recovered"] or not verdict["failed_at_kill"], (
+        f"§10: none of the {verdict['open_at_kills']} traces read in flight just before a "
+        f"kill completed after it; {len(verdict['failed_at_kill'])} ended failed, e.g. "
+        f"{verdict['failed_at_kill'][:3]}: the restart dropped the work it had "
+        "acknowledged instead of resuming it")
     if verdict["recovered"] == 0:
         skip(SkipReason.INSUFFICIENT_DATA, "no trace read as in flight just before a kill "
              f"ended complete after it ({verdict['open_at_kills']} read in flight), so "

@@ -160,6 +160,8 @@ def judge(ledger: Ledger, observed: Observed,
     unexpected = sorted(set(audit or {}) - set(acked))
     recovered = sorted(t for t in ledger.open_at_kill & set(acked)
                        if observed.states.get(t, [""])[-1] == "complete")
+    failed_at_kill = sorted(t for t in ledger.open_at_kill & set(acked)
+                            if observed.states.get(t, [""])[-1] == "failed")
     return {
         "acknowledged": len(acked), "refused": ledger.refused, "unanswered": ledger.unanswered,
         "lost": lost, "duplicated": duplicated,
@@ -168,6 +170,7 @@ def judge(ledger: Ledger, observed: Observed,
                                        == "failed" and not observed.errors.get(t)),
         "backwards": backwards,
         "unexpected": len(unexpected), "recovered": len(recovered),
+        "failed_at_kill": failed_at_kill,
         "open_at_kills": len(ledger.open_at_kill),
         "kills": len(ledger.kills), **audit_lost, **webhook, **sse,
         "time_to_visible_s": {
