@@ -301,3 +301,12 @@ def test_a_profile_and_its_capabilities_never_disagree() -> None:
     view = conformance(results, declared)  # type: ignore[arg-type]
     assert profile_verdict(view["core"]) == "conformant"
     assert profile_verdict(view["security"]) == "not conformant"
+
+
+def test_an_assertions_message_leads_without_its_class_name() -> None:
+    from pytest_sidecar.reporting.session import without_assertion_class
+
+    assert without_assertion_class("AssertionError: §3: x was granted") == "§3: x was granted"
+    assert without_assertion_class("AssertionError: assert 1 == 2") == \
+        "AssertionError: assert 1 == 2"
+    assert without_assertion_class("KeyError: 'x'") == "KeyError: 'x'"
