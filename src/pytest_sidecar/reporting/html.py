@@ -97,22 +97,32 @@ def _tone(text: str) -> str:
 def summary_html(lines: Sequence[str], profiles: Mapping[str, str],
                  conformance: Mapping[str, Mapping[str, Any]],
                  causes: Sequence[Mapping[str, Any]],
-                 actions: Sequence[Mapping[str, Any]]) -> list[str]:
+                 actions: Sequence[Mapping[str, Any]],
+                 coverage: Mapping[str, Any] | None = None) -> list[str]:
     """What pytest-html shows above everything else: the verdict lines in colour, the
-    profiles table, the root causes and the next actions."""
+    profiles table (with the contract's clauses asserted and held), the root causes and
+    the next actions."""
     from .verdict import MARK
 
     parts = [_STYLE, '<h2>Verdict</h2><ul class="sidecar-verdict">' + "".join(
         f'<li class="{_tone(line)}">{escape(line)}</li>' for line in lines) + "</ul>"]
+    clauses = (coverage or {}).get("profiles", {})
+
+    def clause_cell(name: str) -> str:
+        found = clauses.get(name)
+        return (f"{found['held']} held / {found['asserted']} asserted / {found['clauses']}"
+                if found else "–")
+
     rows = "".join(
         f'<tr><td>{escape(name)}</td><td class="{_tone(MARK.get(verdict, "") + verdict)}">'
         f"{escape(MARK.get(verdict, ''))} {escape(verdict)}</td>"
         f"<td>{row['tests']}</td><td>{row['passed']}</td>"
-        f"<td>{row['failed'] + row['error']}</td><td>{row['skipped']}</td></tr>"
+        f"<td>{row['failed'] + row['error']}</td><td>{row['skipped']}</td>"
+        f"<td>{clause_cell(name)}</td></tr>"
         for name, verdict in profiles.items() if (row := conformance.get(name)))
     parts.append('<h2>Profiles</h2><table class="sidecar-profiles"><tr><th>profile</th>'
                  "<th>verdict</th><th>tests</th><th>passed</th><th>failed</th>"
-                 f"<th>skipped</th></tr>{rows}</table>")
+                 f"<th>skipped</th><th>contract clauses</th></tr>{rows}</table>")
     if causes:
         parts.append("<h2>Root causes</h2><ol>" + "".join(
             f"<li><b>{cause['tests']} failing</b>: {escape(cause['cause'])}</li>"

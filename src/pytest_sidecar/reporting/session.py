@@ -33,7 +33,14 @@ from ..vocabulary.reasons import parse_line
 from .environment import environment
 from .events import EventLog, read_events
 from .html import page_title, summary_html, verdict_first
-from .model import build_report, build_results, conformance, next_actions, root_causes
+from .model import (
+    build_report,
+    build_results,
+    conformance,
+    coverage,
+    next_actions,
+    root_causes,
+)
 from .progress import PROGRESS_DIR, ProgressWatcher
 from .render import write_reports
 from .rerun import rerun_commands
@@ -299,7 +306,8 @@ class SessionReporter:
         if found is not None:
             target, (verdict, view), results = found
             prefix.extend(summary_html(verdict_lines(verdict), verdict["profiles"], view,
-                                       root_causes(results), next_actions(results)[:5]))
+                                       root_causes(results), next_actions(results)[:5],
+                                       coverage(results)))
             if self._html_report is not None:  # rendered after this hook returns
                 failing = sum(r["outcome"] in ("failed", "error") for r in results)
                 self._html_report.title = page_title(target.get("url"), verdict["profiles"],
