@@ -66,6 +66,10 @@ def record(evidence: Evidence, run: LoadRun, verdict: Verdict, profile: Profile)
                     scheduler_lag_max_ms=s.get("scheduler_lag_max_ms"),
                     client_cpu_share=s["client_cpu_share"], trustworthy=s["trustworthy"],
                     table=summary_table(run))
+    llm = s.get("llm")
+    if llm:  # the streamed chats' figures (the table's ttft, itl, tpot, e2e lanes)
+        evidence.record(streams={k: v for k, v in llm.items() if k != "formulas"},
+                        formulas=llm["formulas"])
 
 
 def judge(verdict: Verdict) -> None:
