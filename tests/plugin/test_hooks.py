@@ -75,7 +75,8 @@ def test_explain(sidecar_target):
     result.stdout.fnmatch_lines([
         "*- sidecar verdict -*",
         f"Target {target.url} (file *); declared: auth, chat, tenants:2",
-        "Profiles: core – untested · explain – not declared · security ✓ conformant*",
+        "Profiles: core – untested · openai – not declared · explain – not declared · "
+        "security ✓ conformant*",
         "SLOs: none measured in this run*",
         "Action 1: run the explainer and declare 'explain' (1 test; contract §2.2-2.4)",
     ])
