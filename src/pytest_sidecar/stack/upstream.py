@@ -48,6 +48,9 @@ def _count(value: Any) -> int | None:
         else None
 
 
+EXTRA_CHOICE_TOKENS = 16  # the longest a choice after the first is
+
+
 def answers(body: dict[str, Any]) -> list[tuple[str, str]]:
     """(text, finish_reason) of each of the `n` choices the fake gives for a request. A
     fake model with `max_tokens` writes until the cap, so its answer is cut: `length`;
@@ -58,12 +61,17 @@ def answers(body: dict[str, Any]) -> list[tuple[str, str]]:
     stop = body.get("stop")
     stops = [stop] if isinstance(stop, str) else [str(s) for s in stop or ()]
     found = []
-    for index in range(max(1, _count(body.get("n")) or 1)):
-        # Choice 0 is the answer a plain request gets; each further choice its own.
-        text = fake_completion(prompt, model if index == 0 else f"{model}#{index}",
-                               max_tokens)
+    choices = max(1, _count(body.get("n")) or 1)
+    for index in range(choices):
+        # Choice 0 is the answer a plain request gets; each further choice its own, and
+        # short: a fake that wrote n x max_tokens tokens would spend seconds on n=128.
+        cap = max_tokens if index == 0 else min(max_tokens or EXTRA_CHOICE_TOKENS,
+                                                EXTRA_CHOICE_TOKENS)
+        text = fake_completion(prompt, model if index == 0 else f"{model}#{index}", cap)
+        if index and max_tokens is None:
+            cap = None  # a short answer that ended on its own: stop
         text, stopped = cut_at_stop(text, stops)
-        cut = not stopped and max_tokens is not None and len(tokenize(text)) >= max_tokens
+        cut = not stopped and cap is not None and len(tokenize(text)) >= cap
         found.append((text, "length" if cut else "stop"))
     return found
 
