@@ -104,12 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="offer load and write a run directory")
-    where = run.add_mutually_exclusive_group(required=True)
-    where.add_argument("--target-file", help="a pytest-sidecar target file")
-    where.add_argument("--url", type=argparse_type(parse_url),
-                       help="the gateway's base URL (http or https)")
-    run.add_argument("--token", action="append", default=[],
-                     help="a write token (repeat for several tenants)")
+    _target_options(run)
     run.add_argument("--rate", type=_positive, default=10.0,
                      help="requests/s of the whole run (default %(default)s)")
     run.add_argument("--duration", type=_seconds, default=30.0,
@@ -160,14 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sweep_parser(commands: Any) -> None:
-    swept = commands.add_parser("sweep", help="find the highest rate that holds the limits")
-    where = swept.add_mutually_exclusive_group(required=True)
+def _target_options(command: argparse.ArgumentParser) -> None:
+    """Where the load goes: a target file, or a URL and its tokens."""
+    where = command.add_mutually_exclusive_group(required=True)
     where.add_argument("--target-file", help="a pytest-sidecar target file")
     where.add_argument("--url", type=argparse_type(parse_url),
                        help="the gateway's base URL (http or https)")
-    swept.add_argument("--token", action="append", default=[],
-                       help="a write token (repeat for several tenants)")
+    command.add_argument("--token", action="append", default=[],
+                         help="a write token (repeat for several tenants)")
+
+
+def _sweep_parser(commands: Any) -> None:
+    swept = commands.add_parser("sweep", help="find the highest rate that holds the limits")
+    _target_options(swept)
     swept.add_argument("--limit", type=_limit, action="append", required=True,
                        metavar="METRIC=MS", help="a per-request limit each step is judged "
                        "by: ttft=500, tpot=50, e2e=2000 (ms); repeat for several")
