@@ -129,9 +129,10 @@ SUITE_DEFAULTS = {
     "SSE_KEEPALIVE_SECONDS": "1",
     # A TTL short enough for the expiry spec to watch (a dedicated stack needs none).
     "TRACE_TTL_SECONDS": "10",
-    # Tenant C is the one the rate-limit specs exhaust: tight enough to reach in a burst.
-    "RATE_LIMITS_JSON": json.dumps({"tenant-c": {"read": {"rps": 5, "burst": 20},
-                                                 "write": {"rps": 2, "burst": 10}}}),
+    # Tenant C is the one the rate-limit specs exhaust: tight enough to reach in a burst,
+    # and refilled in 2 s, since each exact burst first waits for a full bucket.
+    "RATE_LIMITS_JSON": json.dumps({"tenant-c": {"read": {"rps": 10, "burst": 20},
+                                                 "write": {"rps": 5, "burst": 10}}}),
 }
 
 
