@@ -68,10 +68,10 @@ def answers(body: dict[str, Any]) -> list[tuple[str, str]]:
         cap = max_tokens if index == 0 else min(max_tokens or EXTRA_CHOICE_TOKENS,
                                                 EXTRA_CHOICE_TOKENS)
         text = fake_completion(prompt, model if index == 0 else f"{model}#{index}", cap)
-        if index and max_tokens is None:
-            cap = None  # a short answer that ended on its own: stop
         text, stopped = cut_at_stop(text, stops)
-        cut = not stopped and cap is not None and len(tokenize(text)) >= cap
+        # `length` only when the client's max_tokens cut it; a short extra choice ended
+        # on its own.
+        cut = not stopped and max_tokens is not None and len(tokenize(text)) >= max_tokens
         found.append((text, "length" if cut else "stop"))
     return found
 
