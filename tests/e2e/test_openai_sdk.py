@@ -150,8 +150,17 @@ def test_a_cut_answer_says_length(openai_client: Any, sidecar_target: Target,
 @pytest.mark.needs("chat_stream")
 def test_a_cut_stream_says_length(openai_client: Any, sidecar_target: Target,
                                   evidence: Any) -> None:
+    usage = {"stream_options": {"include_usage": True}} \
+        if "include_usage" in sidecar_target.capabilities else {}
     chunks = stream(openai_client, sidecar_target, max_tokens=3,
-                    messages=[{"role": "user", "content": LONG_PROMPT}])
+                    messages=[{"role": "user", "content": LONG_PROMPT}], **usage)
+    # Cut means 3 tokens came: the usage chunk says so, or 3 chunks with content did
+    # (each holds one token at least). A shorter answer ended on its own: nothing to judge.
+    counted = next((c.usage.completion_tokens for c in chunks if c.usage), None)
+    pieces = sum(1 for chunk in chunks for c in chunk.choices if c.delta.content)
+    if (counted if counted is not None else pieces) < 3:
+        insufficient_data(f"a streamed answer cut by max_tokens=3 ({counted} tokens by "
+                          f"usage, {pieces} content chunks)", 0, 1)
     reason = finish_of(chunks)
     assert reason == "length", (
         f"§2.12: max_tokens=3 cut a streamed answer ({text_of(chunks)!r}) and its last "
