@@ -32,7 +32,7 @@ TOKENS = {ADMIN: {"subject": "admin", "scopes": list(SCOPES)},
           NO_SCOPE: {"subject": "nobody", "scopes": []},
           **{f"cp-only-{s}": {"subject": s, "scopes": [s]} for s in SCOPES}}
 SUITES = {"demo": ["test_demo.py"], "slow": ["test_slow.py"], "broken": ["test_missing.py"],
-          "teardown": ["test_teardown.py"]}
+          "teardown": ["test_teardown.py"], "llm": ["test_llm.py"]}
 
 DEMO = '''
 import pathlib
@@ -76,6 +76,29 @@ def test_passes_then_its_teardown_breaks(breaks_on_teardown):
 
 def test_fails_then_its_teardown_breaks(breaks_on_teardown):
     assert 1 == 2, "the call failed"
+'''
+# What an `slo` spec records of streamed chats (tests/load/test_slo_adherence.py), TTFT
+# growing run by run: the history keeps each figure and says which way is better.
+LLM = '''
+import pathlib
+
+import pytest
+
+
+@pytest.mark.slo
+def test_streams(evidence):
+    counter = pathlib.Path(__file__).with_name("llm.count")
+    n = int(counter.read_text()) if counter.exists() else 0
+    counter.write_text(str(n + 1))
+    lanes = [{"lane": lane, "status": "2xx: 40", "ok": 40, "p50 ms": base, "p90 ms": base * 2,
+              "p95 ms": base * 2, "p99 ms": base * 3, "max ms": base * 4}
+             for lane, base in (("ttft", 40.0 + 10 * n), ("itl", 3.0), ("tpot", 3.5),
+                                ("e2e", 120.0))]
+    evidence.record(streams={"streams": 40, "output_tokens": 800,
+                             "output_tokens_per_s": 80.0, "request_tokens_per_s": 7.5,
+                             "token_count_source": "usage chunk"},
+                    formulas={"ttft": "first content chunk - intended send time"},
+                    table=lanes)
 '''
 AUDIT = [{"ts": "2026-12-01T10:00:00Z", "event": "chat.submit", "trace_id": "t1",
           "tenant_id": "tA", "snippet": "mail me at jane.doe@example.com"},
@@ -132,6 +155,7 @@ def write_suite(root: Path) -> Path:
     (root / "test_demo.py").write_text(DEMO)
     (root / "test_slow.py").write_text(SLOW)
     (root / "test_teardown.py").write_text(TEARDOWN)
+    (root / "test_llm.py").write_text(LLM)
     (root / "audit.jsonl").write_text("".join(json.dumps(line) + "\n" for line in AUDIT))
     return root
 

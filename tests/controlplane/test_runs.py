@@ -127,6 +127,19 @@ def test_history_shows_the_flaky_test_and_the_gate_of_each_run(
                                                        for g in gates)
 
 
+def test_history_keeps_the_llm_figures_of_each_run_with_their_better_direction(
+        control_plane: ControlPlane) -> None:
+    with control_plane.client() as client:
+        for _ in range(2):
+            wait_state(client, launch(client, suite="llm"), ("passed", "failed", "error"))
+        figures = {f["name"]: f for f in client.get("/api/history/slo").json()["figures"]}
+    assert {"ttft p90", "itl p90", "tpot p90", "e2e p90", "output tokens/s"} <= figures.keys()
+    assert [p["value"] for p in figures["ttft p90"]["points"]] == [80.0, 100.0]
+    assert figures["ttft p90"]["points"][0]["unit"] == "ms"
+    assert figures["ttft p90"]["better"] == "lower"
+    assert figures["output tokens/s"]["better"] == "higher"
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"target": "prod"}, "target"), ({"suite": "../../etc"}, "suite"),
     ({"markers": "-p evil"}, "markers"), ({"keyword": "x; rm -rf /"}, "keyword"),

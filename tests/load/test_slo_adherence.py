@@ -32,7 +32,7 @@ from pytest_sidecar.reporting.plot import latency_histogram_svg
 pytestmark = [pytest.mark.slo, pytest.mark.load, pytest.mark.profile("performance"),
               pytest.mark.contract("§5")]
 
-LANES = ("chat", "ttft", "explain:sentence", "explain:token")
+LANES = ("chat", "ttft", "itl", "tpot", "e2e", "explain:sentence", "explain:token")
 
 
 @pytest.fixture

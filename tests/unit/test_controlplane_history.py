@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_sidecar.controlplane.history import evaluate_gate, flaky_tests, regression
+from pytest_sidecar.controlplane.history import (
+    evaluate_gate,
+    figure_trends,
+    flaky_tests,
+    regression,
+)
 from pytest_sidecar.controlplane.launch import (
     RequestError,
     parse_request,
@@ -45,6 +50,17 @@ def test_a_regression_is_a_move_beyond_the_noise_in_the_worse_direction() -> Non
     assert regression([*steady, 1.6])["regressed"] is True
     assert regression([*steady, 0.5])["regressed"] is False  # faster is no regression
     assert regression([1.0, 1.0, 1.0, 1.0, 1.04])["regressed"] is False  # 5 % floor
+
+
+def test_a_throughput_regresses_when_it_falls() -> None:
+    steady = [100.0, 104.0, 97.0, 102.0, 99.0]
+    assert regression([*steady, 50.0], higher_is_worse=False)["regressed"] is True
+    assert regression([*steady, 160.0], higher_is_worse=False)["regressed"] is False
+    rows = [(seq, f"r{seq}", "output tokens/s", value, "tokens/s", "higher")
+            for seq, value in enumerate([*steady, 50.0], 1)]
+    [trend] = figure_trends(rows)
+    assert trend["better"] == "higher" and trend["regressed"] is True
+    assert [p["value"] for p in trend["points"]] == [*steady, 50.0]
 
 
 def test_the_gate_judges_failures_tests_skips_and_slos() -> None:

@@ -118,6 +118,38 @@ def test_slo_verdicts_open_the_report_with_their_figures() -> None:
         "? p95 (token): INSUFFICIENT_DATA (3 samples): need 20")
 
 
+def test_the_llm_figures_follow_the_verdict_with_their_definitions() -> None:
+    logged = events()
+    for event in logged:
+        if event.get("nodeid") == "t.py::ok":
+            event["markers"] = ["slo"]
+    call = next(e for e in logged if e.get("nodeid") == "t.py::ok" and e["when"] == "call")
+    table = [{"lane": lane, "status": "2xx: 30", "ok": 30, "p50 ms": 10.0, "p90 ms": p90,
+              "p95 ms": p90, "p99 ms": p90 * 2, "max ms": p90 * 3}
+             for lane, p90 in (("chat", 9.0), ("ttft", 41.0), ("itl", 2.5), ("tpot", 3.0),
+                               ("e2e", 90.0))]
+    call["evidence"] = [{"table": table}, {
+        "streams": {"streams": 30, "output_tokens": 600, "output_tokens_per_s": 60.0,
+                    "request_tokens_per_s": 6.5, "token_count_source": "usage chunk",
+                    "limits_ms": {"ttft": 100}, "good": 27, "goodput_rps": 2.7},
+        "formulas": {"itl": "gap between consecutive content chunks", "goodput_rps": "g"}}]
+    report = build_report(logged)
+    llm = report["verdict"]["llm"]
+    assert [lane["lane"] for lane in llm["lanes"]] == ["ttft", "itl", "tpot", "e2e"]
+    markdown = render_markdown(report)
+    assert ("- LLM 30 streamed chats: TTFT p90 41 ms · ITL p90 2.5 ms · TPOT p90 3 ms · "
+            "E2E p90 90 ms · 60 output tokens/s · goodput 2.7 req/s") in markdown
+    assert "| ITL | 30 | 10 | 2.5 | 5 | gap between consecutive content chunks |" in markdown
+    assert "- limits: ttft ≤ 100 ms (27 of 30 within)" in markdown
+    assert markdown.index("## LLM latency") < markdown.index("## Environment")
+
+
+def test_a_run_without_streams_has_no_llm_section() -> None:
+    report = build_report(events())
+    assert report["verdict"]["llm"] is None
+    assert "LLM" not in render_markdown(report)
+
+
 def test_rerun_commands_never_carry_secret_values() -> None:
     args = ["tests/e2e", "--sidecar-token-write", "sct_secret", "--sidecar-token-read=s2",
             "-n", "2"]

@@ -257,6 +257,7 @@ class Api:
         gates = [{"id": r["id"], "seq": r["seq"], "state": r["state"], "gate": r["gate"]}
                  for r in reversed(self.store.runs(runs))]
         return JSONResponse({"trends": history.slo_trends(self.store.slo_history(runs)),
+                             "figures": history.figure_trends(self.store.figure_history(runs)),
                              "gates": gates})
 
     # The other §9 routes

@@ -1,5 +1,5 @@
-"""What the run history says: flaky tests, SLO trends with a regression flag, and the
-quality gate of one run. Pure functions over rows of the store."""
+"""What the run history says: flaky tests, SLO and LLM figure trends with a regression
+flag, and the quality gate of one run. Pure functions over rows of the store."""
 
 from __future__ import annotations
 
@@ -65,7 +65,23 @@ def slo_trends(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
             for name, points in sorted(series.items())]
 
 
-def regression(values: Sequence[float]) -> dict[str, Any]:
+def figure_trends(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Per measured figure (the LLM latency figures: TTFT p90, tokens/s, ...): its values
+    run by run (oldest first), flagged when the newest moved beyond the noise in the
+    direction that is worse for it (a latency up, a throughput down)."""
+    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    better: dict[str, str] = {}
+    for seq, run_id, name, value, unit, direction in rows:
+        series[name].append({"seq": seq, "run_id": run_id, "value": value, "unit": unit,
+                             "threshold": None})
+        better[name] = direction
+    return [{"name": name, "points": points, "better": better[name],
+             **regression([p["value"] for p in points],
+                          higher_is_worse=better[name] != "higher")}
+            for name, points in sorted(series.items())]
+
+
+def regression(values: Sequence[float], higher_is_worse: bool = True) -> dict[str, Any]:
     """{"regressed": bool | None, "why": text}: None when there is too little history."""
     if len(values) < MIN_HISTORY + 1:
         return {"regressed": None,
@@ -74,7 +90,7 @@ def regression(values: Sequence[float]) -> dict[str, Any]:
     median = statistics.median(before)
     mad = statistics.median(abs(v - median) for v in before)
     noise = max(NOISE_K * 1.4826 * mad, NOISE_FLOOR * abs(median))
-    regressed = latest > median + noise
+    regressed = latest > median + noise if higher_is_worse else latest < median - noise
     return {"regressed": regressed,
             "why": f"{latest:.4g} against a median of {median:.4g} ± {noise:.3g} "
                    f"over {len(before)} runs"}

@@ -17,6 +17,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
+from ..load.llm_metrics import trend_figures
 from . import history
 from .events import EventTail, Progress
 from .launch import Launched, Launcher, RunRequest, pytest_argv
@@ -171,7 +172,10 @@ class RunManager:
                 [(s.get("name"), s.get("outcome"), _number(s.get("measured")),
                   _number(s.get("threshold")), s.get("samples")) for s in slos],
                 [(i, c.get("cause") or c.get("text") or json.dumps(c), c.get("count"))
-                 for i, c in enumerate(report.get("root_causes") or [], 1)])
+                 for i, c in enumerate(report.get("root_causes") or [], 1)],
+                [(f["name"], f["value"], f["unit"], f["better"])
+                 for f in trend_figures(verdict.get("llm"))
+                 if _number(f["value"]) is not None])
             gate = history.evaluate_gate(self.settings.gate, counts, slos)
         state = ending or _state_of(code, report is not None)
         reason = None if state in ("passed", "failed") else _reason(state, code, report_dir)

@@ -33,6 +33,9 @@ CREATE INDEX IF NOT EXISTS tests_by_nodeid ON tests (nodeid);
 CREATE TABLE IF NOT EXISTS slos (
     run_id TEXT NOT NULL, name TEXT NOT NULL, outcome TEXT, measured REAL,
     threshold REAL, samples INTEGER, PRIMARY KEY (run_id, name));
+CREATE TABLE IF NOT EXISTS figures (
+    run_id TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, unit TEXT,
+    better TEXT NOT NULL, PRIMARY KEY (run_id, name));
 CREATE TABLE IF NOT EXISTS causes (
     run_id TEXT NOT NULL, rank INTEGER NOT NULL, text TEXT NOT NULL, tests INTEGER,
     PRIMARY KEY (run_id, rank));
@@ -121,9 +124,11 @@ class Store:
     # Results
 
     def record_results(self, run_id: str, tests: Iterable[Sequence[Any]],
-                       slos: Iterable[Sequence[Any]], causes: Iterable[Sequence[Any]]) -> None:
+                       slos: Iterable[Sequence[Any]], causes: Iterable[Sequence[Any]],
+                       figures: Iterable[Sequence[Any]] = ()) -> None:
         """tests: (nodeid, outcome, duration_ms, reason); slos: (name, outcome, measured,
-        threshold, samples); causes: (rank, text, tests)."""
+        threshold, samples); causes: (rank, text, tests); figures (measured, not judged:
+        the LLM latency figures): (name, value, unit, better)."""
         with self._tx() as db:
             db.executemany("INSERT OR REPLACE INTO tests VALUES (?, ?, ?, ?, ?)",
                            [(run_id, *t) for t in tests])
@@ -131,6 +136,8 @@ class Store:
                            [(run_id, *s) for s in slos])
             db.executemany("INSERT OR REPLACE INTO causes VALUES (?, ?, ?, ?)",
                            [(run_id, *c) for c in causes])
+            db.executemany("INSERT OR REPLACE INTO figures VALUES (?, ?, ?, ?, ?)",
+                           [(run_id, *f) for f in figures])
 
     def tests_of(self, run_id: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -175,6 +182,15 @@ class Store:
                 "SELECT r.seq, r.id, s.name, s.outcome, s.measured, s.threshold FROM slos s "
                 "JOIN (SELECT id, seq FROM runs ORDER BY seq DESC LIMIT ?) r "
                 "ON r.id = s.run_id ORDER BY r.seq", (last_runs,)).fetchall()
+
+    def figure_history(self, last_runs: int) -> list[tuple[int, str, str, float, str | None,
+                                                           str]]:
+        """(run seq, run id, name, value, unit, better), oldest run first."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT r.seq, r.id, f.name, f.value, f.unit, f.better FROM figures f "
+                "JOIN (SELECT id, seq FROM runs ORDER BY seq DESC LIMIT ?) r "
+                "ON r.id = f.run_id ORDER BY r.seq", (last_runs,)).fetchall()
 
     # Events
 

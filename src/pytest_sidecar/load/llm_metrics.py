@@ -6,6 +6,7 @@ figures as one run."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 STREAM_FORMULAS = {
@@ -39,4 +40,20 @@ def stream_summary(streams: dict[str, int], duration_s: float,
         out["good"] = streams.get("good", 0)
         out["goodput_rps"] = round(streams.get("good", 0) / duration_s, 3) if duration_s \
             else None
+    return out
+
+
+def trend_figures(llm: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The figures the control plane keeps run by run, from the report's `llm` block
+    (reporting/llm.py): each lane's p90, output tokens/s in all and goodput, with the
+    direction that is better (latency: lower)."""
+    if not llm:
+        return []
+    out = [{"name": f"{lane['lane']} p90", "value": lane["p90_ms"], "unit": "ms",
+            "better": "lower"}
+           for lane in llm.get("lanes", []) if lane.get("p90_ms") is not None]
+    for key, name, unit in (("output_tokens_per_s", "output tokens/s", "tokens/s"),
+                            ("goodput_rps", "goodput", "req/s")):
+        if llm.get(key) is not None:
+            out.append({"name": name, "value": llm[key], "unit": unit, "better": "higher"})
     return out

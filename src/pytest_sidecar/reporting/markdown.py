@@ -1,11 +1,12 @@
 """sidecar-report.md as an ordered list of sections, each a function of the report.
 
-The verdict first: target and profiles, SLOs with their figures, root causes ranked,
-next actions. Then the details: environment, summary, results table (identical
-skips collapsed into one row), conformance and coverage, details with contract
-references and evidence, advisories; the re-run command last. Plugins add sections
-through the `pytest_sidecar_report_sections` hook (hookspecs.py); theirs go before the
-re-run command.
+The verdict first: target and profiles, SLOs with their figures, the LLM latency
+figures with their definitions, root causes ranked, next actions. Then the details:
+environment, summary, results table (identical skips collapsed into one row),
+conformance and coverage, details with contract references and evidence, advisories;
+the re-run command last. Plugins add sections through the
+`pytest_sidecar_report_sections` hook (hookspecs.py); theirs go before the re-run
+command.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..vocabulary.contract_doc import linkify_markdown
+from .llm import llm_section
 from .types import Report, Result
 from .verdict import MARK, verdict_lines
 
@@ -62,6 +64,10 @@ def title(report: Report) -> list[str]:
 
 def verdict(report: Report) -> list[str]:
     return ["## Verdict", "", *(f"- {line}" for line in verdict_lines(report["verdict"])), ""]
+
+
+def llm_latency(report: Report) -> list[str]:
+    return llm_section(report["verdict"].get("llm"))
 
 
 def _skip_groups(results: list[Result]) -> dict[str, list[Result]]:
@@ -243,9 +249,9 @@ def rerun(report: Report) -> list[str]:
 
 
 # The built-in sections, in order; extra sections from plugins go before CLOSING.
-SECTIONS: tuple[Section, ...] = (title, verdict, root_causes, next_actions, environment,
-                                 summary, results_table, conformance, coverage, details,
-                                 advisories)
+SECTIONS: tuple[Section, ...] = (title, verdict, llm_latency, root_causes, next_actions,
+                                 environment, summary, results_table, conformance, coverage,
+                                 details, advisories)
 CLOSING: tuple[Section, ...] = (rerun,)
 
 

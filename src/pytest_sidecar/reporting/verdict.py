@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..vocabulary.defaults import CHAT_SLO_CLAUSES, MAX_CHAT_ERROR_RATE, SLO_QUANTILE
+from .llm import llm_figures, llm_line
 from .types import Result
 
 MARK = {"conformant": "✓", "not conformant": "✗", "incomplete": "?", "untested": "–",
@@ -58,6 +59,7 @@ def build_verdict(target: Mapping[str, Any], conformance: Mapping[str, Mapping[s
                 1 for r in results if r["profile"] == name and r["outcome"] == "skipped"
                 and r["reason_code"] != "NOT_DECLARED")) for name, row in conformance.items()},
             "slos": slo_verdicts(results),
+            "llm": llm_figures(results),
             "resilience": resilience_score(results)}
 
 
@@ -117,6 +119,8 @@ def verdict_lines(verdict: Mapping[str, Any]) -> list[str]:
     slos = verdict["slos"]
     lines += [f"SLO {slo_line(s)}" for s in slos] or [
         "SLOs: none measured in this run (pytest -m slo measures them)"]
+    if verdict.get("llm"):
+        lines.append(llm_line(verdict["llm"]))
     score = verdict.get("resilience")
     if score:
         lines.append(f"Resilience score {score['score']:.2f} (SLO-weighted): {score['held']} of "

@@ -502,6 +502,12 @@ async function historyPage() {
     h("h2", {}, "SLO trends"),
     slo.trends.length ? h("div", { id: "trends" }, slo.trends.map(trend)) :
       h("p", { class: "muted" }, "No SLO figures yet (runs with -m slo measure them)."),
+    h("h2", {}, "LLM latency figures"),
+    h("p", { class: "muted" }, "Streamed chats of -m slo runs: TTFT, ITL, TPOT and E2E p90 " +
+      "(ms, lower is better), output tokens/s and goodput (higher is better). " +
+      "The run's report defines each."),
+    (slo.figures || []).length ? h("div", { id: "figures" }, slo.figures.map(trend)) :
+      h("p", { class: "muted" }, "No LLM figures yet (-m slo runs with streamed chats measure them)."),
     h("h2", {}, "Quality gate by run"),
     h("table", { id: "gates" }, h("tbody", {}, slo.gates.map(g => h("tr", {},
       h("td", {}, h("a", { href: "#/runs/" + g.id }, g.id)), h("td", { class: g.state }, g.state),
@@ -512,8 +518,9 @@ function trend(series) {
   const points = series.points.map((p, i) => ({ value: p.value, label: "run " + (i + 1) }));
   const threshold = series.points[series.points.length - 1].threshold;
   const flag = series.regressed === true ? "regressed" : series.regressed === false ? "steady" : "not enough history";
-  return h("figure", {}, chart(series.name, points, threshold),
-    h("figcaption", { class: series.regressed ? "bad" : "" }, `${series.name}: ${flag} (${series.why})`));
+  const unit = series.points[0].unit ? ` (${series.points[0].unit})` : "";
+  return h("figure", {}, chart(series.name + unit, points, threshold),
+    h("figcaption", { class: series.regressed ? "bad" : "" }, `${series.name}${unit}: ${flag} (${series.why})`));
 }
 
 async function route() {
