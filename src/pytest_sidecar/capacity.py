@@ -126,3 +126,30 @@ def analyze(figures: dict[str, float], workers_per_replica: int,
         out.update(verdict=PASS, detail=f"{advice.replicas} replicas needed: {spare} the KEDA "
                    f"range {low}..{high}")
     return out
+
+
+def gateway_capacity(peak_rps: float | None, swept_replicas: int, chart_replicas: int,
+                     planned_rps: float | None) -> dict[str, Any]:
+    """The chart's gateway sizing against a measured peak (a `sidecar-load sweep`): the
+    peak per replica times the chart's replicas is what the chart serves while holding
+    the limits, assuming replicas add capacity linearly (say so: a shared upstream or
+    store may not). FAIL when the planned chat rate is above it, or no rate held."""
+    out: dict[str, Any] = {"peak_rps": peak_rps, "swept_replicas": swept_replicas,
+                           "chart_replicas": chart_replicas, "planned_rps": planned_rps,
+                           "assumption": "capacity grows linearly with gateway replicas"}
+    if peak_rps is None:
+        return {**out, "capacity_rps": None, "verdict": FAIL,
+                "detail": "the sweep's first rate already missed the limits: no peak"}
+    capacity = round(peak_rps / swept_replicas * chart_replicas, 3)
+    out["capacity_rps"] = capacity
+    if planned_rps is None:
+        return {**out, "verdict": PASS, "detail": f"the chart's {chart_replicas} gateway "
+                f"replicas hold the limits up to {capacity:g} req/s (no chat rate to plan "
+                "for: give --chat-rate)"}
+    if planned_rps > capacity:
+        return {**out, "verdict": FAIL, "detail": f"the planned {planned_rps:g} req/s is above "
+                f"the {capacity:g} req/s the chart's {chart_replicas} gateway replicas hold "
+                f"({peak_rps:g} req/s peak over {swept_replicas} swept)"}
+    return {**out, "verdict": PASS, "detail": f"the chart's {chart_replicas} gateway replicas "
+            f"hold {capacity:g} req/s, {capacity / planned_rps:.1f}x the planned "
+            f"{planned_rps:g} req/s"}

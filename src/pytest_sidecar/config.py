@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .options import OPTIONS, Option, OptionValueError, default_of
+from .options import shown as show_value
 
 
 class SettingError(ValueError):
@@ -41,6 +42,9 @@ class SidecarConfig:
     attach_rate: float = default_of("attach_rate")
     token_mix: float = default_of("token_mix")
     stream_share: float = default_of("stream_share")
+    limits: tuple[tuple[str, float], ...] = default_of("limits")
+    attainment: float = default_of("attainment")
+    sweep_max: float = default_of("sweep_max")
     soak_duration: float = default_of("soak_duration")
     slo_sentence: float = default_of("slo_sentence")
     slo_token: float = default_of("slo_token")
@@ -79,15 +83,9 @@ class SidecarConfig:
             value = getattr(self, option.name)
             if value is None:
                 continue
-            shown = "***" if option.secret else _show(value)
+            shown = "***" if option.secret else show_value(value)
             rows.append((option.cli, shown, self.sources.get(option.name, "default")))
         return rows
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, frozenset):
-        return ",".join(sorted(value))
-    return str(value)
 
 
 _FIELDS = [f.name for f in fields(SidecarConfig) if f.name != "sources"]

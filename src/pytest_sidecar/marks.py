@@ -20,8 +20,18 @@ from .vocabulary.capabilities import (
 )
 from .vocabulary.clauses import unknown_clauses
 from .vocabulary.keys import EVIDENCE_PROPERTY, Meta
-from .vocabulary.markers import SERIAL_MARKERS
+from .vocabulary.markers import OPT_IN, SERIAL_MARKERS
 from .vocabulary.reasons import FailReason, SkipReason, format_line
+
+
+def opt_in_left_out(items: Sequence[pytest.Item], markexpr: str) -> list[pytest.Item]:
+    """The items of an opt-in group (OPT_IN) that `-m markexpr` does not name: a plain
+    `pytest` leaves them out, `pytest -m capacity` (or any expression naming the group)
+    runs them."""
+    named = {group for group in OPT_IN if group in markexpr.replace("(", " ").replace(
+        ")", " ").split()}
+    return [item for item in items
+            if any(item.get_closest_marker(group) for group in set(OPT_IN) - named)]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .vocabulary.capabilities import CAPABILITIES, did_you_mean
-from .vocabulary.defaults import MIN_SAMPLES, SLO_S
+from .vocabulary.defaults import MIN_SAMPLES, SLO_S, STREAM_LIMITS
 
 
 class OptionValueError(ValueError):
@@ -147,6 +147,24 @@ def argparse_type(parse: Parser) -> Callable[[str], Any]:
     return convert
 
 
+LIMITS_VALID = f"{'|'.join(STREAM_LIMITS)}=<ms>, comma-separated: ttft=500,e2e=2000"
+
+
+def parse_limits(text: str) -> tuple[tuple[str, float], ...]:
+    """Per-request limits of streamed chats in ms, `ttft=500,e2e=2000` (each metric once):
+    what goodput and the capacity sweep judge a streamed request by."""
+    limits: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        if name.strip() not in STREAM_LIMITS or name.strip() in limits:
+            raise OptionValueError(f"{name.strip() or part!r} is not a metric given once",
+                                   LIMITS_VALID)
+        limits[name.strip()] = parse_positive_float(value, LIMITS_VALID)
+    if not limits:
+        raise OptionValueError("empty", LIMITS_VALID)
+    return tuple(limits.items())
+
+
 def parse_share(text: str) -> float:
     """A share of requests, 0..1."""
     try:
@@ -219,6 +237,16 @@ OPTIONS: tuple[Option, ...] = (
            parse_share, default=0.3, valid="a number from 0 to 1"),
     Option("stream_share", "Share of load-spec chats sent with stream: true (their time to "
            "first token is recorded).", parse_share, default=0.2, valid="a number from 0 to 1"),
+    Option("limits", "Per-request limits of a streamed chat, ms: the load specs count the "
+           "streams within all of them (goodput) and the capacity sweep's peak is the highest "
+           "rate at which --sidecar-attainment of streams meet them.", parse_limits,
+           default=(("ttft", 1000.0), ("tpot", 100.0)), valid=LIMITS_VALID),
+    Option("attainment", "Share of streamed chats that must meet every limit for a sweep "
+           "step to hold (DistServe's peak takes 0.9).", parse_share, default=0.9,
+           valid="a number from 0 to 1"),
+    Option("sweep_max", "The highest rate the capacity sweep offers, requests/s; it rises "
+           "from --sidecar-rate in steps of --sidecar-rate.", parse_positive_float,
+           default=400.0, valid="a number > 0 (requests/s)"),
     Option("soak_duration", "Seconds of open-model load under upstream errors in the chaos "
            "soak spec (600 for a ten-minute soak).", parse_seconds, default=6.0,
            valid="a duration > 0 (30, 30s, 2m)"),
@@ -259,9 +287,18 @@ OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
 def help_of(option: Option) -> str:
     """The option's --help text: what it does, its default, where else it can be given,
     and, for a token, that it is a secret better kept out of command lines."""
-    default = "" if option.default is None else f"default {option.default}; "
+    default = "" if option.default is None else f"default {shown(option.default)}; "
     secret = "secret, never shown: prefer the environment variable; " if option.secret else ""
     return f"{option.help} [{secret}{default}env {option.env}, ini {option.ini}]"
+
+
+def shown(value: Any) -> str:
+    """A setting's value as it would be typed: a capability set or limits comma-joined."""
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value))
+    if isinstance(value, tuple) and all(isinstance(pair, tuple) for pair in value):
+        return ",".join(f"{name}={number:g}" for name, number in value)
+    return str(value)
 
 
 def default_of(name: str) -> Any:

@@ -27,7 +27,14 @@ from .fixtures.stack import stack_factory
 from .fixtures.target import sidecar_config, sidecar_target, tenants
 from .fixtures.throttle import rate_limited
 from .fixtures.traces import traces
-from .marks import Decision, ItemMarks, evaluate_clauses, evaluate_needs, missing_evidence
+from .marks import (
+    Decision,
+    ItemMarks,
+    evaluate_clauses,
+    evaluate_needs,
+    missing_evidence,
+    opt_in_left_out,
+)
 from .options import OPTIONS, help_of
 from .outcomes import STRICT_ATTRIBUTE, fail_line, skip_line, strict_failure
 from .reporting.reproduce import attach_reproduce, forget_sent_requests
@@ -135,6 +142,15 @@ def pytest_configure_node(node: Any) -> None:
     state: SidecarState = node.config.stash[STATE_KEY]
     node.workerinput[WORKERINPUT_KEY] = {"dir": state.shared_dir, "owner_pid": state.owner_pid,
                                          "run_id": state.run_id, "run_dir": state.run_dir}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the opt-in groups (the capacity sweep) unless -m names them."""
+    left_out = opt_in_left_out(items, config.getoption("markexpr") or "")
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        dropped = set(left_out)
+        items[:] = [item for item in items if item not in dropped]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -59,13 +59,13 @@ def test_header_shows_settings_with_sources_and_masks_secrets(
 
 
 def test_help_lists_every_option_with_env_and_ini(pytester: pytest.Pytester) -> None:
-    from pytest_sidecar.options import OPTIONS
+    from pytest_sidecar.options import OPTIONS, shown
 
     text = " ".join(pytester.runpytest("--help").stdout.str().split())
     for option in OPTIONS:
         assert option.cli in text and option.env in text, option.cli
         if option.default is not None:
-            assert f"default {option.default};" in text, option.cli
+            assert f"default {shown(option.default)};" in text, option.cli
     assert "Tenant A token with traces:read only. [secret, never shown: prefer the " \
            "environment variable; env SIDECAR_TOKEN_READ" in text
     for marker in ("needs(*capabilities)", "contract(*sections)"):

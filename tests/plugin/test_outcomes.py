@@ -94,6 +94,25 @@ def test_strict_fails_a_selected_marker_group_that_ran_nothing(
         "strict: marker group 'slo' was selected but executed nothing"]
 
 
+def test_the_capacity_sweep_runs_only_when_m_names_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.capacity
+        def test_sweep(evidence):
+            evidence.record(peak_rate=50)
+
+        def test_other(evidence):
+            evidence.record(ran=True)
+    """)
+    plain = pytester.runpytest()
+    plain.assert_outcomes(passed=1, deselected=1)
+    named = pytester.runpytest("-m", "capacity")
+    named.assert_outcomes(passed=1, deselected=1)
+    assert report(pytester)["results"][0]["nodeid"].endswith("test_sweep")
+    pytester.runpytest("-m", "capacity or not capacity").assert_outcomes(passed=2)
+
+
 def test_a_pass_without_evidence_is_a_failure(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_lazy(evidence):\n    assert 1 + 1 == 2\n")
     result = pytester.runpytest()

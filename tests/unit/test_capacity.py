@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +59,35 @@ def test_impossible_slos_and_bad_inputs_are_refused() -> None:
         recommend(10, 0.3, 0.1, {"sentence": 3.0, "token": 1.0}, 4)
     with pytest.raises(ValueError):
         recommend(10, 1.5, 0.1, {"sentence": 0.1, "token": 1.0}, 4)
+
+
+def test_the_charts_gateway_replicas_hold_the_peak_per_replica_times_their_count() -> None:
+    from pytest_sidecar.capacity import gateway_capacity
+
+    held = gateway_capacity(120.0, 1, 2, 150.0)
+    assert held["verdict"] == "PASS" and held["capacity_rps"] == 240.0
+    short = gateway_capacity(120.0, 2, 2, 150.0)  # 60 req/s a replica, 120 in all
+    assert short["verdict"] == "FAIL" and "above the 120 req/s" in short["detail"]
+    assert gateway_capacity(None, 1, 2, 10.0)["verdict"] == "FAIL"
+    assert gateway_capacity(80.0, 1, 3, None)["verdict"] == "PASS"
+
+
+def test_sidecar_capacity_checks_a_sweep_against_the_charts_gateway(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from pytest_sidecar.cli.capacity import main
+    from pytest_sidecar.manifests import gateway_replicas
+
+    chart = Path(__file__).parents[2] / "manifests" / "helm" / "hypergraph"
+    replicas = gateway_replicas(chart)["replicas"]
+    (tmp_path / "sweep.json").write_text(json.dumps(
+        {"peak_rate": 100.0, "limits_ms": {"ttft": 500}, "attainment": 0.9, "steps": []}))
+    base = ["--sweep", str(tmp_path), "--chart", str(chart), "--json"]
+    assert main([*base, "--chat-rate", str(100 * replicas)]) == 0
+    assert json.loads(capsys.readouterr().out)["gateway"]["capacity_rps"] == 100 * replicas
+    assert main([*base, "--chat-rate", str(100 * replicas + 1)]) == 1
+    capsys.readouterr()
+    (tmp_path / "sweep.json").write_text("{}")
+    assert main(base) == 2
+    assert "not a sidecar-load sweep" in capsys.readouterr().err

@@ -209,10 +209,13 @@ def test_goodput_counts_the_streams_within_every_limit() -> None:
     assert summary["output_tokens_per_s"] == 20.0 and summary["request_tokens_per_s"] == 20.0
     assert summary["token_count_source"] == "usage chunk"
     assert stream_summary({}, 1.0) == {}
-    from pytest_sidecar.cli.load import build_parser
+    from pytest_sidecar.cli.load import _limits, build_parser
 
     args = build_parser().parse_args(["run", "--url", "http://127.0.0.1:1", "--limit",
-                                      "ttft=500", "--limit", "e2e=2000"])
-    assert args.limit == [("ttft", 500.0), ("e2e", 2000.0)]
+                                      "ttft=500,tpot=40", "--limit", "e2e=2000"])
+    assert _limits(args.limit) == (("ttft", 500.0), ("tpot", 40.0), ("e2e", 2000.0))
+    for wrong in ("itl=5", "ttft=500,ttft=600", "ttft=0", "ttft"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["run", "--url", "http://127.0.0.1:1", "--limit", wrong])
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--url", "http://127.0.0.1:1", "--limit", "itl=5"])

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_sidecar.load import loop
-from pytest_sidecar.load.runner import LoadRun, Profile
-from pytest_sidecar.load.stats import Histograms
+from pytest_sidecar.load.runner import Profile
 from pytest_sidecar.load.sweep import judge_step, sweep
 from pytest_sidecar.reporting.plot import sweep_svg
 
@@ -23,17 +21,17 @@ def summary(rate: float, errors: int = 0) -> dict[str, Any]:
 def run_with(errors_at: float | None = None) -> Any:
     offered: list[float] = []
 
-    async def run(profile: Profile) -> LoadRun:
+    def run(profile: Profile) -> dict[str, Any]:
         offered.append(profile.rate)
         errors = 20 if errors_at is not None and profile.rate >= errors_at else 0
-        return LoadRun(summary(profile.rate, errors), Histograms(), [])
+        return summary(profile.rate, errors)
 
     return run, offered
 
 
 def test_the_peak_is_the_last_rate_that_held_then_bisection_narrows_it() -> None:
     run, offered = run_with()
-    found = loop.run(sweep(run, Profile(rate=10, duration_s=1), 10, 20, 200, bisect=3))
+    found = sweep(run, Profile(rate=10, duration_s=1), 10, 20, 200, bisect=3)
     assert offered[:4] == [10, 30, 50, 70] and len(offered) == 7
     assert found.peak_rate == 55.0 and "70 req/s: attainment 50.0% under 90%" in \
         found.stopped_because
@@ -42,7 +40,7 @@ def test_the_peak_is_the_last_rate_that_held_then_bisection_narrows_it() -> None
 
 def test_an_error_rate_over_the_limit_stops_the_sweep() -> None:
     run, offered = run_with(errors_at=30)
-    found = loop.run(sweep(run, Profile(rate=10, duration_s=1), 10, 20, 200))
+    found = sweep(run, Profile(rate=10, duration_s=1), 10, 20, 200)
     assert offered == [10, 30] and found.peak_rate == 10
     assert found.steps[-1].why == "error rate 20.0 % over 5 %"
 

@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 from ..load import loop as engine_loop
-from ..load.llm_metrics import STREAM_LIMITS
 from ..load.openmodel import run_closed
 from ..load.rundir import merge, new_run_dir, summarize, write_run
 from ..load.runner import Profile, run_scenario
@@ -52,6 +51,7 @@ from ..load.thresholds import STATS, Threshold, judge, parse_threshold
 from ..options import (
     OPTIONS_BY_NAME,
     argparse_type,
+    parse_limits,
     parse_positive_float,
     parse_seconds,
     parse_url,
@@ -77,19 +77,9 @@ def _ramp(text: str) -> float:
     return 0.0 if text.strip() in ("0", "0s") else _seconds(text)
 
 
-def _limit(text: str) -> tuple[str, float]:
-    name, _, value = text.partition("=")
-    if name not in STREAM_LIMITS or not _is_positive(value):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: valid: {'|'.join(STREAM_LIMITS)}=<ms>, e.g. ttft=500")
-    return name, float(value)
-
-
-def _is_positive(text: str) -> bool:
-    try:
-        return float(text) > 0
-    except ValueError:
-        return False
+def _limits(given: list[tuple[tuple[str, float], ...]]) -> tuple[tuple[str, float], ...]:
+    """The --limit options as one (metric, ms) tuple; a later --limit of a metric wins."""
+    return tuple({name: ms for group in given for name, ms in group}.items())
 
 
 def _threshold(text: str) -> Threshold:
@@ -136,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "sidecar-load-runs/<UTC time> in the current directory)")
     run.add_argument("--format", choices=FORMATS, default="table",
                      help="how the summary is printed (default %(default)s)")
-    run.add_argument("--limit", type=_limit, action="append", default=[],
+    run.add_argument("--limit", type=argparse_type(parse_limits), action="append",
+                     default=[],
                      metavar="METRIC=MS",
                      help="a per-request limit of streamed chats for goodput, as vLLM's "
                      "bench defines it: ttft=500, tpot=50, e2e=2000 (ms); repeat for "
@@ -168,7 +159,8 @@ def _target_options(command: argparse.ArgumentParser) -> None:
 def _sweep_parser(commands: Any) -> None:
     swept = commands.add_parser("sweep", help="find the highest rate that holds the limits")
     _target_options(swept)
-    swept.add_argument("--limit", type=_limit, action="append", required=True,
+    swept.add_argument("--limit", type=argparse_type(parse_limits), action="append",
+                       required=True,
                        metavar="METRIC=MS", help="a per-request limit each step is judged "
                        "by: ttft=500, tpot=50, e2e=2000 (ms); repeat for several")
     swept.add_argument("--start", type=_positive, default=10.0,
@@ -201,25 +193,26 @@ def _sweep_parser(commands: Any) -> None:
                        "sweep.svg (default: a new sidecar-load-runs/<UTC time>)")
 
 
-async def run_sweep(args: argparse.Namespace) -> dict[str, Any]:
+def run_sweep(args: argparse.Namespace) -> dict[str, Any]:
     """Each step a real run of the scenario, in a directory of its own."""
     from ..load.sweep import sweep
 
     url, tenants, sse = _target(args)
-    await preflight(url)
+    engine_loop.run(preflight(url))
     directory = new_run_dir(args.out or default_out())
     base = Profile(rate=args.start, duration_s=args.duration, attach_rate=args.attach_rate,
                    stream_share=args.stream_share, arrivals="poisson",
-                   model=args.model or DEFAULT_MODEL, limits=tuple(args.limit))
+                   model=args.model or DEFAULT_MODEL, limits=_limits(args.limit))
 
-    async def one(profile: Profile) -> Any:
-        return await run_scenario(url, tenants, profile, follow_sse=sse,
-                                  out=new_run_dir(str(directory / f"rate-{profile.rate:g}")))
+    def one(profile: Profile) -> dict[str, Any]:
+        out = new_run_dir(str(directory / f"rate-{profile.rate:g}"))
+        return engine_loop.run(run_scenario(url, tenants, profile, follow_sse=sse,
+                                            out=out)).summary
 
-    found = await sweep(one, base, args.start, args.step, args.most, args.attainment,
-                        args.max_error_pct, args.bisect)
-    return {**found.as_dict(), "limits_ms": dict(args.limit), "attainment": args.attainment,
-            "directory": str(directory)}
+    found = sweep(one, base, args.start, args.step, args.most, args.attainment,
+                  args.max_error_pct, args.bisect)
+    return {**found.as_dict(), "limits_ms": dict(_limits(args.limit)),
+            "attainment": args.attainment, "directory": str(directory)}
 
 
 def _print_sweep(result: dict[str, Any]) -> None:
@@ -267,7 +260,7 @@ def _profile(args: argparse.Namespace) -> Profile:
                    attach_rate=args.attach_rate, token_mix=args.token_mix,
                    stream_share=args.stream_share, arrivals=args.arrivals,
                    ramp_s=args.ramp, shard=args.shard, seed=args.seed,
-                   model=args.model or DEFAULT_MODEL, limits=tuple(args.limit))
+                   model=args.model or DEFAULT_MODEL, limits=_limits(args.limit))
 
 
 class Unreachable(Exception):
@@ -347,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "sweep":
-            result = engine_loop.run(run_sweep(args))
+            result = run_sweep(args)
             _print_sweep(result)
             return 0 if result["peak_rate"] is not None else 1
         summary = engine_loop.run(offer(args)) if args.command == "run" else merge(args.out,

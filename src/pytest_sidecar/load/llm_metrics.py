@@ -18,7 +18,6 @@ STREAM_FORMULAS = {
     "request_tokens_per_s": "mean over streams of output tokens / e2e",
     "goodput_rps": "streams meeting every declared limit / run duration",
 }
-STREAM_LIMITS = ("ttft", "tpot", "e2e")
 
 
 def stream_summary(streams: dict[str, int], duration_s: float,

@@ -38,9 +38,8 @@ from typing import Any
 import aiohttp
 
 from ..options import default_of
-from ..vocabulary.defaults import DEFAULT_MODEL
+from ..vocabulary.defaults import DEFAULT_MODEL, STREAM_LIMITS
 from ..vocabulary.states import GRANULARITIES, TERMINAL
-from .llm_metrics import STREAM_LIMITS
 from .openmodel import MEASURED_FROM
 from .stats import Histograms
 

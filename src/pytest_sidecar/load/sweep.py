@@ -8,13 +8,16 @@ rate that held and the first that did not."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .runner import LoadRun, Profile
+from .runner import Profile
 
-Runner = Callable[[Profile], Awaitable[LoadRun]]
+# One step: offer the profile, return its run summary. Synchronous, so `sidecar-load
+# sweep` and the capacity spec (a sync pytest test) run the same steps, each on an event
+# loop of its own.
+Runner = Callable[[Profile], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -73,14 +76,13 @@ def judge_step(rate: float, summary: dict[str, Any], attainment: float,
                 p("tpot", "p95_ms"), p("e2e", "p95_ms"), not why, why)
 
 
-async def sweep(run: Runner, base: Profile, start: float, step: float, most: float,
-                attainment: float = 0.9, max_error_pct: float = 5.0, bisect: int = 0
-                ) -> Sweep:
+def sweep(run: Runner, base: Profile, start: float, step: float, most: float,
+          attainment: float = 0.9, max_error_pct: float = 5.0, bisect: int = 0) -> Sweep:
     """Offer `start`, `start + step`, ... up to `most`, then bisect the edge."""
     found = Sweep()
     rate, failed_at = start, None
     while rate <= most + 1e-9:
-        outcome = judge_step(rate, (await run(replace(base, rate=rate))).summary,
+        outcome = judge_step(rate, run(replace(base, rate=rate)),
                              attainment, max_error_pct)
         found.steps.append(outcome)
         if not outcome.held:
@@ -94,7 +96,7 @@ async def sweep(run: Runner, base: Profile, start: float, step: float, most: flo
     for _ in range(bisect if low is not None and high is not None else 0):
         assert low is not None and high is not None
         middle = round((low + high) / 2, 3)
-        outcome = judge_step(middle, (await run(replace(base, rate=middle))).summary,
+        outcome = judge_step(middle, run(replace(base, rate=middle)),
                              attainment, max_error_pct)
         found.steps.append(outcome)
         low, high = (middle, high) if outcome.held else (low, middle)

@@ -27,7 +27,7 @@ _MAX_FAILURE_LINES = 30
 
 
 def _cell(value: Any) -> str:
-    return " ".join(str(value or "").split()).replace("|", "\\|")
+    return " ".join(str("" if value is None else value).split()).replace("|", "\\|")
 
 
 def _is_table(value: Any) -> bool:

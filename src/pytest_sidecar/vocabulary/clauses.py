@@ -141,6 +141,8 @@ _ALL = (
            "hard"),
     Clause("§5/chat-lane", "performance", "chats keep answering (>= 99.9 %) under load"),
     Clause("§5/slo", "performance", "explanation p95 <= 2 s sentence, <= 8 s token"),
+    Clause("§5/capacity", "performance", "the peak rate holding the limits reaches the "
+           "planned rate"),
     Clause("§5/durable-ack", "resilience", "an acknowledged trace survives a restart"),
     Clause("§6/families", "observability", "the gateway's and explainer's families with "
            "their types"),

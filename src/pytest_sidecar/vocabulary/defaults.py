@@ -8,6 +8,9 @@ SLO_QUANTILE = 0.95
 MAX_CHAT_ERROR_RATE = 0.001  # chat success >= 99.9 % (CONTRACT §5)
 # Completed traces an SLO verdict needs per granularity; fewer is INSUFFICIENT_DATA.
 MIN_SAMPLES = 20
+# Per-request limits a streamed chat is judged by for goodput and the capacity sweep (ms):
+# the metrics vLLM's bench and GenAI-Perf take goodput limits on.
+STREAM_LIMITS = ("ttft", "tpot", "e2e")
 # The resilience score weighs each spec by the SLO its clauses protect, in nines (minus
 # log10 of the SLO's error budget): chat success (99.9 %) 3.0, explanation latency (p95)
 # 1.3. Clauses that keep chats answering under a fault protect the chat SLO; the rest

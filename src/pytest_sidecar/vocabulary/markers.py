@@ -6,7 +6,9 @@ from __future__ import annotations
 # Marker groups a run can select with -m; under --sidecar-strict a selected group that
 # executed nothing fails the run.
 GROUPS = ("slo", "load", "chaos", "fuzz", "security", "platform", "disruptive", "throttle",
-          "timing")
+          "timing", "capacity")
+# Groups that run only when -m names them: minutes of load a plain `pytest` must not pay.
+OPT_IN = ("capacity",)
 
 MARKERS = (
     "needs(*capabilities): the spec needs these target capabilities (e.g. 'auth', "
@@ -17,6 +19,8 @@ MARKERS = (
     "profile(name): the conformance profile the spec counts towards (core, openai, explain, "
     "security, observability, performance, platform, resilience)",
     "slo: SLO verdicts under load (run with -m slo)",
+    "capacity: a rate sweep for the target's peak rate (minutes of load; runs only when -m "
+    "names it: pytest -m capacity)",
     "load: generates load; runs serially, never beside other xdist workers",
     "chaos: injects faults into the target and checks recovery",
     "fuzz: contract fuzzing (needs the schemathesis extra)",
@@ -34,4 +38,4 @@ MARKERS = (
 # Load must not share cores with other xdist workers; disruption (a dependency switched
 # off) and fuzzing (bursts of odd requests) must not make specs running beside them fail
 # on a shared target.
-SERIAL_MARKERS = ("load", "slo", "disruptive", "fuzz", "throttle", "timing")
+SERIAL_MARKERS = ("load", "slo", "disruptive", "fuzz", "throttle", "timing", "capacity")
