@@ -6,7 +6,9 @@ acknowledged; then every acknowledged trace is followed and judged (chaos/conser
 
 It prints the counts of the restart spec: acknowledged, lost, failed, duplicated,
 backwards, recovered, webhooks lost, and the time to visible per channel (status,
-audit, webhook: each acknowledged trace gets a webhook to a receiver on 127.0.0.1).
+audit, webhook: each acknowledged trace gets a webhook to a receiver on 127.0.0.1); and
+the acknowledgement rate over each tenth of the run, which stays flat when the store's
+commit cost does not grow with its size.
 """
 
 from __future__ import annotations
@@ -63,10 +65,24 @@ def main() -> None:
             stack.stop()
     print(json.dumps({**{k: (len(v) if isinstance(v, list) else v)
                          for k, v in verdict.items()}, "downtime_s": downtime,
-                      "load_s": load_s}, indent=2))
+                      "load_s": load_s,
+                      "acknowledged_per_s_by_tenth": rate_by_tenth(ledger.acknowledged)},
+                     indent=2))
     if verdict["acknowledged"] < args.traces:
         print(f"note: {verdict['acknowledged']} acknowledged, fewer than the {args.traces} "
               f"asked for, in the {bound_s:g} s bound")
+
+
+def rate_by_tenth(acknowledged: dict[str, float]) -> list[float]:
+    """Acknowledgements a second over each tenth of them, in order: flat when the cost of
+    acknowledging does not grow with the store (the two tenths with a restart in them
+    are slower by its downtime)."""
+    times = sorted(acknowledged.values())
+    size = len(times) // 10
+    if size < 2:
+        return []
+    return [round((size - 1) / max(1e-9, times[i + size - 1] - times[i]), 1)
+            for i in range(0, size * 10, size)]
 
 
 if __name__ == "__main__":

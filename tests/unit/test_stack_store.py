@@ -1,14 +1,18 @@
-"""The JSON status store: durable, atomic, forward-only, tenant-immutable, group commit."""
+"""The status store: durable (SQLite, group commit) before a write returns, shared as an
+atomic JSON snapshot, forward-only, tenant-immutable."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_sidecar.stack.snapshot import SNAPSHOT_INTERVAL_S
 from pytest_sidecar.stack.store import StatusStore, TenantImmutable, TraceExists
 
 
@@ -26,17 +30,41 @@ async def run_store(path: Path, body: Any) -> Any:
         await store.close()
 
 
-def test_a_change_is_on_disk_when_the_write_returns(tmp_path: Path) -> None:
+def durable_state(path: Path, trace_id: str) -> str:
+    """The state the database holds, read by a connection of its own (as after a kill)."""
+    with contextlib.closing(sqlite3.connect(f"{path}.db")) as db:
+        body = db.execute("SELECT body FROM records WHERE id = ?", (trace_id,)).fetchone()
+    return str(json.loads(body[0])["state"])
+
+
+def test_a_change_is_durable_when_the_write_returns_and_the_json_follows(
+        tmp_path: Path) -> None:
     path = tmp_path / "status.json"
 
     async def body(store: StatusStore) -> None:
         await store.create(record("t1"))
-        assert json.loads(path.read_text())["t1"]["state"] == "queued"
+        assert durable_state(path, "t1") == "queued"
         await store.transition("t1", "running")
+        assert durable_state(path, "t1") == "running"
+        await asyncio.sleep(SNAPSHOT_INTERVAL_S * 2)  # the §7 document follows
         assert json.loads(path.read_text())["t1"]["state"] == "running"
 
     asyncio.run(run_store(path, body))
-    assert [p.name for p in tmp_path.iterdir()] == ["status.json"], "no temp files left"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["status.json", "status.json.db"], \
+        "no temp files left"
+
+
+def test_a_store_that_lived_in_the_json_document_alone_moves_into_the_database(
+        tmp_path: Path) -> None:
+    path = tmp_path / "status.json"
+    path.write_text(json.dumps({"old": {**record("old"), "state": "complete"}}))
+
+    async def body(store: StatusStore) -> str | None:
+        found = store.get("old")
+        return found["state"] if found else None
+
+    assert asyncio.run(run_store(path, body)) == "complete"
+    assert durable_state(path, "old") == "complete"
 
 
 def test_states_only_move_forward_and_terminal_is_final(tmp_path: Path) -> None:

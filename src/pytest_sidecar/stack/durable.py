@@ -122,9 +122,13 @@ class GroupCommitRecords(GroupCommitFile):
         self._encoded = {key: _encode(key) + b":" + _encode(self._stored(record))
                          for key, record in self._snapshot().items()}
 
+    def touch(self, key: str) -> None:
+        """The record `key` changed, was added or removed: the next flush encodes it."""
+        self._touched.add(key)
+
     async def commit_record(self, key: str) -> None:
         """Persist the record `key` (changed, added or removed); returns once on disk."""
-        self._touched.add(key)
+        self.touch(key)
         await self.commit()
 
 

@@ -1,9 +1,12 @@
-"""The JSON status store (CONTRACT §7): one JSON object keyed by trace id.
+"""The status store: the traces' records, durable in SQLite (records_db.py) and shared
+as the CONTRACT §7 JSON document, one object keyed by trace id (snapshot.py).
 
-Changes are durable before they are acknowledged: every writer awaits the flush that
-contains its change. Flushes are grouped (one atomic write + fsync serves every change
-made while the previous flush ran), so durability costs one fsync per batch, not per
-request. A record's tenant never changes once written.
+Changes are durable before they are acknowledged: every writer awaits the database
+commit that contains its change. Commits are grouped (one transaction and one WAL sync
+serve every change made while the previous commit ran) and carry only the records
+touched, so durability costs one sync per batch whatever the store's size. The JSON
+document follows at most twice a second, off the commit path. A record's tenant never
+changes once written.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from .durable import GroupCommitRecords
 from .policies import Policies
+from .records_db import RecordsDb
+from .snapshot import JsonSnapshot
 
 TERMINAL = frozenset({"complete", "failed", "canceled", "expired"})
 Record = dict[str, Any]
@@ -34,38 +38,46 @@ def rfc3339(epoch: float) -> str:
 
 
 class StatusStore:
-    """In-memory records, persisted atomically to one JSON file with group commit."""
+    """In-memory records, durable in `<path>.db` by group commit, shared as `path`."""
 
-    def __init__(self, path: str, policies: Policies | None = None) -> None:
+    def __init__(self, path: str, policies: Policies | None = None,
+                 snapshot_interval_s: float | None = None) -> None:
         self.path, self.policies = path, policies or Policies()
         self._records: dict[str, Record] = {}
         self._versions: dict[str, int] = defaultdict(int)
         self._subscribers: dict[str, set[asyncio.Queue[Record]]] = defaultdict(set)
         self._by_completion: dict[str, str] = {}
         self._listeners: list[Callable[[Record], None]] = []
-        self._file = GroupCommitRecords(path, lambda: self._records,
-                                        self.policies.stored_record)
+        self._db = RecordsDb(path + ".db", lambda: self._records)
+        self._view = JsonSnapshot(path, lambda: self._records, self.policies.stored_record,
+                                  *([snapshot_interval_s] if snapshot_interval_s else []))
 
     @property
     def flushes(self) -> int:
-        return self._file.flushes
+        return self._db.flushes
 
     # -- lifecycle -------------------------------------------------------------------
     def load(self) -> None:
-        """Read the file left by a previous run (a restart keeps every trace)."""
-        self._records = self._file.read() or {}
-        self._file.reload()
+        """Read the records a previous run left (a restart keeps every trace); a store
+        that so far lived in the JSON document alone moves into the database."""
+        self._records = self._db.read()
+        if not self._records:
+            self._records = self._view.read() or {}
+            self._db.import_records(self._records)
+        self._view.reload()
         self._by_completion = {r["completion_id"]: tid for tid, r in self._records.items()
                                if r.get("completion_id")}
 
     def start(self) -> None:
-        self._file.start()
+        self._db.start()
+        self._view.start()
 
     async def close(self) -> None:
-        await self._file.close()
+        await self._db.close()
+        await self._view.close()
 
     def writable(self) -> bool:
-        return self._file.writable()
+        return self._view.writable()
 
     # -- reads -----------------------------------------------------------------------
     def get(self, trace_id: str) -> Record | None:
@@ -133,7 +145,8 @@ class StatusStore:
         if completion_id:
             self._by_completion[completion_id] = trace_id
         snapshot = dict(self._records[trace_id])
-        await self._file.commit_record(trace_id)
+        await self._db.commit_record(trace_id)
+        self._view.touch(trace_id)
         for queue in self._subscribers.get(trace_id, ()):
             queue.put_nowait(snapshot)
         for listener in self._listeners:
