@@ -98,7 +98,7 @@ class StackSettings:
 
     @property
     def webhooks_path(self) -> str:
-        return os.path.join(self.state_dir, "webhooks.json")
+        return os.path.join(self.state_dir, "webhooks.db")
 
     @property
     def queue_dir(self) -> str:

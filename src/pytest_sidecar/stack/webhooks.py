@@ -6,10 +6,12 @@ retried with exponential backoff (at most 5 attempts) under the same event_id. T
 is checked against the SSRF guard at registration and again before every attempt;
 redirects are never followed (a redirect is an SSRF detour).
 
-At-least-once across restarts (§10): a delivery is marked in the hooks file once the
-receiver took it; a hook whose trace reached one of its events with no delivery marked
-is delivered again when the gateway starts. The event_id is derived from the hook and
-the state, so a redelivery after a SIGKILL carries the same id as the attempt it repeats.
+At-least-once across restarts (§10): a delivery is marked in the hooks' database
+(records_db.py: a row per hook, so a registration costs the same with 10 hooks as with
+10,000) once the receiver took it; a hook whose trace reached one of its events with no
+delivery marked is delivered again when the gateway starts. The event_id is derived from
+the hook and the state, so a redelivery after a SIGKILL carries the same id as the
+attempt it repeats.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from .durable import GroupCommitFile
 from .policies import Policies
+from .records_db import RecordsDb
 from .ssrf import ForbiddenUrl, check_url
 from .store import StatusStore
 
@@ -51,7 +53,9 @@ class WebhookDispatcher:
         self.store, self.allow_hosts, self.backoff_s = store, allow_hosts, backoff_s
         self.policies = policies or Policies()
         self._hooks: dict[str, dict[str, Any]] = {}  # hook id -> registration
-        self._file = GroupCommitFile(path, lambda: self._hooks)
+        # trace id -> its hooks' ids: a status change looks up its trace's hooks, not all
+        self._by_trace: dict[str, list[str]] = {}
+        self._db = RecordsDb(path, lambda: self._hooks)
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
         self.delivered = 0
@@ -59,10 +63,12 @@ class WebhookDispatcher:
 
     def load(self) -> None:
         if self.policies.durable_webhooks:  # §10: registrations survive a restart
-            self._hooks = self._file.read() or {}
+            self._hooks = self._db.read()
+        for hook_id, hook in self._hooks.items():
+            self._by_trace.setdefault(hook["trace_id"], []).append(hook_id)
 
     def start(self) -> None:
-        self._file.start()
+        self._db.start()
         self._client = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
         self.store.add_listener(self._on_change)
         self._redeliver()
@@ -80,7 +86,7 @@ class WebhookDispatcher:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._file.close()
+        await self._db.close()
         if self._client:
             await self._client.aclose()
 
@@ -94,7 +100,8 @@ class WebhookDispatcher:
                 "tenant_id": record["tenant_id"], "url": url, "secret": secret,
                 "events": events}
         self._hooks[hook["id"]] = hook
-        await self._file.commit()
+        self._by_trace.setdefault(hook["trace_id"], []).append(hook["id"])
+        await self._db.commit_record(hook["id"])
         current = self.store.get(record["trace_id"])
         if current and self.policies.webhook_wants(hook, current["state"]):
             self._spawn(hook, current)
@@ -103,9 +110,9 @@ class WebhookDispatcher:
     def _on_change(self, record: dict[str, Any]) -> None:
         if record["state"] not in EVENTS:
             return
-        for hook in list(self._hooks.values()):
-            if hook["trace_id"] == record["trace_id"] and \
-                    self.policies.webhook_wants(hook, record["state"]):
+        for hook_id in self._by_trace.get(record["trace_id"], ()):
+            hook = self._hooks[hook_id]
+            if self.policies.webhook_wants(hook, record["state"]):
                 self._spawn(hook, record)
 
     def _spawn(self, hook: dict[str, Any], record: dict[str, Any]) -> None:
@@ -144,7 +151,7 @@ class WebhookDispatcher:
                 if 200 <= response.status_code < 300:
                     self.delivered += 1
                     hook["delivered"] = record["state"]
-                    await self._file.commit()
+                    await self._db.commit_record(hook["id"])
                     if self.on_delivered:
                         self.on_delivered(hook, record)
                     return
