@@ -15,10 +15,10 @@ import asyncio
 import multiprocessing
 import time
 
-import aiohttp
 from aiohttp import web
 from hdrh.histogram import HdrHistogram
 
+from pytest_sidecar.load.http1 import Http1Pool
 from pytest_sidecar.load.openmodel import run_closed, run_open
 from pytest_sidecar.load.schedule import Arrivals
 
@@ -72,16 +72,20 @@ def ground_truth(offsets: list[float]) -> HdrHistogram:
 
 
 async def measure(url: str) -> None:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        async def send() -> tuple[str, int | None]:
-            async with session.get(url) as response:
-                await response.read()
-                return "chat", response.status
+    pool = Http1Pool(url)  # the engine's own client, as in the scenario's lanes
 
+    async def send() -> tuple[str, int | None]:
+        response = await pool.request("GET", "/")
+        await response.read()
+        return "chat", response.status
+
+    try:
         offsets = list(Arrivals(rate=RATE, duration_s=DURATION).offsets())
         open_result = await run_open(offsets, send, concurrency=10_000)
-        await session.post(url + "reset")
+        await (await pool.request("POST", "/reset", body=b"")).read()
         closed_result = await run_closed(1, DURATION, send)
+    finally:
+        await pool.close()
     truth_p99 = ground_truth(offsets).get_value_at_percentile(99.0) / 1000
     open_p99 = open_result.histograms.summary("chat")["p99_ms"]
     closed = closed_result.histograms.summary("chat")

@@ -125,6 +125,6 @@ def test_a_target_that_drops_connections_shows_as_chat_errors() -> None:
                                    Profile(rate=50, duration_s=0.4, arrivals="constant")))
     chat = run.summary["lanes"]["chat"]
     assert chat["status"] == {"error": 20} and set(run.summary["lanes"]) == {"chat"}
-    assert run.summary["exceptions"] == {"ClientConnectorError": 20}
+    assert run.summary["exceptions"] == {"ConnectionRefusedError": 20}
     verdict = chat_verdict(chat["status"], refused_explain=0, min_samples=20)
     assert verdict.outcome == FAIL and verdict.measured == 1.0

@@ -1,6 +1,6 @@
 """The event loop the load engine runs on: uvloop when installed, else asyncio's own.
 
-aiohttp on uvloop sends ~20-30 % more requests per client core than on the stock loop
+The engine on uvloop sends ~20-30 % more requests per client core than on the stock loop
 (measured on this project's machine kind: benchmarks/throughput.py), and a generator
 that saturates its core later also keeps its scheduler lag low for longer. uvloop comes
 with uvicorn[standard], a dependency of the reference stack; on a platform without it

@@ -1,6 +1,6 @@
-"""The standard mix over aiohttp: a chat lane, and an explanation lane for the share
-`attach_rate` of chats sent with x-explain-mode (of which `token_mix` at token
-granularity).
+"""The standard mix over the engine's HTTP/1.1 client (http1.py): a chat lane, and an
+explanation lane for the share `attach_rate` of chats sent with x-explain-mode (of which
+`token_mix` at token granularity).
 
 Lanes recorded: `chat` (every chat response, from the intended send time, by the open
 model); for the share `stream_share` of chats sent with `stream: true`, the metrics LLM
@@ -35,11 +35,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from ..options import default_of
 from ..vocabulary.defaults import DEFAULT_MODEL, STREAM_LIMITS
 from ..vocabulary.states import GRANULARITIES, TERMINAL
+from .http1 import Http1Pool, Response
 from .openmodel import MEASURED_FROM
 from .stats import Histograms
 
@@ -104,7 +103,7 @@ class ScenarioClient:
         self._rng = random.Random(scenario.seed)
         self._turn = 0
         self._followers: set[asyncio.Task[None]] = set()
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: Http1Pool | None = None
         self.started_at: float | None = None
 
     @property
@@ -113,15 +112,13 @@ class ScenarioClient:
 
     async def __aenter__(self) -> ScenarioClient:
         self.started_at = asyncio.get_running_loop().time()
-        self._session = aiohttp.ClientSession(
-            self.scenario.url, connector=aiohttp.TCPConnector(limit=0),
-            timeout=aiohttp.ClientTimeout(total=self.scenario.explain_deadline_s))
+        self._pool = Http1Pool(self.scenario.url)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.drain()
-        if self._session:
-            await self._session.close()
+        if self._pool:
+            await self._pool.close()
 
     def _caller(self) -> tuple[str, dict[str, str]]:
         tenant, token = self.scenario.tenants[self._turn % len(self.scenario.tenants)]
@@ -135,7 +132,7 @@ class ScenarioClient:
 
     async def send(self) -> tuple[str, int | None]:
         """One chat; explained with probability attach_rate. Returns ('chat', status)."""
-        assert self._session is not None
+        assert self._pool is not None
         loop = asyncio.get_running_loop()
         started = MEASURED_FROM.get(loop.time())
         tenant, auth = self._caller()
@@ -150,18 +147,22 @@ class ScenarioClient:
         if stream:
             body["stream"] = True
         trace_id = None
-        async with self._session.post("/v1/chat/completions", json=body,
-                                      headers=headers) as response:
-            if response.status != 200:
-                await response.read()
-                if granularity and response.status in (429, 503):
-                    self._refused(response, await _code(response))
-            elif stream:
-                trace_id = response.headers.get("x-trace-id") if granularity else None
-                await self._read_stream(response, started)
-            else:
-                payload: dict[str, Any] = await response.json()
-                trace_id = (payload.get("explanation_metadata") or {}).get("trace_id")
+        async with asyncio.timeout(self.scenario.explain_deadline_s):
+            response = await self._pool.request("POST", "/v1/chat/completions",
+                                                 headers, json_body=body)
+            try:
+                if response.status != 200:
+                    refusal = await response.read()
+                    if granularity and response.status in (429, 503):
+                        self._refused(response, _code(refusal))
+                elif stream:
+                    trace_id = response.headers.get("x-trace-id") if granularity else None
+                    await self._read_stream(response, started)
+                else:
+                    payload: dict[str, Any] = await response.json()
+                    trace_id = (payload.get("explanation_metadata") or {}).get("trace_id")
+            finally:
+                response.close()
         answered = loop.time()
         if granularity and trace_id:
             self.tally.explained[granularity] += 1
@@ -171,17 +172,17 @@ class ScenarioClient:
             task.add_done_callback(self._followers.discard)
         return "chat", response.status
 
-    def _refused(self, response: aiohttp.ClientResponse, code: str) -> None:
+    def _refused(self, response: Response, code: str) -> None:
         self.tally.refused[f"{response.status}:{code}"] += 1
         if not response.headers.get("retry-after", "").isdigit():
             self.tally.refused_without_retry_after += 1
 
-    async def _read_stream(self, response: aiohttp.ClientResponse, started: float) -> None:
+    async def _read_stream(self, response: Response, started: float) -> None:
         """Read the SSE chunks, timing each content chunk (see the module's formulas)."""
         loop = asyncio.get_running_loop()
         first_at = last_at = None
         chunks, usage_tokens = 0, None
-        async for raw in response.content:
+        async for raw in response.lines():
             line = raw.decode().strip()
             if not line.startswith("data:") or line[5:].strip() == "[DONE]":
                 continue
@@ -249,40 +250,48 @@ class ScenarioClient:
     async def _watch(self, trace_id: str, auth: dict[str, str],
                      deadline: float) -> dict[str, Any]:
         """Follow the trace's SSE stream; the status at the terminal event (or {})."""
-        assert self._session is not None
+        assert self._pool is not None
         status: dict[str, Any] = {}
         event = ""
         try:
-            async with self._session.get(f"/v1/traces/{trace_id}/stream", headers=auth,
-                                         timeout=_remaining(deadline)) as response:
-                if response.status != 200:
-                    return {}
-                async for raw in response.content:
-                    line = raw.decode().rstrip("\r\n")
-                    if line.startswith("event:"):
-                        event = line.partition(":")[2].strip()
-                    elif line.startswith("data:") and event == "status_update":
-                        status = {**status, **json.loads(line.partition(":")[2])}
-                    elif line.startswith("data:") and event in ("complete", "error"):
-                        data = json.loads(line.partition(":")[2])
-                        state = "complete" if event == "complete" else data.get("state")
-                        return {**status, "state": state}
-        except (aiohttp.ClientError, TimeoutError, ValueError):
+            async with asyncio.timeout(_remaining(deadline)):
+                response = await self._pool.request("GET", f"/v1/traces/{trace_id}/stream",
+                                                    auth)
+                try:
+                    if response.status != 200:
+                        return {}
+                    async for raw in response.lines():
+                        line = raw.decode()
+                        if line.startswith("event:"):
+                            event = line.partition(":")[2].strip()
+                        elif line.startswith("data:") and event == "status_update":
+                            status = {**status, **json.loads(line.partition(":")[2])}
+                        elif line.startswith("data:") and event in ("complete", "error"):
+                            data = json.loads(line.partition(":")[2])
+                            state = "complete" if event == "complete" else data.get("state")
+                            return {**status, "state": state}
+                finally:
+                    response.close()
+        except (ConnectionError, TimeoutError, ValueError):
             return {}
         return {}
 
     async def _poll(self, trace_id: str, auth: dict[str, str],
                     deadline: float) -> dict[str, Any]:
-        assert self._session is not None
+        assert self._pool is not None
         loop = asyncio.get_running_loop()
         status: dict[str, Any] = {}
         while loop.time() < deadline:
             try:
-                async with self._session.get(f"/v1/traces/{trace_id}/status",
-                                             headers=auth) as response:
-                    if response.status == 200:
-                        status = await response.json()
-            except (aiohttp.ClientError, TimeoutError, ValueError):
+                async with asyncio.timeout(_remaining(deadline)):
+                    response = await self._pool.request(
+                        "GET", f"/v1/traces/{trace_id}/status", auth)
+                    try:
+                        if response.status == 200:
+                            status = await response.json()
+                    finally:
+                        response.close()
+            except (ConnectionError, TimeoutError, ValueError):
                 pass
             if status.get("state") in TERMINAL:
                 break
@@ -300,12 +309,14 @@ def _has_content(chunk: Any) -> bool:
         isinstance(c, dict) and (c.get("delta") or {}).get("content") for c in choices)
 
 
-def _remaining(deadline: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=max(0.1, deadline - asyncio.get_running_loop().time()))
+def _remaining(deadline: float) -> float:
+    return max(0.1, deadline - asyncio.get_running_loop().time())
 
 
-async def _code(response: aiohttp.ClientResponse) -> str:
+def _code(body: bytes) -> str:
+    """The `code` of a JSON error body, or 'unknown'."""
     try:
-        return str((await response.json(content_type=None)).get("code", "unknown"))
-    except (ValueError, aiohttp.ContentTypeError):
+        found = json.loads(body)
+    except ValueError:
         return "unknown"
+    return str(found.get("code", "unknown")) if isinstance(found, dict) else "unknown"
