@@ -138,6 +138,8 @@ def test_launch_watch_report_and_history_in_a_browser(
         assert "test_flaky" in flaky and "yes" in flaky and "F P F" in flaky
         assert "test_quick_fail" not in flaky
         assert page.locator("#gates tr").count() == 3
+        history = page.inner_text("main")  # no -m slo run streamed: the section says so
+        assert "LLM latency figures" in history and "No LLM figures yet" in history
         shots(page, "history")
         page.click("#flaky a")  # one test across runs
         page.wait_for_selector("#outcome-strip")
