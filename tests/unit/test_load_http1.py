@@ -5,6 +5,7 @@ closed while idle replaced, and every failure an exception the runner counts."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -131,3 +132,37 @@ def test_failures_are_exceptions_the_runner_counts() -> None:
     asyncio.run(main())
     with pytest.raises(ValueError, match="not an http"):
         Http1Pool("ftp://127.0.0.1/")
+
+
+def test_streams_ask_for_the_usage_chunk_when_the_target_declares_it() -> None:
+    """The scenario's streamed chats over this client: each content chunk timed, the
+    usage chunk asked for with include_usage and its count taken over the chunks'."""
+    from pytest_sidecar.load.runner import Profile, run_scenario
+
+    bodies: list[dict[str, Any]] = []
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        bodies.append(await request.json())
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for word in ("one", " two"):
+            chunk = {"choices": [{"index": 0, "delta": {"content": word}}]}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        usage = {"choices": [], "usage": {"completion_tokens": 5}}
+        await response.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+        await response.write_eof()
+        return response
+
+    async def main() -> dict[str, Any]:
+        async with server({("POST", "/v1/chat/completions"): chat}) as url:
+            run = await run_scenario(url, (("tenant-a", "t"),), Profile(
+                rate=20, duration_s=0.3, arrivals="constant", attach_rate=0.0,
+                stream_share=1.0, include_usage=True))
+            return run.summary
+
+    summary = asyncio.run(main())
+    assert bodies and all(b["stream_options"] == {"include_usage": True} for b in bodies)
+    llm = summary["llm"]
+    assert llm["streams"] == len(bodies) and llm["token_count_source"] == "usage chunk"
+    assert llm["output_tokens"] == 5 * len(bodies)
+    assert summary["lanes"]["itl"]["ok"]["count"] == len(bodies)  # one gap per answer

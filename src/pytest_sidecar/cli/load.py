@@ -154,6 +154,10 @@ def _target_options(command: argparse.ArgumentParser) -> None:
                        help="the gateway's base URL (http or https)")
     command.add_argument("--token", action="append", default=[],
                          help="a write token (repeat for several tenants)")
+    command.add_argument("--include-usage", action="store_true",
+                         help="streams ask for the usage chunk (stream_options), so output "
+                         "tokens are the target's count (default: when the target file "
+                         "declares include_usage)")
 
 
 def _sweep_parser(commands: Any) -> None:
@@ -202,7 +206,8 @@ def run_sweep(args: argparse.Namespace) -> dict[str, Any]:
     directory = new_run_dir(args.out or default_out())
     base = Profile(rate=args.start, duration_s=args.duration, attach_rate=args.attach_rate,
                    stream_share=args.stream_share, arrivals="poisson",
-                   model=args.model or DEFAULT_MODEL, limits=_limits(args.limit))
+                   model=args.model or DEFAULT_MODEL, limits=_limits(args.limit),
+                   include_usage=args.include_usage)
 
     def one(profile: Profile) -> dict[str, Any]:
         out = new_run_dir(str(directory / f"rate-{profile.rate:g}"))
@@ -250,6 +255,7 @@ def _target(args: argparse.Namespace) -> tuple[str, tuple[tuple[str, str], ...],
 
         target = load_target_file(args.target_file)
         args.model = args.model or target.model
+        args.include_usage = args.include_usage or "include_usage" in target.capabilities
         return target.url, target.load_tenants(), "trace_stream" in target.capabilities
     tenants = tuple((f"token-{i + 1}", token) for i, token in enumerate(args.token))
     return str(args.url), tenants or (("anonymous", ""),), True
@@ -260,7 +266,8 @@ def _profile(args: argparse.Namespace) -> Profile:
                    attach_rate=args.attach_rate, token_mix=args.token_mix,
                    stream_share=args.stream_share, arrivals=args.arrivals,
                    ramp_s=args.ramp, shard=args.shard, seed=args.seed,
-                   model=args.model or DEFAULT_MODEL, limits=_limits(args.limit))
+                   model=args.model or DEFAULT_MODEL, limits=_limits(args.limit),
+                   include_usage=args.include_usage)
 
 
 class Unreachable(Exception):

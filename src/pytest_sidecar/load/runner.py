@@ -52,6 +52,9 @@ class Profile:
     explain_deadline_s: float = default_of("trace_deadline")
     model: str = DEFAULT_MODEL  # the model the chats name
     limits: tuple[tuple[str, float], ...] = ()  # per-stream limits for goodput (ms)
+    # Streams ask for the usage chunk (the target declares include_usage): output tokens
+    # are then counted by the target, not estimated from the content chunks.
+    include_usage: bool = False
 
     def arrivals_schedule(self) -> Arrivals:
         index, total = self.shard
@@ -81,7 +84,7 @@ async def run_scenario(url: str, tenants: tuple[tuple[str, str], ...], profile: 
                         profile.stream_share, follow_sse,
                         explain_deadline_s=profile.explain_deadline_s,
                         seed=profile.seed + profile.shard[0], model=profile.model,
-                        limits=profile.limits)
+                        limits=profile.limits, include_usage=profile.include_usage)
     explanations, result = Histograms(), RunResult()
     async with ScenarioClient(scenario, explanations) as client:
         ticker = (asyncio.create_task(_progress(progress, result, client, profile.duration_s))

@@ -58,6 +58,7 @@ class Scenario:
     seed: int = 0
     model: str = DEFAULT_MODEL  # the model the chats name (the target's)
     limits: tuple[tuple[str, float], ...] = ()  # (ttft|tpot|e2e, ms) a good stream meets
+    include_usage: bool = False  # streams ask for the usage chunk (stream_options)
 
     def __post_init__(self) -> None:
         for name in ("attach_rate", "token_mix", "stream_share"):
@@ -146,6 +147,8 @@ class ScenarioClient:
         body: dict[str, Any] = {"model": self.scenario.model, "messages": MESSAGES}
         if stream:
             body["stream"] = True
+            if self.scenario.include_usage:
+                body["stream_options"] = {"include_usage": True}
         trace_id = None
         async with asyncio.timeout(self.scenario.explain_deadline_s):
             response = await self._pool.request("POST", "/v1/chat/completions",
