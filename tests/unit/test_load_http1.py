@@ -134,6 +134,27 @@ def test_failures_are_exceptions_the_runner_counts() -> None:
         Http1Pool("ftp://127.0.0.1/")
 
 
+def test_a_body_without_a_length_ends_with_the_connection() -> None:
+    """An answer framed by neither content-length nor chunked (HTTP/1.0 style) is read to
+    the connection's end, not taken for a broken one."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> bytes:
+        listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        async with listener:
+            pool = Http1Pool(f"http://127.0.0.1:{port}")
+            body = await (await pool.request("GET", "/")).read()
+            await pool.close()
+            return body
+
+    assert asyncio.run(main()) == b"all of it"
+
+
 def test_streams_ask_for_the_usage_chunk_when_the_target_declares_it() -> None:
     """The scenario's streamed chats over this client: each content chunk timed, the
     usage chunk asked for with include_usage and its count taken over the chunks'."""

@@ -128,7 +128,11 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self.pool.forget(self)
         response = self.response
-        if response is not None and not response.finished:
+        if response is None or response.finished:
+            return
+        if response.status and _delimited_by_close(response.headers):
+            response.finish()  # a body without a length ends where the connection does
+        else:
             self._fail(ConnectionError("the server closed the connection mid-response"))
 
     # httptools callbacks
@@ -168,6 +172,12 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+def _delimited_by_close(headers: Mapping[str, str]) -> bool:
+    """A body with neither a length nor chunked framing runs to the connection's end."""
+    return "content-length" not in headers and \
+        "chunked" not in headers.get("transfer-encoding", "").lower()
 
 
 class Http1Pool:
