@@ -78,7 +78,9 @@ def test_streams_polling_closed_loops_and_the_progress_line(
     lanes = streams["lanes"]
     assert lanes["e2e"]["ok"]["count"] == lanes["tpot"]["ok"]["count"] == ttft["count"]
     llm = streams["llm"]
-    assert llm["streams"] == ttft["count"] and llm["token_count_source"] == "content chunks"
+    # The reference stack declares include_usage: each stream asked for its usage chunk,
+    # and the stack's fake upstream sends one token a chunk, so the counts agree.
+    assert llm["streams"] == ttft["count"] and llm["token_count_source"] == "usage chunk"
     assert lanes["itl"]["ok"]["count"] == llm["output_tokens"] - llm["streams"]
     assert llm["output_tokens_per_s"] > 0 and llm["request_tokens_per_s"] > 0
     assert llm["formulas"]["tpot"] == "(e2e - ttft) / (output tokens - 1)"
