@@ -77,12 +77,13 @@ def figure_html(name: str, svg: str) -> str:
 
 # The verdict block's colours: pytest-html's own summary text is a pale grey.
 _STYLE = """<style>
-.sidecar-verdict li, .sidecar-profiles td { color: #222; }
+.sidecar-verdict li, .sidecar-profiles td, .sidecar-llm td { color: #222; }
 .sidecar-verdict .ok, .sidecar-profiles .ok { color: #1a7f37; font-weight: 600; }
 .sidecar-verdict .bad, .sidecar-profiles .bad { color: #cf222e; font-weight: 600; }
 .sidecar-verdict .open, .sidecar-profiles .open { color: #9a6700; }
-.sidecar-profiles { border-collapse: collapse; margin: 0.5em 0; }
-.sidecar-profiles th, .sidecar-profiles td { border: 1px solid #ddd; padding: 2px 8px; }
+.sidecar-profiles, .sidecar-llm { border-collapse: collapse; margin: 0.5em 0; }
+.sidecar-profiles th, .sidecar-profiles td, .sidecar-llm th, .sidecar-llm td {
+  border: 1px solid #ddd; padding: 2px 8px; }
 </style>"""
 
 

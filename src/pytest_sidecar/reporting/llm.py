@@ -77,3 +77,21 @@ def llm_section(llm: Mapping[str, Any] | None) -> list[str]:
 
 def _ms(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else "–"
+
+
+def llm_html(llm: Mapping[str, Any] | None) -> list[str]:
+    """The same table for the HTML report (pytest-html's summary), escaped."""
+    if not llm:
+        return []
+    from html import escape
+
+    formulas = llm.get("formulas", {})
+    rows = "".join(
+        f"<tr><td>{escape(lane['lane'].upper())}</td><td>{lane['samples']}</td>"
+        + "".join(f"<td>{_ms(lane.get(f'{p}_ms'))}</td>" for p in PERCENTILES)
+        + f"<td>{escape(str(formulas.get(lane['lane'], '')))}</td></tr>"
+        for lane in llm.get("lanes", []))
+    return [f"<h2>LLM latency (streamed chats)</h2><p>{llm['streams']} streamed chats; output "
+            f"tokens counted from the {escape(str(llm.get('token_count_source', '?')))}.</p>"
+            '<table class="sidecar-llm"><tr><th>metric</th><th>samples</th><th>p50 ms</th>'
+            f"<th>p90 ms</th><th>p99 ms</th><th>definition</th></tr>{rows}</table>"]

@@ -33,6 +33,7 @@ from ..vocabulary.reasons import parse_line
 from .environment import environment
 from .events import EventLog, read_events
 from .html import page_title, summary_html, verdict_first
+from .llm import llm_html
 from .model import (
     build_report,
     build_results,
@@ -300,14 +301,16 @@ class SessionReporter:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str], session: pytest.Session) -> None:
-        """pytest-html: the verdict in colour, the profiles, the root causes and the next
-        actions, above its own summary (and, once written, above the environment)."""
+        """pytest-html: the verdict in colour, the profiles, the root causes, the next
+        actions and the LLM latency table, above its own summary (and, once written,
+        above the environment)."""
         found = self._html_view()
         if found is not None:
             target, (verdict, view), results = found
             prefix.extend(summary_html(verdict_lines(verdict), verdict["profiles"], view,
                                        root_causes(results), next_actions(results)[:5],
                                        coverage(results)))
+            prefix.extend(llm_html(verdict.get("llm")))
             if self._html_report is not None:  # rendered after this hook returns
                 failing = sum(r["outcome"] in ("failed", "error") for r in results)
                 self._html_report.title = page_title(target.get("url"), verdict["profiles"],
