@@ -187,3 +187,39 @@ def test_streams_ask_for_the_usage_chunk_when_the_target_declares_it() -> None:
     assert llm["streams"] == len(bodies) and llm["token_count_source"] == "usage chunk"
     assert llm["output_tokens"] == 5 * len(bodies)
     assert summary["lanes"]["itl"]["ok"]["count"] == len(bodies)  # one gap per answer
+
+
+def test_a_post_is_never_sent_twice_and_an_early_hint_is_not_the_answer() -> None:
+    """A server that reads a POST on a kept-alive connection and dies without answering
+    got it once: the client raises instead of sending it again (a GET may go again). A
+    103 before the final answer is skipped."""
+    received: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            received.append(head.split(b" ", 1)[0])
+            if head.startswith(b"POST"):
+                writer.close()  # read it, then died
+                return
+            writer.write(b"HTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r\n"
+                         b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async def main() -> tuple[int, bytes]:
+        listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        async with listener:
+            pool = Http1Pool(f"http://127.0.0.1:{port}")
+            first = await pool.request("GET", "/")
+            body = await first.read()
+            with pytest.raises(ConnectionError):
+                await pool.request("POST", "/v1/chat/completions", json_body={"q": 1})
+            await pool.close()
+            return first.status, body
+
+    assert asyncio.run(main()) == (200, b"ok")
+    assert received == [b"GET", b"POST"], "the POST went once"

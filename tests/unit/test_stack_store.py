@@ -149,3 +149,45 @@ def test_the_file_always_equals_the_records_across_restarts(tmp_path: Path) -> N
     on_disk = json.loads(path.read_text())
     assert on_disk == expected and on_disk["t7"]["state"] == "complete"
     assert on_disk["t3"]["progress"] == 3  # untouched since the restart, still there
+
+
+def test_after_a_kill_the_document_catches_up_with_the_database_at_once(
+        tmp_path: Path) -> None:
+    """A killed process left records in the database that the §7 document lacks: the
+    restarted store writes the document at start, not at the next change."""
+    path = tmp_path / "status.json"
+    path.write_text(json.dumps({"t1": record("t1")}))  # the last snapshot before the kill
+    from pytest_sidecar.stack.records_db import RecordsDb
+
+    left = RecordsDb(f"{path}.db", dict)
+    left.import_records({"t1": record("t1"), "t2": record("t2")})  # acknowledged since
+
+    async def body(store: StatusStore) -> None:
+        await asyncio.sleep(0.3)  # well under the snapshot interval, were it to wait
+        assert set(json.loads(path.read_text())) == {"t1", "t2"}
+
+    asyncio.run(run_store(path, body))
+
+
+def test_a_failed_commit_goes_again_in_the_next(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_sidecar.stack.records_db import RecordsDb
+
+    path = tmp_path / "status.json"
+    real_write, failures = RecordsDb._write, [1]
+
+    def flaky(self: RecordsDb, upserts: Any, deletes: Any) -> None:
+        if failures:
+            failures.pop()
+            raise OSError("disk full")
+        real_write(self, upserts, deletes)
+
+    monkeypatch.setattr(RecordsDb, "_write", flaky)
+
+    async def body(store: StatusStore) -> None:
+        with pytest.raises(OSError, match="disk full"):
+            await store.create(record("t1"))
+        await store.create(record("t2"))  # this commit carries t1 too
+
+    asyncio.run(run_store(path, body))
+    assert durable_state(path, "t1") == durable_state(path, "t2") == "queued"

@@ -29,6 +29,10 @@ class ProtocolError(ConnectionError):
     """The server's bytes were not an HTTP/1.1 response."""
 
 
+class StaleConnection(ConnectionError):
+    """A kept-alive connection was found closed before the request was written."""
+
+
 class Response:
     """A response as it arrives: status and headers first, then the body, which is read
     whole (`read`, `json`) or line by line as it streams (`lines`)."""
@@ -130,14 +134,16 @@ class _Connection(asyncio.Protocol):
         response = self.response
         if response is None or response.finished:
             return
-        if response.status and _delimited_by_close(response.headers):
+        if exc is None and response.status and _delimited_by_close(response.headers):
             response.finish()  # a body without a length ends where the connection does
         else:
             self._fail(ConnectionError("the server closed the connection mid-response"))
 
     # httptools callbacks
     def on_message_begin(self) -> None:
-        self.response = self.response or Response()
+        if self.response is None:  # an answer nobody asked for (a 408 before closing)
+            self.close()
+            self.response = Response()  # parsed and dropped; the connection is gone
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self.response is not None
@@ -146,6 +152,8 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         assert self.response is not None
         self.response.status = self.parser.get_status_code()
+        if 100 <= self.response.status < 200:
+            return  # informational (103 Early Hints): the final answer follows
         if self.headers_ready is not None and not self.headers_ready.done():
             self.headers_ready.set_result(self.response)
 
@@ -154,8 +162,11 @@ class _Connection(asyncio.Protocol):
         self.response.feed(body)
 
     def on_message_complete(self) -> None:
+        assert self.response is not None
+        if 100 <= self.response.status < 200:  # the same request's final answer follows
+            self.response.status, self.response.headers = 0, {}
+            return
         response, self.response = self.response, None
-        assert response is not None
         response.finish()
         if self.parser.should_keep_alive() and not self.closed:
             self.pool.release(self)
@@ -182,7 +193,9 @@ def _delimited_by_close(headers: Mapping[str, str]) -> bool:
 
 class Http1Pool:
     """Keep-alive connections to one origin (`http(s)://host[:port]`), opened as needed
-    and never capped: the open model's in-flight cap bounds them."""
+    and never capped (the open model's in-flight cap bounds the chats; each followed
+    trace's stream holds one more). Methods with a body (POST) and without one (GET);
+    HEAD is not supported (its answer announces a body that never comes)."""
 
     def __init__(self, base_url: str) -> None:
         parts = urlsplit(base_url)
@@ -193,7 +206,8 @@ class Http1Pool:
         self.port = parts.port or (443 if self.tls else 80)
         self.prefix = parts.path.rstrip("/")
         default = (parts.port is None) or (self.port == (443 if self.tls else 80))
-        authority = self.host if default else f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
+        authority = host if default else f"{host}:{self.port}"
         self._host_header = f"Host: {authority}\r\n".encode("latin-1")
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
@@ -204,11 +218,12 @@ class Http1Pool:
     def forget(self, connection: _Connection) -> None:
         self._open.discard(connection)
 
-    async def _connection(self, reuse: bool = True) -> _Connection:
+    async def _connection(self, reuse: bool = True) -> tuple[_Connection, bool]:
+        """A connection, and whether it was kept alive from an earlier request."""
         while reuse and self._idle:
             connection = self._idle.pop()
             if not connection.closed:
-                return connection
+                return connection, True
         loop = asyncio.get_running_loop()
         ssl_context = None
         if self.tls:
@@ -218,7 +233,7 @@ class Http1Pool:
         _, connection = await loop.create_connection(
             lambda: _Connection(self), self.host, self.port, ssl=ssl_context)
         self._open.add(connection)
-        return connection
+        return connection, False
 
     async def request(self, method: str, path: str,
                       headers: Mapping[str, str] | None = None,
@@ -238,30 +253,35 @@ class Http1Pool:
         if body:
             head.append(body)
         request = b"".join(head)
-        reused = bool(self._idle)
+        connection, reused = await self._connection()
         try:
-            return await self._exchange(await self._connection(), request)
+            return await self._exchange(connection, request)
+        except StaleConnection:
+            pass  # seen closed before the request left: it was never sent
         except ConnectionError as exc:
-            # A kept-alive connection the server closed while idle (its keep-alive
-            # timeout) fails before any byte of an answer: the server never read the
-            # request, so it goes once more on a new connection.
-            if not reused or isinstance(exc, ProtocolError):
+            # A kept-alive connection the server closed while idle fails before any byte
+            # of an answer, but the server may also have read the request and died: only
+            # a request that may be repeated (GET) goes once more.
+            if not reused or method != "GET" or isinstance(exc, ProtocolError):
                 raise
-            return await self._exchange(await self._connection(reuse=False), request)
+        connection, _ = await self._connection(reuse=False)
+        return await self._exchange(connection, request)
 
     @staticmethod
     async def _exchange(connection: _Connection, request: bytes) -> Response:
-        connection.response = Response(connection)
+        if connection.closed or connection.transport is None:
+            raise StaleConnection("the server closed the kept-alive connection")
+        mine = connection.response = Response(connection)
         ready: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         connection.headers_ready = ready
-        assert connection.transport is not None
-        if connection.closed:
-            raise ConnectionError("the server closed the kept-alive connection")
         connection.transport.write(request)
         try:
             return await ready
         except BaseException:
-            connection.close()  # a half-read response poisons the connection
+            # Cancelled or failed before its answer was handed over: the connection holds
+            # a half-read answer, unless it already finished and went back to the pool.
+            if connection.response is mine:
+                connection.close()
             raise
 
     async def close(self) -> None:

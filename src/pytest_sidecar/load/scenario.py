@@ -262,6 +262,7 @@ class ScenarioClient:
                                                     auth)
                 try:
                     if response.status != 200:
+                        await response.read()  # read whole, the connection is kept
                         return {}
                     async for raw in response.lines():
                         line = raw.decode()
@@ -290,8 +291,9 @@ class ScenarioClient:
                     response = await self._pool.request(
                         "GET", f"/v1/traces/{trace_id}/status", auth)
                     try:
+                        body = await response.read()  # read whole, the connection is kept
                         if response.status == 200:
-                            status = await response.json()
+                            status = json.loads(body)
                     finally:
                         response.close()
             except (ConnectionError, TimeoutError, ValueError):

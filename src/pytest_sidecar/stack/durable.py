@@ -24,8 +24,9 @@ class GroupCommit:
     """The batching engine: `prepare()` runs on the event loop and returns the blocking
     I/O to run in a thread for everything changed so far."""
 
-    def __init__(self, name: str, prepare: Callable[[], Flush]) -> None:
-        self.name, self._prepare = name, prepare
+    def __init__(self, name: str, prepare: Callable[[], Flush],
+                 failed: Callable[[], None] | None = None) -> None:
+        self.name, self._prepare, self._failed = name, prepare, failed
         self._dirty = asyncio.Event()
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
@@ -55,6 +56,8 @@ class GroupCommit:
                 await asyncio.to_thread(flush)
                 self.flushes += 1
             except OSError as exc:
+                if self._failed:  # on the loop: what the flush carried goes in the next
+                    self._failed()
                 for waiter in waiters:
                     if not waiter.done():
                         waiter.set_exception(exc)

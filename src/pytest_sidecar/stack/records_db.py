@@ -38,15 +38,22 @@ class RecordsDb(GroupCommit):
         self._db.execute("PRAGMA synchronous=FULL")  # WAL synced at every commit
         self._db.execute(SCHEMA)
 
+        self._in_flush: set[str] = set()
+
         def prepare() -> Flush:
             current = self._records()  # on the event loop: a consistent view
             upserts = [(key, json.dumps(current[key], separators=(",", ":")))
                        for key in self._touched if key in current]
             deletes = [(key,) for key in self._touched if key not in current]
-            self._touched.clear()
+            self._in_flush, self._touched = self._touched, set()
             return lambda: self._write(upserts, deletes)
 
-        super().__init__("records.db", prepare)
+        def failed() -> None:
+            # A failed transaction wrote nothing: its records go in the next one, or a
+            # record whose writer saw the error would never reach the disk.
+            self._touched |= self._in_flush
+
+        super().__init__("records.db", prepare, failed)
 
     def _write(self, upserts: list[tuple[str, str]], deletes: list[tuple[str]]) -> None:
         with self._lock:

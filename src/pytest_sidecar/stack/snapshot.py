@@ -43,6 +43,9 @@ class JsonSnapshot:
     def start(self) -> None:
         self._file.start()
         self._task = asyncio.create_task(self._loop(), name="status snapshot")
+        # A killed process left the document behind the database: the first snapshot
+        # comes at once, not at the next change.
+        self._dirty.set()
 
     def touch(self, key: str) -> None:
         """The record `key` changed (or went): the next snapshot carries it."""

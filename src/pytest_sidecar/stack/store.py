@@ -63,7 +63,8 @@ class StatusStore:
         self._records = self._db.read()
         if not self._records:
             self._records = self._view.read() or {}
-            self._db.import_records(self._records)
+            if self._records:
+                self._db.import_records(self._records)
         self._view.reload()
         self._by_completion = {r["completion_id"]: tid for tid, r in self._records.items()
                                if r.get("completion_id")}
@@ -73,8 +74,10 @@ class StatusStore:
         self._view.start()
 
     async def close(self) -> None:
-        await self._db.close()
-        await self._view.close()
+        try:
+            await self._db.close()
+        finally:
+            await self._view.close()
 
     def writable(self) -> bool:
         return self._view.writable()
