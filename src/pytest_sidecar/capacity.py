@@ -22,7 +22,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .load.verdict import FAIL, PASS
+from .load.verdict import FAIL, INSUFFICIENT, PASS
 from .vocabulary.defaults import SLO_S
 
 
@@ -142,10 +142,10 @@ def gateway_capacity(peak_rps: float | None, swept_replicas: int, chart_replicas
                 "detail": "the sweep's first rate already missed the limits: no peak"}
     capacity = round(peak_rps / swept_replicas * chart_replicas, 3)
     out["capacity_rps"] = capacity
-    if planned_rps is None:
-        return {**out, "verdict": PASS, "detail": f"the chart's {chart_replicas} gateway "
-                f"replicas hold the limits up to {capacity:g} req/s (no chat rate to plan "
-                "for: give --chat-rate)"}
+    if planned_rps is None:  # nothing to hold the capacity against: no verdict
+        return {**out, "verdict": INSUFFICIENT, "detail": f"the chart's {chart_replicas} "
+                f"gateway replicas hold the limits up to {capacity:g} req/s, but no chat rate "
+                "was given or measured to plan for (--chat-rate)"}
     if planned_rps > capacity:
         return {**out, "verdict": FAIL, "detail": f"the planned {planned_rps:g} req/s is above "
                 f"the {capacity:g} req/s the chart's {chart_replicas} gateway replicas hold "

@@ -161,22 +161,26 @@ def explainer_autoscaling(chart: Path) -> dict[str, Any]:
 def gateway_replicas(chart: Path) -> dict[str, Any]:
     """The gateway's replica count: its Deployment's spec.replicas in the rendered chart
     (found by role, any layout), else values.yaml's gateway.replicas (said in `source`).
-    Any HorizontalPodAutoscaler on it raises the count to its maxReplicas."""
+    With a HorizontalPodAutoscaler on it, its minReplicas: what serves before scaling out
+    (the planned rate must not wait for new pods); `autoscaled` gives the range."""
     try:
         docs = render_chart(chart)
         gateway = next(d for d in docs if d.get("kind") == "Deployment"
                        and role_of(d) == "gateway")
         name = (gateway.get("metadata") or {}).get("name")
-        scaled = [int((d.get("spec") or {}).get("maxReplicas", 0)) for d in docs
+        scaled = [d.get("spec") or {} for d in docs
                   if d.get("kind") == "HorizontalPodAutoscaler"
                   and ((d.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == name]
-        replicas = max([int((gateway.get("spec") or {}).get("replicas", 1)), *scaled])
-        return {"replicas": replicas, "autoscaled": bool(scaled),
-                "source": f"rendered chart {chart}"}
+        if scaled:
+            low, high = int(scaled[0].get("minReplicas", 1)), int(scaled[0]["maxReplicas"])
+            return {"replicas": low, "autoscaled": [low, high],
+                    "source": f"rendered chart {chart} (HPA minReplicas)"}
+        return {"replicas": int((gateway.get("spec") or {}).get("replicas", 1)),
+                "autoscaled": None, "source": f"rendered chart {chart}"}
     except (ToolMissing, StopIteration):
         values = yaml.safe_load((chart / "values.yaml").read_text())
         return {"replicas": int((values.get("gateway") or {}).get("replicas", 1)),
-                "autoscaled": False,
+                "autoscaled": None,
                 "source": f"{chart / 'values.yaml'} (no Helm renderer installed)"}
 
 

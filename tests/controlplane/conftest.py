@@ -98,7 +98,7 @@ def test_streams(evidence):
                              "output_tokens_per_s": 80.0, "request_tokens_per_s": 7.5,
                              "token_count_source": "usage chunk"},
                     formulas={"ttft": "first content chunk - intended send time"},
-                    table=lanes)
+                    table=lanes, rate=40.0)
 '''
 AUDIT = [{"ts": "2026-12-01T10:00:00Z", "event": "chat.submit", "trace_id": "t1",
           "tenant_id": "tA", "snippet": "mail me at jane.doe@example.com"},

@@ -133,11 +133,13 @@ def test_history_keeps_the_llm_figures_of_each_run_with_their_better_direction(
         for _ in range(2):
             wait_state(client, launch(client, suite="llm"), ("passed", "failed", "error"))
         figures = {f["name"]: f for f in client.get("/api/history/slo").json()["figures"]}
-    assert {"ttft p90", "itl p90", "tpot p90", "e2e p90", "output tokens/s"} <= figures.keys()
-    assert [p["value"] for p in figures["ttft p90"]["points"]] == [80.0, 100.0]
-    assert figures["ttft p90"]["points"][0]["unit"] == "ms"
-    assert figures["ttft p90"]["better"] == "lower"
-    assert figures["output tokens/s"]["better"] == "higher"
+    at = " at 40 req/s"  # every figure moves with the offered rate: one series per rate
+    assert {f"{name}{at}" for name in ("ttft p90", "itl p90", "tpot p90", "e2e p90",
+                                       "output tokens/s")} <= figures.keys()
+    assert [p["value"] for p in figures[f"ttft p90{at}"]["points"]] == [80.0, 100.0]
+    assert figures[f"ttft p90{at}"]["points"][0]["unit"] == "ms"
+    assert figures[f"ttft p90{at}"]["better"] == "lower"
+    assert figures[f"output tokens/s{at}"]["better"] == "higher"
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -50,7 +50,8 @@ def test_the_peak_rate_reaches_the_planned_rate(
         found = sweep(lambda profile: load_runner.run(
             target, _name=f"sweep-{profile.rate:g}", rate=profile.rate, **CHAT_ONLY).summary,
             base, planned, planned, max(planned, sidecar_config.sweep_max),
-            sidecar_config.attainment, MAX_CHAT_ERROR_RATE * 100, BISECTIONS)
+            sidecar_config.attainment, MAX_CHAT_ERROR_RATE * 100, BISECTIONS,
+            sidecar_config.min_samples)
     finally:
         if own:
             stack_factory.stop(target)
@@ -59,7 +60,11 @@ def test_the_peak_rate_reaches_the_planned_rate(
               "tpot p95 ms": s.tpot_p95_ms, "e2e p95 ms": s.e2e_p95_ms,
               "held": "yes" if s.held else f"no: {s.why}"} for s in found.steps]
     limits = dict(sidecar_config.limits)
-    evidence.record(peak_rate=found.peak_rate, planned_rate=planned, limits_ms=limits,
+    # A sweep that reached --sidecar-sweep-max with every step held found no edge: its
+    # peak is a lower bound of the capacity.
+    bound = "lower bound" if found.stopped_because.startswith("reached") else "edge found"
+    evidence.record(peak_rate=found.peak_rate, peak=bound, planned_rate=planned,
+                    limits_ms=limits,
                     attainment=sidecar_config.attainment, stopped=found.stopped_because,
                     steps=steps, **sizing(found.peak_rate, own, planned, sidecar_config,
                                           pytestconfig))
@@ -70,13 +75,10 @@ def test_the_peak_rate_reaches_the_planned_rate(
         [s.attainment or 0.0 for s in found.steps], sidecar_config.attainment,
         found.peak_rate))
     within = ", ".join(f"{k} ≤ {v:g} ms" for k, v in limits.items())
+    # The sweep starts at the planned rate: a peak exists only if that rate held.
     assert found.peak_rate is not None, (
-        f"§5: no offered rate held {sidecar_config.attainment:.0%} of streams within "
-        f"{within}: {found.stopped_because}")
-    assert found.peak_rate >= planned, (
-        f"§5: the peak rate {found.peak_rate:g} req/s (highest with "
-        f"{sidecar_config.attainment:.0%} of streams within {within}) is below the planned "
-        f"{planned:g} req/s: {found.stopped_because}")
+        f"§5: the planned {planned:g} req/s did not hold {sidecar_config.attainment:.0%} of "
+        f"streams within {within} with chat success 99.9 %: {found.stopped_because}")
 
 
 def sizing(peak: float | None, one_replica: bool, planned: float, config: SidecarConfig,

@@ -69,7 +69,7 @@ def test_the_charts_gateway_replicas_hold_the_peak_per_replica_times_their_count
     short = gateway_capacity(120.0, 2, 2, 150.0)  # 60 req/s a replica, 120 in all
     assert short["verdict"] == "FAIL" and "above the 120 req/s" in short["detail"]
     assert gateway_capacity(None, 1, 2, 10.0)["verdict"] == "FAIL"
-    assert gateway_capacity(80.0, 1, 3, None)["verdict"] == "PASS"
+    assert gateway_capacity(80.0, 1, 3, None)["verdict"] == "INSUFFICIENT_DATA"
 
 
 def test_sidecar_capacity_checks_a_sweep_against_the_charts_gateway(

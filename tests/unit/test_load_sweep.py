@@ -42,7 +42,18 @@ def test_an_error_rate_over_the_limit_stops_the_sweep() -> None:
     run, offered = run_with(errors_at=30)
     found = sweep(run, Profile(rate=10, duration_s=1), 10, 20, 200)
     assert offered == [10, 30] and found.peak_rate == 10
-    assert found.steps[-1].why == "error rate 20.0 % over 5 %"
+    assert found.steps[-1].why == "error rate 20.0 % over 5 % (0 dropped)"
+
+
+def test_dropped_requests_count_as_errors_and_a_thin_step_does_not_hold() -> None:
+    dropping = {**summary(10), "dropped": 25}  # 100 answered, 25 never sent
+    step = judge_step(10, dropping, 0.9, 5.0)
+    assert not step.held and step.error_pct == 20.0 and "(25 dropped)" in step.why
+    thin = judge_step(10, summary(10), 0.9, 5.0, min_streams=200)
+    assert not thin.held and thin.why == "100 streams, fewer than the 200 a step needs"
+    late = {**summary(70), "trustworthy": False}  # missed, with a lagging generator
+    assert "the miss may be the client's" in judge_step(70, late, 0.9, 5.0).why
+    assert judge_step(10, {**summary(10), "trustworthy": False}, 0.9, 5.0).held
 
 
 def test_no_stream_means_no_verdict_and_the_chart_draws_its_lines() -> None:

@@ -51,6 +51,7 @@ from ..load.thresholds import STATS, Threshold, judge, parse_threshold
 from ..options import (
     OPTIONS_BY_NAME,
     argparse_type,
+    default_of,
     parse_limits,
     parse_positive_float,
     parse_seconds,
@@ -181,6 +182,10 @@ def _sweep_parser(commands: Any) -> None:
     swept.add_argument("--attainment", type=argparse_type(OPTIONS_BY_NAME["attach_rate"].parse),
                        default=0.9, help="the share of requests that must meet every "
                        "limit, 0..1 (default %(default)s)")
+    swept.add_argument("--min-streams", type=argparse_type(positive_int),
+                       default=default_of("min_samples"),
+                       help="streamed requests a step needs to be judged (default "
+                       "%(default)s)")
     swept.add_argument("--max-error-pct", type=float, default=5.0,
                        help="stop when a step's chat error rate passes it (default "
                        "%(default)s)")
@@ -215,7 +220,7 @@ def run_sweep(args: argparse.Namespace) -> dict[str, Any]:
                                             out=out)).summary
 
     found = sweep(one, base, args.start, args.step, args.most, args.attainment,
-                  args.max_error_pct, args.bisect)
+                  args.max_error_pct, args.bisect, args.min_streams)
     return {**found.as_dict(), "limits_ms": dict(_limits(args.limit)),
             "attainment": args.attainment, "directory": str(directory)}
 

@@ -11,7 +11,7 @@ from typing import Any
 
 STREAM_FORMULAS = {
     "ttft": "first content chunk - intended send time",
-    "itl": "gap between consecutive content chunks / tokens in the later chunk",
+    "itl": "gap between consecutive content chunks (a chunk counted as one token)",
     "tpot": "(e2e - ttft) / (output tokens - 1)",
     "e2e": "end of stream - intended send time",
     "output_tokens_per_s": "output tokens of all streams / run duration",
@@ -45,14 +45,17 @@ def stream_summary(streams: dict[str, int], duration_s: float,
 def trend_figures(llm: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """The figures the control plane keeps run by run, from the report's `llm` block
     (reporting/llm.py): each lane's p90, output tokens/s in all and goodput, with the
-    direction that is better (latency: lower)."""
+    direction that is better (latency: lower). Each is named with the offered rate, as
+    every one of them moves with it: runs at other rates make other series."""
     if not llm:
         return []
-    out = [{"name": f"{lane['lane']} p90", "value": lane["p90_ms"], "unit": "ms",
+    at = f" at {llm['offered_rps']:g} req/s" if llm.get("offered_rps") else ""
+    out = [{"name": f"{lane['lane']} p90{at}", "value": lane["p90_ms"], "unit": "ms",
             "better": "lower"}
            for lane in llm.get("lanes", []) if lane.get("p90_ms") is not None]
     for key, name, unit in (("output_tokens_per_s", "output tokens/s", "tokens/s"),
                             ("goodput_rps", "goodput", "req/s")):
         if llm.get(key) is not None:
-            out.append({"name": name, "value": llm[key], "unit": unit, "better": "higher"})
+            out.append({"name": name + at, "value": llm[key], "unit": unit,
+                        "better": "higher"})
     return out

@@ -6,7 +6,9 @@ Lanes recorded: `chat` (every chat response, from the intended send time, by the
 model); for the share `stream_share` of chats sent with `stream: true`, the metrics LLM
 serving benchmarks report, each defined once (STREAM_FORMULAS):
 - `ttft`: time to the first chunk with content, from the intended send time;
-- `itl`: the gap between consecutive content chunks (a chunk's tokens share its gap);
+- `itl`: the gap between consecutive content chunks, one sample per chunk (how many
+  tokens a chunk holds is not known without the target's tokenizer; TPOT, from the
+  usage chunk's count when there is one, is the per-token figure);
 - `tpot`: (E2E - TTFT) / (output tokens - 1), per request with 2 tokens or more;
 - `e2e`: time to the stream's end, from the intended send time;
 output tokens come from the stream's usage chunk when the target sends one, else from

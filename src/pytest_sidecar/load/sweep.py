@@ -49,8 +49,11 @@ class Sweep:
 
 
 def judge_step(rate: float, summary: dict[str, Any], attainment: float,
-               max_error_pct: float) -> Step:
-    """One step's figures, and whether the rate held."""
+               max_error_pct: float, min_streams: int = 1) -> Step:
+    """One step's figures, and whether the rate held. Requests the generator dropped at
+    its in-flight cap count as errors (they were offered and not served). A step whose
+    generator could not keep up holds when it met the limits anyway (its latencies are
+    upper bounds), and stops the sweep when it did not (the miss may be the client's)."""
     lanes = summary.get("lanes", {})
 
     def p(lane: str, q: str) -> float | None:
@@ -58,8 +61,10 @@ def judge_step(rate: float, summary: dict[str, Any], attainment: float,
         return float(found) if found is not None else None
 
     chat = lanes.get("chat", {}).get("status", {})
-    sent = sum(chat.values())
-    error_pct = round(100 * (sent - chat.get("2xx", 0)) / sent, 2) if sent else 100.0
+    dropped = int(summary.get("dropped", 0))
+    offered = sum(chat.values()) + dropped
+    failed = offered - chat.get("2xx", 0)
+    error_pct = round(100 * failed / offered, 2) if offered else 100.0
     llm = summary.get("llm", {})
     streams = int(llm.get("streams", 0))
     share = llm["good"] / streams if streams and "good" in llm else None
@@ -67,23 +72,28 @@ def judge_step(rate: float, summary: dict[str, Any], attainment: float,
     if not streams:
         why = "no streamed request succeeded"
     elif error_pct > max_error_pct:
-        why = f"error rate {error_pct} % over {max_error_pct:g} %"
+        why = f"error rate {error_pct} % over {max_error_pct:g} % ({dropped} dropped)"
+    elif streams < min_streams:
+        why = f"{streams} streams, fewer than the {min_streams} a step needs"
     elif share is None or share < attainment:
         why = f"attainment {share:.1%} under {attainment:.0%}" if share is not None \
             else "no limits to attain"
+        if summary.get("trustworthy") is False:
+            why += " (the generator could not keep up: the miss may be the client's)"
     return Step(rate, streams, round(share, 4) if share is not None else None,
                 llm.get("goodput_rps"), error_pct, p("ttft", "p50_ms"), p("ttft", "p95_ms"),
                 p("tpot", "p95_ms"), p("e2e", "p95_ms"), not why, why)
 
 
 def sweep(run: Runner, base: Profile, start: float, step: float, most: float,
-          attainment: float = 0.9, max_error_pct: float = 5.0, bisect: int = 0) -> Sweep:
+          attainment: float = 0.9, max_error_pct: float = 5.0, bisect: int = 0,
+          min_streams: int = 1) -> Sweep:
     """Offer `start`, `start + step`, ... up to `most`, then bisect the edge."""
     found = Sweep()
     rate, failed_at = start, None
     while rate <= most + 1e-9:
         outcome = judge_step(rate, run(replace(base, rate=rate)),
-                             attainment, max_error_pct)
+                             attainment, max_error_pct, min_streams)
         found.steps.append(outcome)
         if not outcome.held:
             failed_at, found.stopped_because = rate, f"{rate:g} req/s: {outcome.why}"
@@ -97,7 +107,7 @@ def sweep(run: Runner, base: Profile, start: float, step: float, most: float,
         assert low is not None and high is not None
         middle = round((low + high) / 2, 3)
         outcome = judge_step(middle, run(replace(base, rate=middle)),
-                             attainment, max_error_pct)
+                             attainment, max_error_pct, min_streams)
         found.steps.append(outcome)
         low, high = (middle, high) if outcome.held else (low, middle)
         found.peak_rate = low

@@ -30,7 +30,8 @@ def llm_figures(results: Sequence[Result]) -> dict[str, Any] | None:
                   **{f"{p}_ms": row.get(f"{p} ms") for p in PERCENTILES}}
                  for lane in STREAM_LANES for row in table
                  if isinstance(row, dict) and row.get("lane") == lane]
-        return {**streams, "lanes": lanes, "formulas": _recorded(result, "formulas") or {}}
+        return {**streams, "lanes": lanes, "formulas": _recorded(result, "formulas") or {},
+                "offered_rps": _recorded(result, "rate")}
     return None
 
 
