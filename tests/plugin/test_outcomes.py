@@ -111,6 +111,9 @@ def test_the_capacity_sweep_runs_only_when_m_names_it(pytester: pytest.Pytester)
     named.assert_outcomes(passed=1, deselected=1)
     assert report(pytester)["results"][0]["nodeid"].endswith("test_sweep")
     pytester.runpytest("-m", "capacity or not capacity").assert_outcomes(passed=2)
+    named_file = pytester.runpytest("test_the_capacity_sweep_runs_only_when_m_names_it.py")
+    named_file.assert_outcomes(passed=2)  # its file on the command line: asked for
+    pytester.runpytest(".").assert_outcomes(passed=1, deselected=1)  # a directory: not
 
 
 def test_a_pass_without_evidence_is_a_failure(pytester: pytest.Pytester) -> None:

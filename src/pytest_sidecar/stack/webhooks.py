@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -63,9 +64,21 @@ class WebhookDispatcher:
 
     def load(self) -> None:
         if self.policies.durable_webhooks:  # §10: registrations survive a restart
-            self._hooks = self._db.read()
+            self._hooks = self._db.read() or self._legacy()
         for hook_id, hook in self._hooks.items():
             self._by_trace.setdefault(hook["trace_id"], []).append(hook_id)
+
+    def _legacy(self) -> dict[str, dict[str, Any]]:
+        """Registrations a state directory kept in `webhooks.json` (before they moved to
+        the database), moved into it; {} when there is none."""
+        legacy = os.path.join(os.path.dirname(self._db.path), "webhooks.json")
+        try:
+            with open(legacy, encoding="utf-8") as handle:
+                hooks: dict[str, dict[str, Any]] = json.load(handle)
+        except (FileNotFoundError, ValueError):
+            return {}
+        self._db.import_records(hooks)
+        return hooks
 
     def start(self) -> None:
         self._db.start()

@@ -20,7 +20,7 @@ MARKERS = (
     "security, observability, performance, platform, resilience)",
     "slo: SLO verdicts under load (run with -m slo)",
     "capacity: a rate sweep for the target's peak rate (minutes of load; runs only when -m "
-    "names it: pytest -m capacity)",
+    "names it, pytest -m capacity, or the command line names its file)",
     "load: generates load; runs serially, never beside other xdist workers",
     "chaos: injects faults into the target and checks recovery",
     "fuzz: contract fuzzing (needs the schemathesis extra)",
