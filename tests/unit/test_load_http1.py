@@ -223,3 +223,32 @@ def test_a_post_is_never_sent_twice_and_an_early_hint_is_not_the_answer() -> Non
 
     assert asyncio.run(main()) == (200, b"ok")
     assert received == [b"GET", b"POST"], "the POST went once"
+
+
+@pytest.mark.parametrize(("words", "good"), [(["one"], True), ([], False)])
+def test_a_one_token_answer_meets_a_tpot_limit_and_an_empty_one_no_ttft_limit(
+        words: list[str], good: bool) -> None:
+    """Goodput as vLLM's bench counts it: a one-token answer has TPOT 0 (no time between
+    tokens), so a TPOT limit cannot fail it; an answer with no content has no TTFT."""
+    from pytest_sidecar.load.runner import Profile, run_scenario
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for word in words:
+            chunk = {"choices": [{"index": 0, "delta": {"content": word}}]}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    async def main() -> dict[str, Any]:
+        async with server({("POST", "/v1/chat/completions"): chat}) as url:
+            run = await run_scenario(url, (("tenant-a", "t"),), Profile(
+                rate=20, duration_s=0.2, arrivals="constant", attach_rate=0.0,
+                stream_share=1.0, limits=(("ttft", 5000.0), ("tpot", 1.0))))
+            return dict(run.summary["llm"])
+
+    llm = asyncio.run(main())
+    assert llm["streams"] > 0
+    assert llm["good"] == (llm["streams"] if good else 0)

@@ -225,9 +225,13 @@ class ScenarioClient:
         measured = {"e2e": e2e}
         if first_at is not None:
             measured["ttft"] = first_at - started
+            # A one-token answer has no time between tokens: vLLM's bench counts its TPOT
+            # as 0 for goodput, so a TPOT limit cannot fail it; it is not a TPOT sample.
+            measured["tpot"] = 0.0
             if tokens > 1:
                 measured["tpot"] = (e2e - measured["ttft"]) / (tokens - 1)
                 self.histograms.record("tpot", "2xx", measured["tpot"])
+        # A stream without content has no TTFT (nor TPOT): it meets no limit on them.
         if all(name in measured and measured[name] * 1000 <= ms
                for name, ms in self.scenario.limits):
             self.streams["good"] += 1
