@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -25,17 +26,19 @@ from .vocabulary.reasons import FailReason, SkipReason, format_line
 
 
 def opt_in_left_out(items: Sequence[pytest.Item], markexpr: str,
-                    asked_for: Sequence[str] = ()) -> list[pytest.Item]:
+                    asked_for: Sequence[str] = (), here: Path | None = None
+                    ) -> list[pytest.Item]:
     """The items of an opt-in group (OPT_IN) that `-m markexpr` does not name: a plain
     `pytest` leaves them out, `pytest -m capacity` (or any expression naming the group)
     runs them, and so does naming the test's file or node id (`asked_for`: the command
-    line's paths; a directory does not count)."""
+    line's arguments, relative to `here`; a directory does not count)."""
     named = {group for group in OPT_IN if group in markexpr.replace("(", " ").replace(
         ")", " ").split()}
-    files = {arg.split("::", 1)[0] for arg in asked_for if arg.split("::", 1)[0].endswith(".py")}
+    files = {((here or Path.cwd()) / arg.split("::", 1)[0]).resolve() for arg in asked_for
+             if arg.split("::", 1)[0].endswith(".py")}
     return [item for item in items
             if any(item.get_closest_marker(group) for group in set(OPT_IN) - named)
-            and not any(item.path.match(f) or str(item.path).endswith(f) for f in files)]
+            and item.path.resolve() not in files]
 
 
 @dataclass(frozen=True)

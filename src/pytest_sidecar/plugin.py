@@ -148,7 +148,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Leave out the opt-in groups (the capacity sweep) unless -m names them or the
     command line names their file."""
     left_out = opt_in_left_out(items, config.getoption("markexpr") or "",
-                               [str(arg) for arg in config.invocation_params.args])
+                               [str(arg) for arg in config.invocation_params.args],
+                               config.invocation_params.dir)
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         dropped = set(left_out)

@@ -113,6 +113,9 @@ def test_the_capacity_sweep_runs_only_when_m_names_it(pytester: pytest.Pytester)
     pytester.runpytest("-m", "capacity or not capacity").assert_outcomes(passed=2)
     named_file = pytester.runpytest("test_the_capacity_sweep_runs_only_when_m_names_it.py")
     named_file.assert_outcomes(passed=2)  # its file on the command line: asked for
+    spelled = pytester.runpytest("./test_the_capacity_sweep_runs_only_when_m_names_it.py"
+                                 "::test_sweep")
+    spelled.assert_outcomes(passed=1)  # a node id, however the path is spelled
     pytester.runpytest(".").assert_outcomes(passed=1, deselected=1)  # a directory: not
 
 
