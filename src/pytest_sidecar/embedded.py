@@ -1,6 +1,7 @@
 """Start and stop the reference stack as a subprocess (the embedded default target).
 
-The stack starts on first use, not at session start: `pytest tests/unit` never pays for
+The stack is two processes, the gateway and the explainer (each restartable alone). It
+starts on first use, not at session start: `pytest tests/unit` never pays for
 it. Under xdist, the controller creates one shared directory and ships it to the
 workers; the first worker that needs the target starts the stack under a file lock, the
 others find its target file. The controller stops it at session end (the stack also
@@ -16,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -25,6 +26,7 @@ from .serial import once
 from .tls import tls_context
 
 START_TIMEOUT_S = 60.0
+ROLES = ("gateway", "explainer")  # the processes of a stack, stopped in this order
 FREEZE_GRACE_S = 5.0  # the watchdog's SIGCONT comes this long after the planned one
 
 
@@ -58,8 +60,11 @@ class EmbeddedStack:
         return os.path.join(self.directory, "stack.log")
 
     @property
-    def _pid_file(self) -> str:
-        return os.path.join(self.directory, "stack.pid")
+    def explainer_file(self) -> str:
+        return os.path.join(self.directory, "explainer.json")
+
+    def _pid_file(self, role: str) -> str:
+        return os.path.join(self.directory, "stack.pid" if role == "gateway" else f"{role}.pid")
 
     @property
     def _error_file(self) -> str:
@@ -91,33 +96,57 @@ class EmbeddedStack:
         return once(os.path.join(self.directory, "start.lock"), find, make)
 
     def _start(self, timeout: float, require_ready: bool, port: int = 0,
-               extra_env: Mapping[str, str] | None = None) -> None:
-        command = [sys.executable, "-m", "pytest_sidecar.stack.cli", "serve",
+               extra_env: Mapping[str, str] | None = None,
+               roles: tuple[str, ...] = ROLES, explainer_port: int = 0) -> None:
+        """Start the explainer, then the gateway (it names the explainer's metrics)."""
+        deadline = time.monotonic() + timeout
+        try:
+            if "explainer" in roles:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.explainer_file)
+                process = self._spawn("explainer", explainer_port, self.explainer_file,
+                                      extra_env)
+                self._wait(process, deadline, lambda: os.path.exists(self.explainer_file))
+            if "gateway" in roles:
+                process = self._spawn("gateway", port, self.target_file, extra_env)
+                self._wait(process, deadline, lambda: os.path.exists(self.target_file) and (
+                    not require_ready or self._ready()))
+        except StackStartError:
+            self.stop()
+            raise
+
+    def _spawn(self, role: str, port: int, target_file: str,
+               extra_env: Mapping[str, str] | None) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "pytest_sidecar.stack.cli", "serve", "--role", role,
                    "--state-dir", os.path.join(self.directory, "state"),
-                   "--target-file", self.target_file, "--port", str(port)]
+                   "--target-file", target_file, "--port", str(port)]
         if self.owner_pid:
             command += ["--exit-with-pid", str(self.owner_pid)]
         if self.suite:
             command.append("--suite")
-        command += ["--log-file", os.path.join(self.directory, "stack.jsonl")]
+        command += ["--log-file", os.path.join(
+            self.directory, "stack.jsonl" if role == "gateway" else f"{role}.jsonl")]
         env = {**EMBEDDED_DEFAULTS, **os.environ, **(self.env or {}), **(extra_env or {})}
         with open(self.log_file, "ab") as log:
             # Own session: a Ctrl-C in the terminal reaches pytest, which then stops us.
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, env=env,
                                        start_new_session=True)
-        with open(self._pid_file, "w", encoding="utf-8") as handle:
+        with open(self._pid_file(role), "w", encoding="utf-8") as handle:
             handle.write(str(process.pid))
-        deadline = time.monotonic() + timeout
+        return process
+
+    def _wait(self, process: subprocess.Popen[bytes], deadline: float,
+              done: Callable[[], bool]) -> None:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise StackStartError(
                     f"the stack exited with status {process.returncode}: {self.last_line()}")
-            if os.path.exists(self.target_file) and (not require_ready or self._ready()):
+            if done():
                 return
             time.sleep(0.05)
-        self.stop()
-        raise StackStartError(f"the stack was not ready after {timeout:g}s: {self.last_line()}")
+        raise StackStartError(f"the stack was not ready after {START_TIMEOUT_S:g}s: "
+                              f"{self.last_line()}")
 
     def _ready(self) -> bool:
         with open(self.target_file, encoding="utf-8") as handle:
@@ -127,68 +156,82 @@ class EmbeddedStack:
         except httpx.HTTPError:
             return False
 
-    def pid(self) -> int | None:
+    def pid(self, role: str = "gateway") -> int | None:
         try:
-            with open(self._pid_file, encoding="utf-8") as handle:
+            with open(self._pid_file(role), encoding="utf-8") as handle:
                 return int(handle.read().strip())
         except (OSError, ValueError):
             return None
 
     def running(self) -> bool:
-        pid = self.pid()
-        return pid is not None and _alive(pid)
+        return all((pid := self.pid(role)) is not None and _alive(pid) for role in ROLES)
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM the stack, SIGKILL after `timeout`; returns the pid stopped, if any."""
-        pid = self.pid()
-        if pid is None or not _alive(pid):
-            return None
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(pid):
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                deadline = time.monotonic() + timeout
-            time.sleep(0.05)
-        return pid
+        """SIGTERM each process (the gateway first), SIGKILL after `timeout`; returns the
+        gateway's pid stopped, if any."""
+        stopped = None
+        for role in ROLES:
+            pid = self.pid(role)
+            if pid is None or not _alive(pid):
+                continue
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(pid):
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    deadline = time.monotonic() + timeout
+                time.sleep(0.05)
+            stopped = stopped or (pid if role == "gateway" else None)
+        return stopped
 
-    def restart(self, signal_number: int = signal.SIGKILL,
+    def restart(self, signal_number: int = signal.SIGKILL, roles: tuple[str, ...] = ROLES,
                 timeout: float = START_TIMEOUT_S) -> float:
-        """Kill the stack with `signal_number` (SIGKILL: no cleanup, no flush) and start
-        it again on the same port, state directory and tokens, as a process supervisor
-        would. Returns the seconds from the signal until it answers /readyz again."""
+        """Kill the processes of `roles` with `signal_number` (SIGKILL: no cleanup, no
+        flush) and start them again on the same ports, state directory and tokens, as a
+        process supervisor would. Returns the seconds from the signal until the gateway
+        answers /readyz again."""
         with open(self.target_file, encoding="utf-8") as handle:
             document = json.load(handle)
-        pid = self.pid()
         started = time.monotonic()
-        if pid is not None and _alive(pid):
-            os.kill(pid, signal_number)
-            deadline = time.monotonic() + 10
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.01)
-        os.unlink(self.target_file)
-        port = int(document["url"].rsplit(":", 1)[1].split("/")[0])
-        self._start(timeout, True, port, {"AUTH_TOKENS_JSON": json.dumps(
-            same_tokens(document))} if document.get("tenants") else None)
+        for role in roles:
+            pid = self.pid(role)
+            if pid is not None and _alive(pid):
+                os.kill(pid, signal_number)
+                deadline = time.monotonic() + 10
+                while _alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+        if "gateway" in roles:
+            os.unlink(self.target_file)
+        self._start(timeout, True, _port(document["url"]), {"AUTH_TOKENS_JSON": json.dumps(
+            same_tokens(document))} if document.get("tenants") else None, roles,
+            _port(document["metrics"]["explainer"]))
+        deadline = time.monotonic() + timeout
+        while not self._ready() and time.monotonic() < deadline:  # the explainer's beat
+            time.sleep(0.05)
         return time.monotonic() - started
 
-    def freeze(self, seconds: float) -> float:
-        """SIGSTOP the stack for `seconds`, then SIGCONT, always. A detached watchdog
-        also sends SIGCONT a little later, so a runner killed mid-freeze leaves no frozen
-        stack behind (the lease of a process fault). Returns the seconds frozen."""
-        pid = self.pid()
-        if pid is None or not _alive(pid):
+    def freeze(self, seconds: float, roles: tuple[str, ...] = ROLES) -> float:
+        """SIGSTOP the processes of `roles` for `seconds`, then SIGCONT, always. A
+        detached watchdog also sends SIGCONT a little later, so a runner killed
+        mid-freeze leaves no frozen stack behind (the lease of a process fault). Returns
+        the seconds frozen."""
+        pids = [pid for role in roles if (pid := self.pid(role)) is not None and _alive(pid)]
+        if len(pids) < len(roles):
             raise RuntimeError("the stack is not running; nothing to freeze")
+        listed = " ".join(str(pid) for pid in pids)
         watchdog = subprocess.Popen(
-            ["sh", "-c", f"sleep {seconds + FREEZE_GRACE_S:.3f}; kill -CONT {pid} 2>/dev/null"],
+            ["sh", "-c", f"sleep {seconds + FREEZE_GRACE_S:.3f}; kill -CONT {listed} "
+                         "2>/dev/null"],
             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started = time.monotonic()
         try:
-            os.kill(pid, signal.SIGSTOP)
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
             time.sleep(seconds)
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
             watchdog.kill()
             watchdog.wait()
         return time.monotonic() - started
@@ -218,6 +261,10 @@ def same_tokens(document: Mapping[str, object]) -> dict[str, dict[str, object]]:
                 tokens[token] = {"tenant_id": tenant["id"], "scopes": scopes,
                                  "subject": f"{tenant['id']}-{subject}"}
     return tokens
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/")[0])
 
 
 def _alive(pid: int) -> bool:

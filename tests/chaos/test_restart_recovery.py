@@ -5,9 +5,9 @@ backwards, on the status channel, in the audit log, in its webhook deliveries (a
 receiver on this runner's loopback, when the target declares `webhook_receiver`) and on
 the live streams of a sample of them (with `trace_stream`).
 
-The reference stack runs gateway and explainer in one process, so each kill takes both;
-a target file's `resilience.restart` commands restart each process of a real deployment
-(`kubectl rollout restart ...`), never guessed.
+The reference stack runs gateway and explainer as two processes, and each kill takes
+one; a target file's `resilience.restart` commands restart each process of a real
+deployment (`kubectl rollout restart ...`), never guessed.
 
 A freeze (SIGSTOP, then SIGCONT) is the other process fault: a process that stalls
 without dying, as under a long GC pause or a throttled CPU quota. Nothing acknowledged
@@ -68,7 +68,7 @@ def restartable(sidecar_target: Any, stack_factory: Any, dedicated: Any
     """(target, restart(role) -> seconds until ready). Embedded: the module's dedicated
     stack. Otherwise the target file's resilience.restart commands."""
     if dedicated is not None:
-        yield dedicated, lambda role: stack_factory.restart(dedicated)
+        yield dedicated, lambda role: stack_factory.restart(dedicated, roles=(role,))
         return
     commands = sidecar_target.resilience.get("restart") or {}
     missing = [role for role in ROLES if role not in commands]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 FREEZE = ("from pytest_sidecar.embedded import EmbeddedStack\n"
           "stack = EmbeddedStack.__new__(EmbeddedStack)\n"
-          "object.__setattr__(stack, 'pid', lambda: {pid})  # a frozen dataclass\n"
-          "stack.freeze({seconds})\n")
+          "object.__setattr__(stack, 'pid', lambda role: {pid})  # a frozen dataclass\n"
+          "stack.freeze({seconds}, roles=('explainer',))\n")
 
 
 def victim() -> subprocess.Popen[bytes]:

@@ -1,6 +1,12 @@
 """`sidecar-stack`: run the reference Sidecar.
 
     sidecar-stack serve [--state-dir D] [--host 127.0.0.1] [--port 0] [--suite] --target-file F
+                        [--role all|gateway|explainer]
+
+The gateway and the explainer are two processes sharing the state directory; `--role all`
+(the default) runs the gateway and starts the explainer as its child. A process
+supervisor (or the suite's embedded stack) runs each role on its own instead, so either
+can be killed and restarted alone.
 
 Behaviour is configured with the contract's environment variables (AUTH_MODE,
 AUTH_TOKENS_JSON, LLM_PROXY_URL, TRACE_TTL_SECONDS, ...; see docs/reference-stack.md).
@@ -30,10 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the stack until SIGTERM/SIGINT")
     serve.add_argument("--state-dir", help="status store, queue and artifacts "
                        "(default: a new temporary directory)")
-    serve.add_argument("--host", default="127.0.0.1", help="gateway bind address")
-    serve.add_argument("--port", type=int, default=0, help="gateway port (0: a free port)")
+    serve.add_argument("--role", choices=("all", "gateway", "explainer"), default="all",
+                       help="which process to run (default: all, the explainer as a child)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address")
+    serve.add_argument("--port", type=int, default=0,
+                       help="the role's port: the gateway's, or the explainer's metrics "
+                       "(0: a free port)")
     serve.add_argument("--target-file",
-                       help="where to write the target file once the stack is ready")
+                       help="where to write the target file once the stack is ready (role "
+                       "explainer: a small file naming its pid and metrics URL)")
     serve.add_argument("--exit-with-pid", type=int, default=None,
                        help="stop when this process is gone")
     serve.add_argument("--log-file", help="write every log record, access lines included, "
@@ -78,7 +89,7 @@ def _serve(args: argparse.Namespace, state_dir: str) -> int:
     """Run until SIGTERM or SIGINT (the launcher turns both into a clean stop)."""
     if args.suite and not args.log_file:
         # The suite reads the gateway's JSON log (structured_logs) when it can.
-        args.log_file = os.path.join(state_dir, "gateway.log")
+        args.log_file = os.path.join(state_dir, f"{args.role.replace('all', 'gateway')}.log")
     configure_logs(args.log_file)
     try:
         env = {**SUITE_DEFAULTS, **os.environ} if args.suite else dict(os.environ)
@@ -93,9 +104,9 @@ def _serve(args: argparse.Namespace, state_dir: str) -> int:
     from .launcher import serve  # heavy imports only once the settings are good
 
     try:
-        asyncio.run(serve(settings, host=args.host, port=args.port,
+        asyncio.run(serve(settings, host=args.host, port=args.port, role=args.role,
                           target_file=args.target_file, exit_with_pid=args.exit_with_pid,
-                          log_file=args.log_file))
+                          log_file=args.log_file, child_env=env))
     except OSError as exc:
         print(f"sidecar-stack: error: {exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -1,8 +1,12 @@
 """The explainer: bounded workers over the durable queue, turning completions into HIF.
 
-Service time is proportional to the work (per sentence, or per token at token
-granularity, which is ~5-10x costlier). Cancellation is honoured between time slices and
-re-checked before publishing: a canceled trace never gets a graph.
+It runs in a process of its own and meets the gateway in the shared database: it takes
+the jobs the gateway put there, writes the traces' states, and leaves a heartbeat the
+gateway's readiness and admission read (explain_lane.py). Service time is proportional
+to the work (per sentence, or per token at token granularity, which is ~5-10x costlier).
+Cancellation (the gateway's write, seen in the database) is honoured between time slices
+and re-checked when publishing: the move to `complete` is judged against the state the
+database holds, so a canceled trace never gets a graph.
 """
 
 from __future__ import annotations
@@ -11,34 +15,29 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import random
 import time
 from typing import Any
 
-from . import backpressure
 from .artifacts import ArtifactStore, artifact_key
+from .backlog import Backlog
 from .chaos import ChaosControl
+from .explain_lane import DROPS, HEARTBEAT, HEARTBEAT_S
 from .hif import build_hif, model_hash
 from .jobqueue import DurableQueue
 from .metrics import GRANULARITIES, ExplainerMetrics
 from .policies import Policies
 from .settings import StackSettings
+from .shared_db import Body, constant
 from .store import TERMINAL, StatusStore, rfc3339
-from .text import sentences, tokenize
 
 log = logging.getLogger("sidecar.explainer")
 
 # (stage name, share of the service time, progress when the stage starts)
 STAGES = (("capture", 0.20, 5), ("attribute", 0.60, 25), ("build_graph", 0.15, 85),
           ("publish", 0.05, 95))
-
-
-def service_seconds(settings: StackSettings, completion: str, granularity: str) -> float:
-    """The simulated compute time of one explanation."""
-    if granularity == "token":
-        return (settings.sentence_base_ms + settings.token_ms * len(tokenize(completion))) / 1000
-    return (settings.sentence_base_ms
-            + settings.sentence_ms * len(sentences(completion))) / 1000
+UNFINISHED = frozenset({"running", "partial"})
 
 
 class Explainer:
@@ -48,105 +47,76 @@ class Explainer:
         self.settings, self.store, self.queue, self.artifacts = settings, store, queue, artifacts
         self.chaos, self.policies = chaos, policies or Policies()
         self._cancel: dict[str, asyncio.Event] = {}
-        self._workers: list[asyncio.Task[None]] = []
-        self._sweeper: asyncio.Task[None] | None = None
-        self.pending_work_s = 0.0  # service seconds of accepted, unfinished jobs
-        self.pending_by_granularity = dict.fromkeys(GRANULARITIES, 0.0)
-        self.waiting = 0  # accepted jobs no worker has started
+        self._tasks: list[asyncio.Task[None]] = []
         self.busy = 0
+        self.metrics_url: str | None = None  # told by the launcher once it serves /metrics
         # How much slower than estimated jobs really run (moving average, >= 1): backlog
         # seconds are queued work / *observed* throughput (§5), so a slow explainer (a
         # slow SAE) grows the backlog it reports, not only a long queue.
         self.slowdown = 1.0
+        self.backlog = Backlog(queue.db, store, settings.explainer_workers,
+                               lambda: self.slowdown)
         self.metrics = ExplainerMetrics()
+        self._drops_seen = 0
         for granularity in GRANULARITIES:
             self.metrics.backlog.labels(granularity).set_function(
-                functools.partial(self.backlog_s, granularity))
-        self.metrics.queue_len.set_function(lambda: self.waiting)
-        for granularity in GRANULARITIES:
+                functools.partial(self.backlog.seconds, granularity))
             self.metrics.bp_level.labels(granularity).set_function(
-                functools.partial(self.level, granularity))
+                functools.partial(self.backlog.level, granularity))
+        self.metrics.queue_len.set_function(self.queue.depth)
+        queue.add_listener(self._count_actions)
+        store.add_listener(self._on_change)
+        queue.db.follow("meta", self._count_drops)
 
     # -- lifecycle -------------------------------------------------------------------
-    def start(self) -> list[str]:
-        recovered = self.queue.recover()
-        for job_id in recovered:
-            self._cancel.setdefault(job_id, asyncio.Event())
-            job = self.queue.peek(job_id)
-            if job:
-                self._account(job, +1)
-                self.waiting += 1
-        self._workers = [asyncio.create_task(self._work(i), name=f"explainer-{i}")
-                         for i in range(self.settings.explainer_workers)]
-        self._sweeper = asyncio.create_task(self._sweep(), name="ttl-sweeper")
-        return recovered
+    async def start(self) -> None:
+        """Settle what a previous run left, then consume (the database is loaded)."""
+        # A trace the explainer had started whose job is gone lost its work with a
+        # process (only an explainer that drops jobs on receipt does that): fail it
+        # rather than leave it running forever (every trace reaches one terminal state).
+        for trace_id in self.store.ids_in_states(UNFINISHED):
+            if not self.queue.live(trace_id) and trace_id not in self.queue.held():
+                await self.store.transition(trace_id, "failed", error="explainer_error")
+        self._tasks = [asyncio.create_task(self._work(i), name=f"explainer-{i}")
+                       for i in range(self.settings.explainer_workers)]
+        self._tasks.append(asyncio.create_task(self._sweep(), name="ttl-sweeper"))
+        self._tasks.append(asyncio.create_task(self._beat(), name="heartbeat"))
 
     async def stop(self) -> None:
-        for task in [*self._workers, *([self._sweeper] if self._sweeper else [])]:
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def consuming(self) -> bool:
-        alive = bool(self._workers) and all(not task.done() for task in self._workers)
+        workers = self._tasks[:self.settings.explainer_workers]
+        alive = bool(workers) and all(not task.done() for task in workers)
         return alive and not self.chaos.outage("explainer")
 
-    # -- API used by the gateway ------------------------------------------------------
-    async def submit(self, trace_id: str, job: dict[str, Any]) -> None:
-        """Persist and enqueue a job; returns once it is durable."""
-        self._cancel[trace_id] = asyncio.Event()
-        job["service_s"] = service_seconds(self.settings, job["completion"],
-                                           job["granularity"]) * job.get("work_factor", 1.0)
-        job["accepted_at"] = time.time()
-        self._account(job, +1)
-        self.waiting += 1
-        await self.queue.put(trace_id, job)
+    async def _beat(self) -> None:
+        """Tell the gateway, through the database, that this explainer lives."""
+        while True:
+            beat = {"at": time.time(), "pid": os.getpid(), "consuming": self.consuming(),
+                    "slowdown": round(self.slowdown, 3), "metrics": self.metrics_url}
+            with contextlib.suppress(OSError):  # a store outage: the gateway sees silence
+                await self.queue.db.apply("meta", HEARTBEAT, constant(beat))
+            await asyncio.sleep(HEARTBEAT_S)
 
-    def cancel(self, trace_id: str) -> None:
-        event = self._cancel.get(trace_id)
-        if event:
+    # -- what the database says ---------------------------------------------------------
+    def _on_change(self, record: dict[str, Any]) -> None:
+        """A trace canceled (by the gateway) stops its work at the next time slice."""
+        if record["state"] == "canceled" and (event := self._cancel.get(record["trace_id"])):
             event.set()
 
-    def backlog_s(self, granularity: str) -> float:
-        """Backlog seconds of a granularity (CONTRACT §5): the work a new job of it waits
-        behind, per worker. Sentence jobs go first (see jobqueue), so a sentence job waits
-        for sentence work only and a token job for all of it."""
-        ahead = self.pending_by_granularity.get("sentence", 0.0)
-        if granularity == "token":
-            ahead += self.pending_by_granularity.get("token", 0.0)
-        return ahead * self.slowdown / self.settings.explainer_workers
-
-    def level(self, granularity: str) -> int:
-        """The backpressure level of a granularity now (0 normal, 1 soft, 2 hard)."""
-        return backpressure.level(granularity, self.backlog_s(granularity))
-
-    def plan(self, requested: str) -> backpressure.Plan:
-        """The degradation ladder for a job accepted now; counts the actions taken."""
-        chosen = backpressure.plan(requested, {g: self.backlog_s(g) for g in GRANULARITIES})
-        for action in chosen.actions:
+    def _count_actions(self, trace_id: str, job: dict[str, Any]) -> None:
+        for action in job.get("bp_actions", ()):
             self.metrics.bp_actions.labels(action).inc()
-        return chosen
 
-    def refuse_after(self, requested: str) -> int | None:
-        """Retry-After seconds when a new `requested` job must be refused, else None.
-
-        Judged on the granularity the job would really get: a token job at soft or
-        above becomes a sentence job, so the sentence backlog decides for it."""
-        effective = requested
-        if requested == "token" and self.level("token") >= backpressure.SOFT:
-            effective = "sentence"
-        wait = backpressure.overloaded(effective, self.backlog_s(effective))
-        if wait is not None:
-            self.metrics.bp_actions.labels("drop").inc()
-        return wait
-
-    def _account(self, job: dict[str, Any], sign: int) -> None:
-        self.pending_work_s = max(0.0, self.pending_work_s + sign * job["service_s"])
-        granularity = job.get("granularity", "sentence")
-        self.pending_by_granularity[granularity] = max(
-            0.0, self.pending_by_granularity.get(granularity, 0.0) + sign * job["service_s"])
-
-    def estimated_wait_s(self) -> float:
-        return round(self.pending_work_s / self.settings.explainer_workers, 3)
+    def _count_drops(self, key: str, body: Body | None, loading: bool) -> None:
+        if key == DROPS and body is not None:
+            count = int(body.get("count", 0))
+            if count > self._drops_seen:
+                self.metrics.bp_actions.labels("drop").inc(count - self._drops_seen)
+                self._drops_seen = count
 
     # -- workers ---------------------------------------------------------------------
     async def _work(self, index: int) -> None:
@@ -156,7 +126,6 @@ class Explainer:
             trace_id, job = await self.queue.get()
             self.busy += 1
             if job is not None:
-                self.waiting = max(0, self.waiting - 1)
                 self.metrics.queue_lag.observe(max(0.0, time.time() - job.get(
                     "accepted_at", time.time())))
             started = time.monotonic()
@@ -166,17 +135,16 @@ class Explainer:
                     ratio = (time.monotonic() - started) / job["service_s"]
                     self.slowdown = max(1.0, 0.7 * self.slowdown + 0.3 * min(ratio, 50.0))
             except asyncio.CancelledError:
-                raise  # shutting down: the job file stays, the next start resumes it
+                raise  # shutting down: the job stays, the next start resumes it
             except Exception:  # a broken job fails its trace, never the worker
                 log.exception("explainer error on %s", trace_id)
                 await self.store.transition(trace_id, "failed", error="explainer_error")
             finally:
                 self.busy -= 1
-                if job is not None:
-                    self._account(job, -1)
-                    final = self.store.get(trace_id)
-                    if final and final["state"] in ("complete", "failed", "canceled"):
-                        self.metrics.jobs.labels(final["state"], job["granularity"]).inc()
+                final = self.store.get(trace_id)
+                if job is not None and final and final["state"] in (
+                        "complete", "failed", "canceled"):
+                    self.metrics.jobs.labels(final["state"], job["granularity"]).inc()
             self.queue.done(trace_id)
             self._cancel.pop(trace_id, None)
 
@@ -238,7 +206,7 @@ class Explainer:
         if not faults["drop_s3"]:  # the defect: completes below, naming a missing artifact
             await asyncio.to_thread(self.artifacts.put, key, graph)
         if not self.policies.cancel_stops_work and cancel.is_set():
-            await self.store.update(trace_id, s3_key=key)
+            await self.store.update(trace_id, s3_key=key, after_end=True)
             return
         if cancel.is_set() or await self.store.transition(
                 trace_id, "complete", progress=100, stage="done", s3_key=key,

@@ -1,4 +1,5 @@
-"""Runs the reference stack: gateway and fake upstream on loopback ports, explainer workers.
+"""Runs the reference stack: the gateway (with the fake upstream) and the explainer, each a
+process of its own, on loopback ports.
 
 Every server binds port 0 unless told otherwise and reports its bound URL in the target
 file, which is written (atomically, mode 0600: it holds tokens) only once all parts are
@@ -16,7 +17,8 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import Generator, Mapping
+import time
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 from importlib import resources
 from typing import Any
@@ -25,8 +27,9 @@ import uvicorn
 
 from ..atomic import write_atomic
 from .gateway import create_explainer_app, create_gateway, routes_of, served_routes
-from .services import Services
+from .services import ExplainerServices, GatewayServices
 from .settings import StackSettings, TokenInfo
+from .supervisor import ExplainerChild
 from .upstream import create_fake_upstream
 from .variants import parse as parse_variants
 from .variants import policies_of, seamed
@@ -39,6 +42,7 @@ IMPLEMENTED = ("chat", "chat_stream", "health", "explain", "trace_stream", "canc
                "readiness_switch", "backpressure", "chaos_flags", "circuit_breaker",
                # OpenAI's extended features (§2.12)
                "models", "n", "stop", "content_parts", "include_usage")
+EXPLAINER_START_TIMEOUT_S = 60.0
 TOKEN_PREFIX = "sct_"  # recognisable, so redactors can catch a stray one by pattern
 
 
@@ -155,13 +159,58 @@ def rate_limits_document(settings: StackSettings) -> dict[str, Any]:
 
 
 async def serve(settings: StackSettings, *, host: str, port: int, target_file: str,
-                exit_with_pid: int | None = None, log_file: str | None = None) -> None:
-    """Run the stack until SIGTERM/SIGINT (or until `exit_with_pid` is gone)."""
+                role: str = "all", exit_with_pid: int | None = None,
+                log_file: str | None = None, child_env: Mapping[str, str] | None = None
+                ) -> None:
+    """Run one role of the stack until SIGTERM/SIGINT (or until `exit_with_pid` is gone).
+
+    "gateway" and "explainer" are the two processes; "all" runs the gateway here and the
+    explainer as a child process (with `child_env`), started again if it dies."""
     if settings.defects:
         log.warning("sidecar-stack: running with defects %s", ", ".join(sorted(settings.defects)))
+    os.makedirs(settings.state_dir, exist_ok=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watcher = asyncio.create_task(_watch_pid(exit_with_pid, stop)) if exit_with_pid else None
+    child = None
+    try:
+        if role == "explainer":
+            await _serve_explainer(settings, host, port, target_file, stop)
+            return
+        if role == "all":
+            child = ExplainerChild(settings.state_dir, host, dict(child_env or os.environ))
+            child.start()
+        await _serve_gateway(settings, host, port, target_file, stop, log_file)
+    finally:
+        if watcher:
+            watcher.cancel()
+        if child is not None:
+            await child.stop()
+
+
+async def _serve_explainer(settings: StackSettings, host: str, port: int, target_file: str,
+                           stop: asyncio.Event) -> None:
+    """The explainer process: its workers, and /metrics and /healthz on its own port."""
+    services = ExplainerServices.build(settings)
+    sock = _bind(host, port)
+    services.explainer.metrics_url = _url(host, sock) + "/metrics"
+    await services.start()
+    servers = [(_Server(_config(create_explainer_app(services.explainer))), sock)]
+    try:
+        await _run_servers(servers, stop, lambda: write_atomic(target_file, json.dumps({
+            "role": "explainer", "pid": os.getpid(),
+            "metrics": services.explainer.metrics_url}).encode()))
+    finally:
+        await services.stop()
+
+
+async def _serve_gateway(settings: StackSettings, host: str, port: int, target_file: str,
+                         stop: asyncio.Event, log_file: str | None) -> None:
+    """The gateway process (and the fake upstream unless LLM_PROXY_URL names one)."""
     if settings.auth_mode == "static" and not settings.tokens:
         settings = replace(settings, tokens=generate_tokens())
-    os.makedirs(settings.state_dir, exist_ok=True)
     gateway_sock = _bind(host, port)
     servers: list[tuple[_Server, socket.socket]] = []
     upstream_url = settings.llm_proxy_url
@@ -172,27 +221,16 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
         fake = create_fake_upstream(settings.fake_latency_ms, settings.fake_token_ms,
                                     policies.tokens_per_chunk, policies.usage_chunk)
         servers.append((_Server(_config(fake)), fake_sock))
-    services = Services.build(settings, upstream_url)
+    services = GatewayServices.build(settings, upstream_url)
     await services.start()
-    gateway_app = create_gateway(services)
-    servers.append((_Server(_config(gateway_app)), gateway_sock))
-    explainer_sock = _bind(host, 0)
-    servers.append((_Server(_config(create_explainer_app(services))), explainer_sock))
+    servers.append((_Server(_config(create_gateway(services))), gateway_sock))
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
-    watcher = asyncio.create_task(_watch_pid(exit_with_pid, stop)) if exit_with_pid else None
-    try:
-        while not all(server.started for server, _ in servers):
-            if any(task.done() for task in tasks):
-                raise RuntimeError("a server failed to start")
-            await asyncio.sleep(0.01)
+    def announce() -> None:
         url = _url(host, gateway_sock)
         doc = target_document(settings, url, None if settings.llm_proxy_url else upstream_url)
-        doc["metrics"]["explainer"] = _url(host, explainer_sock) + "/metrics"
+        doc["metrics"]["explainer"] = services.explainer.heartbeat["metrics"]
+        doc["x-reference-stack"]["pids"] = {"gateway": os.getpid(),
+                                            "explainer": services.explainer.heartbeat["pid"]}
         variants = parse_variants(settings.variants)
         doc["routes"] = served_routes(routes_of(variants))
         # The API this stack serves is the one the package ships (it validates requests
@@ -205,20 +243,47 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
             if variant.target:
                 variant.target(doc)
         write_atomic(target_file, json.dumps(doc, indent=2).encode(), mode=0o600)  # tokens
+        log.warning("sidecar-stack ready: gateway %s, state %s, target file %s",
+                    url, settings.state_dir, target_file)
+
+    try:
+        await _await_explainer(services, stop)
+        await _run_servers(servers, stop, announce)
+    finally:
+        await services.stop()
+
+
+async def _await_explainer(services: GatewayServices, stop: asyncio.Event,
+                           timeout: float = EXPLAINER_START_TIMEOUT_S) -> None:
+    """The target file names the explainer's metrics: wait for its first heartbeat."""
+    deadline = time.monotonic() + timeout
+    while not services.explainer.heartbeat.get("metrics") and not stop.is_set():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no explainer process spoke within {timeout:g}s")
+        await asyncio.sleep(0.02)
+
+
+async def _run_servers(servers: list[tuple[_Server, socket.socket]], stop: asyncio.Event,
+                       announce: Callable[[], None]) -> None:
+    """Serve until `stop`; `announce()` once every server is up."""
+    tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
+    try:
+        while not all(server.started for server, _ in servers):
+            if any(task.done() for task in tasks):
+                raise RuntimeError("a server failed to start")
+            if stop.is_set():
+                return
+            await asyncio.sleep(0.01)
+        announce()
         # What exists now (modules, apps, settings) lives as long as the stack: keep it out
         # of the collector, whose full passes over it stalled the loop under load.
         gc.collect()
         gc.freeze()
-        log.warning("sidecar-stack ready: gateway %s, state %s, target file %s",
-                    url, settings.state_dir, target_file)
         await stop.wait()
     finally:
         for server, _ in servers:
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
-        if watcher:
-            watcher.cancel()
-        await services.stop()
         log.warning("sidecar-stack stopped")
 
 

@@ -1,4 +1,10 @@
-"""Services: the stack's parts wired together, shared by the gateway and the launcher."""
+"""Services: the stack's parts wired together, one set per process role.
+
+The gateway and the explainer run as two processes sharing one database (shared_db.py):
+`GatewayServices` serves the API and puts jobs, `ExplainerServices` consumes them. Each
+loads the database, settles what a previous run of its own role left, and follows the
+other's writes from then on.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,10 @@ from dataclasses import dataclass, field
 from .artifacts import ArtifactStore
 from .audit import Auditor
 from .auth import Authenticator
+from .backlog import Backlog
 from .breaker import Breaker
 from .chaos import ChaosControl
+from .explain_lane import ExplainLane
 from .explainer import Explainer
 from .idempotency import IdempotencyStore
 from .jobqueue import DurableQueue
@@ -17,6 +25,7 @@ from .metrics import GatewayMetrics
 from .policies import Policies
 from .ratelimit import RateLimiter
 from .settings import StackSettings
+from .shared_db import SharedDb
 from .store import StatusStore
 from .upstream import UpstreamClient
 from .variants import policies_of, seamed
@@ -25,13 +34,22 @@ from .webhooks import WebhookDispatcher
 _UPSTREAM_CHECK_TTL_S = 1.0  # /readyz may be polled often; do not probe upstream each time
 
 
+def _policies(settings: StackSettings) -> Policies:
+    return policies_of(seamed(settings.variants, settings.defects))
+
+
+def shared_db(settings: StackSettings) -> SharedDb:
+    """The database both processes open, beside the §7 document."""
+    return SharedDb(settings.status_json_path + ".db")
+
+
 @dataclass
-class Services:
+class GatewayServices:
     settings: StackSettings
+    db: SharedDb
     store: StatusStore
-    queue: DurableQueue
     artifacts: ArtifactStore
-    explainer: Explainer
+    explainer: ExplainLane
     auth: Authenticator
     upstream: UpstreamClient | None
     limiter: RateLimiter
@@ -44,13 +62,14 @@ class Services:
     _upstream_ok: tuple[float, bool] = field(default=(0.0, False))
 
     @classmethod
-    def build(cls, settings: StackSettings, upstream_url: str | None) -> Services:
-        policies = policies_of(seamed(settings.variants, settings.defects))
+    def build(cls, settings: StackSettings, upstream_url: str | None) -> GatewayServices:
+        policies = _policies(settings)
         chaos = ChaosControl(settings.chaos_control_path, policies.chaos_leases)
-        store = StatusStore(settings.status_json_path, policies)
-        queue = DurableQueue(settings.queue_dir, policies.durable_queue)
-        artifacts = ArtifactStore(settings.artifact_root)
-        explainer = Explainer(settings, store, queue, artifacts, chaos, policies)
+        db = shared_db(settings)
+        store = StatusStore(settings.status_json_path, policies, db=db)  # writes the §7 file
+        queue = DurableQueue(db, policies.durable_queue)
+        lane = ExplainLane(settings, db, queue, Backlog(db, store, settings.explainer_workers,
+                                                        lambda: lane.slowdown()), chaos)
         metrics = GatewayMetrics(policies.extra_metrics, policies.status_read_weight,
                                  policies.label_reads_by_trace)
         upstream = (UpstreamClient(upstream_url, settings.upstream_timeout_s, chaos,
@@ -58,7 +77,7 @@ class Services:
                                            settings.breaker_cooldown_s), metrics,
                                    policies.breaker_opens, policies.enforce_upstream_timeout)
                     if upstream_url else None)
-        return cls(settings, store, queue, artifacts, explainer,
+        return cls(settings, db, store, ArtifactStore(settings.artifact_root), lane,
                    Authenticator(settings.auth_mode, settings.tokens, policies), upstream,
                    RateLimiter(settings.rate_limits, settings.tenant_rate_limits),
                    IdempotencyStore(settings.idempotency_path, policies.idempotency_per_tenant,
@@ -68,12 +87,14 @@ class Services:
                    Auditor(settings.audit_log_path, policies.audit_extra), chaos, policies)
 
     async def start(self) -> None:
-        """Load state, settle orphans, start flushing and explaining."""
+        """Load state, settle orphans, start flushing and following the explainer."""
         self.chaos.start()
         self.auditor.start()
         self.store.add_listener(self.auditor.on_change)
         self.webhooks.on_delivered = self.auditor.on_delivered
-        self.store.load()
+        self.db.load()
+        self.store.adopt_document()
+        self.db.start()
         self.store.start()
         ended = self.store.ids_in_states(frozenset({"complete", "failed", "canceled"}))
         self.auditor.reconcile(record for t in ended if (record := self.store.get(t)))
@@ -81,16 +102,20 @@ class Services:
         self.idempotency.start()
         self.webhooks.load()
         self.webhooks.start()
-        recovered = set(self.explainer.start())
-        # A non-terminal trace without a job file lost its input mid-stream: fail it
-        # rather than leave it queued forever (every trace reaches one terminal state).
-        for trace_id in self.store.ids_in_states(frozenset({"queued", "running", "partial"})):
-            if trace_id not in recovered:
+        self.explainer.start()
+        # A queued trace without a job lost its input with the gateway that opened it
+        # (killed mid-stream, or between the record and the job): fail it rather than
+        # leave it queued forever (every trace reaches one terminal state). Only this
+        # gateway opens traces, and it has none in flight yet.
+        for trace_id in self.store.ids_in_states(frozenset({"queued"})):
+            if not self.explainer.queue.live(trace_id):
                 await self.store.transition(trace_id, "failed", error="explainer_error")
 
     async def stop(self) -> None:
         await self.explainer.stop()
+        await self.explainer.queue.close()
         await self.store.close()
+        await self.db.close()
         await self.idempotency.close()
         await self.webhooks.close()
         await self.auditor.close()
@@ -118,3 +143,35 @@ class Services:
         return ok
 
 
+@dataclass
+class ExplainerServices:
+    settings: StackSettings
+    db: SharedDb
+    store: StatusStore
+    queue: DurableQueue
+    explainer: Explainer
+    chaos: ChaosControl
+    policies: Policies
+
+    @classmethod
+    def build(cls, settings: StackSettings) -> ExplainerServices:
+        policies = _policies(settings)
+        chaos = ChaosControl(settings.chaos_control_path, policies.chaos_leases)
+        db = shared_db(settings)
+        store = StatusStore(settings.status_json_path, policies, db=db, snapshot=False)
+        queue = DurableQueue(db, policies.durable_queue, consume=True)
+        explainer = Explainer(settings, store, queue, ArtifactStore(settings.artifact_root),
+                              chaos, policies)
+        return cls(settings, db, store, queue, explainer, chaos, policies)
+
+    async def start(self) -> None:
+        self.chaos.start()
+        self.db.load()
+        self.db.start()
+        await self.explainer.start()
+
+    async def stop(self) -> None:
+        await self.explainer.stop()
+        await self.queue.close()
+        await self.db.close()
+        await self.chaos.close()

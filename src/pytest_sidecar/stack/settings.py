@@ -101,10 +101,6 @@ class StackSettings:
         return os.path.join(self.state_dir, "webhooks.db")
 
     @property
-    def queue_dir(self) -> str:
-        return os.path.join(self.state_dir, "queue")
-
-    @property
     def artifact_root(self) -> str:
         return os.path.join(self.state_dir, "artifacts")
 

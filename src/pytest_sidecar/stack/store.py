@@ -1,24 +1,28 @@
-"""The status store: the traces' records, durable in SQLite (records_db.py) and shared
-as the CONTRACT §7 JSON document, one object keyed by trace id (snapshot.py).
+"""The status store: the traces' records, durable in the database the gateway and the
+explainer share (shared_db.py), and shared with co-located readers as the CONTRACT §7
+JSON document, one object keyed by trace id (snapshot.py).
 
-Changes are durable before they are acknowledged: every writer awaits the database
-commit that contains its change. Commits are grouped (one transaction and one WAL sync
-serve every change made while the previous commit ran) and carry only the records
-touched, so durability costs one sync per batch whatever the store's size. The JSON
-document follows at most twice a second, off the commit path. A record's tenant never
-changes once written.
+Changes are durable before they are acknowledged: every writer awaits the commit that
+contains its change. A change is an operation run against the record as the database
+holds it at commit time, so a move is judged against the latest state whichever process
+wrote it: a trace canceled by the gateway is never completed by the explainer, and its
+states never go backwards. Each process reads from its own copy of the records, which
+follows the database: its own writes at once, the other process's within the feed's
+poll interval. The JSON document is written by the gateway's process alone, at most
+twice a second, off the commit path. A record's tenant never changes once written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from .policies import Policies
-from .records_db import RecordsDb
+from .shared_db import UNCHANGED, Body, SharedDb, Unchanged
 from .snapshot import JsonSnapshot
 
 TERMINAL = frozenset({"complete", "failed", "canceled", "expired"})
@@ -38,49 +42,66 @@ def rfc3339(epoch: float) -> str:
 
 
 class StatusStore:
-    """In-memory records, durable in `<path>.db` by group commit, shared as `path`."""
+    """The records of `db` (kind "record"), kept in memory as the database has them;
+    with `snapshot=True` also shared as the JSON document `path`."""
 
     def __init__(self, path: str, policies: Policies | None = None,
-                 snapshot_interval_s: float | None = None) -> None:
+                 snapshot_interval_s: float | None = None, *, db: SharedDb | None = None,
+                 snapshot: bool = True) -> None:
         self.path, self.policies = path, policies or Policies()
         self._records: dict[str, Record] = {}
         self._versions: dict[str, int] = defaultdict(int)
         self._subscribers: dict[str, set[asyncio.Queue[Record]]] = defaultdict(set)
         self._by_completion: dict[str, str] = {}
         self._listeners: list[Callable[[Record], None]] = []
-        self._db = RecordsDb(path + ".db", lambda: self._records)
-        self._view = JsonSnapshot(path, lambda: self._records, self.policies.stored_record,
-                                  *([snapshot_interval_s] if snapshot_interval_s else []))
+        self._owns_db = db is None
+        self.db = db or SharedDb(path + ".db")
+        self.db.follow("record", self._followed)
+        self._view = (JsonSnapshot(path, lambda: self._records, self.policies.stored_record,
+                                   *([snapshot_interval_s] if snapshot_interval_s else []))
+                      if snapshot else None)
 
     @property
     def flushes(self) -> int:
-        return self._db.flushes
+        return self.db.flushes
 
     # -- lifecycle -------------------------------------------------------------------
     def load(self) -> None:
         """Read the records a previous run left (a restart keeps every trace); a store
-        that so far lived in the JSON document alone moves into the database."""
-        self._records = self._db.read()
-        if not self._records:
-            self._records = self._view.read() or {}
-            if self._records:
-                self._db.import_records(self._records)
-        self._view.reload()
-        self._by_completion = {r["completion_id"]: tid for tid, r in self._records.items()
-                               if r.get("completion_id")}
+        that so far lived in the JSON document alone moves into the database. With a
+        database of its own; a shared one is loaded by its owner."""
+        if self._owns_db:
+            self.db.load()
+        self.adopt_document()
+
+    def adopt_document(self) -> None:
+        """A store that so far lived in the JSON document alone moves into the database."""
+        if not self._records and self._view is not None:
+            legacy = self._view.read() or {}
+            if legacy:
+                self.db.import_entries("record", legacy)
+        if self._view is not None:
+            self._view.reload()
 
     def start(self) -> None:
-        self._db.start()
-        self._view.start()
+        if self._owns_db:
+            self.db.start()
+        if self._view is not None:
+            self._view.start()
 
     async def close(self) -> None:
         try:
-            await self._db.close()
+            if self._owns_db:
+                await self.db.close()
         finally:
-            await self._view.close()
+            if self._view is not None:
+                await self._view.close()
 
     def writable(self) -> bool:
-        return self._view.writable()
+        if self._view is not None:
+            return self._view.writable()
+        directory = os.path.dirname(os.path.abspath(self.db.path))
+        return os.access(directory, os.W_OK)
 
     # -- reads -----------------------------------------------------------------------
     def get(self, trace_id: str) -> Record | None:
@@ -101,34 +122,47 @@ class StatusStore:
 
     # -- writes (each returns once the change is on disk) -----------------------------
     async def create(self, record: Record) -> Record:
-        trace_id = record["trace_id"]
-        if trace_id in self._records and self.policies.refuse_taken_ids:
-            raise TraceExists(trace_id)
-        self._records[trace_id] = dict(record)
-        return await self._changed(trace_id)
+        trace_id, refuse = record["trace_id"], self.policies.refuse_taken_ids
 
-    async def update(self, trace_id: str, **fields: Any) -> Record:
-        """Change non-state fields (progress, stage, ...)."""
-        record = self._records[trace_id]
-        if "tenant_id" in fields and fields["tenant_id"] != record["tenant_id"]:
-            raise TenantImmutable(trace_id)
+        def create(current: Body | None) -> Body:
+            if current is not None and refuse:
+                raise TraceExists(trace_id)
+            return dict(record)
+
+        created = await self.db.apply("record", trace_id, create)
+        assert created is not None
+        return created
+
+    async def update(self, trace_id: str, *, after_end: bool = False,
+                     **fields: Any) -> Record | None:
+        """Change non-state fields (progress, stage, ...); None (and no change) for an
+        unknown trace, or an ended one unless `after_end`."""
         if "state" in fields:
             raise ValueError("use transition() to change state")
-        record.update(fields, updated_at=rfc3339(time.time()))
-        return await self._changed(trace_id)
+
+        def update(current: Body | None) -> Body | Unchanged:
+            if current is None or (current["state"] in TERMINAL and not after_end):
+                return UNCHANGED
+            _keep_tenant(trace_id, current, fields)
+            return {**current, **fields, "updated_at": rfc3339(time.time())}
+
+        return await self.db.apply("record", trace_id, update)
 
     async def transition(self, trace_id: str, state: str, **fields: Any) -> Record | None:
         """Move a trace forward; None (and no change) if that move is not allowed now."""
-        record = self._records.get(trace_id)
-        if record is None or not self.policies.may_move(record["state"], state):
-            return None
-        if "tenant_id" in fields and fields["tenant_id"] != record["tenant_id"]:
-            raise TenantImmutable(trace_id)
-        record.update(fields, state=state, updated_at=rfc3339(time.time()))
-        return await self._changed(trace_id)
+        may_move = self.policies.may_move
+
+        def move(current: Body | None) -> Body | Unchanged:
+            if current is None or not may_move(current["state"], state):
+                return UNCHANGED
+            _keep_tenant(trace_id, current, fields)
+            return {**current, **fields, "state": state, "updated_at": rfc3339(time.time())}
+
+        return await self.db.apply("record", trace_id, move)
 
     def add_listener(self, callback: Callable[[Record], None]) -> None:
-        """Call `callback(record)` after every durable change of any trace."""
+        """Call `callback(record)` after every durable change of any trace, whichever
+        process made it."""
         self._listeners.append(callback)
 
     def subscribe(self, trace_id: str) -> asyncio.Queue[Record]:
@@ -142,16 +176,25 @@ class StatusStore:
             del self._subscribers[trace_id]
 
     # -- internals -------------------------------------------------------------------
-    async def _changed(self, trace_id: str) -> Record:
+    def _followed(self, trace_id: str, body: Body | None, loading: bool) -> None:
+        """A version of a record, committed by this process or read from the feed."""
+        if body is None:
+            self._records.pop(trace_id, None)
+        else:
+            self._records[trace_id] = body
+            if body.get("completion_id"):
+                self._by_completion[body["completion_id"]] = trace_id
         self._versions[trace_id] += 1
-        completion_id = self._records[trace_id].get("completion_id")
-        if completion_id:
-            self._by_completion[completion_id] = trace_id
-        snapshot = dict(self._records[trace_id])
-        await self._db.commit_record(trace_id)
-        self._view.touch(trace_id)
+        if self._view is not None:
+            self._view.touch(trace_id)
+        if loading or body is None:
+            return
         for queue in self._subscribers.get(trace_id, ()):
-            queue.put_nowait(snapshot)
+            queue.put_nowait(dict(body))
         for listener in self._listeners:
-            listener(dict(snapshot))
-        return snapshot
+            listener(dict(body))
+
+
+def _keep_tenant(trace_id: str, current: Body, fields: dict[str, Any]) -> None:
+    if "tenant_id" in fields and fields["tenant_id"] != current["tenant_id"]:
+        raise TenantImmutable(trace_id)

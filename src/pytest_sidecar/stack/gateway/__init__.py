@@ -19,11 +19,12 @@ from starlette.routing import Route
 from ..audit import AuditMiddleware
 from ..cors import CorsMiddleware
 from ..errors import ApiError, api_error_handler, http_error_handler
+from ..explainer import Explainer
 from ..logs import AccessLogMiddleware
 from ..metrics import MetricsMiddleware
 from ..middleware import CorrelationMiddleware, InternalErrorMiddleware
 from ..rewrite import Rewrite, RewriteMiddleware
-from ..services import Services
+from ..services import GatewayServices
 from ..variants import Variant, seamed
 from ..variants import parse as parse_variants
 from . import chat, explanation, models, ops, traces, webhooks
@@ -43,7 +44,7 @@ def routes_of(variants: Iterable[Variant] = ()) -> list[Route]:
     return [*ROUTES, *(route for variant in variants for route in variant.routes)]
 
 
-def create_gateway(services: Services) -> Starlette:
+def create_gateway(services: GatewayServices) -> Starlette:
     """App factory: the gateway bound to one set of stack services, built from its route
     and middleware lists; an allowed variation adds routes or a response rewrite here."""
     variants = parse_variants(services.settings.variants)
@@ -74,8 +75,8 @@ def create_gateway(services: Services) -> Starlette:
     return app
 
 
-def create_explainer_app(services: Services) -> Starlette:
-    """The explainer's own HTTP surface (its own port): /metrics and /healthz."""
+def create_explainer_app(explainer: Explainer) -> Starlette:
+    """The explainer process's own HTTP surface: /metrics and /healthz."""
     app = Starlette(routes=list(ops.EXPLAINER_ROUTES))
-    app.state.services = services
+    app.state.explainer = explainer
     return app

@@ -76,7 +76,7 @@ def job(opts: dict[str, Any], body: dict[str, Any], completion: str,
     return {"prompt": prompt_of(body["messages"]), "completion": completion,
             "granularity": chosen.granularity, "featureset": opts["featureset"],
             "model": body["model"], "budget_ms": opts["budget_ms"],
-            "work_factor": chosen.work_factor}
+            "work_factor": chosen.work_factor, "bp_actions": list(chosen.actions)}
 
 
 def check_new_trace_id(request: Request, opts: dict[str, Any]) -> None:
@@ -216,8 +216,8 @@ async def chat_stream(request: Request, who: Principal, opts: dict[str, Any],
         if not finished:
             await services.store.transition(trace_id, "failed", error="upstream_error")
             return
-        if completion_id:
-            await services.store.update(trace_id, completion_id=completion_id)
+        if completion_id:  # canceled mid-stream or not, the answer has its id
+            await services.store.update(trace_id, completion_id=completion_id, after_end=True)
         assert chosen is not None
         await services.explainer.submit(trace_id, job(opts, body, text, chosen))
 

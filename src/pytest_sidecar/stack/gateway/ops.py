@@ -1,5 +1,5 @@
 """The operator's routes (CONTRACT §2.10): liveness, readiness and metrics, of the gateway
-and of the explainer's own port."""
+and of the explainer process's own port."""
 
 from __future__ import annotations
 
@@ -35,12 +35,12 @@ async def readyz(request: Request) -> Response:
 
 
 async def explainer_metrics(request: Request) -> Response:
-    return Response(services_of(request).explainer.metrics.exposition(),
+    return Response(request.app.state.explainer.metrics.exposition(),
                     media_type=METRICS_CONTENT_TYPE)
 
 
 async def explainer_healthz(request: Request) -> Response:
-    consuming = services_of(request).explainer.consuming()
+    consuming = request.app.state.explainer.consuming()
     return JSONResponse({"status": "ok" if consuming else "stalled"},
                         status_code=200 if consuming else 503)
 

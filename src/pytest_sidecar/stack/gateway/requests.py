@@ -15,16 +15,16 @@ from starlette.requests import Request
 from ...contracts.openapi import request_validator
 from ..auth import Principal
 from ..errors import ApiError
-from ..services import Services
+from ..services import GatewayServices
 
 TRACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FEATURES = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 DEFAULT_FEATURESET = "sae-gpt4-2m"
 
 
-def services_of(request: Request) -> Services:
+def services_of(request: Request) -> GatewayServices:
     """The stack's services, shared by every endpoint through the app's state."""
-    services: Services = request.app.state.services
+    services: GatewayServices = request.app.state.services
     return services
 
 

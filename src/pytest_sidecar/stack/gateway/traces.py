@@ -122,7 +122,7 @@ async def cancel(request: Request) -> Response:
     record = await services.store.transition(trace_id, "canceled", stage="canceled")
     if record is None:
         raise ApiError(409, "trace_not_cancelable", f"trace {trace_id} is already terminal")
-    services.explainer.cancel(trace_id)
+    # The explainer sees the state in the database and stops the work.
     return JSONResponse(status_view(record), status_code=202)
 
 

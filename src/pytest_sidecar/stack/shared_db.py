@@ -1,0 +1,256 @@
+"""The database the gateway and the explainer processes share: trace records, explainer
+jobs and the processes' notes to each other, in one SQLite file in WAL mode.
+
+Writes are operations, not values: a function of the entry as the database holds it
+*now*, run inside the write transaction. `BEGIN IMMEDIATE` holds SQLite's write lock
+across processes, so a state change is judged against the latest state whoever wrote it
+(the gateway's cancel and the explainer's complete cannot both win). Operations are
+grouped: one transaction and one WAL sync serve every operation submitted while the
+previous commit ran, so durability costs one sync per batch whatever the store's size.
+
+Every write stamps its entries with the next sequence number. A process learns of the
+other's writes by reading the entries past the last number it saw (a change feed polled
+every FEED_INTERVAL_S); its own writes reach its followers as soon as they commit. A
+follower sees each version of an entry once, in commit order. A removed entry stays as a
+tombstone (body NULL), so the feed carries removals too.
+
+Why SQLite: WAL with synchronous=FULL is durable at each commit, survives a SIGKILL
+mid-write, lets readers in one process read while the other writes, and is in the
+standard library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+FEED_INTERVAL_S = 0.01  # how stale one process's view of the other's writes may be
+SCHEMA = ("CREATE TABLE IF NOT EXISTS entries (kind TEXT NOT NULL, id TEXT NOT NULL, "
+          "body TEXT, seq INTEGER NOT NULL, PRIMARY KEY (kind, id))",
+          "CREATE INDEX IF NOT EXISTS entries_seq ON entries (seq)")
+
+
+class Unchanged:
+    """An operation's answer that leaves the entry as it is (a move not allowed now)."""
+
+
+UNCHANGED = Unchanged()
+REMOVED = None  # an operation returning None removes the entry
+Body = dict[str, Any]
+Operation = Callable[[Body | None], Body | Unchanged | None]
+Follower = Callable[[str, Body | None, bool], None]  # (id, body or None if removed, loading)
+
+
+@dataclass
+class _Pending:
+    """One submitted operation; the flush thread fills in its outcome."""
+
+    kind: str
+    key: str
+    operation: Operation
+    changed: bool = False
+    body: Body | None = None
+    seq: int = 0
+    error: BaseException | None = None
+    done: asyncio.Future[None] | None = field(default=None, repr=False)
+
+
+class SharedDb:
+    """`await apply(kind, id, operation)` returns the entry after the operation, once
+    durable (or None when the operation left it unchanged); `follow(kind, callback)`
+    hears every version of every entry of a kind, this process's and the others'."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._write = self._connect()  # used by the flush thread only
+        self._read = self._connect()  # used on the event loop only
+        self._write_lock = threading.Lock()
+        self._followers: dict[str, list[Follower]] = {}
+        self._seen: dict[tuple[str, str], int] = {}  # the version each entry was seen at
+        self._position = 0  # the highest sequence number followed
+        self._pending: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        # While a commit runs, the feed waits: this process's own writes reach its
+        # followers from the commit, each version in order, never first from the feed.
+        self._committing = False
+        self.flushes = 0
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                             timeout=30.0)  # waits out the other process's transaction
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # the WAL is synced at every commit
+        for statement in SCHEMA:
+            db.execute(statement)
+        return db
+
+    # -- reading -----------------------------------------------------------------------
+    def follow(self, kind: str, follower: Follower) -> None:
+        """Call `follower(id, body, loading)` for every version of every `kind` entry,
+        from load() on (loading=True for what was there at load)."""
+        self._followers.setdefault(kind, []).append(follower)
+
+    def load(self) -> None:
+        """Hand the followers every live entry the database holds now."""
+        rows = self._read.execute("SELECT kind, id, body, seq FROM entries "
+                                  "WHERE body IS NOT NULL ORDER BY seq").fetchall()
+        (top,) = self._read.execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()
+        for kind, key, body, seq in rows:
+            self._deliver(kind, key, json.loads(body), seq, loading=True)
+        self._position = max(self._position, top)
+
+    def count(self, kind: str) -> int:
+        """Live entries of a kind (for tests and figures)."""
+        (total,) = self._read.execute("SELECT COUNT(*) FROM entries WHERE kind = ? AND "
+                                      "body IS NOT NULL", (kind,)).fetchone()
+        return int(total)
+
+    def poll(self) -> int:
+        """Deliver what other processes committed since the last poll; how many."""
+        rows = self._read.execute("SELECT kind, id, body, seq FROM entries WHERE seq > ? "
+                                  "ORDER BY seq", (self._position,)).fetchall()
+        for kind, key, body, seq in rows:
+            self._deliver(kind, key, json.loads(body) if body is not None else None, seq)
+            self._position = max(self._position, seq)
+        return len(rows)
+
+    def _deliver(self, kind: str, key: str, body: Body | None, seq: int,
+                 loading: bool = False) -> None:
+        if self._seen.get((kind, key), 0) >= seq:
+            return  # this version (this process's own write) was delivered already
+        self._seen[(kind, key)] = seq
+        for follower in self._followers.get(kind, ()):
+            follower(key, body, loading)
+
+    # -- writing -----------------------------------------------------------------------
+    def import_entries(self, kind: str, entries: dict[str, Body]) -> None:
+        """Write `entries` at once, before start() (a store that so far lived elsewhere)."""
+        batch = [_Pending(kind, key, constant(body)) for key, body in entries.items()]
+        self._commit(batch)
+        for pending in batch:
+            if pending.changed:
+                self._deliver(kind, pending.key, pending.body, pending.seq, loading=True)
+
+    async def apply(self, kind: str, key: str, operation: Operation) -> Body | None:
+        """Run `operation` on the entry as committed now; return its result once durable,
+        or None when it left the entry unchanged. Its exceptions are raised here."""
+        pending = _Pending(kind, key, operation,
+                           done=asyncio.get_running_loop().create_future())
+        self._pending.append(pending)
+        self._wake.set()
+        assert pending.done is not None
+        await pending.done
+        if pending.error is not None:
+            raise pending.error
+        return pending.body if pending.changed else None
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._commit_loop(), name="shared db commit"),
+                       asyncio.create_task(self._feed_loop(), name="shared db feed")]
+
+    async def close(self) -> None:
+        while self._pending:  # what was submitted still commits
+            await asyncio.sleep(0.005)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with self._write_lock:
+            self._write.close()
+        self._read.close()
+
+    async def _feed_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FEED_INTERVAL_S)
+            if self._committing:
+                continue
+            with contextlib.suppress(sqlite3.Error):  # a locked or busy file: next poll
+                self.poll()
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            self._committing = True
+            try:
+                await asyncio.to_thread(self._commit, batch)
+                self.flushes += 1
+            except OSError as exc:  # nothing of the batch was written
+                for pending in batch:
+                    pending.error, pending.changed = exc, False
+            finally:
+                self._committing = False
+            for pending in batch:  # own writes reach followers before their writers resume
+                if pending.changed and pending.error is None:
+                    self._deliver(pending.kind, pending.key, pending.body, pending.seq)
+                assert pending.done is not None
+                if not pending.done.done():
+                    pending.done.set_result(None)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        """One transaction for the batch (in a thread): read, operate, write, sync."""
+        with self._write_lock:
+            db = self._write
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()
+                current: dict[tuple[str, str], Body | None] = {}
+                for pending in batch:
+                    seq = self._operate(db, pending, current, seq)
+                # An entry several operations changed is written once, as the last left it.
+                final = {(p.kind, p.key): p.seq for p in batch if p.changed}
+                db.executemany("INSERT INTO entries (kind, id, body, seq) VALUES (?, ?, ?, ?) "
+                               "ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, "
+                               "seq = excluded.seq",
+                               [(kind, key, _encode_or_none(current[(kind, key)]), at)
+                                for (kind, key), at in final.items()])
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise OSError(f"shared database: {exc}") from exc
+
+    @staticmethod
+    def _operate(db: sqlite3.Connection, pending: _Pending,
+                 current: dict[tuple[str, str], Body | None], seq: int) -> int:
+        where = (pending.kind, pending.key)
+        if where not in current:
+            row = db.execute("SELECT body FROM entries WHERE kind = ? AND id = ?",
+                             where).fetchone()
+            current[where] = json.loads(row[0]) if row and row[0] is not None else None
+        before = current[where]
+        try:
+            # The operation gets a copy: a refusal must leave nothing half-changed.
+            after = pending.operation(None if before is None else json.loads(_encode(before)))
+        except Exception as exc:  # the writer's to handle (TraceExists, ...)
+            pending.error = exc
+            return seq
+        if isinstance(after, Unchanged) or (after is None and before is None):
+            return seq
+        current[where] = after
+        pending.changed, pending.body, pending.seq = True, after, seq + 1
+        return seq + 1
+
+
+def constant(body: Body) -> Operation:
+    """The operation that writes `body` whatever was there."""
+    return lambda _: body
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _encode_or_none(body: Body | None) -> str | None:
+    return None if body is None else _encode(body)
