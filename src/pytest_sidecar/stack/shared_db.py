@@ -77,9 +77,6 @@ class SharedDb:
         self._pending: list[_Pending] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        # While a commit runs, the feed waits: this process's own writes reach its
-        # followers from the commit, each version in order, never first from the feed.
-        self._committing = False
         self.flushes = 0
 
     def _connect(self) -> sqlite3.Connection:
@@ -99,9 +96,16 @@ class SharedDb:
 
     def load(self) -> None:
         """Hand the followers every live entry the database holds now."""
-        rows = self._read.execute("SELECT kind, id, body, seq FROM entries "
-                                  "WHERE body IS NOT NULL ORDER BY seq").fetchall()
-        (top,) = self._read.execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()
+        # One read transaction: the entries and the position they reach are one snapshot,
+        # or a write committed between the two reads would be neither loaded nor followed.
+        self._read.execute("BEGIN")
+        try:
+            rows = self._read.execute("SELECT kind, id, body, seq FROM entries "
+                                      "WHERE body IS NOT NULL ORDER BY seq").fetchall()
+            (top,) = self._read.execute("SELECT COALESCE(MAX(seq), 0) FROM entries"
+                                        ).fetchone()
+        finally:
+            self._read.execute("COMMIT")
         for kind, key, body, seq in rows:
             self._deliver(kind, key, json.loads(body), seq, loading=True)
         self._position = max(self._position, top)
@@ -170,8 +174,6 @@ class SharedDb:
     async def _feed_loop(self) -> None:
         while True:
             await asyncio.sleep(FEED_INTERVAL_S)
-            if self._committing:
-                continue
             with contextlib.suppress(sqlite3.Error):  # a locked or busy file: next poll
                 self.poll()
 
@@ -182,16 +184,15 @@ class SharedDb:
             batch, self._pending = self._pending, []
             if not batch:
                 continue
-            self._committing = True
             try:
                 await asyncio.to_thread(self._commit, batch)
                 self.flushes += 1
             except OSError as exc:  # nothing of the batch was written
                 for pending in batch:
                     pending.error, pending.changed = exc, False
-            finally:
-                self._committing = False
-            for pending in batch:  # own writes reach followers before their writers resume
+            # Own writes reach the followers before their writers resume (unless the feed,
+            # which may read them as soon as they commit, was first).
+            for pending in batch:
                 if pending.changed and pending.error is None:
                     self._deliver(pending.kind, pending.key, pending.body, pending.seq)
                 assert pending.done is not None
