@@ -130,3 +130,55 @@ def test_an_idempotent_replay_survives_a_restart(tmp_path: Path) -> None:
         assert again.json() == first.json()
     finally:
         stack.stop()
+
+
+def _state(http: httpx.Client, trace_id: str, wanted: str, within_s: float = 30) -> str:
+    deadline, state = time.monotonic() + within_s, ""
+    while time.monotonic() < deadline and state != wanted:
+        state = http.get(f"/v1/traces/{trace_id}/status").json()["state"]
+        time.sleep(0.05)
+    return state
+
+
+def test_gateway_and_explainer_are_two_processes_each_restarted_alone(tmp_path: Path) -> None:
+    from pytest_sidecar.metrics import scrape
+
+    stack = EmbeddedStack(str(tmp_path))
+    stack.ensure_started()
+    try:
+        http, target = client(stack)
+        pids = target["x-reference-stack"]["pids"]  # type: ignore[index]
+        assert pids == {"gateway": stack.pid("gateway"), "explainer": stack.pid("explainer")}
+        explain = {"x-explain-mode": "hypergraph", "x-explain-granularity": "token"}
+        chat = {"model": "m", "max_tokens": 60, "messages": [{"role": "user", "content": "x"}]}
+        trace = http.post("/v1/chat/completions", headers=explain, json=chat).json()[
+            "explanation_metadata"]["trace_id"]
+        explainer_metrics = target["metrics"]["explainer"]  # type: ignore[index]
+
+        # The gateway dies; the explainer finishes the work it holds all the same.
+        os.kill(stack.pid("gateway"), signal.SIGKILL)  # type: ignore[arg-type]
+        deadline = time.monotonic() + 30
+        while scrape(explainer_metrics).value("explainer_jobs_total", state="complete",
+                                              granularity="token") < 1:
+            assert time.monotonic() < deadline, "the explainer stopped with the gateway"
+            time.sleep(0.1)
+        stack.restart(roles=("gateway",))
+        http, _ = client(stack)
+        assert _state(http, trace, "complete") == "complete"
+
+        # The explainer dies; the gateway says so, and still acknowledges explain work,
+        # which the restarted explainer finishes.
+        os.kill(stack.pid("explainer"), signal.SIGKILL)  # type: ignore[arg-type]
+        deadline = time.monotonic() + 10
+        while http.get("/readyz").status_code == 200:
+            assert time.monotonic() < deadline, "/readyz never noticed the dead explainer"
+            time.sleep(0.1)
+        assert http.get("/readyz").json()["details"]["failing"] == ["explainer"]
+        waiting = http.post("/v1/chat/completions", headers=explain, json=chat)
+        assert waiting.status_code == 200
+        stack.restart(roles=("explainer",))
+        assert http.get("/readyz").status_code == 200
+        assert _state(http, waiting.json()["explanation_metadata"]["trace_id"],
+                      "complete") == "complete"
+    finally:
+        stack.stop()

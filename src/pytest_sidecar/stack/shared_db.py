@@ -8,11 +8,14 @@ across processes, so a state change is judged against the latest state whoever w
 grouped: one transaction and one WAL sync serve every operation submitted while the
 previous commit ran, so durability costs one sync per batch whatever the store's size.
 
-Every write stamps its entries with the next sequence number. A process learns of the
-other's writes by reading the entries past the last number it saw (a change feed polled
-every FEED_INTERVAL_S); its own writes reach its followers as soon as they commit. A
-follower sees each version of an entry once, in commit order. A removed entry stays as a
-tombstone (body NULL), so the feed carries removals too.
+Every change gets the next sequence number and a line in a change log beside the entries.
+A process learns of the other's writes by reading the log past the last number it saw (a
+change feed polled every FEED_INTERVAL_S); its own writes reach its followers as soon as
+they commit. A follower sees each version of an entry once, in commit order: a trace that
+went running and complete between two polls is heard in both states (the live stream
+reports every state change, §2.5). The log keeps the last LOG_KEEP changes; a follower
+that fell further behind reads the entries' latest versions instead. A removed entry
+stays as a tombstone (body NULL), so removals are followed too.
 
 Why SQLite: WAL with synchronous=FULL is durable at each commit, survives a SIGKILL
 mid-write, lets readers in one process read while the other writes, and is in the
@@ -31,9 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FEED_INTERVAL_S = 0.01  # how stale one process's view of the other's writes may be
+LOG_KEEP = 100_000  # changes kept in the log (minutes of the heaviest load)
+PRUNE_EVERY = 1_000  # commits between two prunings of the log
 SCHEMA = ("CREATE TABLE IF NOT EXISTS entries (kind TEXT NOT NULL, id TEXT NOT NULL, "
           "body TEXT, seq INTEGER NOT NULL, PRIMARY KEY (kind, id))",
-          "CREATE INDEX IF NOT EXISTS entries_seq ON entries (seq)")
+          "CREATE INDEX IF NOT EXISTS entries_seq ON entries (seq)",
+          "CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
+          "id TEXT NOT NULL, body TEXT)")
 
 
 class Unchanged:
@@ -118,8 +125,13 @@ class SharedDb:
 
     def poll(self) -> int:
         """Deliver what other processes committed since the last poll; how many."""
-        rows = self._read.execute("SELECT kind, id, body, seq FROM entries WHERE seq > ? "
+        rows = self._read.execute("SELECT kind, id, body, seq FROM changes WHERE seq > ? "
                                   "ORDER BY seq", (self._position,)).fetchall()
+        if rows and rows[0][3] != self._position + 1:
+            # The log no longer reaches back to where this process was (a long freeze):
+            # the latest version of every entry changed since will do.
+            rows = self._read.execute("SELECT kind, id, body, seq FROM entries WHERE seq > ? "
+                                      "ORDER BY seq", (self._position,)).fetchall()
         for kind, key, body, seq in rows:
             self._deliver(kind, key, json.loads(body) if body is not None else None, seq)
             self._position = max(self._position, seq)
@@ -216,6 +228,11 @@ class SharedDb:
                                "seq = excluded.seq",
                                [(kind, key, _encode_or_none(current[(kind, key)]), at)
                                 for (kind, key), at in final.items()])
+                db.executemany("INSERT INTO changes (seq, kind, id, body) VALUES (?, ?, ?, ?)",
+                               [(p.seq, p.kind, p.key, _encode_or_none(p.body))
+                                for p in batch if p.changed])
+                if self.flushes % PRUNE_EVERY == 0:
+                    db.execute("DELETE FROM changes WHERE seq <= ?", (seq - LOG_KEEP,))
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if db.in_transaction:
