@@ -1,6 +1,7 @@
-"""Conservation across SIGKILLs at scale: explained chats under load
-against a reference stack, SIGKILLed and restarted twice, until at least N traces were
-acknowledged; then every acknowledged trace is followed and judged (chaos/conservation.py).
+"""Conservation across SIGKILLs at scale: explained chats under load against a reference
+stack whose gateway, then explainer, is SIGKILLed and restarted alone, until at least N
+traces were acknowledged; then every acknowledged trace is followed and judged
+(chaos/conservation.py).
 
     python benchmarks/conservation.py [--traces 1000] [--senders 8]
 
@@ -52,7 +53,8 @@ def main() -> None:
             # rest), so the time bound is ~3x what that needs.
             bound_s = max(60.0, args.traces / 10)
             started = time.monotonic()
-            ledger, downtime = drive(target.url, token, lambda role: stack.restart(),
+            ledger, downtime = drive(target.url, token,
+                                     lambda role: stack.restart(roles=(role,)),
                                      ROLES, bound_s, args.senders, hook_url=receiver.url,
                                      acknowledged=args.traces)
             load_s = round(time.monotonic() - started, 1)

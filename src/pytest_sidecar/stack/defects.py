@@ -262,7 +262,8 @@ _ALL = (
            "long GC) fails its trace with no error saying why",
            policies={"job_deadline_s": 1.5}),
     Defect("queue-in-memory", "§10",
-           "the explainer's queue lives in memory: a killed process loses acknowledged traces",
+           "the explainer takes each job out of the durable queue on receipt, so its queue "
+           "lives in its memory: a killed explainer loses acknowledged traces",
            policies={"durable_queue": False}),
     Defect("explain-accepted-when-store-down", "§10",
            "with the status store down explain requests are still acknowledged",

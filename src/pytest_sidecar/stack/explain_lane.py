@@ -63,11 +63,14 @@ class ExplainLane:
     def slowdown(self) -> float:
         return max(1.0, float(self.heartbeat.get("slowdown", 1.0)))
 
+    def alive(self) -> bool:
+        """The explainer spoke within HEARTBEAT_STALE_S."""
+        return time.time() - float(self.heartbeat.get("at", 0.0)) < HEARTBEAT_STALE_S
+
     def consuming(self) -> bool:
         """The explainer spoke lately, says its workers consume, and no chaos flag
         stalls it."""
-        fresh = time.time() - float(self.heartbeat.get("at", 0.0)) < HEARTBEAT_STALE_S
-        return fresh and bool(self.heartbeat.get("consuming")) and \
+        return self.alive() and bool(self.heartbeat.get("consuming")) and \
             not self.chaos.outage("explainer")
 
     async def submit(self, trace_id: str, job: dict[str, Any]) -> None:

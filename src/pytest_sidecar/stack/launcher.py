@@ -255,9 +255,11 @@ async def _serve_gateway(settings: StackSettings, host: str, port: int, target_f
 
 async def _await_explainer(services: GatewayServices, stop: asyncio.Event,
                            timeout: float = EXPLAINER_START_TIMEOUT_S) -> None:
-    """The target file names the explainer's metrics: wait for its first heartbeat."""
+    """The target file names the explainer's metrics: wait for a heartbeat of a live
+    explainer (one a previous run left in the database is stale)."""
     deadline = time.monotonic() + timeout
-    while not services.explainer.heartbeat.get("metrics") and not stop.is_set():
+    while not (services.explainer.alive() and services.explainer.heartbeat.get("metrics")) \
+            and not stop.is_set():
         if time.monotonic() > deadline:
             raise RuntimeError(f"no explainer process spoke within {timeout:g}s")
         await asyncio.sleep(0.02)

@@ -67,7 +67,7 @@ class GatewayServices:
         chaos = ChaosControl(settings.chaos_control_path, policies.chaos_leases)
         db = shared_db(settings)
         store = StatusStore(settings.status_json_path, policies, db=db)  # writes the §7 file
-        queue = DurableQueue(db, policies.durable_queue)
+        queue = DurableQueue(db)
         lane = ExplainLane(settings, db, queue, Backlog(db, store, settings.explainer_workers,
                                                         lambda: lane.slowdown()), chaos)
         metrics = GatewayMetrics(policies.extra_metrics, policies.status_read_weight,

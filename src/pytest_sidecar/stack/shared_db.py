@@ -171,9 +171,10 @@ class SharedDb:
         self._tasks = [asyncio.create_task(self._commit_loop(), name="shared db commit"),
                        asyncio.create_task(self._feed_loop(), name="shared db feed")]
 
-    async def close(self) -> None:
-        while self._pending:  # what was submitted still commits
-            await asyncio.sleep(0.005)
+    async def close(self, timeout: float = 5.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._pending and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.005)  # what was submitted still commits
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -199,7 +200,7 @@ class SharedDb:
             try:
                 await asyncio.to_thread(self._commit, batch)
                 self.flushes += 1
-            except OSError as exc:  # nothing of the batch was written
+            except Exception as exc:  # nothing of the batch was written; go on
                 for pending in batch:
                     pending.error, pending.changed = exc, False
             # Own writes reach the followers before their writers resume (unless the feed,
