@@ -91,10 +91,11 @@ def test_slow_sae_engages_backpressure_and_it_recedes_after_rollback(
     backpressure level >= 1 (§5). After the rollback the backlog drains and new traces are
     accepted at level 0 again."""
     levels: list[int] = []
+    opened_ids: list[str] = []
     with chaos.fault("slow-sae", jitter_ms=1500):
         for _ in range(60):
             opened = traces.open()
-            first = first if levels else opened.trace_id
+            opened_ids.append(opened.trace_id)
             level = gateway.status(opened.trace_id).json().get("bp_level")
             levels.append(level if isinstance(level, int) else -1)
             if level and level >= 1:
@@ -103,7 +104,7 @@ def test_slow_sae_engages_backpressure_and_it_recedes_after_rollback(
     if engaged < 1:
         # Presence before absence: a slow explainer's backlog grows only if it explains
         # at all; one that finishes nothing is §2.2's matter, failed typed here.
-        traces.wait(first, gateway)
+        traces.wait(opened_ids[0], gateway)
     assert engaged >= 1, (
         f"§7/§5: with slow-sae on, the backlog must reach backpressure (bp_level >= 1) "
         f"within {len(levels)} explained chats; levels seen {sorted(set(levels))}")
