@@ -38,6 +38,7 @@ log = logging.getLogger("sidecar.explainer")
 STAGES = (("capture", 0.20, 5), ("attribute", 0.60, 25), ("build_graph", 0.15, 85),
           ("publish", 0.05, 95))
 UNFINISHED = frozenset({"running", "partial"})
+BEAT_GAP_S = 0.05  # heartbeats at most this often
 
 
 class Explainer:
@@ -54,6 +55,7 @@ class Explainer:
         # seconds are queued work / *observed* throughput (§5), so a slow explainer (a
         # slow SAE) grows the backlog it reports, not only a long queue.
         self.slowdown = 1.0
+        self._slowdown_moved = asyncio.Event()
         self.backlog = Backlog(queue.db, store, settings.explainer_workers,
                                lambda: self.slowdown)
         self.metrics = ExplainerMetrics()
@@ -93,13 +95,18 @@ class Explainer:
         return alive and not self.chaos.outage("explainer")
 
     async def _beat(self) -> None:
-        """Tell the gateway, through the database, that this explainer lives."""
+        """Tell the gateway, through the database, that this explainer lives: every
+        HEARTBEAT_S, and soon after the slowdown moved (the gateway's backpressure reads
+        it; a quarter of a second late, a slow explainer took ~10 more chats to engage)."""
         while True:
             beat = {"at": time.time(), "pid": os.getpid(), "consuming": self.consuming(),
                     "slowdown": round(self.slowdown, 3), "metrics": self.metrics_url}
             with contextlib.suppress(OSError):  # a store outage: the gateway sees silence
                 await self.queue.db.apply("meta", HEARTBEAT, constant(beat))
-            await asyncio.sleep(HEARTBEAT_S)
+            await asyncio.sleep(BEAT_GAP_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slowdown_moved.wait(), HEARTBEAT_S - BEAT_GAP_S)
+            self._slowdown_moved.clear()
 
     # -- what the database says ---------------------------------------------------------
     def _on_change(self, record: dict[str, Any]) -> None:
@@ -133,7 +140,10 @@ class Explainer:
                 await self._explain(trace_id, job)
                 if job is not None and job.get("service_s"):
                     ratio = (time.monotonic() - started) / job["service_s"]
+                    before = self.slowdown
                     self.slowdown = max(1.0, 0.7 * self.slowdown + 0.3 * min(ratio, 50.0))
+                    if abs(self.slowdown - before) > 0.1 * before:
+                        self._slowdown_moved.set()
             except asyncio.CancelledError:
                 raise  # shutting down: the job stays, the next start resumes it
             except Exception:  # a broken job fails its trace, never the worker
