@@ -1,15 +1,12 @@
-"""The status store's durable half: one SQLite database in WAL mode, a row per trace.
+"""A map of records (id -> JSON object) kept in memory and durable in one SQLite database
+of its own, in WAL mode: the webhook registrations, which the gateway alone reads and
+writes. (The traces, which two processes share, live in shared_db.py.)
 
 A group commit (durable.GroupCommit) upserts only the records touched since the last
 one, in one transaction, and returns once SQLite has synced its write-ahead log: the
-cost of a commit follows the batch, not the store. The JSON document that CONTRACT §7
-shares with co-located readers is a snapshot of these rows written beside it
-(snapshot.py), off the commit path.
-
-Why SQLite: rewriting one JSON document per commit made each commit O(store size); in
-the 10,000-trace conservation run the acknowledged rate fell from ~35/s to ~12/s as the
-file grew. SQLite's WAL with synchronous=FULL is durable at each commit, survives a
-SIGKILL mid-write, and is in the standard library.
+cost of a commit follows the batch, not the number of records. Rewriting one JSON
+document per commit made each commit O(size); SQLite's WAL with synchronous=FULL is
+durable at each commit, survives a SIGKILL mid-write, and is in the standard library.
 """
 
 from __future__ import annotations

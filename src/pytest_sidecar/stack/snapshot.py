@@ -4,7 +4,7 @@ trace id, written atomically (temp + fsync + rename) as a snapshot of the record
 It is written off the commit path, at most once per `min_interval_s` (0.5 s: twice a
 second), whenever something changed; each snapshot re-encodes only the records touched
 since the last one (durable.GroupCommitRecords). A write returns to its caller once the
-record is durable in the database (records_db.py); the document follows within the
+record is durable in the database (shared_db.py); the document follows within the
 interval, and a clean stop writes the last one.
 """
 
