@@ -7,6 +7,7 @@ is the same code path as with a real LLM behind `LLM_PROXY_URL`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
@@ -140,6 +141,9 @@ def create_fake_upstream(latency_ms: float, token_ms: float, tokens_per_chunk: i
                              Route("/health", health)])
 
 
+POOLS, POOL_CONNECTIONS, POOL_KEEPALIVE = 8, 64, 16
+
+
 class UpstreamClient:
     """The gateway's client for the upstream LLM (OpenAI chat completions API), behind
     the circuit breaker (CONTRACT §10) and the upstream chaos flags (§7)."""
@@ -150,13 +154,24 @@ class UpstreamClient:
         self.base_url, self.timeout_s, self.chaos = base_url, timeout_s, chaos
         self.breaker_opens, self.enforce_timeout = breaker_opens, enforce_timeout
         self.breaker, self.metrics = breaker, metrics
-        self._client = httpx.AsyncClient(
+        # Several small connection pools, taken in turn: httpcore scans every connection
+        # and waiting request of its pool to place each request, so one pool of 512 spent
+        # ~30 % of the gateway's CPU placing requests at 100 chats/s with 300 in flight.
+        self._clients = [httpx.AsyncClient(
             base_url=base_url, timeout=timeout_s,
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128))
+            limits=httpx.Limits(max_connections=POOL_CONNECTIONS,
+                                max_keepalive_connections=POOL_KEEPALIVE))
+            for _ in range(POOLS)]
+        self._turn = itertools.cycle(self._clients)
         metrics.breaker_state.set_function(lambda: self.breaker.state)
 
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        return next(self._turn)
+
     async def close(self) -> None:
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()
 
     async def reachable(self) -> bool:
         try:
@@ -175,8 +190,9 @@ class UpstreamClient:
     async def open_stream(self, body: dict[str, Any], tenant: str | None = None
                           ) -> httpx.Response:
         """Start a streaming completion; the caller iterates and closes the response."""
-        request = self._client.build_request("POST", "/v1/chat/completions", json=body)
-        return await self._call(lambda: self._client.send(request, stream=True), tenant)
+        client = self._client
+        request = client.build_request("POST", "/v1/chat/completions", json=body)
+        return await self._call(lambda: client.send(request, stream=True), tenant)
 
     async def _call(self, send: Callable[[], Awaitable[httpx.Response]],
                     tenant: str | None) -> httpx.Response:
