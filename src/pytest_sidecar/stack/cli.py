@@ -6,7 +6,8 @@
 The gateway and the explainer are two processes sharing the state directory; `--role all`
 (the default) runs the gateway and starts the explainer as its child. A process
 supervisor (or the suite's embedded stack) runs each role on its own instead, so either
-can be killed and restarted alone.
+can be killed and restarted alone. Without LLM_PROXY_URL the gateway starts the fake
+upstream LLM as a third process (`--role upstream`).
 
 Behaviour is configured with the contract's environment variables (AUTH_MODE,
 AUTH_TOKENS_JSON, LLM_PROXY_URL, TRACE_TTL_SECONDS, ...; see docs/reference-stack.md).
@@ -36,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the stack until SIGTERM/SIGINT")
     serve.add_argument("--state-dir", help="status store, queue and artifacts "
                        "(default: a new temporary directory)")
-    serve.add_argument("--role", choices=("all", "gateway", "explainer"), default="all",
-                       help="which process to run (default: all, the explainer as a child)")
+    serve.add_argument("--role", choices=("all", "gateway", "explainer", "upstream"),
+                       default="all", help="which process to run (default: all, the "
+                       "explainer as a child; a gateway without LLM_PROXY_URL starts the "
+                       "fake upstream as its child)")
     serve.add_argument("--host", default="127.0.0.1", help="bind address")
     serve.add_argument("--port", type=int, default=0,
                        help="the role's port: the gateway's, or the explainer's metrics "

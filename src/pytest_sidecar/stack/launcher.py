@@ -29,7 +29,7 @@ from ..atomic import write_atomic
 from .gateway import create_explainer_app, create_gateway, routes_of, served_routes
 from .services import ExplainerServices, GatewayServices
 from .settings import StackSettings, TokenInfo
-from .supervisor import ExplainerChild
+from .supervisor import RoleChild
 from .upstream import create_fake_upstream
 from .variants import parse as parse_variants
 from .variants import policies_of, seamed
@@ -174,15 +174,19 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     watcher = asyncio.create_task(_watch_pid(exit_with_pid, stop)) if exit_with_pid else None
+    env = dict(child_env or os.environ)
     child = None
     try:
         if role == "explainer":
             await _serve_explainer(settings, host, port, target_file, stop)
             return
+        if role == "upstream":
+            await _serve_upstream(settings, port, target_file, stop)
+            return
         if role == "all":
-            child = ExplainerChild(settings.state_dir, host, dict(child_env or os.environ))
+            child = RoleChild("explainer", settings.state_dir, host, env)
             child.start()
-        await _serve_gateway(settings, host, port, target_file, stop, log_file)
+        await _serve_gateway(settings, host, port, target_file, stop, log_file, env)
     finally:
         if watcher:
             watcher.cancel()
@@ -200,30 +204,54 @@ async def _serve_explainer(settings: StackSettings, host: str, port: int, target
     servers = [(_Server(_config(create_explainer_app(services.explainer))), sock)]
     try:
         await _run_servers(servers, stop, lambda: write_atomic(target_file, json.dumps({
-            "role": "explainer", "pid": os.getpid(),
+            "role": "explainer", "pid": os.getpid(), "url": _url(host, sock),
             "metrics": services.explainer.metrics_url}).encode()))
     finally:
         await services.stop()
 
 
+async def _serve_upstream(settings: StackSettings, port: int, target_file: str,
+                          stop: asyncio.Event) -> None:
+    """The fake upstream LLM, a service of its own as a real one is."""
+    sock = _bind("127.0.0.1", port)
+    policies = policies_of(seamed(settings.variants, settings.defects))
+    fake = create_fake_upstream(settings.fake_latency_ms, settings.fake_token_ms,
+                                policies.tokens_per_chunk, policies.usage_chunk)
+    await _run_servers([(_Server(_config(fake)), sock)], stop, lambda: write_atomic(
+        target_file, json.dumps({"role": "upstream", "pid": os.getpid(),
+                                 "url": _url("127.0.0.1", sock)}).encode()))
+
+
 async def _serve_gateway(settings: StackSettings, host: str, port: int, target_file: str,
-                         stop: asyncio.Event, log_file: str | None) -> None:
-    """The gateway process (and the fake upstream unless LLM_PROXY_URL names one)."""
+                         stop: asyncio.Event, log_file: str | None,
+                         env: dict[str, str]) -> None:
+    """The gateway process (starting the fake upstream's unless LLM_PROXY_URL names one)."""
     if settings.auth_mode == "static" and not settings.tokens:
         settings = replace(settings, tokens=generate_tokens())
     gateway_sock = _bind(host, port)
-    servers: list[tuple[_Server, socket.socket]] = []
-    upstream_url = settings.llm_proxy_url
+    upstream_url, fake = settings.llm_proxy_url, None
     if upstream_url is None:
-        fake_sock = _bind("127.0.0.1", 0)
-        upstream_url = _url("127.0.0.1", fake_sock)
-        policies = policies_of(seamed(settings.variants, settings.defects))
-        fake = create_fake_upstream(settings.fake_latency_ms, settings.fake_token_ms,
-                                    policies.tokens_per_chunk, policies.usage_chunk)
-        servers.append((_Server(_config(fake)), fake_sock))
+        fake = RoleChild("upstream", settings.state_dir, "127.0.0.1", env)
+        fake.start()
+        try:
+            upstream_url = await fake.url()
+        except RuntimeError:
+            await fake.stop()
+            raise
+    try:
+        await _serve_gateway_with(settings, host, gateway_sock, upstream_url, target_file,
+                                  stop, log_file)
+    finally:
+        if fake is not None:
+            await fake.stop()
+
+
+async def _serve_gateway_with(settings: StackSettings, host: str, gateway_sock: socket.socket,
+                              upstream_url: str, target_file: str, stop: asyncio.Event,
+                              log_file: str | None) -> None:
     services = GatewayServices.build(settings, upstream_url)
     await services.start()
-    servers.append((_Server(_config(create_gateway(services))), gateway_sock))
+    servers = [(_Server(_config(create_gateway(services))), gateway_sock)]
 
     def announce() -> None:
         url = _url(host, gateway_sock)
