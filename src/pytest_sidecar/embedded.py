@@ -98,19 +98,21 @@ class EmbeddedStack:
     def _start(self, timeout: float, require_ready: bool, port: int = 0,
                extra_env: Mapping[str, str] | None = None,
                roles: tuple[str, ...] = ROLES, explainer_port: int = 0) -> None:
-        """Start the explainer, then the gateway (it names the explainer's metrics)."""
+        """Start the processes of `roles` at once (the gateway waits for the explainer's
+        first heartbeat before it writes the target file, which names its metrics)."""
         deadline = time.monotonic() + timeout
         try:
+            started = []
             if "explainer" in roles:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.explainer_file)
-                process = self._spawn("explainer", explainer_port, self.explainer_file,
-                                      extra_env)
-                self._wait(process, deadline, lambda: os.path.exists(self.explainer_file))
+                started.append(self._spawn("explainer", explainer_port, self.explainer_file,
+                                           extra_env))
             if "gateway" in roles:
-                process = self._spawn("gateway", port, self.target_file, extra_env)
-                self._wait(process, deadline, lambda: os.path.exists(self.target_file) and (
-                    not require_ready or self._ready()))
+                started.append(self._spawn("gateway", port, self.target_file, extra_env))
+            self._wait(started, deadline, lambda: os.path.exists(self.explainer_file) and (
+                "gateway" not in roles or (os.path.exists(self.target_file) and (
+                    not require_ready or self._ready()))))
         except StackStartError:
             self.stop()
             raise
@@ -136,12 +138,13 @@ class EmbeddedStack:
             handle.write(str(process.pid))
         return process
 
-    def _wait(self, process: subprocess.Popen[bytes], deadline: float,
+    def _wait(self, processes: list[subprocess.Popen[bytes]], deadline: float,
               done: Callable[[], bool]) -> None:
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise StackStartError(
-                    f"the stack exited with status {process.returncode}: {self.last_line()}")
+            for process in processes:
+                if process.poll() is not None:
+                    raise StackStartError(f"the stack exited with status "
+                                          f"{process.returncode}: {self.last_line()}")
             if done():
                 return
             time.sleep(0.05)

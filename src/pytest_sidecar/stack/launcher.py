@@ -21,18 +21,19 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from ..atomic import write_atomic
-from .gateway import create_explainer_app, create_gateway, routes_of, served_routes
-from .services import ExplainerServices, GatewayServices
 from .settings import StackSettings, TokenInfo
 from .supervisor import RoleChild
 from .upstream import create_fake_upstream
 from .variants import parse as parse_variants
 from .variants import policies_of, seamed
+
+if TYPE_CHECKING:
+    from .services import GatewayServices
 
 log = logging.getLogger("sidecar.stack")
 
@@ -197,6 +198,9 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
 async def _serve_explainer(settings: StackSettings, host: str, port: int, target_file: str,
                            stop: asyncio.Event) -> None:
     """The explainer process: its workers, and /metrics and /healthz on its own port."""
+    from .gateway import create_explainer_app
+    from .services import ExplainerServices
+
     services = ExplainerServices.build(settings)
     sock = _bind(host, port)
     services.explainer.metrics_url = _url(host, sock) + "/metrics"
@@ -249,6 +253,9 @@ async def _serve_gateway(settings: StackSettings, host: str, port: int, target_f
 async def _serve_gateway_with(settings: StackSettings, host: str, gateway_sock: socket.socket,
                               upstream_url: str, target_file: str, stop: asyncio.Event,
                               log_file: str | None) -> None:
+    from .gateway import create_gateway, routes_of, served_routes
+    from .services import GatewayServices
+
     services = GatewayServices.build(settings, upstream_url)
     await services.start()
     servers = [(_Server(_config(create_gateway(services))), gateway_sock)]
