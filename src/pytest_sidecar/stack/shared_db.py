@@ -10,10 +10,11 @@ previous commit ran, so durability costs one sync per batch whatever the store's
 
 Every change gets the next sequence number and a line in a change log beside the entries.
 A process learns of the other's writes by reading the log past the last number it saw (a
-change feed polled every FEED_INTERVAL_S); its own writes reach its followers as soon as
-they commit. A follower sees each version of an entry once, in commit order: a trace that
-went running and complete between two polls is heard in both states (the live stream
-reports every state change, §2.5). The log keeps the last LOG_KEEP changes; a follower
+change feed, read when the writer rings this process's doorbell after its commit, and
+every 0.1 s in any case); its own writes reach its followers as soon as they commit. A
+follower sees each version of an entry once, in commit order: a trace that went running
+and complete between two reads is heard in both states (the live stream reports every
+state change, §2.5). The log keeps the last LOG_KEEP changes; a follower
 that fell further behind reads the entries' latest versions instead. A removed entry
 stays as a tombstone (body NULL), so removals are followed too.
 
@@ -33,7 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-FEED_INTERVAL_S = 0.01  # how stale one process's view of the other's writes may be
+from .doorbell import Doorbell
+
+FEED_INTERVAL_S = 0.01  # the feed's poll without a doorbell (doorbell.py)
 LOG_KEEP = 100_000  # changes kept in the log (minutes of the heaviest load)
 PRUNE_EVERY = 1_000  # commits between two prunings of the log
 SCHEMA = ("CREATE TABLE IF NOT EXISTS entries (kind TEXT NOT NULL, id TEXT NOT NULL, "
@@ -84,6 +87,7 @@ class SharedDb:
         self._pending: list[_Pending] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._bell: Doorbell | None = None
         self.flushes = 0
 
     def _connect(self) -> sqlite3.Connection:
@@ -168,6 +172,12 @@ class SharedDb:
         return pending.body if pending.changed else None
 
     def start(self) -> None:
+        try:
+            bell = Doorbell(self.path + ".bells")
+            bell.listen()
+            self._bell = bell
+        except OSError:  # no bell: the feed polls every FEED_INTERVAL_S
+            self._bell = None
         self._tasks = [asyncio.create_task(self._commit_loop(), name="shared db commit"),
                        asyncio.create_task(self._feed_loop(), name="shared db feed")]
 
@@ -183,10 +193,15 @@ class SharedDb:
         with self._write_lock:
             self._write.close()
         self._read.close()
+        if self._bell is not None:
+            self._bell.close()
 
     async def _feed_loop(self) -> None:
         while True:
-            await asyncio.sleep(FEED_INTERVAL_S)
+            if self._bell is not None:
+                await self._bell.wait()
+            else:
+                await asyncio.sleep(FEED_INTERVAL_S)
             with contextlib.suppress(sqlite3.Error):  # a locked or busy file: next poll
                 self.poll()
 
@@ -200,6 +215,8 @@ class SharedDb:
             try:
                 await asyncio.to_thread(self._commit, batch)
                 self.flushes += 1
+                if self._bell is not None and any(p.changed for p in batch):
+                    self._bell.ring()
             except Exception as exc:  # nothing of the batch was written; go on
                 for pending in batch:
                     pending.error, pending.changed = exc, False
