@@ -26,6 +26,7 @@ from .defects import DEFECTS
 from .defects import ENV as DEFECTS_ENV
 from .logs import configure as configure_logs
 from .settings import SUITE_DEFAULTS, StackConfigError, from_env
+from .supervisor import RoleChild
 from .variants import ENV as VARIANTS_ENV
 from .variants import VARIANTS
 
@@ -104,15 +105,23 @@ def _serve(args: argparse.Namespace, state_dir: str) -> int:
     except StackConfigError as exc:
         print(f"sidecar-stack: error: {exc}", file=sys.stderr)
         return 2
+    upstream = None
+    if args.role in ("all", "gateway") and settings.llm_proxy_url is None:
+        # The fake upstream's process imports while this one does.
+        upstream = RoleChild("upstream", state_dir, "127.0.0.1", env)
+        upstream.spawn()
     from .launcher import serve  # heavy imports only once the settings are good
 
     try:
         asyncio.run(serve(settings, host=args.host, port=args.port, role=args.role,
                           target_file=args.target_file, exit_with_pid=args.exit_with_pid,
-                          log_file=args.log_file, child_env=env))
+                          log_file=args.log_file, child_env=env, upstream=upstream))
     except OSError as exc:
         print(f"sidecar-stack: error: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    finally:
+        if upstream is not None:
+            upstream.kill()
     return 0
 
 

@@ -10,7 +10,7 @@ import contextlib
 import os
 import socket
 
-IDLE_POLL_S = 0.1
+IDLE_POLL_S = 1.0
 
 
 class Doorbell:

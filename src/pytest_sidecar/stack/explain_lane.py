@@ -26,8 +26,8 @@ from .text import sentences, tokenize
 
 HEARTBEAT = "explainer"  # the meta entry the explainer writes every HEARTBEAT_S
 DROPS = "drops"  # the meta entry holding the gateway's refusals, in total
-HEARTBEAT_S = 0.25
-HEARTBEAT_STALE_S = 2.0  # an explainer silent this long is not consuming
+HEARTBEAT_S = 1.0
+HEARTBEAT_STALE_S = 3.0  # an explainer silent this long is not consuming
 DROPS_FLUSH_S = 0.1
 
 

@@ -161,12 +161,13 @@ def rate_limits_document(settings: StackSettings) -> dict[str, Any]:
 
 async def serve(settings: StackSettings, *, host: str, port: int, target_file: str,
                 role: str = "all", exit_with_pid: int | None = None,
-                log_file: str | None = None, child_env: Mapping[str, str] | None = None
-                ) -> None:
+                log_file: str | None = None, child_env: Mapping[str, str] | None = None,
+                upstream: RoleChild | None = None) -> None:
     """Run one role of the stack until SIGTERM/SIGINT (or until `exit_with_pid` is gone).
 
     "gateway" and "explainer" are the two processes; "all" runs the gateway here and the
-    explainer as a child process (with `child_env`), started again if it dies."""
+    explainer as a child process (with `child_env`), started again if it dies. `upstream`
+    is the fake upstream's process when the caller spawned it already."""
     if settings.defects:
         log.warning("sidecar-stack: running with defects %s", ", ".join(sorted(settings.defects)))
     os.makedirs(settings.state_dir, exist_ok=True)
@@ -187,7 +188,7 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
         if role == "all":
             child = RoleChild("explainer", settings.state_dir, host, env)
             child.start()
-        await _serve_gateway(settings, host, port, target_file, stop, log_file, env)
+        await _serve_gateway(settings, host, port, target_file, stop, log_file, env, upstream)
     finally:
         if watcher:
             watcher.cancel()
@@ -228,15 +229,17 @@ async def _serve_upstream(settings: StackSettings, port: int, target_file: str,
 
 async def _serve_gateway(settings: StackSettings, host: str, port: int, target_file: str,
                          stop: asyncio.Event, log_file: str | None,
-                         env: dict[str, str]) -> None:
+                         env: dict[str, str], fake: RoleChild | None = None) -> None:
     """The gateway process (starting the fake upstream's unless LLM_PROXY_URL names one)."""
     if settings.auth_mode == "static" and not settings.tokens:
         settings = replace(settings, tokens=generate_tokens())
     gateway_sock = _bind(host, port)
-    upstream_url, fake = settings.llm_proxy_url, None
+    upstream_url = settings.llm_proxy_url
     if upstream_url is None:
-        fake = RoleChild("upstream", settings.state_dir, "127.0.0.1", env)
-        fake.start()
+        if fake is None:
+            fake = RoleChild("upstream", settings.state_dir, "127.0.0.1", env)
+            fake.spawn()
+        fake.supervise()
         try:
             upstream_url = await fake.url()
         except RuntimeError:

@@ -11,7 +11,7 @@ previous commit ran, so durability costs one sync per batch whatever the store's
 Every change gets the next sequence number and a line in a change log beside the entries.
 A process learns of the other's writes by reading the log past the last number it saw (a
 change feed, read when the writer rings this process's doorbell after its commit, and
-every 0.1 s in any case); its own writes reach its followers as soon as they commit. A
+every second in any case); its own writes reach its followers as soon as they commit. A
 follower sees each version of an entry once, in commit order: a trace that went running
 and complete between two reads is heard in both states (the live stream reports every
 state change, §2.5). The log keeps the last LOG_KEEP changes; a follower

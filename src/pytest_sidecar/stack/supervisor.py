@@ -29,7 +29,17 @@ class RoleChild:
         self._watch: asyncio.Task[None] | None = None
 
     def start(self, port: int = 0) -> None:
+        """Spawn the child and watch it (on the running event loop)."""
+        self.spawn(port)
+        self.supervise()
+
+    def spawn(self, port: int = 0) -> None:
+        """Start the child process (before any event loop runs, so it starts while the
+        parent still imports)."""
         self._spawn(port)
+
+    def supervise(self) -> None:
+        """From now on, start the child again whenever it dies."""
         self._watch = asyncio.create_task(self._respawn(), name=f"{self.role} supervisor")
 
     async def url(self, timeout: float = 60.0) -> str:
@@ -76,6 +86,12 @@ class RoleChild:
             return int(str(self._document()["url"]).rsplit(":", 1)[1].split("/")[0])
         except (KeyError, ValueError, IndexError):
             return 0
+
+    def kill(self) -> None:
+        """Make sure the child is gone (after a stop, or when the parent failed early)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
     async def stop(self, timeout: float = 10.0) -> None:
         if self._watch:
