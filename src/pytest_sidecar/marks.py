@@ -1,7 +1,8 @@
 """Markers: what a test's marks say, and the pure decision setup takes on them.
 
-`evaluate(...)` returns a Decision (as pytest's own `evaluate_skip_marks` does); the
-plugin's hook acts on it. The facts that need I/O (is the target reachable, does a probe
+`evaluate_needs(...)` and `evaluate_clauses(...)` return a Skip, a Fail or None (run
+it), as pytest's own `evaluate_skip_marks` returns a Skip or None; the plugin's hook acts
+on it. The facts that need I/O (is the target reachable, does a probe
 pass) are handed in, so the rules are tested without a target.
 """
 
@@ -42,12 +43,21 @@ def opt_in_left_out(items: Sequence[pytest.Item], markexpr: str,
 
 
 @dataclass(frozen=True)
-class Decision:
-    """What setup does with a test before its fixtures run: skip it or fail it, with a
-    one-line reason. No decision (None) means: run it."""
+class Skip:
+    """Setup skips the test before its fixtures run, with this one-line typed reason (as
+    pytest's own `_pytest.skipping.Skip`)."""
 
-    skip: bool
     line: str
+
+
+@dataclass(frozen=True)
+class Fail:
+    """Setup fails the test before its fixtures run, with this one-line typed reason."""
+
+    line: str
+
+
+Decision = Skip | Fail  # what setup does with a test; None means: run it
 
 
 @dataclass(frozen=True)
@@ -94,8 +104,8 @@ def evaluate_clauses(clauses: Sequence[str]) -> Decision | None:
     """A clause id that is not in the registry is a test-authoring error: fail."""
     unknown = unknown_clauses(list(clauses))
     if unknown:
-        return Decision(False, f"clause({', '.join(map(repr, unknown))}): not in "
-                               "pytest_sidecar.vocabulary.clauses")
+        return Fail(f"clause({', '.join(map(repr, unknown))}): not in "
+                    "pytest_sidecar.vocabulary.clauses")
     return None
 
 
@@ -105,19 +115,19 @@ def evaluate_needs(needs: Sequence[str], offered: frozenset[str],
     DECLARED_BUT_MISSING; an unknown name → fail (a test-authoring error)."""
     unknown = unknown_capabilities(needs)
     if unknown:
-        return Decision(False, f"needs({', '.join(map(repr, unknown))}): unknown capability"
-                               f"{did_you_mean(unknown)}; known: {', '.join(CAPABILITIES)}")
+        return Fail(f"needs({', '.join(map(repr, unknown))}): unknown capability"
+                    f"{did_you_mean(unknown)}; known: {', '.join(CAPABILITIES)}")
     missing = missing_capabilities(needs, offered)
     if missing:
         first = missing[0]
-        return Decision(True, format_line(
+        return Skip(format_line(
             SkipReason.NOT_DECLARED.name,
             f"the target does not declare {', '.join(repr(c.name) for c in missing)}",
             first.action, first.section))
     for name in needs:
         problem = probe(name)
         if problem:
-            return Decision(False, format_line(
+            return Fail(format_line(
                 FailReason.DECLARED_BUT_MISSING.name, f"{name}: {problem}",
                 "fix the target or stop declaring it", CAPABILITIES[name].section))
     return None

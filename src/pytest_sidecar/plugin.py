@@ -30,6 +30,7 @@ from .fixtures.traces import traces
 from .marks import (
     Decision,
     ItemMarks,
+    Skip,
     evaluate_clauses,
     evaluate_needs,
     missing_evidence,
@@ -223,7 +224,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def _act(decision: Decision) -> None:
-    if decision.skip:
+    if isinstance(decision, Skip):
         skip_line(decision.line)
     fail_line(decision.line)
 

@@ -3,7 +3,7 @@ capabilities and the probes, as pytest's own evaluate_skip_marks returns one."""
 
 from __future__ import annotations
 
-from pytest_sidecar.marks import Decision, evaluate_clauses, evaluate_needs
+from pytest_sidecar.marks import Fail, Skip, evaluate_clauses, evaluate_needs
 from pytest_sidecar.vocabulary.reasons import parse_line
 
 
@@ -18,7 +18,7 @@ def test_nothing_needed_or_all_there_means_run() -> None:
 
 def test_not_declared_is_a_typed_skip_naming_the_action() -> None:
     decision = evaluate_needs(("chat", "auth"), frozenset({"chat"}), never)
-    assert decision is not None and decision.skip
+    assert isinstance(decision, Skip)
     typed = parse_line(decision.line)
     assert typed is not None and typed.code == "NOT_DECLARED" and typed.contract == "§3"
     assert "'auth'" in typed.text and typed.action
@@ -27,7 +27,7 @@ def test_not_declared_is_a_typed_skip_naming_the_action() -> None:
 def test_declared_but_failing_its_probe_is_a_failure() -> None:
     probes = {"auth": "a request without a token got 200"}
     decision = evaluate_needs(("auth",), frozenset({"auth"}), probes.get)
-    assert decision is not None and not decision.skip
+    assert isinstance(decision, Fail)
     typed = parse_line(decision.line)
     assert typed is not None and typed.code == "DECLARED_BUT_MISSING"
     assert typed.text == "auth: a request without a token got 200"
@@ -35,10 +35,10 @@ def test_declared_but_failing_its_probe_is_a_failure() -> None:
 
 def test_authoring_errors_fail_with_the_known_names() -> None:
     decision = evaluate_needs(("teleport",), frozenset(), never)
-    assert isinstance(decision, Decision) and not decision.skip
+    assert isinstance(decision, Fail)
     assert "known: chat" in decision.line
     clause = evaluate_clauses(("§2.5/ids", "§9/nope"))
-    assert clause is not None and not clause.skip and "'§9/nope'" in clause.line
+    assert isinstance(clause, Fail) and "'§9/nope'" in clause.line
     assert evaluate_clauses(("§2.5/ids",)) is None
 
 
