@@ -74,12 +74,16 @@ class ItemMarks:
     @classmethod
     def of(cls, item: pytest.Item) -> ItemMarks:
         needs = tuple(str(n) for mark in item.iter_markers("needs") for n in mark.args)
-        sections = [str(s) for mark in item.iter_markers("contract") for s in mark.args]
+        clauses = tuple(str(c) for mark in item.iter_markers("clause") for c in mark.args)
+        # A clause id names its section ('§2.1/metadata' is §2.1's); the deprecated
+        # contract(...) marker still adds what it says.
+        sections = [section_of(c) for c in clauses]
+        sections += [str(s) for mark in item.iter_markers("contract") for s in mark.args]
         sections += [CAPABILITIES[n].section for n in needs if n in CAPABILITIES]
         names = {m.name for m in item.iter_markers()}
         return cls(
             needs=needs,
-            clauses=tuple(str(c) for mark in item.iter_markers("clause") for c in mark.args),
+            clauses=clauses,
             contract=tuple(dict.fromkeys(sections)),
             profile=_profile(item, needs),
             markers=tuple(sorted(names - {"parametrize", "usefixtures", "filterwarnings"})),
@@ -91,6 +95,22 @@ class ItemMarks:
         """What the controller's reporter needs of these marks."""
         return {"markers": list(self.markers), "contract": list(self.contract),
                 "profile": self.profile, "clauses": list(self.clauses), "needs": list(self.needs)}
+
+
+def section_of(clause: str) -> str:
+    """The contract section a clause id belongs to: '§2.1/metadata' -> '§2.1'."""
+    return clause.split("/", 1)[0]
+
+
+CONTRACT_MARKER_DEPRECATED = (
+    "the contract(...) marker is deprecated: clause(...) names the clause, and the report "
+    "derives its section from it ('§2.1/metadata' is §2.1's); contract(...) goes in a "
+    "later release")
+
+
+def deprecated_contract_marks(items: Sequence[pytest.Item]) -> list[pytest.Item]:
+    """The items that still carry the deprecated contract(...) marker."""
+    return [item for item in items if item.get_closest_marker("contract") is not None]
 
 
 def _profile(item: pytest.Item, needs: Sequence[str]) -> str:

@@ -28,9 +28,11 @@ from .fixtures.target import sidecar_config, sidecar_target, tenants
 from .fixtures.throttle import rate_limited
 from .fixtures.traces import traces
 from .marks import (
+    CONTRACT_MARKER_DEPRECATED,
     Decision,
     ItemMarks,
     Skip,
+    deprecated_contract_marks,
     evaluate_clauses,
     evaluate_needs,
     missing_evidence,
@@ -146,8 +148,10 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out the opt-in groups (the capacity sweep) unless -m names them or the
-    command line names their file."""
+    """Warn of the deprecated contract(...) marker; leave out the opt-in groups (the
+    capacity sweep) unless -m names them or the command line names their file."""
+    for item in deprecated_contract_marks(items):
+        item.warn(pytest.PytestDeprecationWarning(CONTRACT_MARKER_DEPRECATED))
     left_out = opt_in_left_out(items, config.getoption("markexpr") or "",
                                [str(arg) for arg in config.invocation_params.args],
                                config.invocation_params.dir)

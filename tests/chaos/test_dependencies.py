@@ -12,7 +12,6 @@ import pytest
 from pytest_sidecar.chaos.checks import code_of, until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
-              pytest.mark.contract("§10"),
               pytest.mark.needs("chat", "explain", "health", "chaos_control", "chaos_flags")]
 
 READY_DEADLINE_S = 10.0

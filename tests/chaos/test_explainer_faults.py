@@ -13,7 +13,7 @@ from pytest_sidecar.chaos.checks import until
 from pytest_sidecar.fixtures.chaos import reload_s_of
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
-              pytest.mark.contract("§7"), pytest.mark.needs("chaos_control", "chaos_flags")]
+              pytest.mark.needs("chaos_control", "chaos_flags")]
 
 NEW_TRACES = 4
 

@@ -38,7 +38,7 @@ from pytest_sidecar.receiver import Receiver
 from pytest_sidecar.tls import tls_context
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
-              pytest.mark.contract("§10", "§5"), pytest.mark.needs("explain")]
+              pytest.mark.needs("explain")]
 
 LOAD_S = 5.0  # ~200 acknowledged traces, dozens in flight at each kill
 SENDERS = 6

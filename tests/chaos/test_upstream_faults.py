@@ -47,7 +47,6 @@ def wait_until_closed(client: Any, target: Any) -> float:
     return took
 
 
-@pytest.mark.contract("§2.1", "§6", "§7", "§10")
 @pytest.mark.clause("§7/chaos-flags", "§2.1/upstream-errors")
 def test_upstream_errors_at_p_percent_are_502s_within_a_binomial_interval(
         chaos: Any, gateway_factory: Any, sidecar_target: Any, sidecar_config: Any,
@@ -197,7 +196,6 @@ def counted_by_metrics(before: Any, after: Any, soak: Soak) -> dict[str, Any] | 
 
 
 @pytest.mark.needs("circuit_breaker")
-@pytest.mark.contract("§10")
 @pytest.mark.clause("§10/breaker")
 def test_the_breaker_opens_after_the_threshold_and_closes_after_recovery(
         chaos: Any, gateway_factory: Any, sidecar_target: Any, metrics_factory: Any,
@@ -247,7 +245,6 @@ def test_the_breaker_opens_after_the_threshold_and_closes_after_recovery(
                     closed_after_s=round(took, 2))
 
 
-@pytest.mark.contract("§2.1", "§7")
 @pytest.mark.clause("§7/chaos-flags", "§2.1/upstream-errors")
 def test_upstream_latency_past_the_timeout_is_a_504_and_below_it_shifts_ttft(
         chaos: Any, gateway_factory: Any, sidecar_target: Any, evidence: Any) -> None:
@@ -293,7 +290,6 @@ def _ttft(client: Any) -> float:
     return time.monotonic() - started
 
 
-@pytest.mark.contract("§7", "§3")
 @pytest.mark.clause("§7/chaos-flags")
 def test_a_rate_limit_spike_refuses_explain_when_soft_and_everything_when_hard(
         chaos: Any, gateway_factory: Any, evidence: Any) -> None:

@@ -25,7 +25,7 @@ from pytest_sidecar.tls import tls_context
 from pytest_sidecar.vocabulary.states import TERMINAL
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
-              pytest.mark.contract("§2.1", "§10"), pytest.mark.needs("chat_stream")]
+              pytest.mark.needs("chat_stream")]
 
 DEADLINE_S = 10.0
 MESSAGES = [{"role": "user", "content": "Explain how the gateway routes a request."}]

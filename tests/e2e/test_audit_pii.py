@@ -21,8 +21,7 @@ from pytest_sidecar.fixtures.files import AuditLog
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.vocabulary.states import RANK
 
-pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
-              pytest.mark.contract("§7")]
+pytestmark = [pytest.mark.profile("security"), pytest.mark.security]
 
 PII_MESSAGE = ("Card 4111 1111 1111 1111, mail jane.roe@example.org, call +1 415 555 0134, "
                "SSN 123-45-6789, IBAN GB82 WEST 1234 5698 7654 32, key sk-"

@@ -17,8 +17,7 @@ from pytest_sidecar.client import SidecarClient
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.outcomes import SkipReason, skip
 
-pytestmark = [pytest.mark.platform, pytest.mark.profile("platform"),
-              pytest.mark.contract("§8", "§5")]
+pytestmark = [pytest.mark.platform, pytest.mark.profile("platform")]
 
 SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}")
 MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"')

@@ -17,7 +17,7 @@ from pytest_sidecar.contracts.openapi import load_openapi
 from pytest_sidecar.contracts.routes import ROUTE_NEEDS
 from pytest_sidecar.outcomes import SkipReason, skip
 
-pytestmark = [pytest.mark.fuzz, pytest.mark.profile("core"), pytest.mark.contract("§2")]
+pytestmark = [pytest.mark.fuzz, pytest.mark.profile("core")]
 
 # The API routes of the contract (not the operational ones), with what each needs.
 OPERATIONS = [pytest.param(method, path, marks=pytest.mark.needs(*needs),

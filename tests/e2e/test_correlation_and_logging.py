@@ -19,7 +19,7 @@ from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.target import Target
 from pytest_sidecar.tls import tls_context
 
-pytestmark = [pytest.mark.profile("observability"), pytest.mark.contract("§2")]
+pytestmark = [pytest.mark.profile("observability")]
 
 
 def concrete(path: str, trace_id: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
-              pytest.mark.contract("§2.11"), pytest.mark.needs("cors", "chat")]
+              pytest.mark.needs("cors", "chat")]
 
 FOREIGN = "https://evil.example"
 

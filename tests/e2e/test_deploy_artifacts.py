@@ -23,8 +23,7 @@ from pytest_sidecar.stack.settings import ENV_VARS
 from pytest_sidecar.target import Target
 from pytest_sidecar.tls import tls_context
 
-pytestmark = [pytest.mark.platform, pytest.mark.profile("platform"),
-              pytest.mark.contract("§8")]
+pytestmark = [pytest.mark.platform, pytest.mark.profile("platform")]
 
 REQUIRED_ROLES = ("gateway", "explainer")
 # The explainer's own HTTP surface the contract names (§1: its /metrics), plus the

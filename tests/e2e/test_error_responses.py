@@ -116,7 +116,6 @@ def test_bad_input_gets_an_exact_json_error(name: str, send: Send, status: int,
 
 @pytest.mark.clause("§3/unauthorized")
 @pytest.mark.needs("chat", "auth")
-@pytest.mark.contract("§3")
 @pytest.mark.parametrize("authorization", [None, "Basic dXNlcjpwYXNz", "Bearer", "Token abc123"])
 def test_missing_or_malformed_credentials_are_401_with_a_challenge(
         authorization: str | None, sidecar_target: Any, evidence: Any) -> None:

@@ -13,7 +13,7 @@ from pytest_sidecar.contracts.timestamps import timestamp_error
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.outcomes import insufficient_data
 
-pytestmark = [pytest.mark.profile("explain"), pytest.mark.contract("§2.9", "§4"),
+pytestmark = [pytest.mark.profile("explain"),
               pytest.mark.needs("chat", "explain", "explanation_v2")]
 
 

@@ -18,8 +18,7 @@ from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.target import Target
 from pytest_sidecar.tls import tls_context
 
-pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
-              pytest.mark.contract("§3")]
+pytestmark = [pytest.mark.profile("security"), pytest.mark.security]
 
 READ, WRITE = "traces:read", "traces:write"
 

@@ -19,8 +19,7 @@ import pytest
 
 from pytest_sidecar.tls import tls_context
 
-pytestmark = [pytest.mark.contract("§2.10"),
-              pytest.mark.needs("health")]
+pytestmark = [pytest.mark.needs("health")]
 
 DEPENDENCIES = ("status_store", "upstream", "explainer")
 DEADLINE_S = 10.0

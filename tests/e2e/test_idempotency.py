@@ -9,8 +9,7 @@ import pytest
 
 from pytest_sidecar.client import SidecarClient
 
-pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
-              pytest.mark.contract("§2.8")]
+pytestmark = [pytest.mark.profile("security"), pytest.mark.security]
 
 MESSAGES = [{"role": "user", "content": "Idempotent question, please."}]
 

@@ -13,7 +13,7 @@ from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.metrics import decreased, delta, labels_holding, lint
 from pytest_sidecar.outcomes import FailReason, fail
 
-pytestmark = [pytest.mark.profile("observability"), pytest.mark.contract("§6"),
+pytestmark = [pytest.mark.profile("observability"),
               pytest.mark.needs("chat", "explain", "metrics:gateway", "metrics:explainer")]
 
 GATEWAY = {"http_requests": "counter", "http_request_duration_seconds": "histogram",

@@ -21,7 +21,7 @@ from pytest_sidecar.fixtures.throttle import Throttle
 from pytest_sidecar.outcomes import insufficient_data
 from pytest_sidecar.target import Target
 
-pytestmark = [pytest.mark.profile("openai"), pytest.mark.contract("§2.12")]
+pytestmark = [pytest.mark.profile("openai")]
 
 # An answer no model finishes in three tokens, so max_tokens=3 cuts it.
 LONG_PROMPT = "Write a long story about a lighthouse keeper, in at least ten sentences."

@@ -21,7 +21,7 @@ from pytest_sidecar.fixtures.throttle import Burst, Throttle
 from pytest_sidecar.outcomes import insufficient_data
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security, pytest.mark.throttle,
-              pytest.mark.contract("§3"), pytest.mark.needs("rate_limits")]
+              pytest.mark.needs("rate_limits")]
 
 
 def judge_burst(throttle: Throttle, category: str, burst: Burst) -> int:

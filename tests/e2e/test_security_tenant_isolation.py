@@ -15,8 +15,7 @@ from pytest_sidecar.client import SidecarClient, is_terminal, request_head
 from pytest_sidecar.fixtures.files import StatusStore
 from pytest_sidecar.fixtures.traces import Traces
 
-pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
-              pytest.mark.contract("§3")]
+pytestmark = [pytest.mark.profile("security"), pytest.mark.security]
 
 PAIRS = 6  # tenant A traces probed, in several states
 # A chance for short traces to end, so more states are probed; never a precondition:
@@ -108,7 +107,6 @@ def test_a_foreign_trace_is_indistinguishable_from_a_missing_one(
 
 @pytest.mark.clause("§7/tenant-immutable")
 @pytest.mark.needs("tenants:2", "status_store")
-@pytest.mark.contract("§7")
 def test_status_records_keep_their_tenant(status_store: StatusStore, tenants: Any,
                                           a_traces: dict[str, str], gateway_factory: Any,
                                           traces: Traces, evidence: Any) -> None:

@@ -19,7 +19,7 @@ from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.target import Target
 from pytest_sidecar.vocabulary.states import RANK
 
-pytestmark = [pytest.mark.profile("resilience"), pytest.mark.contract("§7")]
+pytestmark = [pytest.mark.profile("resilience")]
 
 RECORD_FIELDS = {"trace_id", "tenant_id", "state", "progress", "stage", "granularity",
                  "featureset", "created_at", "updated_at", "expires_at"}

@@ -50,7 +50,6 @@ def assert_monotonic(states: list[str]) -> None:
 @pytest.mark.clause("§2.2/states", "§2.3/status-object", "§2.4/complete",
                     "§4/hif-schema", "§4/hif-invariants", "§4/token-outputs")
 @pytest.mark.needs("chat", "explain")
-@pytest.mark.contract("§2.1", "§2.2", "§2.3", "§2.4", "§4")
 @pytest.mark.parametrize("granularity,max_tokens", [("sentence", SENTENCE_TOKENS),
                                                     ("token", TOKEN_TOKENS)])
 def test_lifecycle_reaches_complete_with_a_valid_graph(
@@ -99,7 +98,6 @@ def metadata_problems(meta: Any, trace_id: str, granularity: str, featureset: st
 
 @pytest.mark.clause("§2.1/metadata")
 @pytest.mark.needs("chat", "explain")
-@pytest.mark.contract("§2.1")
 @pytest.mark.parametrize("granularity,features", [("sentence", None), ("token", "sae-custom-1")])
 def test_an_explained_chat_carries_its_explanation_metadata(
         granularity: str, features: str | None, gateway: SidecarClient, traces: Traces,
@@ -118,7 +116,6 @@ def test_an_explained_chat_carries_its_explanation_metadata(
 
 @pytest.mark.clause("§2.4/not-ready")
 @pytest.mark.needs("chat", "explain")
-@pytest.mark.contract("§2.4")
 def test_graph_is_404_until_the_trace_is_complete(gateway: SidecarClient, traces: Traces,
                                                   sidecar_config: Any, evidence: Any) -> None:
     trace_id = traces.open(granularity="token", max_tokens=80).trace_id
@@ -154,7 +151,6 @@ QUEUED_CANCEL_WATCH_S = 1.5  # a canceled trace the explainer picked up anyway s
 
 @pytest.mark.clause("§2.7/cancel", "§2.4/terminal")
 @pytest.mark.needs("chat", "explain", "cancel")
-@pytest.mark.contract("§2.7")
 def test_cancel_mid_way_never_produces_a_graph(gateway: SidecarClient, traces: Traces,
                                                evidence: Any) -> None:
     # Longer completions each time, until a cancel lands before the explainer finishes.
@@ -190,7 +186,6 @@ def test_cancel_mid_way_never_produces_a_graph(gateway: SidecarClient, traces: T
 
 @pytest.mark.clause("§2.7/cancel")
 @pytest.mark.needs("chat", "explain", "cancel")
-@pytest.mark.contract("§2.7")
 def test_a_trace_canceled_right_after_submit_stays_canceled(
         gateway: SidecarClient, traces: Traces, evidence: Any) -> None:
     """Canceled at once, while most likely still queued: a queued trace is canceled as
@@ -255,7 +250,6 @@ def test_trace_ids_the_gateway_makes_are_unguessable(gateway: SidecarClient,
 
 @pytest.mark.clause("§2.7/terminal")
 @pytest.mark.needs("chat", "explain", "cancel")
-@pytest.mark.contract("§2.7")
 def test_cancel_of_a_terminal_trace_is_409(gateway: SidecarClient, traces: Traces,
                                            evidence: Any) -> None:
     run = traces.complete(granularity="sentence")
@@ -268,7 +262,6 @@ def test_cancel_of_a_terminal_trace_is_409(gateway: SidecarClient, traces: Trace
 
 @pytest.mark.clause("§2.5/events", "§2.5/ids")
 @pytest.mark.needs("chat", "explain", "trace_stream")
-@pytest.mark.contract("§2.5")
 def test_sse_stream_delivers_state_changes_and_a_terminal_event(
         gateway: SidecarClient, traces: Traces, sidecar_config: Any, evidence: Any) -> None:
     trace_id = traces.open(granularity="token", max_tokens=TOKEN_TOKENS).trace_id
@@ -290,7 +283,6 @@ def test_sse_stream_delivers_state_changes_and_a_terminal_event(
 
 @pytest.mark.clause("§2.5/events")
 @pytest.mark.needs("chat", "explain", "trace_stream", "cancel")
-@pytest.mark.contract("§2.5")
 def test_the_stream_of_a_canceled_trace_ends_with_an_error_event(
         gateway: SidecarClient, traces: Traces, sidecar_config: Any, evidence: Any) -> None:
     """A trace that ends otherwise than complete ends its stream with `event: error`
@@ -313,7 +305,6 @@ def test_the_stream_of_a_canceled_trace_ends_with_an_error_event(
 
 @pytest.mark.clause("§2.4/gzip")
 @pytest.mark.needs("chat", "explain")
-@pytest.mark.contract("§2.4")
 def test_the_graph_honours_accept_encoding_gzip(gateway: SidecarClient, traces: Traces,
                                                 evidence: Any) -> None:
     trace_id = traces.complete().trace_id
@@ -368,7 +359,6 @@ def keepalive_target(sidecar_target: Target, stack_factory: Any) -> Iterator[Tar
 @pytest.mark.clause("§2.5/keepalive")
 @pytest.mark.timing
 @pytest.mark.needs("chat", "explain", "trace_stream")
-@pytest.mark.contract("§2.5")
 def test_a_quiet_stream_gets_keep_alive_comments(keepalive_target: Target,
                                                  sidecar_config: Any, evidence: Any) -> None:
     target = keepalive_target
@@ -403,7 +393,6 @@ def keepalive_streams(traces: Traces, client: SidecarClient, deadline: float
 
 @pytest.mark.clause("§2.1/client-trace-id")
 @pytest.mark.needs("chat", "explain", "client_trace_id")
-@pytest.mark.contract("§2.1")
 def test_a_reused_client_trace_id_is_409_and_never_overwrites(
         gateway: SidecarClient, evidence: Any) -> None:
     trace_id = "e2e-" + uuid.uuid4().hex
@@ -423,7 +412,6 @@ def test_a_reused_client_trace_id_is_409_and_never_overwrites(
 
 
 @pytest.mark.needs("chat", "explain")  # the explain headers are the explain capability's
-@pytest.mark.contract("§2.1")
 @pytest.mark.parametrize("header,value,code", [
     ("x-explain-mode", "graph", "invalid_explain_mode"),
     ("x-explain-granularity", "paragraph", None),  # §2.1 names no code for these two
@@ -439,7 +427,6 @@ def test_invalid_explain_headers_are_400(header: str, value: str, code: str | No
 
 @pytest.mark.clause("§2.1/completion", "§2.1/metadata", "§2.3/unknown")
 @pytest.mark.needs("chat", "explain")
-@pytest.mark.contract("§2.1")
 def test_a_chat_without_explain_mode_opens_no_trace(gateway: SidecarClient,
                                                     evidence: Any) -> None:
     response = gateway.chat()
@@ -456,7 +443,6 @@ def test_a_chat_without_explain_mode_opens_no_trace(gateway: SidecarClient,
 
 @pytest.mark.clause("§2.1/stream", "§4/token-outputs")
 @pytest.mark.needs("chat_stream", "explain")
-@pytest.mark.contract("§2.1", "§4")
 def test_a_streamed_chat_opens_a_trace_from_its_header(
         gateway: SidecarClient, traces: Traces, hif_validator: Any, evidence: Any) -> None:
     response = gateway.explain(granularity="token", stream=True)
@@ -509,7 +495,6 @@ def short_ttl_target(sidecar_target: Target, stack_factory: Any) -> Iterator[Tar
 
 @pytest.mark.clause("§2.2/ttl", "§2.4/expired")
 @pytest.mark.needs("chat", "explain")
-@pytest.mark.contract("§2.2", "§2.4")
 def test_graph_is_410_after_the_ttl(short_ttl_target: Target, sidecar_config: Any,
                                     evidence: Any) -> None:
     ttl = short_ttl_target.trace_ttl_seconds

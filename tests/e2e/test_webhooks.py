@@ -28,7 +28,7 @@ GIVE_UP_WINDOW_S = 30.0  # how long the give-up spec watches a receiver that alw
 UNWANTED_DELIVERY_S = 0.5  # after the wanted delivery, how long an unwanted one may trail
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
-              pytest.mark.contract("§2.6"), pytest.mark.needs("chat", "explain", "webhooks")]
+              pytest.mark.needs("chat", "explain", "webhooks")]
 
 
 @pytest.fixture

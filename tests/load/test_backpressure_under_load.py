@@ -36,7 +36,7 @@ from pytest_sidecar.target import Target
 from pytest_sidecar.vocabulary.defaults import BACKPRESSURE_ACTIONS, SOFT_BACKLOG_S
 from pytest_sidecar.vocabulary.states import GRANULARITIES, TERMINAL
 
-pytestmark = [pytest.mark.load, pytest.mark.profile("performance"), pytest.mark.contract("§5"),
+pytestmark = [pytest.mark.load, pytest.mark.profile("performance"),
               pytest.mark.needs("explain", "backpressure", "metrics:explainer")]
 
 SAMPLE_EVERY_S = 0.2

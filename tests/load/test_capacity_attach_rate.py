@@ -24,7 +24,7 @@ from pytest_sidecar.manifests import explainer_autoscaling
 from pytest_sidecar.outcomes import SkipReason, skip
 
 pytestmark = [pytest.mark.load, pytest.mark.profile("performance"),
-              pytest.mark.contract("§5", "§8"), pytest.mark.needs("explain")]
+              pytest.mark.needs("explain")]
 
 
 @pytest.mark.clause("§8/keda")

@@ -23,8 +23,7 @@ from pytest_sidecar.fixtures.platform import manifests_root
 from pytest_sidecar.target import Target
 from pytest_sidecar.vocabulary.defaults import MAX_CHAT_ERROR_RATE
 
-pytestmark = [pytest.mark.capacity, pytest.mark.load, pytest.mark.profile("performance"),
-              pytest.mark.contract("§5")]
+pytestmark = [pytest.mark.capacity, pytest.mark.load, pytest.mark.profile("performance")]
 
 BISECTIONS = 2
 CHAT_ONLY = {"attach_rate": 0.0, "stream_share": 1.0}  # every chat streamed, none explained

@@ -29,8 +29,7 @@ from pytest_sidecar.load.verdict import (
 from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.reporting.plot import latency_histogram_svg
 
-pytestmark = [pytest.mark.slo, pytest.mark.load, pytest.mark.profile("performance"),
-              pytest.mark.contract("§5")]
+pytestmark = [pytest.mark.slo, pytest.mark.load, pytest.mark.profile("performance")]
 
 LANES = ("chat", "ttft", "itl", "tpot", "e2e", "explain:sentence", "explain:token")
 

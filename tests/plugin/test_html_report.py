@@ -21,7 +21,7 @@ def test_auth_is_enforced(sidecar_target, evidence):
     evidence.record(statuses=[{"token": "none", "status": 401}, {"token": "bad", "status": 403}],
                     url=sidecar_target.url)
 
-@pytest.mark.contract("§2.3")
+@pytest.mark.clause("§2.3/status-object")
 def test_a_status_field_is_missing(gateway, evidence):
     gateway.status("0123456789abcdef")
     evidence.record(field="stage")

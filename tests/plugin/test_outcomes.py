@@ -161,3 +161,28 @@ def test_a_token_the_target_file_omits_is_never_sent_as_bearer_none(
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*NOT_DECLARED: no read token for tenant b*"])
     assert target.authorizations and not [a for a in target.authorizations if "None" in a]
+
+
+def test_the_section_comes_from_the_clause_and_contract_marks_are_deprecated(
+        pytester: pytest.Pytester, fake_target_factory: Callable[..., Any]) -> None:
+    path = fake_target_factory().write(pytester.path / "target.json", ["chat"])
+    pytester.makepyfile(test_spec="""
+import pytest
+
+@pytest.mark.clause("§2.3/status-object")
+def test_new(evidence):
+    evidence.record(ok=1)
+
+@pytest.mark.contract("§9")
+def test_old(evidence):
+    evidence.record(ok=1)
+""")
+    result = pytester.runpytest(f"--sidecar-target={path}", "-W",
+                                "default::pytest.PytestDeprecationWarning")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_spec.py:7: PytestDeprecationWarning: the "
+                                 "contract(...) marker is deprecated*",
+                                 '*@pytest.mark.contract("§9")'])
+    assert result.stdout.str().count("PytestDeprecationWarning") == 1, "test_new warned too"
+    sections = {r["name"]: r["contract"] for r in report(pytester)["results"]}
+    assert sections == {"test_new": ["§2.3"], "test_old": ["§9"]}

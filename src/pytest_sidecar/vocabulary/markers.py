@@ -13,7 +13,7 @@ OPT_IN = ("capacity",)
 MARKERS = (
     "needs(*capabilities): the spec needs these target capabilities (e.g. 'auth', "
     "'tenants:2'); not declared -> skip NOT_DECLARED, declared but probe fails -> fail",
-    "contract(*sections): the CONTRACT.md sections this spec certifies (e.g. '§2.2')",
+    "contract(*sections): deprecated; the sections derive from clause(...) (e.g. '§2.2')",
     "clause(*ids): the contract clauses this spec asserts (pytest_sidecar.vocabulary.clauses, "
     "e.g. '§2.5/ids'); the report's coverage counts them",
     "profile(name): the conformance profile the spec counts towards (core, openai, explain, "
