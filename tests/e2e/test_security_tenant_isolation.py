@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from pytest_sidecar.client import SidecarClient, is_terminal, request_head
-from pytest_sidecar.fixtures.files import StatusStore
+from pytest_sidecar.fixtures.files import StatusDocument
 from pytest_sidecar.fixtures.traces import Traces
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security]
@@ -107,7 +107,7 @@ def test_a_foreign_trace_is_indistinguishable_from_a_missing_one(
 
 @pytest.mark.clause("§7/tenant-immutable")
 @pytest.mark.needs("tenants:2", "status_store")
-def test_status_records_keep_their_tenant(status_store: StatusStore, tenants: Any,
+def test_status_records_keep_their_tenant(status_store: StatusDocument, tenants: Any,
                                           a_traces: dict[str, str], gateway_factory: Any,
                                           traces: Traces, evidence: Any) -> None:
     before = status_store.records()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_sidecar.client import SidecarClient
-from pytest_sidecar.fixtures.files import StatusStore
+from pytest_sidecar.fixtures.files import StatusDocument
 from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.target import Target
 from pytest_sidecar.vocabulary.states import RANK
@@ -30,7 +30,7 @@ ARTIFACT = re.compile(r"(?:^|/)(?P<prefix>[^/]+)/\d{4}/\d{2}/\d{2}/(?P<trace>[^/
 STORE_LAG_S = 5.0  # how long the store may trail the status API after completion
 
 
-def stored_record(store: StatusStore, trace_id: str,
+def stored_record(store: StatusDocument, trace_id: str,
                   state: str | None = None) -> dict[str, Any] | None:
     """The store's record once it exists (and shows `state`, when one is named; bounded
     wait), else the last seen."""
@@ -46,7 +46,7 @@ def stored_record(store: StatusStore, trace_id: str,
 
 @pytest.mark.clause("§7/status-store")
 @pytest.mark.needs("chat", "explain", "status_store")
-def test_status_store_records_carry_their_fields(traces: Traces, status_store: StatusStore,
+def test_status_store_records_carry_their_fields(traces: Traces, status_store: StatusDocument,
                                                  gateway: SidecarClient, tenants: Any,
                                                  evidence: Any) -> None:
     # A record is on disk before the 200 (§5): a trace in any state is judged, so a

@@ -19,9 +19,9 @@ from pytest_sidecar.controlplane.launch import (
     run_environment,
 )
 from pytest_sidecar.controlplane.settings import (
+    ControlPlaneSettingError,
     Gate,
     Settings,
-    SettingsError,
     from_environment,
     parse_suites,
 )
@@ -93,13 +93,13 @@ def test_the_request_whitelist_and_the_command_it_becomes() -> None:
 
 
 def test_settings_refuse_bad_values_without_echoing_tokens() -> None:
-    with pytest.raises(SettingsError) as caught:
+    with pytest.raises(ControlPlaneSettingError) as caught:
         from_environment({"AUTH_MODE": "static",
                           "AUTH_TOKENS_JSON": '{"s3cr3t-token": {"scopes": ["root"]}}'})
     assert "s3cr3t-token" not in str(caught.value) and "#1" in str(caught.value)
-    with pytest.raises(SettingsError, match="AUTH_MODE"):
+    with pytest.raises(ControlPlaneSettingError, match="AUTH_MODE"):
         from_environment({"AUTH_MODE": "ldap"})
-    with pytest.raises(SettingsError):
+    with pytest.raises(ControlPlaneSettingError):
         parse_suites('{"x": ["../outside"]}')
     assert "AUTH_TOKENS_JSON" not in run_environment({"AUTH_TOKENS_JSON": "{}", "CP_PORT": "1",
                                                       "PATH": "/bin"})

@@ -9,17 +9,17 @@ import pytest
 from pytest_sidecar.client import SseEvent, parse_sse
 from pytest_sidecar.stack.auth import Authenticator
 from pytest_sidecar.stack.errors import ApiError
-from pytest_sidecar.stack.settings import StackConfigError, TokenInfo, from_env
+from pytest_sidecar.stack.settings import StackSettingError, TokenInfo, from_env
 from pytest_sidecar.stack.text import fake_completion, sentences, tokenize
 
 
 def test_unknown_auth_mode_refuses_to_start() -> None:
-    with pytest.raises(StackConfigError, match="AUTH_MODE='open': valid: static, none"):
+    with pytest.raises(StackSettingError, match="AUTH_MODE='open': valid: static, none"):
         from_env("/tmp/x", {"AUTH_MODE": "open"})
 
 
 def test_token_table_errors_never_echo_a_token() -> None:
-    with pytest.raises(StackConfigError) as caught:
+    with pytest.raises(StackSettingError) as caught:
         from_env("/tmp/x", {"AUTH_TOKENS_JSON": json.dumps({"sct_topsecret": {"scopes": []}})})
     assert "sct_topsecret" not in str(caught.value) and "entry #1" in str(caught.value)
 
@@ -27,7 +27,7 @@ def test_token_table_errors_never_echo_a_token() -> None:
 def test_ttl_seconds_override_and_bad_numbers() -> None:
     assert from_env("/tmp/x", {"TRACE_TTL_SECONDS": "2"}).ttl_seconds == 2.0
     assert from_env("/tmp/x", {}).ttl_seconds == 7 * 86400
-    with pytest.raises(StackConfigError, match="EXPLAINER_WORKERS='many': not a number"):
+    with pytest.raises(StackSettingError, match="EXPLAINER_WORKERS='many': not a number"):
         from_env("/tmp/x", {"EXPLAINER_WORKERS": "many"})
 
 
@@ -109,7 +109,7 @@ def test_env_vars_lists_exactly_what_the_stack_reads() -> None:
 def test_only_the_json_status_backend_exists() -> None:
     assert from_env("/tmp/x", {"STATUS_JSON_PATH": "/var/lib/hif/s.json"}).status_json_path == \
         "/var/lib/hif/s.json"
-    with pytest.raises(StackConfigError, match="STATUS_BACKEND='ddb': valid: json"):
+    with pytest.raises(StackSettingError, match="STATUS_BACKEND='ddb': valid: json"):
         from_env("/tmp/x", {"STATUS_BACKEND": "ddb"})
 
 

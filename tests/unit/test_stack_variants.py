@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from pytest_sidecar.stack.policies import Policies, full_jitter
 from pytest_sidecar.stack.rewrite import Rewrite, RewriteMiddleware
-from pytest_sidecar.stack.settings import StackConfigError, from_env
+from pytest_sidecar.stack.settings import StackSettingError, from_env
 from pytest_sidecar.stack.variants import VARIANTS, UnknownVariant, parse, policies_of
 from pytest_sidecar.vocabulary.clauses import CLAUSES
 
@@ -43,7 +43,7 @@ def test_names_parse_all_is_every_one_and_unknown_ones_are_refused() -> None:
     assert len(parse("all")) == len(VARIANTS)
     with pytest.raises(UnknownVariant, match="--variant list"):
         parse("partial-state,nope")
-    with pytest.raises(StackConfigError, match="SIDECAR_VARIANTS"):
+    with pytest.raises(StackSettingError, match="SIDECAR_VARIANTS"):
         from_env("/tmp/x", {"SIDECAR_VARIANTS": "nope"})
 
 

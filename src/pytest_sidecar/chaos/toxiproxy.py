@@ -33,7 +33,7 @@ from .toxics import (
     transform,
     validate,
 )
-from .toxiproxy_api import ApiError, address
+from .toxiproxy_api import ToxiproxyApiError, address
 from .toxiproxy_api import app as api_app
 
 # Chunks read ahead while earlier ones wait out their latency (Toxiproxy's links buffer
@@ -62,7 +62,7 @@ class Proxy:
             self._server = await asyncio.start_server(self._accept, host or "127.0.0.1",
                                                       int(port or 0))
         except OSError as exc:
-            raise ApiError(500, f"listen tcp {self.listen}: {exc.strerror}") from None
+            raise ToxiproxyApiError(500, f"listen tcp {self.listen}: {exc.strerror}") from None
         bound = self._server.sockets[0].getsockname()
         self.listen = f"{bound[0]}:{bound[1]}"
 
@@ -176,19 +176,19 @@ class FaultProxy:
 
     async def create(self, body: Any) -> Proxy:
         if not isinstance(body, dict):
-            raise ApiError(400, "bad request body: a proxy is a JSON object")
+            raise ToxiproxyApiError(400, "bad request body: a proxy is a JSON object")
         for key in ("name", "upstream"):
             if not body.get(key):
-                raise ApiError(400, f"missing required field: {key}")
+                raise ToxiproxyApiError(400, f"missing required field: {key}")
         if not isinstance(body["name"], str):
-            raise ApiError(400, "name must be a string")
+            raise ToxiproxyApiError(400, "name must be a string")
         enabled = body.get("enabled", True)
         if not isinstance(enabled, bool):
-            raise ApiError(400, "enabled must be true or false")
+            raise ToxiproxyApiError(400, "enabled must be true or false")
         listen = address(body.get("listen") or "127.0.0.1:0", "listen")
         upstream = address(body["upstream"], "upstream")
         if body["name"] in self.proxies:
-            raise ApiError(409, "proxy already exists")
+            raise ToxiproxyApiError(409, "proxy already exists")
         proxy = Proxy(body["name"], listen, upstream, enabled)
         if proxy.enabled:
             await proxy.start()
@@ -197,20 +197,20 @@ class FaultProxy:
 
     def get(self, name: str) -> Proxy:
         if name not in self.proxies:
-            raise ApiError(404, "proxy not found")
+            raise ToxiproxyApiError(404, "proxy not found")
         return self.proxies[name]
 
     async def update(self, name: str, body: Any) -> Proxy:
         proxy = self.get(name)
         if not isinstance(body, dict):
-            raise ApiError(400, "bad request body: a proxy is a JSON object")
+            raise ToxiproxyApiError(400, "bad request body: a proxy is a JSON object")
         if "listen" in body:
             address(body["listen"], "listen")
         if "upstream" in body:
             address(body["upstream"], "upstream")
         enabled = body.get("enabled", proxy.enabled)
         if not isinstance(enabled, bool):
-            raise ApiError(400, "enabled must be true or false")
+            raise ToxiproxyApiError(400, "enabled must be true or false")
         moved = (body.get("listen", proxy.listen) != proxy.listen
                  or body.get("upstream", proxy.upstream) != proxy.upstream)
         if moved or not enabled:
@@ -225,10 +225,10 @@ class FaultProxy:
     def add_toxic(self, name: str, body: Any) -> Toxic:
         proxy = self.get(name)
         if not isinstance(body, dict):
-            raise ApiError(400, "bad request body: a toxic is a JSON object")
+            raise ToxiproxyApiError(400, "bad request body: a toxic is a JSON object")
         stream = str(body.get("stream", "downstream")).lower()
         if stream not in ("upstream", "downstream"):
-            raise ApiError(400, "stream was invalid, can be either upstream or downstream")
+            raise ToxiproxyApiError(400, "stream was invalid, can be either upstream or downstream")
         kind = str(body.get("type", ""))
         toxic_name = body.get("name") or f"{kind}_{stream}"
         toxicity = body.get("toxicity", 1.0)
@@ -236,9 +236,9 @@ class FaultProxy:
         try:
             validate(kind, attributes, toxicity)
         except InvalidToxic as exc:
-            raise ApiError(400, str(exc)) from None
+            raise ToxiproxyApiError(400, str(exc)) from None
         if toxic_name in proxy.toxics:
-            raise ApiError(409, "toxic already exists")
+            raise ToxiproxyApiError(409, "toxic already exists")
         toxic = Toxic(toxic_name, kind, stream, float(toxicity), dict(attributes))
         proxy.toxics[toxic_name] = toxic
         return toxic
@@ -246,14 +246,14 @@ class FaultProxy:
     def toxic(self, name: str, toxic_name: str) -> Toxic:
         toxics = self.get(name).toxics
         if toxic_name not in toxics:
-            raise ApiError(404, "toxic not found")
+            raise ToxiproxyApiError(404, "toxic not found")
         return toxics[toxic_name]
 
     async def populate(self, items: Any) -> list[Proxy]:
         """Toxiproxy's populate: create each proxy, keeping one only when its upstream
         and, if given, its listen address are unchanged."""
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise ApiError(400, "bad request body: populate takes a JSON array of proxies")
+            raise ToxiproxyApiError(400, "bad request body: populate takes a JSON array of proxies")
         made = []
         for item in items:
             current = self.proxies.get(item.get("name"))
@@ -273,13 +273,13 @@ class FaultProxy:
         changes."""
         found = self.toxic(name, toxic_name)
         if not isinstance(body, dict):
-            raise ApiError(400, "bad request body: a toxic is a JSON object")
+            raise ToxiproxyApiError(400, "bad request body: a toxic is a JSON object")
         attributes = {**found.attributes, **(body.get("attributes") or {})}
         toxicity = body.get("toxicity", found.toxicity)
         try:
             validate(found.type, attributes, toxicity)
         except InvalidToxic as exc:
-            raise ApiError(400, str(exc)) from None
+            raise ToxiproxyApiError(400, str(exc)) from None
         found.attributes, found.toxicity = attributes, float(toxicity)
         return found
 
@@ -316,7 +316,8 @@ class ToxiproxyBackend:
         body = {"type": kind, **{k: v for k, v in settings.items() if k != "proxy"}}
         response = self._http.post(f"/proxies/{settings['proxy']}/toxics", json=body)
         if response.status_code != 200:
-            raise ApiError(response.status_code, response.json().get("error", response.text))
+            raise ToxiproxyApiError(response.status_code,
+                                    response.json().get("error", response.text))
         return Fault(self.name, kind, {**settings, "name": response.json()["name"]}, lease_s)
 
     def renew(self, fault: Fault) -> None:

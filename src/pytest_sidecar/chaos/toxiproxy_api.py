@@ -15,7 +15,7 @@ from starlette.routing import Route
 VERSION = "2.12.0-sidecar"
 
 
-class ApiError(Exception):
+class ToxiproxyApiError(Exception):
     """An answer of the API other than 2xx: Toxiproxy's `{"error", "status"}` body."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -28,7 +28,7 @@ def address(value: Any, what: str) -> str:
     upstream are; anything else is a 400 before any socket is touched."""
     host, sep, port = str(value).rpartition(":") if isinstance(value, str) else ("", "", "")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ApiError(400, f"{what} {value!r} is not a host:port address")
+        raise ToxiproxyApiError(400, f"{what} {value!r} is not a host:port address")
     return f"{host}:{port}"
 
 
@@ -47,14 +47,14 @@ def _routes(fp: Any) -> list[Route]:
         try:
             return await request.json()
         except ValueError as exc:
-            raise ApiError(400, f"bad request body: {exc}") from None
+            raise ToxiproxyApiError(400, f"bad request body: {exc}") from None
 
     def handle(endpoint: Any) -> Any:
         async def wrapped(request: Request) -> Response:
             try:
                 answer: Response = await endpoint(request, request.path_params)
                 return answer
-            except ApiError as exc:
+            except ToxiproxyApiError as exc:
                 return error(exc.status, str(exc))
             except (TypeError, ValueError, AttributeError) as exc:  # a body of odd shape
                 return error(400, f"bad request body: {type(exc).__name__}")

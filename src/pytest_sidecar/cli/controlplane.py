@@ -20,7 +20,7 @@ import argparse
 import os
 import sys
 
-from ..controlplane.settings import SettingsError, from_environment
+from ..controlplane.settings import ControlPlaneSettingError, from_environment
 
 
 def port(text: str) -> int:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = from_environment(host=args.host, port=args.port, data_dir=args.data_dir,
                                     suite_root=args.suite_root, manifests=args.manifests,
                                     audit_log=args.audit_log)
-    except SettingsError as exc:
+    except ControlPlaneSettingError as exc:
         print(f"sidecar-control-plane: {exc}", file=sys.stderr)
         return 2
     if not os.path.isdir(settings.suite_root):

@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from . import history, readonly
-from .auth import SESSION_COOKIE, ApiError, Authenticator, Principal, Sessions
+from .auth import SESSION_COOKIE, ControlPlaneApiError, Operator, OperatorAuthenticator, Sessions
 from .documents import LOG_FILE, REPORT_FILES, log_response, report_response
 from .launch import LocalLauncher, RequestError, parse_request
 from .live import LiveEvents
@@ -64,11 +64,11 @@ def create_app(settings: Settings, launcher: Any = None) -> Starlette:
 
 class Api:
     """The route handlers. Each /api handler is wrapped by `scoped`, which checks the
-    token and scope first and renders an ApiError as its JSON body."""
+    token and scope first and renders an ControlPlaneApiError as its JSON body."""
 
     def __init__(self, settings: Settings, store: Store, manager: RunManager) -> None:
         self.settings, self.store, self.manager = settings, store, manager
-        self.auth = Authenticator(settings.auth_mode, settings.tokens)
+        self.auth = OperatorAuthenticator(settings.auth_mode, settings.tokens)
         self.sessions = Sessions()
         self.live = LiveEvents(settings, store, manager, self.auth, self.known_run)
 
@@ -116,11 +116,11 @@ class Api:
                 self.auth.require(request.headers.get("authorization"), scope,
                                   self.session_of(request))
                 return await handler(request)
-            except ApiError as exc:
+            except ControlPlaneApiError as exc:
                 return error(exc)
         return endpoint
 
-    def session_of(self, request: Request) -> Principal | None:
+    def session_of(self, request: Request) -> Operator | None:
         """The browser session's principal, on GET routes only (writes take a bearer
         header, so no other site's page can make a browser write with the cookie)."""
         if request.method not in ("GET", "HEAD"):
@@ -146,13 +146,13 @@ class Api:
             known = self.sessions.principal(request.cookies.get(SESSION_COOKIE))
             return JSONResponse(_who(known or self.auth.principal(
                 request.headers.get("authorization"))))
-        except ApiError as exc:
+        except ControlPlaneApiError as exc:
             return error(exc)
 
     def known_run(self, run_id: str) -> dict[str, Any]:
         run = self.store.run(run_id) if RUN_ID.match(run_id) else None
         if run is None:
-            raise ApiError(404, "run_not_found", "no such run")
+            raise ControlPlaneApiError(404, "run_not_found", "no such run")
         return run
 
     async def read_json(self, request: Request) -> Any:
@@ -161,18 +161,18 @@ class Api:
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, "body_too_large", f"at most {limit} bytes")
+            raise ControlPlaneApiError(413, "body_too_large", f"at most {limit} bytes")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > limit:
-                raise ApiError(413, "body_too_large", f"at most {limit} bytes")
+                raise ControlPlaneApiError(413, "body_too_large", f"at most {limit} bytes")
         if not body:
             return {}
         try:
             return json.loads(body)
         except ValueError:
-            raise ApiError(400, "invalid_json", "the body is not JSON") from None
+            raise ControlPlaneApiError(400, "invalid_json", "the body is not JSON") from None
 
     # Runs
 
@@ -181,9 +181,9 @@ class Api:
             run = self.manager.submit(parse_request(await self.read_json(request),
                                                     self.settings))
         except RequestError as exc:
-            raise ApiError(422, "invalid_request", f"{exc.field}: {exc}") from None
+            raise ControlPlaneApiError(422, "invalid_request", f"{exc.field}: {exc}") from None
         except QueueFull as exc:
-            raise ApiError(429, "queue_full", str(exc), {"Retry-After": "30"}) from None
+            raise ControlPlaneApiError(429, "queue_full", str(exc), {"Retry-After": "30"}) from None
         return JSONResponse(public(run), status_code=202,
                             headers={"Location": f"/api/testruns/{run['id']}"})
 
@@ -203,10 +203,10 @@ class Api:
         run = self.known_run(request.path_params["run_id"])
         fmt = request.path_params["fmt"]
         if fmt not in REPORT_FILES:
-            raise ApiError(404, "not_found", "reports are report.json, .md and .html")
+            raise ControlPlaneApiError(404, "not_found", "reports are report.json, .md and .html")
         path = os.path.join(run["report_dir"], REPORT_FILES[fmt][0])
         if not os.path.isfile(path):
-            raise ApiError(404, "report_not_ready", "this run has no such report (yet)")
+            raise ControlPlaneApiError(404, "report_not_ready", "this run has no such report (yet)")
         return report_response(path, fmt, run["id"],
                                request.query_params.get("download") == "1")
 
@@ -223,14 +223,14 @@ class Api:
     async def export(self, request: Request) -> Response:
         fmt = request.query_params.get("format", "json")
         if fmt not in ("json", "md"):
-            raise ApiError(422, "invalid_request", "format: json or md")
+            raise ControlPlaneApiError(422, "invalid_request", "format: json or md")
         wanted = request.query_params.get("run")
         runs = [self.known_run(wanted)] if wanted else self.store.runs(100)
         for run in runs:
             path = os.path.join(run["report_dir"], REPORT_FILES[fmt][0])
             if os.path.isfile(path):
                 return FileResponse(path, media_type=REPORT_FILES[fmt][1])
-        raise ApiError(404, "report_not_found", "no run with that report")
+        raise ControlPlaneApiError(404, "report_not_found", "no run with that report")
 
     # History
 
@@ -244,7 +244,7 @@ class Api:
         """One test across runs: outcome strip, durations, its first failure."""
         nodeid = request.query_params.get("nodeid", "")
         if not nodeid or len(nodeid) > 1000:
-            raise ApiError(422, "invalid_request", "nodeid: the test's node id")
+            raise ControlPlaneApiError(422, "invalid_request", "nodeid: the test's node id")
         runs = _bounded(request.query_params.get("runs"), HISTORY_RUNS, 1, 1000)
         rows = [{"seq": seq, "run": run_id, "outcome": outcome, "duration_ms": ms,
                  "reason": reason}
@@ -284,8 +284,8 @@ class Api:
         asked = body.get("endpoints") if isinstance(body, dict) else None
         if asked is not None and (not isinstance(asked, list) or any(
                 u not in configured.values() for u in asked)):
-            raise ApiError(403, "endpoint_not_configured",
-                           "only the configured targets' metrics endpoints are scraped")
+            raise ControlPlaneApiError(403, "endpoint_not_configured",
+                                       "only the configured targets' metrics endpoints are scraped")
         chosen = [(n, u) for n, u in configured.items() if asked is None or u in asked]
         return JSONResponse(await asyncio.to_thread(readonly.metrics_aggregate, chosen))
 
@@ -332,11 +332,11 @@ def read_only(work: Callable[[], dict[str, Any]]) -> Handler:
     return handler
 
 
-def _who(principal: Principal) -> dict[str, Any]:
+def _who(principal: Operator) -> dict[str, Any]:
     return {"subject": principal.subject, "scopes": sorted(principal.scopes)}
 
 
-def error(exc: ApiError) -> JSONResponse:
+def error(exc: ControlPlaneApiError) -> JSONResponse:
     return JSONResponse({"code": exc.code, "message": exc.message}, status_code=exc.status,
                         headers=exc.headers)
 
@@ -354,7 +354,7 @@ def _bounded(text: str | None, default: int, low: int, high: int) -> int:
     if text is None:
         return default
     if not text.isdigit() or not low <= int(text) <= high:
-        raise ApiError(422, "invalid_request", f"a whole number from {low} to {high}")
+        raise ControlPlaneApiError(422, "invalid_request", f"a whole number from {low} to {high}")
     return int(text)
 
 

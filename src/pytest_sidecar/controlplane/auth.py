@@ -11,10 +11,10 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .settings import SCOPES, TokenInfo
+from .settings import SCOPES, OperatorToken
 
 
-class ApiError(Exception):
+class ControlPlaneApiError(Exception):
     """Rendered as the JSON error body `{"code", "message"}` with `status`."""
 
     def __init__(self, status: int, code: str, message: str,
@@ -25,12 +25,12 @@ class ApiError(Exception):
 
 
 @dataclass(frozen=True)
-class Principal:
+class Operator:
     subject: str
     scopes: frozenset[str]
 
 
-EVERYONE = Principal("anonymous", frozenset(SCOPES))
+EVERYONE = Operator("anonymous", frozenset(SCOPES))
 
 
 SESSION_COOKIE = "sidecar_session"
@@ -43,16 +43,16 @@ class Sessions:
     only, so a page of another site can neither read it nor write with it."""
 
     def __init__(self) -> None:
-        self._by_id: dict[str, Principal] = {}
+        self._by_id: dict[str, Operator] = {}
         self._lock = threading.Lock()
 
-    def open(self, principal: Principal) -> str:
+    def open(self, principal: Operator) -> str:
         session = secrets.token_urlsafe(32)
         with self._lock:
             self._by_id[session] = principal
         return session
 
-    def principal(self, session: str | None) -> Principal | None:
+    def principal(self, session: str | None) -> Operator | None:
         with self._lock:
             return self._by_id.get(session or "")
 
@@ -61,32 +61,32 @@ class Sessions:
             self._by_id.pop(session or "", None)
 
 
-class Authenticator:
-    def __init__(self, mode: str, tokens: Mapping[str, TokenInfo]) -> None:
+class OperatorAuthenticator:
+    def __init__(self, mode: str, tokens: Mapping[str, OperatorToken]) -> None:
         self.mode = mode
         self._tokens = [(token.encode(), info) for token, info in tokens.items()]
 
-    def principal(self, authorization: str | None) -> Principal:
+    def principal(self, authorization: str | None) -> Operator:
         if self.mode == "none":
             return EVERYONE
         scheme, _, credential = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
-            raise ApiError(401, "unauthorized", "missing or malformed bearer token",
-                           {"WWW-Authenticate": "Bearer"})
+            raise ControlPlaneApiError(401, "unauthorized", "missing or malformed bearer token",
+                                       {"WWW-Authenticate": "Bearer"})
         presented = credential.strip().encode()
         found = None
         for known, info in self._tokens:
             if hmac.compare_digest(known, presented):
                 found = info
         if found is None:
-            raise ApiError(403, "forbidden", "unknown token")
-        return Principal(found.subject, found.scopes)
+            raise ControlPlaneApiError(403, "forbidden", "unknown token")
+        return Operator(found.subject, found.scopes)
 
     def require(self, authorization: str | None, scope: str,
-                session: Principal | None = None) -> Principal:
+                session: Operator | None = None) -> Operator:
         """The caller with `scope`: its bearer token, else (GET routes) its session."""
         principal = session if authorization is None and session is not None \
             else self.principal(authorization)
         if scope not in principal.scopes:
-            raise ApiError(403, "missing_scope", f"this token lacks scope {scope}")
+            raise ControlPlaneApiError(403, "missing_scope", f"this token lacks scope {scope}")
         return principal

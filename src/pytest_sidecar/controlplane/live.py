@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .auth import ApiError, Authenticator
+from .auth import ControlPlaneApiError, OperatorAuthenticator
 from .runs import RunManager
 from .settings import Settings
 from .store import ACTIVE, Store
@@ -24,7 +24,7 @@ class LiveEvents:
     """The event routes of the API, over the run store and the manager's event bus."""
 
     def __init__(self, settings: Settings, store: Store, manager: RunManager,
-                 auth: Authenticator, known_run: Callable[[str], dict[str, Any]]) -> None:
+                 auth: OperatorAuthenticator, known_run: Callable[[str], dict[str, Any]]) -> None:
         self.settings, self.store, self.manager = settings, store, manager
         self.auth, self.known_run = auth, known_run
 
@@ -85,7 +85,7 @@ class LiveEvents:
         try:
             self.auth.require(websocket.headers.get("authorization"), "tests.read")
             self.known_run(run_id)
-        except ApiError as exc:
+        except ControlPlaneApiError as exc:
             await websocket.send_denial_response(_denial(exc))
             return
         await websocket.accept()
@@ -102,6 +102,6 @@ def _last_event_id(text: str | None) -> int:
     return int(text) if text and text.isdigit() else 0
 
 
-def _denial(exc: ApiError) -> JSONResponse:
+def _denial(exc: ControlPlaneApiError) -> JSONResponse:
     return JSONResponse({"code": exc.code, "message": exc.message}, status_code=exc.status,
                         headers=exc.headers)

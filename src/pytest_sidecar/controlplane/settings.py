@@ -17,12 +17,12 @@ SCOPES = ("tests.read", "tests.run", "observability.read", "deployments.read",
           "autoscaling.read", "security.read", "compliance.read")
 
 
-class SettingsError(ValueError):
+class ControlPlaneSettingError(ValueError):
     """A setting that cannot be used; the message names it and what is valid."""
 
 
 @dataclass(frozen=True)
-class TokenInfo:
+class OperatorToken:
     subject: str
     scopes: frozenset[str]
 
@@ -47,7 +47,7 @@ class Settings:
     port: int = 8088
     data_dir: str = "controlplane-data"
     auth_mode: str = "none"  # or "static"
-    tokens: Mapping[str, TokenInfo] = field(default_factory=dict)
+    tokens: Mapping[str, OperatorToken] = field(default_factory=dict)
     # name -> {"url": ...} | {"target_file": ...} | {} (the embedded stack)
     targets: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: {"embedded": {}})
@@ -76,7 +76,7 @@ class Settings:
         return os.path.join(self.data_dir, "runs")
 
 
-def parse_tokens(text: str) -> dict[str, TokenInfo]:
+def parse_tokens(text: str) -> dict[str, OperatorToken]:
     """AUTH_TOKENS_JSON: {"<token>": {"subject": ..., "scopes": [...]}} (the gateway's
     shape; tenant_id is accepted and ignored: the control plane has no tenants)."""
     raw = _json_object("AUTH_TOKENS_JSON", text, "map each token to {subject, scopes}")
@@ -85,10 +85,11 @@ def parse_tokens(text: str) -> dict[str, TokenInfo]:
         scopes = info.get("scopes") if isinstance(info, dict) else None
         if not isinstance(scopes, list) or not all(s in SCOPES for s in scopes):
             # Never echo the token itself: name it by position.
-            raise SettingsError(f"AUTH_TOKENS_JSON token #{number}: scopes must be a list "
-                                f"of {', '.join(SCOPES)}")
-        tokens[str(token)] = TokenInfo(str(info.get("subject", f"token-{number}")),
-                                       frozenset(scopes))
+            raise ControlPlaneSettingError(
+                f"AUTH_TOKENS_JSON token #{number}: scopes must be a list of "
+                                           f"{', '.join(SCOPES)}")
+        tokens[str(token)] = OperatorToken(str(info.get("subject", f"token-{number}")),
+                                           frozenset(scopes))
     return tokens
 
 
@@ -104,7 +105,7 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: Any) -> 
         values["data_dir"] = env["CP_DATA_DIR"]
     mode = env.get("AUTH_MODE", "none")
     if mode not in ("none", "static"):
-        raise SettingsError(f"AUTH_MODE={mode!r}: valid: none, static")
+        raise ControlPlaneSettingError(f"AUTH_MODE={mode!r}: valid: none, static")
     values["auth_mode"] = mode
     if mode == "static":
         values["tokens"] = parse_tokens(env.get("AUTH_TOKENS_JSON", "{}"))
@@ -123,12 +124,12 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: Any) -> 
                                              1, 86400))
     launcher = env.get("CP_LAUNCHER", "local")
     if launcher not in ("local", "kubernetes"):
-        raise SettingsError(f"CP_LAUNCHER={launcher!r}: valid: local, kubernetes")
+        raise ControlPlaneSettingError(f"CP_LAUNCHER={launcher!r}: valid: local, kubernetes")
     values["launcher"] = launcher
     if launcher == "kubernetes":
         missing = [n for n in ("CP_K8S_IMAGE", "CP_K8S_CLAIM") if not env.get(n)]
         if missing:
-            raise SettingsError(f"CP_LAUNCHER=kubernetes needs {' and '.join(missing)}")
+            raise ControlPlaneSettingError(f"CP_LAUNCHER=kubernetes needs {' and '.join(missing)}")
         values.update(k8s_image=env["CP_K8S_IMAGE"], k8s_claim=env["CP_K8S_CLAIM"],
                       k8s_namespace=env.get("CP_K8S_NAMESPACE", "default"))
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -142,11 +143,12 @@ def parse_targets(text: str) -> dict[str, dict[str, str]]:
     for name, spec in raw.items():
         if not isinstance(spec, dict) or not set(spec) <= {"url", "target_file"} or \
                 len(spec) > 1:
-            raise SettingsError(f"CP_TARGETS_JSON[{name!r}]: give one of url, target_file, "
-                                "or nothing (the embedded stack)")
+            raise ControlPlaneSettingError(
+                f"CP_TARGETS_JSON[{name!r}]: give one of url, target_file, or nothing (the "
+                                           "embedded stack)")
         url = spec.get("url")
         if url is not None and not str(url).startswith(("http://", "https://")):
-            raise SettingsError(f"CP_TARGETS_JSON[{name!r}].url must be http(s)://")
+            raise ControlPlaneSettingError(f"CP_TARGETS_JSON[{name!r}].url must be http(s)://")
         targets[str(name)] = {k: str(v) for k, v in spec.items()}
     return targets
 
@@ -160,20 +162,21 @@ def parse_suites(text: str) -> dict[str, tuple[str, ...]]:
         if not isinstance(paths, list) or not paths or not all(
                 isinstance(p, str) and p and not os.path.isabs(p)
                 and ".." not in p.replace("\\", "/").split("/") for p in paths):
-            raise SettingsError(f"CP_SUITES_JSON[{name!r}]: a list of paths relative to the "
-                                "suite root")
+            raise ControlPlaneSettingError(
+                f"CP_SUITES_JSON[{name!r}]: a list of paths relative to the suite root")
         suites[str(name)] = tuple(paths)
     return suites
 
 
 def _json_object(name: str, text: str, must: str) -> dict[str, Any]:
-    """The non-empty JSON object a variable holds, or a SettingsError saying what it must."""
+    """The non-empty JSON object a variable holds, or a ControlPlaneSettingError saying
+    what it must."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SettingsError(f"{name} is not JSON: {exc.msg}") from None
+        raise ControlPlaneSettingError(f"{name} is not JSON: {exc.msg}") from None
     if not isinstance(raw, dict) or not raw:
-        raise SettingsError(f"{name} must {must}")
+        raise ControlPlaneSettingError(f"{name} must {must}")
     return raw
 
 
@@ -181,7 +184,8 @@ def _int(name: str, text: str, low: int, high: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise SettingsError(f"{name}={text!r}: a whole number from {low} to {high}") from None
+        raise ControlPlaneSettingError(
+            f"{name}={text!r}: a whole number from {low} to {high}") from None
     if not low <= value <= high:
-        raise SettingsError(f"{name}={value}: a whole number from {low} to {high}")
+        raise ControlPlaneSettingError(f"{name}={value}: a whole number from {low} to {high}")
     return value

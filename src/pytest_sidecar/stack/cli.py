@@ -25,7 +25,7 @@ import tempfile
 from .defects import DEFECTS
 from .defects import ENV as DEFECTS_ENV
 from .logs import configure as configure_logs
-from .settings import SUITE_DEFAULTS, StackConfigError, from_env
+from .settings import SUITE_DEFAULTS, StackSettingError, from_env
 from .supervisor import RoleChild
 from .variants import ENV as VARIANTS_ENV
 from .variants import VARIANTS
@@ -102,7 +102,7 @@ def _serve(args: argparse.Namespace, state_dir: str) -> int:
         if args.variant:
             env[VARIANTS_ENV] = ",".join([env.get(VARIANTS_ENV, ""), *args.variant]).strip(",")
         settings = from_env(state_dir, env)
-    except StackConfigError as exc:
+    except StackSettingError as exc:
         print(f"sidecar-stack: error: {exc}", file=sys.stderr)
         return 2
     upstream = None

@@ -39,7 +39,7 @@ ENV_VARS = (
 FAKE_MODEL = "sidecar-fake-1"
 
 
-class StackConfigError(ValueError):
+class StackSettingError(ValueError):
     """The stack refuses to start: a setting is invalid."""
 
 
@@ -139,10 +139,11 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 
     try:
         value = float(raw)
     except ValueError:
-        raise StackConfigError(
+        raise StackSettingError(
             f"{name}={raw!r}: not a number; valid: a number >= {minimum:g}") from None
     if value < minimum:
-        raise StackConfigError(f"{name}={raw!r}: below {minimum:g}; valid: a number >= {minimum:g}")
+        raise StackSettingError(
+            f"{name}={raw!r}: below {minimum:g}; valid: a number >= {minimum:g}")
     return value
 
 
@@ -151,20 +152,21 @@ def parse_tokens(raw: str) -> dict[str, TokenInfo]:
     try:
         data: Any = json.loads(raw)
     except json.JSONDecodeError:
-        raise StackConfigError("AUTH_TOKENS_JSON: not valid JSON") from None
+        raise StackSettingError("AUTH_TOKENS_JSON: not valid JSON") from None
     if not isinstance(data, dict) or not data:
-        raise StackConfigError("AUTH_TOKENS_JSON: must be a non-empty JSON object")
+        raise StackSettingError("AUTH_TOKENS_JSON: must be a non-empty JSON object")
     tokens = {}
     for index, (token, info) in enumerate(data.items()):
         # Never echo a token: entries are named by position.
         if not isinstance(info, dict) or not isinstance(info.get("tenant_id"), str):
-            raise StackConfigError(f"AUTH_TOKENS_JSON: entry #{index + 1} needs a tenant_id string")
+            raise StackSettingError(
+                f"AUTH_TOKENS_JSON: entry #{index + 1} needs a tenant_id string")
         scopes = info.get("scopes", [])
         bad = [s for s in scopes if s not in ("traces:read", "traces:write")]
         if not isinstance(scopes, list) or bad:
-            raise StackConfigError(
+            raise StackSettingError(
                 f"AUTH_TOKENS_JSON: entry #{index + 1}: scopes must be a list of "
-                "traces:read, traces:write"
+                                    "traces:read, traces:write"
             )
         tokens[token] = TokenInfo(info["tenant_id"], frozenset(scopes),
                                   str(info.get("subject", info["tenant_id"])))
@@ -176,15 +178,15 @@ def parse_tenant_limits(raw: str) -> dict[str, dict[str, Limit]]:
     try:
         data: Any = json.loads(raw)
     except json.JSONDecodeError:
-        raise StackConfigError("RATE_LIMITS_JSON: not valid JSON") from None
+        raise StackSettingError("RATE_LIMITS_JSON: not valid JSON") from None
     out: dict[str, dict[str, Limit]] = {}
     try:
         for tenant, categories in data.items():
             out[tenant] = {category: Limit(float(v["rps"]), float(v["burst"]))
                            for category, v in categories.items() if category in DEFAULTS}
     except (AttributeError, KeyError, TypeError, ValueError):
-        raise StackConfigError('RATE_LIMITS_JSON: valid: {"<tenant>": {"read"|"write": '
-                               '{"rps": <number>, "burst": <number>}}}') from None
+        raise StackSettingError('RATE_LIMITS_JSON: valid: {"<tenant>": {"read"|"write": '
+                                '{"rps": <number>, "burst": <number>}}}') from None
     return out
 
 
@@ -194,12 +196,12 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
     try:
         variants = parse_variants(env.get(VARIANTS_ENV, ""))
     except UnknownVariant as exc:
-        raise StackConfigError(f"{VARIANTS_ENV}: {exc}") from None
+        raise StackSettingError(f"{VARIANTS_ENV}: {exc}") from None
     # A variation's settings are part of what it is: they win over the environment.
     try:
         chosen = parse_defects(env.get(DEFECTS_ENV, ""))
     except UnknownDefect as exc:
-        raise StackConfigError(f"{DEFECTS_ENV}: {exc}") from None
+        raise StackSettingError(f"{DEFECTS_ENV}: {exc}") from None
     envs = [*(variant.env for variant in variants),
             *(DEFECTS[name].env for name in sorted(chosen))]
     overrides = {k: v for env_of in envs for k, v in env_of.items()}
@@ -207,16 +209,16 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
         env = {**env, **overrides}
     backend = env.get("STATUS_BACKEND", "json")
     if backend != "json":
-        raise StackConfigError(f"STATUS_BACKEND={backend!r}: valid: json")
+        raise StackSettingError(f"STATUS_BACKEND={backend!r}: valid: json")
     auth_mode = env.get("AUTH_MODE", "static")
     if auth_mode not in ("static", "none"):
-        raise StackConfigError(f"AUTH_MODE={auth_mode!r}: valid: static, none")
+        raise StackSettingError(f"AUTH_MODE={auth_mode!r}: valid: static, none")
     tokens: dict[str, TokenInfo] = {}
     if env.get("AUTH_TOKENS_JSON"):
         tokens = parse_tokens(env["AUTH_TOKENS_JSON"])
     proxy = env.get("LLM_PROXY_URL") or None
     if proxy is not None and not proxy.startswith(("http://", "https://")):
-        raise StackConfigError(f"LLM_PROXY_URL={proxy!r}: valid: an http(s) URL")
+        raise StackSettingError(f"LLM_PROXY_URL={proxy!r}: valid: an http(s) URL")
     ttl = _number(env, "TRACE_TTL_DAYS", 7.0, 0.0) * 86400.0
     if env.get("TRACE_TTL_SECONDS"):
         ttl = _number(env, "TRACE_TTL_SECONDS", ttl, 0.1)
@@ -232,10 +234,10 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
     try:
         defects = parse_defects(env.get(DEFECTS_ENV, ""))
     except UnknownDefect as exc:
-        raise StackConfigError(f"{DEFECTS_ENV}: {exc}") from None
+        raise StackSettingError(f"{DEFECTS_ENV}: {exc}") from None
     if "*" in origins:
-        raise StackConfigError("CORS_ALLOW_ORIGINS: '*' is refused (credentials are allowed); "
-                               "valid: a comma list of origins like https://app.example")
+        raise StackSettingError("CORS_ALLOW_ORIGINS: '*' is refused (credentials are allowed); "
+                                "valid: a comma list of origins like https://app.example")
     return StackSettings(
         state_dir=os.path.abspath(state_dir),
         auth_mode=auth_mode,
