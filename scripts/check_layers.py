@@ -28,7 +28,7 @@ MAX_FUNCTION_LINES = 80
 
 # Bottom to top. A module belongs to the floor of its longest listed prefix.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("vocabulary", "atomic", "tls"),
+    ("vocabulary", "atomic", "tls", "errors"),
     ("options",),
     ("contracts", "client", "metrics", "manifests", "serial", "load", "capacity",
      "capacity_sources", "stack", "embedded", "rundirs", "chaos", "receiver"),

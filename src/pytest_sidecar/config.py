@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .errors import SidecarError
 from .options import OPTIONS, Option, OptionValueError, default_of
 from .options import shown as show_value
 
 
-class SettingError(ValueError):
+class SettingError(SidecarError, ValueError):
     """A bad setting: names the option, the value, its source and what is valid."""
 
 

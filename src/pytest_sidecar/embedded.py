@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from .errors import SidecarError
 from .serial import once
 from .tls import tls_context
 
@@ -38,7 +39,7 @@ FREEZE_GRACE_S = 5.0  # the watchdog's SIGCONT comes this long after the planned
 EMBEDDED_DEFAULTS = {"TRACE_TTL_SECONDS": "", "SSE_KEEPALIVE_SECONDS": "15"}
 
 
-class StackStartError(RuntimeError):
+class StackStartError(SidecarError, RuntimeError):
     """The embedded stack did not become ready; the message ends with its last log line."""
 
 

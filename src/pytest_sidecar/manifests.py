@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from .errors import SidecarError
+
 K8S_VERSION = "1.33"
 CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject.schema.json",
@@ -35,11 +37,11 @@ INSTALL_HINT = "pip install 'pytest-sidecar[helm]'"
 Manifest = dict[str, Any]
 
 
-class ToolMissing(RuntimeError):
+class ToolMissing(SidecarError, RuntimeError):
     """Neither the helm binary nor helm-python-sdk is available."""
 
 
-class RenderError(RuntimeError):
+class RenderError(SidecarError, RuntimeError):
     """The chart did not load, render or pass its values schema; the message says why."""
 
 

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .errors import SidecarError
 from .vocabulary.capabilities import CAPABILITIES, did_you_mean
 from .vocabulary.defaults import MIN_SAMPLES, SLO_S, STREAM_LIMITS
 
 
-class OptionValueError(ValueError):
+class OptionValueError(SidecarError, ValueError):
     """A setting's raw value could not be parsed; the message says what is valid."""
 
     def __init__(self, message: str, valid: str) -> None:

@@ -190,7 +190,8 @@ def leftover_lines(target: Target | None) -> list[str]:
     before its lease lapses, or one set by hand), so a red chaos spec is not a mystery."""
     if target is None or not target.chaos_control or not os.path.exists(target.chaos_control):
         return []
-    from .chaos.backends import ChaosError, ControlFile
+    from .chaos.backends import ControlFile
+    from .chaos.exceptions import ChaosError
 
     try:
         found = ControlFile(target.chaos_control).leftovers()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
+from .errors import SidecarError
 from .options import OPTIONS
 from .vocabulary.capabilities import URL_DEFAULTS, capability_names, did_you_mean
 from .vocabulary.defaults import (
@@ -27,7 +28,7 @@ from .vocabulary.defaults import (
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class TargetFileError(ValueError):
+class TargetFileError(SidecarError, ValueError):
     """The target file is unreadable, malformed, or does not match the schema."""
 
 

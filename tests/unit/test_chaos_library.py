@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from pytest_sidecar.chaos import actions
-from pytest_sidecar.chaos.backends import ChaosError, ControlFile
+from pytest_sidecar.chaos.backends import ControlFile
+from pytest_sidecar.chaos.exceptions import ChaosError
 from pytest_sidecar.chaos.experiment import ExperimentError, validate, within_tolerance
 from pytest_sidecar.chaos.journal import summary, verdict_ok
 from pytest_sidecar.chaos.runner import run_experiment

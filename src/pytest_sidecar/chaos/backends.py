@@ -18,14 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..atomic import write_atomic
+from .exceptions import ChaosError
 
 DEFAULT_LEASE_S = 15.0
 # One owner id per process: leftovers of this process are told from those of others.
 OWNER = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-class ChaosError(Exception):
-    """A fault could not be injected or rolled back; the message says why."""
 
 
 @dataclass

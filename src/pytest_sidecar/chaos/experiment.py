@@ -16,11 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .exceptions import ChaosError
+
 PROVIDERS = ("python", "http", "process")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class ExperimentError(ValueError):
+class ExperimentError(ChaosError, ValueError):
     """The experiment is malformed; the message names the place."""
 
 

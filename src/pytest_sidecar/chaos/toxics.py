@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .exceptions import ChaosError
+
 TCP_TYPES = ("latency", "bandwidth", "timeout", "reset_peer", "slow_close", "limit_data",
              "slicer", "noop")
 HTTP_TYPES = ("http_status", "first_byte_stall", "sse_cut", "sse_drop_terminal", "sse_split",
@@ -52,7 +54,7 @@ _LISTS = frozenset({"offsets"})
 _BOUNDS = {"status": (100, 599), "percent": (0, 100), "events": (1, None)}
 
 
-class InvalidToxic(ValueError):
+class InvalidToxic(ChaosError, ValueError):
     """A toxic whose type, stream, toxicity or attributes Toxiproxy would refuse."""
 
 
@@ -103,7 +105,7 @@ class Toxic:
                 "stream": self.stream, "toxicity": self.toxicity}
 
 
-class Closed(Exception):
+class Closed(ChaosError):
     """A toxic ended the link."""
 
 

@@ -12,10 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .exceptions import ChaosError
+
 VERSION = "2.12.0-sidecar"
 
 
-class ToxiproxyApiError(Exception):
+class ToxiproxyApiError(ChaosError):
     """An answer of the API other than 2xx: Toxiproxy's `{"error", "status"}` body."""
 
     def __init__(self, status: int, message: str) -> None:

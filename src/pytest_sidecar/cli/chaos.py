@@ -38,7 +38,8 @@ import json
 import sys
 from typing import Any
 
-from ..chaos.backends import ChaosError, ControlFile
+from ..chaos.backends import ControlFile
+from ..chaos.exceptions import ChaosError
 from ..chaos.experiment import ExperimentError, load, validate_providers
 from ..chaos.journal import verdict_ok, write_journal
 from ..options import argparse_type, parse_seconds, parse_share

@@ -40,6 +40,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..errors import SidecarError
 from ..load import loop as engine_loop
 from ..load.openmodel import run_closed
 from ..load.rundir import merge, new_run_dir, summarize, write_run
@@ -275,7 +276,7 @@ def _profile(args: argparse.Namespace) -> Profile:
                    include_usage=args.include_usage)
 
 
-class Unreachable(Exception):
+class Unreachable(SidecarError):
     """The target did not answer at all: no load is worth offering."""
 
 

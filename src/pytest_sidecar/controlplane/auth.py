@@ -11,10 +11,11 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .exceptions import ControlPlaneError
 from .settings import SCOPES, OperatorToken
 
 
-class ControlPlaneApiError(Exception):
+class ControlPlaneApiError(ControlPlaneError):
     """Rendered as the JSON error body `{"code", "message"}` with `status`."""
 
     def __init__(self, status: int, code: str, message: str,

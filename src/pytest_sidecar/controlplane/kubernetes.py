@@ -17,13 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .exceptions import ControlPlaneError
+
 LABEL = "pytest-sidecar.dev/run"
 KUBECTL_TIMEOUT_S = 60
 GONE = 143  # the exit status of a run whose Job was deleted (as by SIGTERM)
 POLL_EVERY_S = 2.0  # the event log shows progress; the Job's status only its end
 
 
-class LaunchError(RuntimeError):
+class LaunchError(ControlPlaneError, RuntimeError):
     pass
 
 

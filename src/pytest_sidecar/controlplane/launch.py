@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
+from .exceptions import ControlPlaneError
 from .settings import Settings
 
 EXPRESSION = re.compile(r"^[A-Za-z0-9_ ()\[\]\.:,/-]{0,200}$")
@@ -28,7 +29,7 @@ PRIVATE_ENV = ("AUTH_MODE", "AUTH_TOKENS_JSON")  # and every CP_* variable
 CANCEL_GRACE_S = 10.0
 
 
-class RequestError(ValueError):
+class RequestError(ControlPlaneError, ValueError):
     """A run request the control plane refuses; `field` names the part at fault."""
 
     def __init__(self, field: str, message: str) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from ..load.llm_metrics import trend_figures
 from . import history
 from .events import EventTail, Progress
+from .exceptions import ControlPlaneError
 from .launch import Launched, Launcher, RunRequest, pytest_argv
 from .settings import Settings
 from .store import ACTIVE, Store
@@ -28,7 +29,7 @@ POLL_S = 0.1
 REPORT = "sidecar-report.json"
 
 
-class QueueFull(RuntimeError):
+class QueueFull(ControlPlaneError, RuntimeError):
     pass
 
 

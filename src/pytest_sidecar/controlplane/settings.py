@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .exceptions import ControlPlaneError
+
 SCOPES = ("tests.read", "tests.run", "observability.read", "deployments.read",
           "autoscaling.read", "security.read", "compliance.read")
 
 
-class ControlPlaneSettingError(ValueError):
+class ControlPlaneSettingError(ControlPlaneError, ValueError):
     """A setting that cannot be used; the message names it and what is valid."""
 
 

@@ -24,12 +24,14 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from .exceptions import LoadError
 
-class ProtocolError(ConnectionError):
+
+class ProtocolError(LoadError, ConnectionError):
     """The server's bytes were not an HTTP/1.1 response."""
 
 
-class StaleConnection(ConnectionError):
+class StaleConnection(LoadError, ConnectionError):
     """A kept-alive connection was found closed before the request was written."""
 
 

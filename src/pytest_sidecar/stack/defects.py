@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import defect_seams as seams
+from .exceptions import StackError
 from .rewrite import Rewrite
 
 if TYPE_CHECKING:
@@ -272,7 +273,7 @@ _ALL = (
 
 DEFECTS: dict[str, Defect] = {defect.name: defect for defect in _ALL}
 
-class UnknownDefect(ValueError):
+class UnknownDefect(StackError, ValueError):
     """A defect name that is not in the registry."""
 
 

@@ -9,8 +9,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from .exceptions import StackError
 
-class ApiError(Exception):
+
+class ApiError(StackError):
     """Raised by handlers; rendered as the contract's JSON error body."""
 
     def __init__(self, status: int, code: str, message: str,

@@ -15,6 +15,7 @@ from typing import Any
 from .defects import DEFECTS, UnknownDefect
 from .defects import ENV as DEFECTS_ENV
 from .defects import parse as parse_defects
+from .exceptions import StackError
 from .ratelimit import DEFAULTS, Limit
 from .variants import ENV as VARIANTS_ENV
 from .variants import UnknownVariant
@@ -39,7 +40,7 @@ ENV_VARS = (
 FAKE_MODEL = "sidecar-fake-1"
 
 
-class StackSettingError(ValueError):
+class StackSettingError(StackError, ValueError):
     """The stack refuses to start: a setting is invalid."""
 
 

@@ -16,11 +16,13 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
+from .exceptions import StackError
+
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], Awaitable[list[str]]]
 
 
-class ForbiddenUrl(ValueError):
+class ForbiddenUrl(StackError, ValueError):
     """The URL may not be called; the message says why (no address is echoed back)."""
 
 

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from .exceptions import StackError
 from .policies import Policies
 from .shared_db import UNCHANGED, Body, SharedDb, Unchanged
 from .snapshot import JsonSnapshot
@@ -29,11 +30,11 @@ TERMINAL = frozenset({"complete", "failed", "canceled", "expired"})
 Record = dict[str, Any]
 
 
-class TraceExists(Exception):
+class TraceExists(StackError):
     """A trace id is already taken; the store never overwrites a trace."""
 
 
-class TenantImmutable(Exception):
+class TenantImmutable(StackError):
     """An update tried to change a record's tenant."""
 
 

@@ -22,11 +22,12 @@ from starlette.routing import Route
 
 from .breaker import Breaker
 from .chaos import ChaosControl
+from .exceptions import StackError
 from .metrics import GatewayMetrics
 from .text import cut_at_stop, deltas, fake_completion, text_of, tokenize
 
 
-class UpstreamError(Exception):
+class UpstreamError(StackError):
     """The upstream failed; `status` is what the gateway answers (502, 503 or 504).
     `breaker_failure`: whether it counts toward opening the circuit breaker (5xx,
     timeouts, connect errors do; a 4xx answer does not)."""

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .exceptions import StackError
 from .policies import Policies, full_jitter, ulid_like_id
 from .rewrite import Rewrite
 
@@ -254,7 +255,7 @@ _ALL = (
 VARIANTS: dict[str, Variant] = {variant.name: variant for variant in _ALL}
 
 
-class UnknownVariant(ValueError):
+class UnknownVariant(StackError, ValueError):
     """A variant name that is not in the registry."""
 
 
