@@ -14,6 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class _Server(ThreadingHTTPServer):
+    # A target catching up after a restart delivers dozens of webhooks at once; with the
+    # default backlog of 5 the kernel refused some, and a target that does not retry
+    # (which the §2.6 spec judges, not the §10 one) lost them to the receiver.
+    request_queue_size = 1024
+
+
 class Receiver:
     """A local HTTP receiver: records each POST to its own path; answers 500 to the first
     `fail_first`. The path is unique, so a retry still on its way to an earlier receiver
@@ -50,7 +57,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass  # the spec records what it needs; the terminal stays quiet
 
-        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server = _Server((host, 0), Handler)
         self.port = self.server.server_address[1]
         self.path = f"/hook/{uuid.uuid4().hex}"
         self.url = f"http://{host}:{self.port}{self.path}"
