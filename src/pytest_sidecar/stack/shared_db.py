@@ -26,8 +26,8 @@ standard library.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -36,6 +36,7 @@ from typing import Any
 
 from .doorbell import Doorbell
 
+log = logging.getLogger("sidecar.stack")
 FEED_INTERVAL_S = 0.01  # the feed's shortest gap between two reads
 LOG_KEEP = 100_000  # changes kept in the log (minutes of the heaviest load)
 PRUNE_EVERY = 1_000  # commits between two prunings of the log
@@ -187,14 +188,14 @@ class SharedDb:
             await asyncio.sleep(0.005)  # what was submitted still commits
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        with self._write_lock:
-            self._write.close()
-        self._read.close()
-        if self._bell is not None:
-            self._bell.close()
+        try:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            with self._write_lock:
+                self._write.close()
+            self._read.close()
+        finally:
+            if self._bell is not None:
+                self._bell.close()
 
     async def _feed_loop(self) -> None:
         while True:
@@ -202,8 +203,12 @@ class SharedDb:
             await asyncio.sleep(FEED_INTERVAL_S)
             if self._bell is not None:
                 await self._bell.wait()
-            with contextlib.suppress(sqlite3.Error):  # a locked or busy file: next poll
+            try:
                 self.poll()
+            except sqlite3.Error:
+                pass  # a locked or busy file: the next read
+            except Exception:  # a follower's bug must not stop this process's feed
+                log.exception("a follower of the shared database failed")
 
     async def _commit_loop(self) -> None:
         while True:
