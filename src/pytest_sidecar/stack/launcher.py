@@ -28,7 +28,6 @@ import uvicorn
 from ..atomic import write_atomic
 from .settings import StackSettings, TokenInfo
 from .supervisor import RoleChild
-from .upstream import create_fake_upstream
 from .variants import parse as parse_variants
 from .variants import policies_of, seamed
 
@@ -199,8 +198,7 @@ async def serve(settings: StackSettings, *, host: str, port: int, target_file: s
 async def _serve_explainer(settings: StackSettings, host: str, port: int, target_file: str,
                            stop: asyncio.Event) -> None:
     """The explainer process: its workers, and /metrics and /healthz on its own port."""
-    from .gateway import create_explainer_app
-    from .services import ExplainerServices
+    from .explainer_process import ExplainerServices, create_explainer_app
 
     services = ExplainerServices.build(settings)
     sock = _bind(host, port)
@@ -218,6 +216,8 @@ async def _serve_explainer(settings: StackSettings, host: str, port: int, target
 async def _serve_upstream(settings: StackSettings, port: int, target_file: str,
                           stop: asyncio.Event) -> None:
     """The fake upstream LLM, a service of its own as a real one is."""
+    from .upstream import create_fake_upstream
+
     sock = _bind("127.0.0.1", port)
     policies = policies_of(seamed(settings.variants, settings.defects))
     fake = create_fake_upstream(settings.fake_latency_ms, settings.fake_token_ms,

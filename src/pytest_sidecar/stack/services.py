@@ -1,9 +1,9 @@
-"""Services: the stack's parts wired together, one set per process role.
+"""The gateway's services: the stack's parts a gateway process wires together.
 
 The gateway and the explainer run as two processes sharing one database (shared_db.py):
-`GatewayServices` serves the API and puts jobs, `ExplainerServices` consumes them. Each
-loads the database, settles what a previous run of its own role left, and follows the
-other's writes from then on.
+`GatewayServices` serves the API and puts jobs, the explainer process
+(explainer_process.py) consumes them. Each loads the database, settles what a previous
+run of its own role left, and follows the other's writes from then on.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from .backlog import Backlog
 from .breaker import Breaker
 from .chaos import ChaosControl
 from .explain_lane import ExplainLane
-from .explainer import Explainer
 from .idempotency import IdempotencyStore
 from .jobqueue import DurableQueue
 from .metrics import GatewayMetrics
@@ -34,13 +33,8 @@ from .webhooks import WebhookDispatcher
 _UPSTREAM_CHECK_TTL_S = 1.0  # /readyz may be polled often; do not probe upstream each time
 
 
-def _policies(settings: StackSettings) -> Policies:
+def policies_for(settings: StackSettings) -> Policies:
     return policies_of(seamed(settings.variants, settings.defects))
-
-
-def shared_db(settings: StackSettings) -> SharedDb:
-    """The database both processes open, beside the §7 document."""
-    return SharedDb(settings.status_json_path + ".db")
 
 
 @dataclass
@@ -63,9 +57,9 @@ class GatewayServices:
 
     @classmethod
     def build(cls, settings: StackSettings, upstream_url: str | None) -> GatewayServices:
-        policies = _policies(settings)
+        policies = policies_for(settings)
         chaos = ChaosControl(settings.chaos_control_path, policies.chaos_leases)
-        db = shared_db(settings)
+        db = SharedDb(settings.shared_db_path)
         store = StatusStore(settings.status_json_path, policies, db=db)  # writes the §7 file
         queue = DurableQueue(db)
         lane = ExplainLane(settings, db, queue, Backlog(db, store, settings.explainer_workers,
@@ -141,37 +135,3 @@ class GatewayServices:
             ok = await self.upstream.reachable()
             self._upstream_ok = (time.monotonic(), ok)
         return ok
-
-
-@dataclass
-class ExplainerServices:
-    settings: StackSettings
-    db: SharedDb
-    store: StatusStore
-    queue: DurableQueue
-    explainer: Explainer
-    chaos: ChaosControl
-    policies: Policies
-
-    @classmethod
-    def build(cls, settings: StackSettings) -> ExplainerServices:
-        policies = _policies(settings)
-        chaos = ChaosControl(settings.chaos_control_path, policies.chaos_leases)
-        db = shared_db(settings)
-        store = StatusStore(settings.status_json_path, policies, db=db, snapshot=False)
-        queue = DurableQueue(db, policies.durable_queue, consume=True)
-        explainer = Explainer(settings, store, queue, ArtifactStore(settings.artifact_root),
-                              chaos, policies)
-        return cls(settings, db, store, queue, explainer, chaos, policies)
-
-    async def start(self) -> None:
-        self.chaos.start()
-        self.db.load()
-        self.db.start()
-        await self.explainer.start()
-
-    async def stop(self) -> None:
-        await self.explainer.stop()
-        await self.queue.close()
-        await self.db.close()
-        await self.chaos.close()

@@ -98,6 +98,11 @@ class StackSettings:
         return self.chaos_control or os.path.join(self.state_dir, "chaos.json")
 
     @property
+    def shared_db_path(self) -> str:
+        """The database the gateway and explainer processes share, beside the §7 file."""
+        return self.status_json_path + ".db"
+
+    @property
     def webhooks_path(self) -> str:
         return os.path.join(self.state_dir, "webhooks.db")
 

@@ -19,7 +19,6 @@ from starlette.routing import Route
 from ..audit import AuditMiddleware
 from ..cors import CorsMiddleware
 from ..errors import ApiError, api_error_handler, http_error_handler
-from ..explainer import Explainer
 from ..logs import AccessLogMiddleware
 from ..metrics import MetricsMiddleware
 from ..middleware import CorrelationMiddleware, InternalErrorMiddleware
@@ -72,11 +71,4 @@ def create_gateway(services: GatewayServices) -> Starlette:
     for rewrite in rewrites:
         if rewrite.headers:
             app.add_middleware(RewriteMiddleware, rewrite=Rewrite(headers=rewrite.headers))
-    return app
-
-
-def create_explainer_app(explainer: Explainer) -> Starlette:
-    """The explainer process's own HTTP surface: /metrics and /healthz."""
-    app = Starlette(routes=list(ops.EXPLAINER_ROUTES))
-    app.state.explainer = explainer
     return app

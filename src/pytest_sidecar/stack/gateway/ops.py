@@ -1,5 +1,5 @@
-"""The operator's routes (CONTRACT §2.10): liveness, readiness and metrics, of the gateway
-and of the explainer process's own port."""
+"""The operator's routes (CONTRACT §2.10): the gateway's liveness, readiness and metrics
+(the explainer process serves its own: explainer_process.py)."""
 
 from __future__ import annotations
 
@@ -34,23 +34,8 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready", "checks": checks})
 
 
-async def explainer_metrics(request: Request) -> Response:
-    return Response(request.app.state.explainer.metrics.exposition(),
-                    media_type=METRICS_CONTENT_TYPE)
-
-
-async def explainer_healthz(request: Request) -> Response:
-    consuming = request.app.state.explainer.consuming()
-    return JSONResponse({"status": "ok" if consuming else "stalled"},
-                        status_code=200 if consuming else 503)
-
-
 ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
-]
-EXPLAINER_ROUTES = [
-    Route("/metrics", explainer_metrics, methods=["GET"]),
-    Route("/healthz", explainer_healthz, methods=["GET"]),
 ]
