@@ -20,7 +20,7 @@ def record(trace_id: str) -> dict[str, Any]:
     return {"trace_id": trace_id, "tenant_id": "tA", "state": "queued", "progress": 0}
 
 
-def _complete_all(path: str, ready: Any, go: Any, results: Any) -> None:
+def _complete_all(path: str, ready: Any, go: Any, moving: Any, results: Any) -> None:
     """The explainer's side, in a process of its own: complete every trace."""
     async def body() -> list[bool]:
         db = SharedDb(path)
@@ -32,6 +32,7 @@ def _complete_all(path: str, ready: Any, go: Any, results: Any) -> None:
         moved = {}
         for i in reversed(range(TRACES)):  # one commit each, meeting the gateway's
             moved[i] = await store.transition(f"t{i}", "complete") is not None
+            moving.set()  # the gateway starts once this side is under way
         await db.close()
         return [moved[i] for i in range(TRACES)]
 
@@ -41,7 +42,8 @@ def _complete_all(path: str, ready: Any, go: Any, results: Any) -> None:
 def test_a_cancel_and_a_complete_from_two_processes_never_both_win(tmp_path: Path) -> None:
     path = str(tmp_path / "status.json.db")
     context = multiprocessing.get_context("spawn")
-    ready, go, results = context.Event(), context.Event(), context.Queue()
+    ready, go, moving = context.Event(), context.Event(), context.Event()
+    results = context.Queue()
 
     async def gateway() -> tuple[list[bool], list[bool], dict[str, str]]:
         db = SharedDb(path)
@@ -50,10 +52,12 @@ def test_a_cancel_and_a_complete_from_two_processes_never_both_win(tmp_path: Pat
         db.start()
         for i in range(TRACES):  # running: both moves are allowed, until one is made
             await store.create({**record(f"t{i}"), "state": "running"})
-        explainer = context.Process(target=_complete_all, args=(path, ready, go, results))
+        explainer = context.Process(target=_complete_all,
+                                    args=(path, ready, go, moving, results))
         explainer.start()
         await asyncio.to_thread(ready.wait, 60)
         go.set()  # both sides move every trace, from opposite ends, one commit each
+        await asyncio.to_thread(moving.wait, 60)  # a spawned process starts slower
         canceled = [await store.transition(f"t{i}", "canceled") for i in range(TRACES)]
         completed = await asyncio.to_thread(results.get, True, 60)
         await asyncio.to_thread(explainer.join, 60)

@@ -55,10 +55,12 @@ class Doorbell:
                     os.unlink(path)
 
     def close(self) -> None:
-        if self._listening:
-            asyncio.get_running_loop().remove_reader(self._sock.fileno())
-        self._sock.close()
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(self.directory, self.name))
-        with contextlib.suppress(OSError):  # the last one out; others keep it
-            os.rmdir(self.directory)
+        try:
+            if self._listening:
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+        finally:  # the socket file goes whatever the loop said
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.directory, self.name))
+            with contextlib.suppress(OSError):  # the last one out; others keep it
+                os.rmdir(self.directory)

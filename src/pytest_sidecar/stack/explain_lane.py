@@ -20,6 +20,7 @@ from . import backpressure
 from .backlog import Backlog
 from .chaos import ChaosControl
 from .jobqueue import DurableQueue
+from .metrics import GRANULARITIES
 from .settings import StackSettings
 from .shared_db import Body, SharedDb
 from .text import sentences, tokenize
@@ -84,7 +85,7 @@ class ExplainLane:
         """The degradation ladder for a job accepted now (the explainer counts its
         actions when the job reaches it)."""
         return backpressure.plan(requested, {g: self.backlog.seconds(g)
-                                             for g in ("sentence", "token")})
+                                             for g in GRANULARITIES})
 
     def refuse_after(self, requested: str) -> int | None:
         """Retry-After seconds when a new `requested` job must be refused, else None.
