@@ -30,13 +30,13 @@ MAX_FUNCTION_LINES = 80
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("vocabulary", "atomic", "tls", "errors"),
     ("options",),
-    ("contracts", "client", "metrics", "manifests", "serial", "load", "capacity",
+    ("contracts", "client", "client_retry", "evidence", "metrics", "manifests", "serial", "load", "capacity",
      "capacity_sources", "stack", "embedded", "rundirs", "chaos", "receiver"),
     ("config", "target"),
     # the control plane runs pytest as a subprocess and reads its reports: it sits on
     # the libraries (manifests, contracts, metrics, target) and imports no pytest
     ("controlplane",),
-    ("probes", "outcomes", "marks", "state"),
+    ("probes", "outcomes", "marks", "state", "traces"),
     ("fixtures", "reporting", "hookspecs"),
     ("plugin", "cli", ""),  # "" is the package's own __init__
 )

@@ -4,23 +4,27 @@ Both flavours share one request builder, so a header or path rule lives in one p
 `poll_until` returns the observed state timeline, which specs record as evidence. The
 load engine does not use this client: one httpx client sustains a few hundred requests
 a second, too few to offer load.
+
+httpx is imported when a client is made, not when this module loads: the package exports
+these names, and `sidecar-stack` or the control plane import the package without ever
+sending a request through them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .tls import tls_context
 from .vocabulary.defaults import DEFAULT_MODEL
 from .vocabulary.states import TERMINAL
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ _MAX_BODY = 4096
 
 
 def _remember(request: httpx.Request) -> None:
+    import httpx
+
     try:
         body = request.content
     except httpx.RequestNotRead:  # a streamed upload: not repeatable from here
@@ -141,62 +147,6 @@ def request_head(http: httpx.Client, method: str, path: str, **kwargs: Any) -> h
         return response
 
 
-MAX_RATE_LIMIT_WAIT_S = 10.0
-
-
-def _retry_after(response: httpx.Response, waited: float) -> float | None:
-    """Seconds to wait before retrying a 429, or None to give it back to the caller."""
-    if response.status_code != 429:
-        return None
-    raw = response.headers.get("retry-after", "1")
-    # At least a second: a Retry-After of 0 (a target's bug) must not make a busy loop.
-    delay = max(1.0, float(raw)) if raw.isdigit() else 1.0
-    return delay if waited + delay <= MAX_RATE_LIMIT_WAIT_S else None
-
-
-class _RetryRateLimited(httpx.BaseTransport):
-    """Honours Retry-After on 429 (bounded), so ordinary specs survive a deployment's rate
-    limits; the rate-limit specs use clients without it to see every 429."""
-
-    def __init__(self, inner: httpx.BaseTransport) -> None:
-        self.inner, self.retries = inner, 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        waited = 0.0
-        while True:
-            response = self.inner.handle_request(request)
-            delay = _retry_after(response, waited)
-            if delay is None:
-                return response
-            response.close()
-            time.sleep(delay)
-            waited += delay
-            self.retries += 1
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class _AsyncRetryRateLimited(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner, self.retries = inner, 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        waited = 0.0
-        while True:
-            response = await self.inner.handle_async_request(request)
-            delay = _retry_after(response, waited)
-            if delay is None:
-                return response
-            await response.aclose()
-            await asyncio.sleep(delay)
-            waited += delay
-            self.retries += 1
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 class _Requests:
     """Builds the requests of the API; the I/O is left to the subclasses."""
 
@@ -262,9 +212,13 @@ class SidecarClient(_Requests):
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0,
                  retry_rate_limited: bool = True, model: str = DEFAULT_MODEL) -> None:
+        import httpx
+
+        from .client_retry import RetryRateLimited
+
         super().__init__(base_url, token, timeout, model)
         transport: httpx.BaseTransport = httpx.HTTPTransport(verify=tls_context())
-        self._retrying = _RetryRateLimited(transport) if retry_rate_limited else None
+        self._retrying = RetryRateLimited(transport) if retry_rate_limited else None
         self.http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout,
                                  transport=self._retrying or transport, verify=tls_context(),
                                  event_hooks={"request": [_remember]})
@@ -308,6 +262,8 @@ class SidecarClient(_Requests):
         """Read GET /v1/traces/{id}/stream until the server closes it (bounded by timeout)."""
         items: list[SseEvent | str] = []
         deadline = time.monotonic() + timeout
+        import httpx
+
         read_timeout = httpx.Timeout(self.timeout, read=timeout)
         with self.http.stream("GET", self.trace_path(trace_id, "stream"),
                               timeout=read_timeout) as response:
@@ -334,9 +290,13 @@ class AsyncSidecarClient(_Requests):
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0,
                  retry_rate_limited: bool = True, model: str = DEFAULT_MODEL) -> None:
+        import httpx
+
+        from .client_retry import AsyncRetryRateLimited
+
         super().__init__(base_url, token, timeout, model)
         transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(verify=tls_context())
-        self._retrying = _AsyncRetryRateLimited(transport) if retry_rate_limited else None
+        self._retrying = AsyncRetryRateLimited(transport) if retry_rate_limited else None
         self.http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers,
                                       timeout=timeout, transport=self._retrying or transport,
                                       verify=tls_context(),
@@ -373,6 +333,8 @@ class AsyncSidecarClient(_Requests):
 
     async def poll_until(self, trace_id: str, predicate: Callable[[dict[str, Any]], bool],
                          deadline: float, interval: float = 0.05) -> Timeline:
+        import asyncio  # already loaded by the running loop; free here, not at import
+
         timeline, start = Timeline(trace_id), time.monotonic()
         while not timeline.record(await self.status(trace_id), time.monotonic() - start,
                                   predicate):
@@ -385,3 +347,7 @@ class AsyncSidecarClient(_Requests):
 def is_terminal(status: dict[str, Any]) -> bool:
     """Predicate for poll_until: the trace reached a terminal state."""
     return status.get("state") in TERMINAL
+
+
+# What the `gateway_factory` fixture gives: (tenant="a", role="write", raw=False) -> client
+GatewayFactory = Callable[..., SidecarClient]

@@ -10,10 +10,8 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-
-import httpx
 
 from .tls import tls_context
 
@@ -119,9 +117,28 @@ def parse(text: str, url: str = "") -> Scrape:
 
 
 def scrape(url: str, timeout: float = 10.0) -> Scrape:
+    """GET a /metrics endpoint and parse it (raises httpx's errors on a bad answer)."""
+    import httpx  # here: importing the package (which exports Scraper) loads no httpx
+
     response = httpx.get(url, timeout=timeout, verify=tls_context())
     response.raise_for_status()
     return parse(response.text, url)
+
+
+@dataclass(frozen=True)
+class Scraper:
+    """Scrapes one /metrics endpoint; each call to `scrape()` is a fresh reading (what
+    the `metrics` fixture gives)."""
+
+    url: str
+    timeout: float
+
+    def scrape(self) -> Scrape:
+        return scrape(self.url, self.timeout)
+
+
+# What the `metrics_factory` fixture gives: ("gateway" | "explainer", target=None) -> Scraper
+MetricsFactory = Callable[..., Scraper]
 
 
 def delta(before: Scrape, after: Scrape, name: str, **labels: str) -> float:

@@ -2,6 +2,10 @@
 
 The reason codes and their one-line form are vocabulary (vocabulary/reasons.py); this
 module raises them the pytest way. Everything --sidecar-strict changes is decided here.
+
+pytest is imported where an outcome is raised, not when this module loads: the package
+exports these names, and `sidecar-stack` or the control plane import the package without
+ever running a test.
 """
 
 from __future__ import annotations
@@ -9,12 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
-
-import pytest
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .vocabulary.markers import GROUPS
 from .vocabulary.reasons import STRICT_PREFIX, FailReason, SkipReason, format_line, parse_line
+
+if TYPE_CHECKING:
+    import pytest
 
 __all__ = ["FailReason", "SkipReason", "fail", "fail_line", "format_line",
            "insufficient_data", "parse_line", "skip", "skip_line", "strict_failure",
@@ -30,6 +35,8 @@ def skip(reason: SkipReason, text: str, action: str | None = None,
 def skip_line(line: str) -> NoReturn:
     """Skip with a ready line, reported at the test's location (not this module's), as
     pytest's own skipif does."""
+    import pytest
+
     try:
         error = pytest.skip.Exception(line, _use_item_location=True)
     except TypeError:  # the private flag is gone in some future pytest: plain skip
@@ -45,6 +52,8 @@ def fail(reason: FailReason, text: str, action: str | None = None,
 
 def fail_line(line: str) -> NoReturn:
     """Fail with a ready line and no traceback."""
+    import pytest
+
     pytest.fail(line, pytrace=False)
 
 

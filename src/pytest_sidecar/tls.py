@@ -13,10 +13,10 @@ from __future__ import annotations
 import functools
 import ssl
 
-import httpx
-
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
     """The process's verifying TLS context (made on first use)."""
+    import httpx  # here, not at the top: importing the package must not load httpx
+
     return httpx.create_ssl_context()

@@ -5,11 +5,11 @@ comes back without a restart."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from pytest_sidecar import Evidence, GatewayFactory, Traces
 from pytest_sidecar.chaos.checks import code_of, until
+from pytest_sidecar.fixtures.chaos import ChaosController
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
               pytest.mark.needs("chat", "explain", "health", "chaos_control", "chaos_flags")]
@@ -20,7 +20,8 @@ READY_DEADLINE_S = 10.0
 @pytest.mark.parametrize("dependency", ["status_store", "explainer"])
 @pytest.mark.clause("§10/dependencies")
 def test_a_dependency_down_refuses_explain_keeps_chat_and_loses_nothing(
-        dependency: str, chaos: Any, gateway_factory: Any, traces: Any, evidence: Any) -> None:
+        dependency: str, chaos: ChaosController, gateway_factory: GatewayFactory, traces: Traces,
+        evidence: Evidence) -> None:
     client = gateway_factory("a", "write", raw=True)
     accepted = traces.open()
     with chaos.fault("dependency-outage", dependency=dependency):

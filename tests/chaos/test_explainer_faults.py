@@ -4,13 +4,13 @@ fail-attribution, its fallback, drop-s3, slow-sae, and the flags' leases."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
+from pytest_sidecar import Evidence, GatewayFactory, SidecarClient, SidecarConfig, Target, Traces
 from pytest_sidecar.chaos.backends import ControlFile
 from pytest_sidecar.chaos.checks import until
-from pytest_sidecar.fixtures.chaos import reload_s_of
+from pytest_sidecar.fixtures.chaos import ChaosController, reload_s_of
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
               pytest.mark.needs("chaos_control", "chaos_flags")]
@@ -21,7 +21,8 @@ NEW_TRACES = 4
 @pytest.mark.needs("explain")
 @pytest.mark.clause("§7/chaos-flags", "§2.2/failed-error")
 def test_fail_attribution_fails_new_traces_spares_old_ones_and_recovery_follows(
-        chaos: Any, traces: Any, gateway: Any, evidence: Any, sidecar_config: Any) -> None:
+        chaos: ChaosController, traces: Traces, gateway: SidecarClient, evidence: Evidence,
+        sidecar_config: SidecarConfig) -> None:
     """With fail-attribution on, new traces fail with chaos_fail_attribution and a
     trace completed before is untouched; after the rollback new traces complete again, and
     the time to that steady state is measured."""
@@ -54,7 +55,7 @@ def test_fail_attribution_fails_new_traces_spares_old_ones_and_recovery_follows(
 @pytest.mark.needs("explain")
 @pytest.mark.clause("§7/chaos-flags")
 def test_fail_attribution_fallback_completes_with_a_saliency_only_graph(
-        chaos: Any, traces: Any, evidence: Any) -> None:
+        chaos: ChaosController, traces: Traces, evidence: Evidence) -> None:
     with chaos.fault("fail-attribution", mode="fallback"):
         done = traces.finished()
     assert done.state == "complete", (
@@ -69,7 +70,7 @@ def test_fail_attribution_fallback_completes_with_a_saliency_only_graph(
 @pytest.mark.needs("explain")
 @pytest.mark.clause("§7/chaos-flags", "§7/artifacts")
 def test_drop_s3_fails_traces_and_never_completes_one_without_its_artifact(
-        chaos: Any, traces: Any, gateway: Any, evidence: Any) -> None:
+        chaos: ChaosController, traces: Traces, gateway: SidecarClient, evidence: Evidence) -> None:
     with chaos.fault("drop-s3"):
         ended = [traces.finished() for _ in range(3)]
     outcomes = [(f.state, f.status.get("error")) for f in ended]
@@ -89,7 +90,8 @@ SLOW_SAE_CHATS = 150
 @pytest.mark.needs("explain")
 @pytest.mark.clause("§7/chaos-flags")
 def test_slow_sae_engages_backpressure_and_it_recedes_after_rollback(
-        chaos: Any, traces: Any, gateway: Any, evidence: Any, sidecar_config: Any) -> None:
+        chaos: ChaosController, traces: Traces, gateway: SidecarClient, evidence: Evidence,
+        sidecar_config: SidecarConfig) -> None:
     """slow-sae makes every job slower, so the backlog grows: new traces are accepted at a
     backpressure level >= 1 (§5). After the rollback the backlog drains and new traces are
     accepted at level 0 again."""
@@ -128,13 +130,14 @@ def test_slow_sae_engages_backpressure_and_it_recedes_after_rollback(
 
 
 @pytest.mark.clause("§7/chaos-lease")
-def test_a_flag_whose_lease_lapsed_is_off(sidecar_target: Any, gateway_factory: Any,
-                                          evidence: Any) -> None:
+def test_a_flag_whose_lease_lapsed_is_off(sidecar_target: Target, gateway_factory: GatewayFactory,
+                                          evidence: Evidence) -> None:
     """A fault left by a runner that died stops by itself: a rate-limit-spike flag (hard:
     every /v1 request 429) with a 1.5 s lease nobody renews refuses chats while it holds,
     and none once it lapsed. A gateway-side flag bites at request time, so what the
     explainer's queue holds cannot blur the moment."""
     client = gateway_factory("a", "write", raw=True)
+    assert sidecar_target.chaos_control, "the chaos fixture ran: the target has a control file"
     control = ControlFile(sidecar_target.chaos_control, owner="a-runner-that-died")
     fault = control.inject("rate-limit-spike", {"severity": "hard"}, lease_s=1.5)
     try:

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_sidecar import Evidence, SidecarConfig, Target
 from pytest_sidecar.chaos.conservation import (
     audit_channel,
     drive,
@@ -33,6 +34,7 @@ from pytest_sidecar.chaos.conservation import (
 )
 from pytest_sidecar.chaos.streams import StreamChannel
 from pytest_sidecar.contracts.pii import scrub
+from pytest_sidecar.fixtures.stack import StackFactory
 from pytest_sidecar.outcomes import FailReason, SkipReason, fail, skip
 from pytest_sidecar.receiver import Receiver
 from pytest_sidecar.tls import tls_context
@@ -49,7 +51,7 @@ ROLES = ("gateway", "explainer")
 
 
 @pytest.fixture(scope="module")
-def dedicated(sidecar_target: Any, stack_factory: Any) -> Iterator[Any]:
+def dedicated(sidecar_target: Target, stack_factory: StackFactory) -> Iterator[Any]:
     """Embedded: one reference stack of this module's own, which its specs may kill and
     freeze (started once: each start costs seconds of README command 1's budget)."""
     if sidecar_target.origin != "embedded":
@@ -63,7 +65,7 @@ def dedicated(sidecar_target: Any, stack_factory: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def restartable(sidecar_target: Any, stack_factory: Any, dedicated: Any
+def restartable(sidecar_target: Target, stack_factory: StackFactory, dedicated: Any
                 ) -> Iterator[tuple[Any, Callable[[str], float]]]:
     """(target, restart(role) -> seconds until ready). Embedded: the module's dedicated
     stack. Otherwise the target file's resilience.restart commands."""
@@ -112,7 +114,7 @@ def _until_ready(target: Any, deadline: float) -> None:
 
 
 @pytest.fixture
-def freezable(sidecar_target: Any, stack_factory: Any, dedicated: Any
+def freezable(sidecar_target: Target, stack_factory: StackFactory, dedicated: Any
               ) -> Iterator[tuple[Any, Callable[[str], float]]]:
     """(target, freeze(role) -> seconds until ready after the freeze began). Embedded:
     the module's dedicated stack, SIGSTOP and SIGCONT (with a watchdog). Otherwise the
@@ -160,8 +162,8 @@ def explainer_finishes(verdict: dict[str, Any]) -> None:
 
 @pytest.mark.clause("§10/restart", "§5/durable-ack")
 def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
-        restartable: tuple[Any, Callable[[str], float]], evidence: Any,
-        sidecar_config: Any) -> None:
+        restartable: tuple[Any, Callable[[str], float]], evidence: Evidence,
+        sidecar_config: SidecarConfig) -> None:
     target, restart = restartable
     token = target.tenants["a"].tokens.write if target.tenants.get("a") else None
     hooked = {"webhooks", "webhook_receiver"} <= set(target.capabilities)
@@ -231,7 +233,7 @@ def test_no_acknowledged_trace_is_lost_or_duplicated_across_kills(
 
 @pytest.mark.clause("§10/restart", "§5/durable-ack")
 def test_a_frozen_target_thaws_and_loses_nothing(
-        freezable: tuple[Any, Callable[[str], float]], evidence: Any) -> None:
+        freezable: tuple[Any, Callable[[str], float]], evidence: Evidence) -> None:
     """Under load, SIGSTOP the target for FREEZE_S, then SIGCONT: every acknowledged
     trace still reaches one terminal state (failed with an error counts), none backwards."""
     target, freeze = freezable

@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_sidecar import Evidence, GatewayFactory, MetricsFactory, SidecarConfig, Target, Traces
 from pytest_sidecar.chaos.checks import code_of, until, wilson
 from pytest_sidecar.client import trace_id_from
+from pytest_sidecar.fixtures.chaos import ChaosController
 from pytest_sidecar.load.loop import run as run_loop
 from pytest_sidecar.load.openmodel import run_open
 from pytest_sidecar.load.schedule import Arrivals
@@ -49,8 +51,9 @@ def wait_until_closed(client: Any, target: Any) -> float:
 
 @pytest.mark.clause("§7/chaos-flags", "§2.1/upstream-errors")
 def test_upstream_errors_at_p_percent_are_502s_within_a_binomial_interval(
-        chaos: Any, gateway_factory: Any, sidecar_target: Any, sidecar_config: Any,
-        metrics_factory: Any, traces: Any, evidence: Any) -> None:
+        chaos: ChaosController, gateway_factory: GatewayFactory, sidecar_target: Target,
+        sidecar_config: SidecarConfig,
+        metrics_factory: MetricsFactory, traces: Traces, evidence: Evidence) -> None:
     """A soak, short by default (--sidecar-soak-duration): chats arrive at a
     fixed rate (open model) while P % of upstream calls fail. As many chats as P % of
     those that reached the upstream (within a 99.9 % Wilson interval) answer 502
@@ -119,7 +122,7 @@ class Soak:
     (answered by a call that reached the upstream), refused before the upstream (an open
     breaker's 503, a 429), unanswered (the client timed out or the connection broke)."""
 
-    def __init__(self, client: Any, traces: Any, explain: bool) -> None:
+    def __init__(self, client: Any, traces: Traces, explain: bool) -> None:
         self.client, self.traces, self.explain = client, traces, explain
         self.trials: list[Answer] = []
         self.fast_failed: list[Answer] = []
@@ -166,7 +169,7 @@ class Soak:
         self.dropped += result.dropped
 
 
-def metrics_scraper(target: Any, metrics_factory: Any) -> Any:
+def metrics_scraper(target: Any, metrics_factory: MetricsFactory) -> Any:
     """A function scraping the gateway's metrics, or None when the target declares none."""
     if "metrics:gateway" not in target.capabilities or not target.metrics_gateway:
         return None
@@ -198,8 +201,9 @@ def counted_by_metrics(before: Any, after: Any, soak: Soak) -> dict[str, Any] | 
 @pytest.mark.needs("circuit_breaker")
 @pytest.mark.clause("§10/breaker")
 def test_the_breaker_opens_after_the_threshold_and_closes_after_recovery(
-        chaos: Any, gateway_factory: Any, sidecar_target: Any, metrics_factory: Any,
-        evidence: Any) -> None:
+        chaos: ChaosController, gateway_factory: GatewayFactory, sidecar_target: Target,
+        metrics_factory: MetricsFactory,
+        evidence: Evidence) -> None:
     settings = breaker_settings(sidecar_target)
     failures, cooldown = int(settings["failures"]), float(settings["cooldown_s"])
     client = gateway_factory("a", "write", raw=True)
@@ -247,7 +251,8 @@ def test_the_breaker_opens_after_the_threshold_and_closes_after_recovery(
 
 @pytest.mark.clause("§7/chaos-flags", "§2.1/upstream-errors")
 def test_upstream_latency_past_the_timeout_is_a_504_and_below_it_shifts_ttft(
-        chaos: Any, gateway_factory: Any, sidecar_target: Any, evidence: Any) -> None:
+        chaos: ChaosController, gateway_factory: GatewayFactory, sidecar_target: Target,
+        evidence: Evidence) -> None:
     timeout = sidecar_target.resilience.get("upstream_timeout_s")
     if not isinstance(timeout, int | float):
         skip(SkipReason.NOT_DECLARED, "the target file gives no resilience.upstream_timeout_s",
@@ -292,7 +297,7 @@ def _ttft(client: Any) -> float:
 
 @pytest.mark.clause("§7/chaos-flags")
 def test_a_rate_limit_spike_refuses_explain_when_soft_and_everything_when_hard(
-        chaos: Any, gateway_factory: Any, evidence: Any) -> None:
+        chaos: ChaosController, gateway_factory: GatewayFactory, evidence: Evidence) -> None:
     client = gateway_factory("a", "write", raw=True)
     with chaos.fault("rate-limit-spike", severity="soft"):
         soft = (client.explain(), client.chat())

@@ -215,11 +215,11 @@ def markdown(verdicts: list[Verdict]) -> str:
         lines.append(f"| `{v.defect}` | {DEFECTS[v.defect].clause} | {caught} | "
                      f"{len(v.precondition)} | {len(v.miscited)} | {len(v.unmet)} | "
                      f"{len(v.cascade)} |")
-    caught = sum(v.caught for v in verdicts)
+    caught_count = sum(v.caught for v in verdicts)
     clean = sum(v.clean for v in verdicts)
     cascade = sum(len(v.cascade) for v in verdicts)
     lines.append("")
-    lines.append(f"Caught {caught} / {len(verdicts)} ({len(DEFECTS)} defects in all), clean "
+    lines.append(f"Caught {caught_count} / {len(verdicts)} ({len(DEFECTS)} defects in all), clean "
                  f"{clean}; unrelated failures (cascade): {cascade}.")
     return "\n".join(lines)
 

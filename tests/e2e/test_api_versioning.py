@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_sidecar import Evidence, Traces
 from pytest_sidecar.client import SidecarClient, request_head
 from pytest_sidecar.contracts.routes import ROUTE_NEEDS, required_routes, route_key
-from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.target import Target
 
@@ -36,7 +36,7 @@ def required(target: Target) -> dict[tuple[str, str], tuple[str, str]]:
 @pytest.mark.clause("§2/contract-routes")
 @pytest.mark.needs("route_table")
 def test_the_route_table_holds_every_route_the_declarations_need(sidecar_target: Target,
-                                                                 evidence: Any) -> None:
+                                                                 evidence: Evidence) -> None:
     served = {route_key(route) for route in sidecar_target.routes}
     documented = {route_key(key) for key in ROUTE_NEEDS}
     missing = sorted(set(required(sidecar_target)) - served)
@@ -64,7 +64,7 @@ def concrete(path: str, trace_id: str, completion_id: str) -> str:
 @pytest.mark.needs("chat")
 def test_every_required_route_answers(
         sidecar_target: Target, gateway: SidecarClient, traces: Traces,
-        evidence: Any) -> None:
+        evidence: Evidence) -> None:
     # Real ids when the target explains, so no route can rightly answer 404 but the graph
     # of a trace not complete yet (§2.4's own 404). Any state will do: a route is served
     # or it is not. The DELETE gets a trace of its own, so the webhook registered for
@@ -103,7 +103,7 @@ def test_every_required_route_answers(
 @pytest.mark.clause("§4/hif-schema")
 @pytest.mark.needs("chat", "explain")
 def test_runtime_graphs_are_hif_1(gateway: SidecarClient, traces: Traces,
-                                  evidence: Any) -> None:
+                                  evidence: Evidence) -> None:
     trace_id = traces.complete().trace_id
     graph = gateway.graph(trace_id)
     assert graph.status_code == 200, f"§2.4: graph of a complete trace: {graph.text[:200]}"
@@ -141,7 +141,7 @@ def target_document(target: Target) -> tuple[dict[str, Any], str]:
 
 @pytest.mark.clause("§8/openapi")
 def test_the_targets_api_document_is_valid_openapi_with_only_v1(
-        sidecar_target: Target, evidence: Any) -> None:
+        sidecar_target: Target, evidence: Evidence) -> None:
     from jsonschema.exceptions import ValidationError
     from openapi_spec_validator import validate
     from openapi_spec_validator.exceptions import OpenAPIError

@@ -7,18 +7,18 @@ names (request id, trace id, tenant + event + time); raw PII fails wherever it i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
+from pytest_sidecar import Evidence, GatewayFactory, SidecarClient, Tenant, Traces
 from pytest_sidecar.contracts.lifecycle import order_errors
 from pytest_sidecar.contracts.pii import scrub
 from pytest_sidecar.contracts.timestamps import parse_rfc3339
 from pytest_sidecar.fixtures.files import AuditLog
-from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.vocabulary.states import RANK
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security]
@@ -91,8 +91,9 @@ def own_lines(lines: list[dict[str, Any]], sent: Sent, event: str,
 @pytest.mark.clause("§7/audit-events")
 @pytest.mark.needs("chat", "explain", "audit_log")
 def test_the_submit_and_queued_lines_of_a_trace_are_journaled(
-        gateway_factory: Any, audit_log: AuditLog, traces: Traces, tenants: Any,
-        evidence: Any) -> None:
+        gateway_factory: GatewayFactory, audit_log: AuditLog, traces: Traces, tenants: Mapping[str,
+        Tenant],
+        evidence: Evidence) -> None:
     """Judged on the trace as queued: what is journaled at submit time needs no explainer."""
     writer = gateway_factory("a", "write")
     tenant = tenants["a"].id if tenants.get("a") else None
@@ -134,8 +135,9 @@ def lifecycle_of(lines: list[dict[str, Any]], trace_id: str) -> list[str]:
 
 @pytest.mark.clause("§7/audit-events")
 @pytest.mark.needs("chat", "explain", "audit_log")
-def test_a_traces_ending_is_journaled_once(gateway: Any, audit_log: AuditLog, traces: Traces,
-                                           evidence: Any) -> None:
+def test_a_traces_ending_is_journaled_once(gateway: SidecarClient, audit_log: AuditLog,
+                                           traces: Traces,
+                                           evidence: Evidence) -> None:
     """Whatever the trace ended as (complete, failed, canceled), that ending, once."""
     done = traces.finished(gateway)
     ending = f"trace.{done.state}"
@@ -158,9 +160,10 @@ def test_a_traces_ending_is_journaled_once(gateway: Any, audit_log: AuditLog, tr
 
 @pytest.mark.clause("§7/audit-events")
 @pytest.mark.needs("chat", "auth", "audit_log")
-def test_refused_requests_are_journaled_as_rbac_deny(gateway_factory: Any,
-                                                     audit_log: AuditLog, tenants: Any,
-                                                     evidence: Any) -> None:
+def test_refused_requests_are_journaled_as_rbac_deny(gateway_factory: GatewayFactory,
+                                                     audit_log: AuditLog, tenants: Mapping[str,
+                                                     Tenant],
+                                                     evidence: Evidence) -> None:
     reader, anonymous = gateway_factory("a", "read"), gateway_factory("a", "anonymous")
     tenant = tenants["a"].id if tenants.get("a") else None
     denied = {"missing_scope": (Sent.of(reader.chat), tenant),
@@ -186,14 +189,16 @@ def test_refused_requests_are_journaled_as_rbac_deny(gateway_factory: Any,
 
 @pytest.mark.clause("§7/audit-clean")
 @pytest.mark.needs("chat", "tenants:2", "audit_log")
-def test_no_line_holds_a_token_or_unscrubbed_pii(gateway_factory: Any, audit_log: AuditLog,
-                                                 tenants: Any, evidence: Any) -> None:
+def test_no_line_holds_a_token_or_unscrubbed_pii(gateway_factory: GatewayFactory,
+                                                 audit_log: AuditLog,
+                                                 tenants: Mapping[str, Tenant],
+                                                 evidence: Evidence) -> None:
     writer = gateway_factory("a", "write")
     sent = Sent.of(lambda: writer.chat([{"role": "user", "content": PII_MESSAGE}]))
     assert sent.response.status_code == 200, (
         f"§2.1: the chat with PII answered {sent.response.status_code}")
     # A secret in a header the gateway must never log.
-    writer.http.get("/v1/traces/x/status", headers={"x-api-key": tenants["b"].tokens.write})
+    writer.http.get("/v1/traces/x/status", headers={"x-api-key": tenants["b"].tokens.write or ""})
     lines = audit_log.wait_for(
         lambda found: bool(own_lines(found, sent, "chat.submit", tenants["a"].id)[1]))
     how, mine = own_lines(lines, sent, "chat.submit", tenants["a"].id)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_sidecar import manifests
+from pytest_sidecar import Evidence, MetricsFactory, SidecarConfig, Target, Traces, manifests
 from pytest_sidecar.client import SidecarClient
-from pytest_sidecar.fixtures.traces import Traces
+from pytest_sidecar.fixtures.platform import Platform
 from pytest_sidecar.outcomes import SkipReason, skip
 
 pytestmark = [pytest.mark.platform, pytest.mark.profile("platform")]
@@ -23,7 +23,7 @@ SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}")
 MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"')
 
 
-def explainer_scaler(platform: Any) -> dict[str, Any]:
+def explainer_scaler(platform: Platform) -> dict[str, Any]:
     """The ScaledObject whose scaleTargetRef names the explainer's Deployment."""
     explainers = {d["metadata"]["name"] for d in manifests.by_kind(platform.rendered,
                                                                      "Deployment")
@@ -36,7 +36,7 @@ def explainer_scaler(platform: Any) -> dict[str, Any]:
 
 @pytest.mark.clause("§8/keda")
 def test_keda_scales_the_explainer_on_its_backlog_within_the_contracts_range(
-        platform: Any, evidence: Any) -> None:
+        platform: Platform, evidence: Evidence) -> None:
     spec = explainer_scaler(platform)["spec"]
     low, high = spec.get("minReplicaCount"), spec.get("maxReplicaCount")
     assert (low, high) == (2, 16), f"§8: the explainer scales {low}..{high}, not 2..16"
@@ -59,8 +59,8 @@ def test_keda_scales_the_explainer_on_its_backlog_within_the_contracts_range(
 @pytest.mark.clause("§8/keda")
 @pytest.mark.needs("chat", "explain", "metrics:explainer")
 def test_the_metric_keda_queries_is_emitted_with_its_labels(
-        platform: Any, sidecar_target: Any, metrics_factory: Any,
-        sidecar_config: Any, evidence: Any) -> None:
+        platform: Platform, sidecar_target: Target, metrics_factory: MetricsFactory,
+        sidecar_config: SidecarConfig, evidence: Evidence) -> None:
     triggers = explainer_scaler(platform)["spec"].get("triggers", [])
     query = next((str(t["metadata"]["query"]) for t in triggers
                   if "query" in (t.get("metadata") or {})), "")
@@ -89,8 +89,8 @@ def test_the_metric_keda_queries_is_emitted_with_its_labels(
 
 
 @pytest.mark.clause("§8/karpenter")
-def test_karpenter_cpu_and_gpu_pools_reference_their_node_classes(platform: Any,
-                                                                  evidence: Any) -> None:
+def test_karpenter_cpu_and_gpu_pools_reference_their_node_classes(platform: Platform,
+                                                                  evidence: Evidence) -> None:
     pools = manifests.by_kind(platform.karpenter, "NodePool")
     classes = {c["metadata"]["name"] for c in manifests.by_kind(platform.karpenter,
                                                                  "EC2NodeClass")}
@@ -116,7 +116,8 @@ def test_karpenter_cpu_and_gpu_pools_reference_their_node_classes(platform: Any,
 
 
 @pytest.mark.clause("§8/argocd")
-def test_argocd_inline_values_satisfy_the_charts_schema(platform: Any, evidence: Any) -> None:
+def test_argocd_inline_values_satisfy_the_charts_schema(platform: Platform,
+                                                        evidence: Evidence) -> None:
     import jsonschema
 
     apps = manifests.by_kind(platform.argocd, "Application")

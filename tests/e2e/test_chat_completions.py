@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pytest_sidecar import Evidence
 from pytest_sidecar.client import SidecarClient
 
 pytestmark = [pytest.mark.profile("core")]
@@ -65,7 +66,7 @@ def completion_problems(body: Any) -> list[str]:
 @pytest.mark.clause("§2.1/completion")
 @pytest.mark.needs("chat")
 def test_a_chat_answers_with_an_openai_completion_object(gateway: SidecarClient,
-                                                         evidence: Any) -> None:
+                                                         evidence: Evidence) -> None:
     response = gateway.chat([{"role": "user", "content": "Name three colours."}])
     assert response.status_code == 200, (
         f"§2.1: a valid chat got {response.status_code}: {response.text[:200]}")
@@ -104,7 +105,7 @@ def streamed_chunks(response_lines: list[str]) -> tuple[list[Any], bool, list[st
 @pytest.mark.clause("§2.1/stream")
 @pytest.mark.needs("chat_stream")
 def test_a_streamed_chat_sends_openai_chunks_then_done(gateway: SidecarClient,
-                                                       evidence: Any) -> None:
+                                                       evidence: Evidence) -> None:
     request = gateway.chat_request([{"role": "user", "content": "Count to five."}],
                                    stream=True)
     with gateway.http.stream(**request) as response:

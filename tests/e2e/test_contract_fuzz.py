@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from pytest_sidecar import Evidence, SidecarConfig
 from pytest_sidecar.contracts.openapi import load_openapi
 from pytest_sidecar.contracts.routes import ROUTE_NEEDS
+from pytest_sidecar.fixtures.quiet import QuietTarget
 from pytest_sidecar.outcomes import SkipReason, skip
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.profile("core")]
@@ -39,8 +41,9 @@ def explain_refusal(response: Any) -> bool:
 
 @pytest.mark.clause("§2/error-body", "§2.1/body-validation")
 @pytest.mark.parametrize("method,path", OPERATIONS)
-def test_operation_conforms_under_fuzzing(method: str, path: str, quiet_target: Any,
-                                          sidecar_config: Any, evidence: Any) -> None:
+def test_operation_conforms_under_fuzzing(method: str, path: str, quiet_target: QuietTarget,
+                                          sidecar_config: SidecarConfig,
+                                          evidence: Evidence) -> None:
     try:
         import schemathesis
         from hypothesis import HealthCheck, given, settings

@@ -7,15 +7,15 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from pytest_sidecar import Evidence, SidecarClient, SidecarConfig, Tenant, Traces
 from pytest_sidecar.client import request_head
 from pytest_sidecar.contracts.openapi import documented_routes
-from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.target import Target
 from pytest_sidecar.tls import tls_context
 
@@ -28,9 +28,9 @@ def concrete(path: str, trace_id: str) -> str:
 
 @pytest.mark.clause("§2/request-id", "§2/trace-id-header")
 @pytest.mark.needs("chat", "explain")
-def test_every_response_carries_correlation_ids(gateway: Any, sidecar_target: Target,
-                                                traces: Traces, sidecar_config: Any,
-                                                evidence: Any) -> None:
+def test_every_response_carries_correlation_ids(gateway: SidecarClient, sidecar_target: Target,
+                                                traces: Traces, sidecar_config: SidecarConfig,
+                                                evidence: Evidence) -> None:
     # Headers are judged on a trace in any state; the DELETE gets a trace of its own, so
     # the webhook registered for 'canceled' on the first is never delivered.
     trace_id = traces.open(gateway).trace_id
@@ -81,7 +81,8 @@ def log_text(target: Target) -> str:
 @pytest.mark.clause("§7/service-log")
 @pytest.mark.needs("chat", "tenants:2", "structured_logs")
 def test_the_service_log_holds_no_token_or_user_text(
-        gateway: Any, sidecar_target: Target, tenants: Any, evidence: Any) -> None:
+        gateway: SidecarClient, sidecar_target: Target, tenants: Mapping[str, Tenant],
+        evidence: Evidence) -> None:
     """Whatever the log's format (the contract asks no fields of it), the lines written
     for this spec's chat hold no token and none of its user text. Presence first: a log
     that wrote nothing for the chat cannot be judged clean."""

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_sidecar import Evidence, SidecarClient
 from pytest_sidecar.target import Target
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security,
@@ -44,7 +45,7 @@ def preflight(target: Target, origin: str) -> httpx.Response:
 
 @pytest.mark.clause("§2.11/allowed")
 def test_an_allowed_origin_is_echoed_never_star(sidecar_target: Target,
-                                                gateway: Any, evidence: Any) -> None:
+                                                gateway: SidecarClient, evidence: Evidence) -> None:
     origin = allowed_origin(sidecar_target)
     response = simple_request(gateway, origin)
     granted = response.headers.get("access-control-allow-origin")
@@ -63,8 +64,8 @@ def test_an_allowed_origin_is_echoed_never_star(sidecar_target: Target,
 
 
 @pytest.mark.clause("§2.11/others")
-def test_other_origins_get_no_allow_headers(sidecar_target: Target, gateway: Any,
-                                            evidence: Any) -> None:
+def test_other_origins_get_no_allow_headers(sidecar_target: Target, gateway: SidecarClient,
+                                            evidence: Evidence) -> None:
     origins = foreign_origins(sidecar_target)
     statuses = {}
     for origin in origins:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from pytest_sidecar import manifests
+from pytest_sidecar import Evidence, manifests
 from pytest_sidecar.contracts.routes import ROUTE_NEEDS
 from pytest_sidecar.fixtures.platform import Platform
 from pytest_sidecar.stack.settings import ENV_VARS
@@ -57,7 +57,7 @@ def served(role: str, path: str, target: Target) -> bool | None:
 
 @pytest.mark.clause("§8/chart")
 def test_the_chart_lints_and_every_document_validates(platform: Platform,
-                                                      evidence: Any) -> None:
+                                                      evidence: Evidence) -> None:
     assert manifests.lint_chart(platform.chart) == [], "§8: helm lint reports problems"
     chart_meta = yaml.safe_load((platform.chart / "Chart.yaml").read_text())
     assert chart_meta.get("apiVersion") == "v2" and chart_meta.get("version"), (
@@ -77,7 +77,7 @@ def test_the_chart_lints_and_every_document_validates(platform: Platform,
 
 @pytest.mark.clause("§8/deployments")
 def test_the_gateway_and_explainer_run_as_deployments_with_services(
-        platform: Platform, evidence: Any) -> None:
+        platform: Platform, evidence: Evidence) -> None:
     found = deployments(platform)
     missing = [role for role in REQUIRED_ROLES if role not in found]
     names = [d["metadata"]["name"] for d in manifests.by_kind(platform.rendered, "Deployment")]
@@ -98,7 +98,7 @@ def test_the_gateway_and_explainer_run_as_deployments_with_services(
 @pytest.mark.clause("§8/probes")
 def test_every_container_probes_a_route_its_process_serves(platform: Platform,
                                                            sidecar_target: Target,
-                                                           evidence: Any) -> None:
+                                                           evidence: Evidence) -> None:
     seen = {}
     for role, docs in deployments(platform).items():
         for deployment in docs:
@@ -125,7 +125,7 @@ def test_every_container_probes_a_route_its_process_serves(platform: Platform,
 
 
 @pytest.mark.clause("§8/pdb")
-def test_pod_disruption_budgets_select_real_pods(platform: Platform, evidence: Any) -> None:
+def test_pod_disruption_budgets_select_real_pods(platform: Platform, evidence: Evidence) -> None:
     pods = [manifests.pod_labels(d) for d in manifests.by_kind(platform.rendered, "Deployment")]
     budgets = manifests.by_kind(platform.rendered, "PodDisruptionBudget")
     assert budgets, "§8: no PodDisruptionBudget"
@@ -146,7 +146,7 @@ def test_pod_disruption_budgets_select_real_pods(platform: Platform, evidence: A
 
 @pytest.mark.clause("§8/network-policies")
 def test_network_policies_deny_by_default_and_never_allow_all(platform: Platform,
-                                                              evidence: Any) -> None:
+                                                              evidence: Evidence) -> None:
     policies = manifests.by_kind(platform.rendered, "NetworkPolicy")
     # Default deny per direction: a policy over every pod (empty podSelector) that names
     # the direction and allows nothing in it; one policy or two.
@@ -168,7 +168,7 @@ def test_network_policies_deny_by_default_and_never_allow_all(platform: Platform
 
 
 @pytest.mark.clause("§8/argocd")
-def test_the_argocd_application_points_at_the_chart(platform: Platform, evidence: Any) -> None:
+def test_the_argocd_application_points_at_the_chart(platform: Platform, evidence: Evidence) -> None:
     apps = manifests.by_kind(platform.argocd, "Application")
     assert apps, "§8: no ArgoCD Application in argocd-apps.yaml"
     sources = [s for app in apps

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_sidecar import Evidence, Target
 from pytest_sidecar.client import SidecarClient
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security]
@@ -89,7 +90,7 @@ ALLOWED_ON_CHAT = "POST"
 @pytest.mark.parametrize("name,send,status,code,section", PARAMS)
 def test_bad_input_gets_an_exact_json_error(name: str, send: Send, status: int,
                                             code: str | None, section: str,
-                                            gateway: SidecarClient, evidence: Any) -> None:
+                                            gateway: SidecarClient, evidence: Evidence) -> None:
     response = send(gateway)
     assert response.status_code == status, (
         f"{section}: {name}: expected {status}, got {response.status_code}: "
@@ -118,7 +119,7 @@ def test_bad_input_gets_an_exact_json_error(name: str, send: Send, status: int,
 @pytest.mark.needs("chat", "auth")
 @pytest.mark.parametrize("authorization", [None, "Basic dXNlcjpwYXNz", "Bearer", "Token abc123"])
 def test_missing_or_malformed_credentials_are_401_with_a_challenge(
-        authorization: str | None, sidecar_target: Any, evidence: Any) -> None:
+        authorization: str | None, sidecar_target: Target, evidence: Evidence) -> None:
     headers = {"authorization": authorization} if authorization is not None else {}
     response = httpx.post(sidecar_target.url + "/v1/chat/completions", headers=headers,
                           json={"model": sidecar_target.model,
@@ -135,7 +136,7 @@ def test_missing_or_malformed_credentials_are_401_with_a_challenge(
 @pytest.mark.clause("§3/query-token")
 @pytest.mark.needs("chat", "auth")
 def test_a_token_in_the_query_string_alone_is_refused(gateway: SidecarClient,
-                                                      evidence: Any) -> None:
+                                                      evidence: Evidence) -> None:
     """The EventSource convenience: a valid token sent as ?access_token= with no
     Authorization header. §3 refuses it (400; a 401 for the missing header is a refusal
     too); accepting it puts tokens in every access log."""

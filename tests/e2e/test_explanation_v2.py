@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from pytest_sidecar import Evidence, GatewayFactory, HifValidator, SidecarConfig, Traces
 from pytest_sidecar.client import SidecarClient
 from pytest_sidecar.contracts.timestamps import timestamp_error
-from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.outcomes import insufficient_data
 
 pytestmark = [pytest.mark.profile("explain"),
@@ -23,8 +23,9 @@ def explanation(client: SidecarClient, completion_id: str) -> Any:
 
 @pytest.mark.clause("§2.9/pending", "§2.9/envelope", "§4/v2-envelope")
 def test_pending_then_a_valid_v2_envelope(gateway: SidecarClient, traces: Traces,
-                                          sidecar_config: Any, hif_validator: Any,
-                                          evidence: Any) -> None:
+                                          sidecar_config: SidecarConfig,
+                                          hif_validator: HifValidator,
+                                          evidence: Evidence) -> None:
     opened = traces.open(granularity="token", max_tokens=60)
     chat = opened.response
     completion_id = chat.json().get("id")
@@ -67,8 +68,8 @@ def test_pending_then_a_valid_v2_envelope(gateway: SidecarClient, traces: Traces
 
 @pytest.mark.clause("§2.9/not-found")
 @pytest.mark.needs("tenants:2")
-def test_unknown_and_foreign_completions_are_404(gateway_factory: Any, traces: Traces,
-                                                 evidence: Any) -> None:
+def test_unknown_and_foreign_completions_are_404(gateway_factory: GatewayFactory, traces: Traces,
+                                                 evidence: Evidence) -> None:
     owner, stranger = gateway_factory("a", "write"), gateway_factory("b", "read")
     completion_id = traces.open(owner).response.json().get("id")
     for client, asked in ((owner, "chatcmpl-does-not-exist"), (stranger, completion_id)):

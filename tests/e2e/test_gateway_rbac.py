@@ -6,14 +6,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
 
+from pytest_sidecar import Evidence, GatewayFactory, SidecarConfig, Traces
 from pytest_sidecar.client import request_head
 from pytest_sidecar.contracts.routes import ROUTE_NEEDS
-from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.target import Target
 from pytest_sidecar.tls import tls_context
@@ -128,7 +127,7 @@ def credentials(caller: str, target: Target) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def subject(gateway_factory: Any, traces: Traces, sidecar_target: Target) -> Subject:
+def subject(gateway_factory: GatewayFactory, traces: Traces, sidecar_target: Target) -> Subject:
     """A trace of tenant A (when the target explains) for the trace routes, not waited
     for: the matrix judges who may call a route, which a queued trace shows as well as a
     complete one, so a stalled explainer cannot hide an access-control defect."""
@@ -156,7 +155,7 @@ CELLS = [pytest.param(key, caller, id=f"{key[0]} {key[1]} as {caller}", marks=py
 @pytest.mark.clause("§3/unauthorized", "§3/forbidden", "§3/scope")
 @pytest.mark.parametrize("key,caller", CELLS)
 def test_scope_matrix(key: tuple[str, str], caller: str, sidecar_target: Target,
-                      subject: Subject, sidecar_config: Any, evidence: Any) -> None:
+                      subject: Subject, sidecar_config: SidecarConfig, evidence: Evidence) -> None:
     route = ROUTES[key]
     if key == ("GET", "/metrics") and sidecar_target.metrics_gateway != \
             sidecar_target.url + "/metrics":

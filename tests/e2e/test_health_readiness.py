@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_sidecar import Evidence, SidecarConfig, Target
+from pytest_sidecar.fixtures.quiet import QuietTarget
 from pytest_sidecar.tls import tls_context
 
 pytestmark = [pytest.mark.needs("health")]
@@ -44,7 +46,8 @@ def wait_for(http: httpx.Client, status: int) -> tuple[httpx.Response, float]:
 
 
 @pytest.mark.clause("§2.10/healthz", "§2.10/readyz")
-def test_liveness_and_readiness_when_all_is_well(sidecar_target: Any, evidence: Any) -> None:
+def test_liveness_and_readiness_when_all_is_well(sidecar_target: Target,
+                                                 evidence: Evidence) -> None:
     with httpx.Client(base_url=sidecar_target.url, timeout=10, verify=tls_context()) as http:
         live, ready = http.get("/healthz"), http.get("/readyz")
     # §2.10 specifies the status codes only; the bodies are the target's own.
@@ -60,7 +63,8 @@ def test_liveness_and_readiness_when_all_is_well(sidecar_target: Any, evidence: 
 @pytest.mark.needs("readiness_switch", "chaos_control", "chat")
 @pytest.mark.parametrize("dependency", DEPENDENCIES)
 def test_readiness_names_an_unavailable_dependency_and_recovers(
-        dependency: str, quiet_target: Any, sidecar_config: Any, evidence: Any) -> None:
+        dependency: str, quiet_target: QuietTarget, sidecar_config: SidecarConfig,
+        evidence: Evidence) -> None:
     target = quiet_target.target
     control = target.chaos_control
     assert control, "§7: the target declares chaos_control but gives no path"

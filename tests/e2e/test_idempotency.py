@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 
+from pytest_sidecar import Evidence, GatewayFactory
 from pytest_sidecar.client import SidecarClient
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security]
@@ -21,7 +21,7 @@ def key() -> str:
 @pytest.mark.clause("§2.8/replay", "§2/request-id")
 @pytest.mark.needs("chat", "explain", "idempotency", "client_trace_id")
 def test_same_key_and_request_replays_the_first_response_and_opens_no_trace(
-        gateway: SidecarClient, evidence: Any) -> None:
+        gateway: SidecarClient, evidence: Evidence) -> None:
     idem, trace_id = key(), "idem-" + uuid.uuid4().hex
     headers = {"x-idempotency-key": idem}
     first = gateway.explain(MESSAGES, trace_id=trace_id, headers=headers)
@@ -46,7 +46,7 @@ def test_same_key_and_request_replays_the_first_response_and_opens_no_trace(
 
 @pytest.mark.clause("§2.8/reuse")
 @pytest.mark.needs("chat", "idempotency")
-def test_same_key_with_another_body_is_422(gateway: SidecarClient, evidence: Any) -> None:
+def test_same_key_with_another_body_is_422(gateway: SidecarClient, evidence: Evidence) -> None:
     idem = key()
     first = gateway.chat(MESSAGES, headers={"x-idempotency-key": idem})
     assert first.status_code == 200, f"§2.8: a keyed chat got {first.status_code}"
@@ -59,8 +59,8 @@ def test_same_key_with_another_body_is_422(gateway: SidecarClient, evidence: Any
 
 @pytest.mark.clause("§2.8/tenant")
 @pytest.mark.needs("chat", "idempotency", "tenants:2")
-def test_another_tenants_identical_key_is_independent(gateway_factory: Any,
-                                                      evidence: Any) -> None:
+def test_another_tenants_identical_key_is_independent(gateway_factory: GatewayFactory,
+                                                      evidence: Evidence) -> None:
     idem = key()
     a = gateway_factory("a", "write").chat(MESSAGES, headers={"x-idempotency-key": idem})
     b = gateway_factory("b", "write").chat(MESSAGES, headers={"x-idempotency-key": idem})
@@ -73,7 +73,7 @@ def test_another_tenants_identical_key_is_independent(gateway_factory: Any,
 
 @pytest.mark.clause("§2.8/key-length")
 @pytest.mark.needs("chat", "idempotency")
-def test_an_overlong_key_is_400(gateway: SidecarClient, evidence: Any) -> None:
+def test_an_overlong_key_is_400(gateway: SidecarClient, evidence: Evidence) -> None:
     response = gateway.chat(MESSAGES, headers={"x-idempotency-key": "k" * 129})
     # §2.8 fixes the status of an overlong key, not its code (the body has §2's shape).
     assert response.status_code == 400, (

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from pytest_sidecar import Evidence, MetricsFactory, SidecarConfig, Traces
 from pytest_sidecar.client import SidecarClient
+from pytest_sidecar.fixtures.quiet import QuietTarget
 from pytest_sidecar.fixtures.throttle import Throttle
-from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.metrics import decreased, delta, labels_holding, lint
 from pytest_sidecar.outcomes import FailReason, fail
 
@@ -40,7 +41,7 @@ def moved(before: Any, after: Any, name: str, expected: float, exact: bool,
 
 @pytest.mark.clause("§6/families")
 def test_required_families_are_exposed_with_their_types(
-        traces: Traces, metrics_factory: Any, evidence: Any) -> None:
+        traces: Traces, metrics_factory: MetricsFactory, evidence: Evidence) -> None:
     trace_id = traces.finished().trace_id
     found = {}
     for which, families in (("gateway", GATEWAY), ("explainer", EXPLAINER)):
@@ -58,7 +59,8 @@ def test_required_families_are_exposed_with_their_types(
 @pytest.mark.clause("§6/counters")
 @pytest.mark.needs("auth", "tenants:2")
 def test_counters_move_by_exactly_what_the_spec_did(
-        quiet_target: Any, metrics_factory: Any, sidecar_config: Any, evidence: Any) -> None:
+        quiet_target: QuietTarget, metrics_factory: MetricsFactory, sidecar_config: SidecarConfig,
+        evidence: Evidence) -> None:
     exact = quiet_target.dedicated
     gateway_metrics = metrics_factory("gateway", quiet_target.target)
     explainer_metrics = metrics_factory("explainer", quiet_target.target)
@@ -101,9 +103,10 @@ def test_counters_move_by_exactly_what_the_spec_did(
 @pytest.mark.clause("§6/counters")
 @pytest.mark.needs("rate_limits")
 @pytest.mark.throttle
-def test_a_429_moves_the_rejection_counter(quiet_target: Any, rate_limited: Throttle,
-                                           metrics_factory: Any, sidecar_config: Any,
-                                           evidence: Any) -> None:
+def test_a_429_moves_the_rejection_counter(quiet_target: QuietTarget, rate_limited: Throttle,
+                                           metrics_factory: MetricsFactory,
+                                           sidecar_config: SidecarConfig,
+                                           evidence: Evidence) -> None:
     # Exact on a stack of this module's own (embedded mode); at least, on a shared one.
     throttle = Throttle(quiet_target.target, "a", quiet_target.limits, True,
                         sidecar_config.timeout) if quiet_target.dedicated else rate_limited
@@ -126,7 +129,8 @@ def test_a_429_moves_the_rejection_counter(quiet_target: Any, rate_limited: Thro
 @pytest.mark.clause("§6/exposition", "§6/bounded-labels")
 @pytest.mark.needs("tenants:2")
 def test_the_expositions_follow_the_rules_and_stay_bounded(
-        quiet_target: Any, metrics_factory: Any, sidecar_config: Any, evidence: Any) -> None:
+        quiet_target: QuietTarget, metrics_factory: MetricsFactory, sidecar_config: SidecarConfig,
+        evidence: Evidence) -> None:
     # On a quiet (dedicated) target any new series comes from this spec's traces; on a
     # shared one other specs add label sets too, so only the lint's cap is judged there.
     exact = quiet_target.dedicated

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pytest_sidecar import Evidence
 from pytest_sidecar.fixtures.openai_sdk import OpenAIFactory, api_key
 from pytest_sidecar.fixtures.throttle import Throttle
 from pytest_sidecar.outcomes import insufficient_data
@@ -58,7 +59,7 @@ def create(client: Any, target: Target, **params: Any) -> tuple[Any, Any]:
 def stream(client: Any, target: Target, **params: Any) -> list[Any]:
     """The chunks of one streamed chat through the SDK, each validated."""
     params.setdefault("messages", [{"role": "user", "content": "Count to five."}])
-    chunks = []
+    chunks: list[Any] = []
     with client.chat.completions.create(model=target.model, stream=True, **params) as events:
         for chunk in events:
             chunks.append(validated(types().ChatCompletionChunk, chunk.to_dict(),
@@ -83,7 +84,7 @@ def finish_of(chunks: list[Any], index: int = 0) -> str | None:
 @pytest.mark.clause("§2.12/sdk-types")
 @pytest.mark.needs("chat")
 def test_a_chat_parses_into_the_sdks_completion(openai_client: Any, sidecar_target: Target,
-                                                evidence: Any) -> None:
+                                                evidence: Evidence) -> None:
     completion, _ = create(openai_client, sidecar_target)
     assert completion.choices and completion.choices[0].message.content, (
         "§2.12: the completion carries no answer text")
@@ -96,7 +97,7 @@ def test_a_chat_parses_into_the_sdks_completion(openai_client: Any, sidecar_targ
 @pytest.mark.needs("chat")
 def test_an_async_client_gets_twenty_answers_at_once(openai_factory: OpenAIFactory,
                                                     sidecar_target: Target,
-                                                    evidence: Any) -> None:
+                                                    evidence: Evidence) -> None:
     async def twenty() -> list[Any]:
         client = openai_factory("a", asynchronous=True)
         try:
@@ -120,7 +121,7 @@ def test_an_async_client_gets_twenty_answers_at_once(openai_factory: OpenAIFacto
 @pytest.mark.clause("§2.12/sdk-types")
 @pytest.mark.needs("chat_stream")
 def test_a_stream_parses_into_the_sdks_chunks(openai_client: Any, sidecar_target: Target,
-                                              evidence: Any) -> None:
+                                              evidence: Evidence) -> None:
     chunks = stream(openai_client, sidecar_target)
     text = text_of(chunks)
     assert text, "§2.12: no chunk's delta carried content"
@@ -132,7 +133,7 @@ def test_a_stream_parses_into_the_sdks_chunks(openai_client: Any, sidecar_target
 @pytest.mark.clause("§2.12/finish-length")
 @pytest.mark.needs("chat")
 def test_a_cut_answer_says_length(openai_client: Any, sidecar_target: Target,
-                                  evidence: Any) -> None:
+                                  evidence: Evidence) -> None:
     completion, _ = create(openai_client, sidecar_target, max_tokens=3,
                            messages=[{"role": "user", "content": LONG_PROMPT}])
     used = completion.usage.completion_tokens if completion.usage else None
@@ -149,7 +150,7 @@ def test_a_cut_answer_says_length(openai_client: Any, sidecar_target: Target,
 @pytest.mark.clause("§2.12/finish-length")
 @pytest.mark.needs("chat_stream")
 def test_a_cut_stream_says_length(openai_client: Any, sidecar_target: Target,
-                                  evidence: Any) -> None:
+                                  evidence: Evidence) -> None:
     usage = {"stream_options": {"include_usage": True}} \
         if "include_usage" in sidecar_target.capabilities else {}
     chunks = stream(openai_client, sidecar_target, max_tokens=3,
@@ -171,7 +172,7 @@ def test_a_cut_stream_says_length(openai_client: Any, sidecar_target: Target,
 @pytest.mark.clause("§2.12/n-or-400")
 @pytest.mark.needs("chat")
 def test_n_is_answered_or_refused(openai_client: Any, sidecar_target: Target,
-                                  evidence: Any) -> None:
+                                  evidence: Evidence) -> None:
     import openai
 
     try:
@@ -216,7 +217,7 @@ REFUSALS = [
 @pytest.mark.needs("chat")
 @pytest.mark.parametrize(("case", "given", "kind", "status", "code", "section"), REFUSALS)
 def test_refusals_surface_as_the_sdks_error_classes(
-        openai_factory: OpenAIFactory, sidecar_target: Target, evidence: Any, case: str,
+        openai_factory: OpenAIFactory, sidecar_target: Target, evidence: Evidence, case: str,
         given: dict[str, Any], kind: str, status: int, code: str, section: str) -> None:
     import openai
 
@@ -241,7 +242,7 @@ RETRY_ATTEMPTS = 3  # bursts tried before a refilled bucket counts as no data
 @pytest.mark.needs("chat", "auth", "rate_limits")
 def test_the_sdks_retry_waits_out_a_429(rate_limited: Throttle,
                                         openai_factory: OpenAIFactory,
-                                        sidecar_target: Target, evidence: Any) -> None:
+                                        sidecar_target: Target, evidence: Evidence) -> None:
     # The SDK client exists before the burst: building it takes longer than the bucket
     # needs to refill one token, and a call that finds a token has nothing to wait out.
     client = openai_factory(rate_limited.tenant, max_retries=3,
@@ -280,7 +281,7 @@ def test_the_sdks_retry_waits_out_a_429(rate_limited: Throttle,
 @pytest.mark.clause("§2.12/models")
 @pytest.mark.needs("models")
 def test_the_model_list_names_the_targets_model(openai_client: Any, sidecar_target: Target,
-                                                evidence: Any) -> None:
+                                                evidence: Evidence) -> None:
     from openai.types import Model
 
     raw = openai_client.models.with_raw_response.list()
@@ -297,7 +298,7 @@ def test_the_model_list_names_the_targets_model(openai_client: Any, sidecar_targ
 @pytest.mark.clause("§2.12/n")
 @pytest.mark.needs("chat", "n")
 def test_n_answers_that_many_choices(openai_client: Any, sidecar_target: Target,
-                                     evidence: Any) -> None:
+                                     evidence: Evidence) -> None:
     completion, _ = create(openai_client, sidecar_target, n=3)
     indexes = sorted(choice.index for choice in completion.choices)
     assert indexes == [0, 1, 2], f"§2.12: n=3 answered choices {indexes}"
@@ -310,7 +311,7 @@ def test_n_answers_that_many_choices(openai_client: Any, sidecar_target: Target,
 @pytest.mark.needs("chat", "stop")
 def test_a_stop_sequence_ends_the_answer_before_it(openai_client: Any,
                                                    sidecar_target: Target,
-                                                   evidence: Any) -> None:
+                                                   evidence: Evidence) -> None:
     asked = [{"role": "user", "content": "Describe the sea in two sentences."}]
     plain, _ = create(openai_client, sidecar_target, messages=asked, max_tokens=40)
     if " " not in (plain.choices[0].message.content or "").strip():
@@ -329,7 +330,7 @@ def test_a_stop_sequence_ends_the_answer_before_it(openai_client: Any,
 @pytest.mark.clause("§2.12/content-parts")
 @pytest.mark.needs("chat", "content_parts")
 def test_content_may_be_an_array_of_text_parts(openai_client: Any, sidecar_target: Target,
-                                               evidence: Any) -> None:
+                                               evidence: Evidence) -> None:
     words = "Name three colours."
     parts = [{"type": "text", "text": "Name three "}, {"type": "text", "text": "colours."}]
     completion, _ = create(openai_client, sidecar_target,
@@ -351,7 +352,7 @@ def test_content_may_be_an_array_of_text_parts(openai_client: Any, sidecar_targe
 @pytest.mark.needs("chat_stream", "include_usage")
 def test_include_usage_ends_the_stream_with_a_usage_chunk(openai_client: Any,
                                                           sidecar_target: Target,
-                                                          evidence: Any) -> None:
+                                                          evidence: Evidence) -> None:
     chunks = stream(openai_client, sidecar_target,
                     stream_options={"include_usage": True})
     last = chunks[-1]
@@ -370,7 +371,7 @@ def test_include_usage_ends_the_stream_with_a_usage_chunk(openai_client: Any,
 @pytest.mark.needs("chat_stream", "seed")
 def test_the_same_seed_answers_the_same_text_streamed_or_not(openai_client: Any,
                                                              sidecar_target: Target,
-                                                             evidence: Any) -> None:
+                                                             evidence: Evidence) -> None:
     asked = [{"role": "user", "content": "Explain a lighthouse. Then a harbour."}]
     plain, _ = create(openai_client, sidecar_target, messages=asked, temperature=0, seed=7)
     chunks = stream(openai_client, sidecar_target, messages=asked, temperature=0, seed=7)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from typing import Any
 
 import pytest
 
+from pytest_sidecar import Evidence
 from pytest_sidecar.fixtures.throttle import Burst, Throttle
 from pytest_sidecar.outcomes import insufficient_data
 
@@ -56,7 +56,7 @@ def judge_burst(throttle: Throttle, category: str, burst: Burst) -> int:
 @pytest.mark.clause("§3/bucket", "§3/rate-limited", "§3/auth-denied-free", "§3/no-trace-on-429")
 @pytest.mark.needs("chat", "explain", "auth")
 def test_write_burst_then_429_that_opens_no_trace_and_recovers(
-        rate_limited: Throttle, evidence: Any) -> None:
+        rate_limited: Throttle, evidence: Evidence) -> None:
     limit = rate_limited.limits["write"]
     others = [key for key in rate_limited.target.tenants if key != rate_limited.tenant]
     client_ids = "client_trace_id" in rate_limited.target.capabilities
@@ -110,7 +110,7 @@ def test_write_burst_then_429_that_opens_no_trace_and_recovers(
 
 
 @pytest.mark.clause("§3/bucket", "§3/rate-limited")
-def test_reads_have_their_own_bucket(rate_limited: Throttle, evidence: Any) -> None:
+def test_reads_have_their_own_bucket(rate_limited: Throttle, evidence: Evidence) -> None:
     limit = rate_limited.limits["read"]
     missing = "rl-missing-" + uuid.uuid4().hex[:8]
     with rate_limited.client("read") as reader:

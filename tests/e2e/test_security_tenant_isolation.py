@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
 import httpx
 import pytest
 
+from pytest_sidecar import Evidence, GatewayFactory, Tenant, Traces
 from pytest_sidecar.client import SidecarClient, is_terminal, request_head
 from pytest_sidecar.fixtures.files import StatusDocument
-from pytest_sidecar.fixtures.traces import Traces
 
 pytestmark = [pytest.mark.profile("security"), pytest.mark.security]
 
@@ -46,7 +45,7 @@ def shape(response: httpx.Response) -> tuple[int, str | None, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def a_traces(gateway_factory: Any, traces: Traces) -> dict[str, str]:
+def a_traces(gateway_factory: GatewayFactory, traces: Traces) -> dict[str, str]:
     """Tenant A traces by id -> the state each was in once made: short ones given a
     moment to end, long ones still going, one canceled. Nothing is waited for as a
     precondition: §3 is judged on any state, so a stalled explainer hides nothing."""
@@ -76,8 +75,8 @@ ROUTE_CASES = [pytest.param(name, marks=pytest.mark.needs("tenants:2", *needs), 
 @pytest.mark.clause("§3/isolation")
 @pytest.mark.parametrize("route", ROUTE_CASES)
 def test_a_foreign_trace_is_indistinguishable_from_a_missing_one(
-        route: str, a_traces: dict[str, str], gateway_factory: Any,
-        evidence: Any) -> None:
+        route: str, a_traces: dict[str, str], gateway_factory: GatewayFactory,
+        evidence: Evidence) -> None:
     probe = TRACE_ROUTES[route][1]
     stranger, owner = gateway_factory("b", "write"), gateway_factory("a", "read")
     states_before = {t: owner.status(t).json().get("state") for t in a_traces}
@@ -107,9 +106,10 @@ def test_a_foreign_trace_is_indistinguishable_from_a_missing_one(
 
 @pytest.mark.clause("§7/tenant-immutable")
 @pytest.mark.needs("tenants:2", "status_store")
-def test_status_records_keep_their_tenant(status_store: StatusDocument, tenants: Any,
-                                          a_traces: dict[str, str], gateway_factory: Any,
-                                          traces: Traces, evidence: Any) -> None:
+def test_status_records_keep_their_tenant(status_store: StatusDocument, tenants: Mapping[str,
+                                          Tenant],
+                                          a_traces: dict[str, str], gateway_factory: GatewayFactory,
+                                          traces: Traces, evidence: Evidence) -> None:
     before = status_store.records()
     stranger = gateway_factory("b", "write")
     b_trace = traces.open(stranger).trace_id
@@ -139,8 +139,9 @@ TENANT_HEADERS = ("x-tenant-id", "x-tenant", "x-sidecar-tenant")
 
 @pytest.mark.clause("§3/tenant-from-token")
 @pytest.mark.needs("chat", "explain", "tenants:2")
-def test_request_headers_cannot_change_the_tenant(gateway_factory: Any, tenants: Any,
-                                                  traces: Traces, evidence: Any) -> None:
+def test_request_headers_cannot_change_the_tenant(gateway_factory: GatewayFactory,
+                                                  tenants: Mapping[str, Tenant],
+                                                  traces: Traces, evidence: Evidence) -> None:
     """Neither on create nor on a read: a header naming another tenant changes nothing."""
     owner, stranger = gateway_factory("a", "write"), gateway_factory("b", "read")
     claim_b = {header: tenants["b"].id for header in TENANT_HEADERS}

@@ -8,14 +8,15 @@ import gzip
 import json
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_sidecar import Evidence, Tenant, Traces
 from pytest_sidecar.client import SidecarClient
 from pytest_sidecar.fixtures.files import StatusDocument
-from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.target import Target
 from pytest_sidecar.vocabulary.states import RANK
 
@@ -47,8 +48,9 @@ def stored_record(store: StatusDocument, trace_id: str,
 @pytest.mark.clause("§7/status-store")
 @pytest.mark.needs("chat", "explain", "status_store")
 def test_status_store_records_carry_their_fields(traces: Traces, status_store: StatusDocument,
-                                                 gateway: SidecarClient, tenants: Any,
-                                                 evidence: Any) -> None:
+                                                 gateway: SidecarClient, tenants: Mapping[str,
+                                                 Tenant],
+                                                 evidence: Evidence) -> None:
     # A record is on disk before the 200 (§5): a trace in any state is judged, so a
     # stalled explainer hides nothing of the store's shape.
     opened = traces.open(granularity="sentence")
@@ -67,7 +69,7 @@ def test_status_store_records_carry_their_fields(traces: Traces, status_store: S
                  if k in api and record.get(k) != api.get(k)}
     assert not differing, f"§7: the store and the status API disagree: {differing}"
     # The store may trail the API by a transition, never lead it.
-    assert RANK.get(record.get("state"), 99) <= RANK.get(api.get("state"), -1), (
+    assert RANK.get(str(record.get("state")), 99) <= RANK.get(api.get("state"), -1), (
         f"§7: the store says {record.get('state')!r} while the API says {api.get('state')!r}")
     evidence.record(trace_id=opened.trace_id, fields=sorted(record), state=record["state"],
                     expires_in_s=round(expires - time.time()))
@@ -77,7 +79,7 @@ def test_status_store_records_carry_their_fields(traces: Traces, status_store: S
 @pytest.mark.needs("chat", "explain", "artifacts")
 def test_a_complete_trace_names_a_gzip_hif_artifact(traces: Traces, gateway: SidecarClient,
                                                     sidecar_target: Target,
-                                                    evidence: Any) -> None:
+                                                    evidence: Evidence) -> None:
     done = traces.complete(granularity="token", max_tokens=20)
     key = done.status.get("s3_key")
     assert isinstance(key, str) and key, f"§2.3: a complete trace has s3_key {key!r}"

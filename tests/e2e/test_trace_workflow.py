@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_sidecar import Evidence, HifValidator, SidecarConfig, Traces
 from pytest_sidecar.client import SidecarClient, SseEvent, parse_sse
 from pytest_sidecar.contracts.lifecycle import order_errors, status_errors
-from pytest_sidecar.fixtures.traces import Traces
+from pytest_sidecar.fixtures.stack import StackFactory
 from pytest_sidecar.outcomes import SkipReason, insufficient_data, skip
 from pytest_sidecar.target import Target
 from pytest_sidecar.vocabulary.defaults import DEFAULT_FEATURESET
@@ -54,7 +55,7 @@ def assert_monotonic(states: list[str]) -> None:
                                                     ("token", TOKEN_TOKENS)])
 def test_lifecycle_reaches_complete_with_a_valid_graph(
         granularity: str, max_tokens: int, gateway: SidecarClient, traces: Traces,
-        hif_validator: Any, evidence: Any) -> None:
+        hif_validator: HifValidator, evidence: Evidence) -> None:
     run = traces.complete(granularity=granularity, max_tokens=max_tokens)
     body = run.response.json()
 
@@ -101,7 +102,7 @@ def metadata_problems(meta: Any, trace_id: str, granularity: str, featureset: st
 @pytest.mark.parametrize("granularity,features", [("sentence", None), ("token", "sae-custom-1")])
 def test_an_explained_chat_carries_its_explanation_metadata(
         granularity: str, features: str | None, gateway: SidecarClient, traces: Traces,
-        evidence: Any) -> None:
+        evidence: Evidence) -> None:
     """Judged on the answer alone (the trace need not finish): the trace it opened, queued,
     its granularity and feature set (sae-gpt4-2m when none was asked for), its stream."""
     opened = traces.open(granularity=granularity, features=features)
@@ -117,7 +118,8 @@ def test_an_explained_chat_carries_its_explanation_metadata(
 @pytest.mark.clause("§2.4/not-ready")
 @pytest.mark.needs("chat", "explain")
 def test_graph_is_404_until_the_trace_is_complete(gateway: SidecarClient, traces: Traces,
-                                                  sidecar_config: Any, evidence: Any) -> None:
+                                                  sidecar_config: SidecarConfig,
+                                                  evidence: Evidence) -> None:
     trace_id = traces.open(granularity="token", max_tokens=80).trace_id
     not_ready, deadline = 0, time.monotonic() + sidecar_config.trace_deadline
     while time.monotonic() < deadline:
@@ -152,7 +154,7 @@ QUEUED_CANCEL_WATCH_S = 1.5  # a canceled trace the explainer picked up anyway s
 @pytest.mark.clause("§2.7/cancel", "§2.4/terminal")
 @pytest.mark.needs("chat", "explain", "cancel")
 def test_cancel_mid_way_never_produces_a_graph(gateway: SidecarClient, traces: Traces,
-                                               evidence: Any) -> None:
+                                               evidence: Evidence) -> None:
     # Longer completions each time, until a cancel lands before the explainer finishes.
     for attempt in range(CANCEL_ATTEMPTS):
         trace_id = traces.open(granularity="token", max_tokens=LONG_TOKENS * 2 ** attempt
@@ -187,7 +189,7 @@ def test_cancel_mid_way_never_produces_a_graph(gateway: SidecarClient, traces: T
 @pytest.mark.clause("§2.7/cancel")
 @pytest.mark.needs("chat", "explain", "cancel")
 def test_a_trace_canceled_right_after_submit_stays_canceled(
-        gateway: SidecarClient, traces: Traces, evidence: Any) -> None:
+        gateway: SidecarClient, traces: Traces, evidence: Evidence) -> None:
     """Canceled at once, while most likely still queued: a queued trace is canceled as
     surely as a running one, so it never starts and never completes. Needs no explainer."""
     trace_id = traces.open(granularity="token", max_tokens=LONG_TOKENS).trace_id
@@ -219,7 +221,7 @@ MAX_SHARED_TAIL = 4  # ids made a moment apart that differ in no more are a coun
 @pytest.mark.clause("§2/trace-ids")
 @pytest.mark.needs("chat", "explain")
 def test_trace_ids_the_gateway_makes_are_unguessable(gateway: SidecarClient,
-                                                     evidence: Any) -> None:
+                                                     evidence: Evidence) -> None:
     """Ids the gateway chooses (no x-trace-id sent): distinct, never all zeros, long
     enough to hold 64 random bits. A guessable id is what isolation (§3) must then save."""
     from pytest_sidecar.client import trace_id_from
@@ -251,7 +253,7 @@ def test_trace_ids_the_gateway_makes_are_unguessable(gateway: SidecarClient,
 @pytest.mark.clause("§2.7/terminal")
 @pytest.mark.needs("chat", "explain", "cancel")
 def test_cancel_of_a_terminal_trace_is_409(gateway: SidecarClient, traces: Traces,
-                                           evidence: Any) -> None:
+                                           evidence: Evidence) -> None:
     run = traces.complete(granularity="sentence")
     assert_error(gateway.cancel(run.trace_id), 409, "trace_not_cancelable", "§2.7")
     after = gateway.status(run.trace_id).json().get("state")
@@ -263,7 +265,8 @@ def test_cancel_of_a_terminal_trace_is_409(gateway: SidecarClient, traces: Trace
 @pytest.mark.clause("§2.5/events", "§2.5/ids")
 @pytest.mark.needs("chat", "explain", "trace_stream")
 def test_sse_stream_delivers_state_changes_and_a_terminal_event(
-        gateway: SidecarClient, traces: Traces, sidecar_config: Any, evidence: Any) -> None:
+        gateway: SidecarClient, traces: Traces, sidecar_config: SidecarConfig,
+        evidence: Evidence) -> None:
     trace_id = traces.open(granularity="token", max_tokens=TOKEN_TOKENS).trace_id
     started = time.monotonic()
     items = traces.stream(trace_id, gateway)
@@ -284,7 +287,8 @@ def test_sse_stream_delivers_state_changes_and_a_terminal_event(
 @pytest.mark.clause("§2.5/events")
 @pytest.mark.needs("chat", "explain", "trace_stream", "cancel")
 def test_the_stream_of_a_canceled_trace_ends_with_an_error_event(
-        gateway: SidecarClient, traces: Traces, sidecar_config: Any, evidence: Any) -> None:
+        gateway: SidecarClient, traces: Traces, sidecar_config: SidecarConfig,
+        evidence: Evidence) -> None:
     """A trace that ends otherwise than complete ends its stream with `event: error`
     carrying {trace_id, state, error}, never with `complete`."""
     trace_id = traces.open(granularity="token", max_tokens=LONG_TOKENS).trace_id
@@ -306,7 +310,7 @@ def test_the_stream_of_a_canceled_trace_ends_with_an_error_event(
 @pytest.mark.clause("§2.4/gzip")
 @pytest.mark.needs("chat", "explain")
 def test_the_graph_honours_accept_encoding_gzip(gateway: SidecarClient, traces: Traces,
-                                                evidence: Any) -> None:
+                                                evidence: Evidence) -> None:
     trace_id = traces.complete().trace_id
     plain = gateway.graph(trace_id, headers={"accept-encoding": "identity"})
     packed = gateway.graph(trace_id, headers={"accept-encoding": "gzip"})
@@ -345,7 +349,7 @@ def timed_stream(gateway: SidecarClient, trace_id: str, limit_s: float
 
 
 @pytest.fixture(scope="module")
-def keepalive_target(sidecar_target: Target, stack_factory: Any) -> Iterator[Target]:
+def keepalive_target(sidecar_target: Target, stack_factory: StackFactory) -> Iterator[Target]:
     """The target; in embedded mode a dedicated stack with keep-alives every half second,
     so a stream of a few seconds shows them without slowing the shared stack."""
     if sidecar_target.origin != "embedded":
@@ -360,7 +364,8 @@ def keepalive_target(sidecar_target: Target, stack_factory: Any) -> Iterator[Tar
 @pytest.mark.timing
 @pytest.mark.needs("chat", "explain", "trace_stream")
 def test_a_quiet_stream_gets_keep_alive_comments(keepalive_target: Target,
-                                                 sidecar_config: Any, evidence: Any) -> None:
+                                                 sidecar_config: SidecarConfig,
+                                                 evidence: Evidence) -> None:
     target = keepalive_target
     token = target.tenants["a"].tokens.write if target.tenants else None
     with SidecarClient(target.url, token, sidecar_config.timeout) as client:
@@ -394,7 +399,7 @@ def keepalive_streams(traces: Traces, client: SidecarClient, deadline: float
 @pytest.mark.clause("§2.1/client-trace-id")
 @pytest.mark.needs("chat", "explain", "client_trace_id")
 def test_a_reused_client_trace_id_is_409_and_never_overwrites(
-        gateway: SidecarClient, evidence: Any) -> None:
+        gateway: SidecarClient, evidence: Evidence) -> None:
     trace_id = "e2e-" + uuid.uuid4().hex
     first = gateway.explain(trace_id=trace_id, granularity="sentence")
     assert first.status_code == 200, f"§2.1: {first.status_code} {first.text[:200]}"
@@ -419,7 +424,7 @@ def test_a_reused_client_trace_id_is_409_and_never_overwrites(
 ])
 @pytest.mark.clause("§2.1/explain-mode", "§2.1/granularity", "§2.1/budget")
 def test_invalid_explain_headers_are_400(header: str, value: str, code: str | None,
-                                         gateway: SidecarClient, evidence: Any) -> None:
+                                         gateway: SidecarClient, evidence: Evidence) -> None:
     response = gateway.chat(headers={"x-explain-mode": "hypergraph", header: value})
     assert_error(response, 400, code, "§2.1")
     evidence.record(header=header, value=value, status=400, code=code)
@@ -428,7 +433,7 @@ def test_invalid_explain_headers_are_400(header: str, value: str, code: str | No
 @pytest.mark.clause("§2.1/completion", "§2.1/metadata", "§2.3/unknown")
 @pytest.mark.needs("chat", "explain")
 def test_a_chat_without_explain_mode_opens_no_trace(gateway: SidecarClient,
-                                                    evidence: Any) -> None:
+                                                    evidence: Evidence) -> None:
     response = gateway.chat()
     assert response.status_code == 200, f"§2.1: a plain chat answered {response.status_code}"
     body = response.json()
@@ -444,7 +449,8 @@ def test_a_chat_without_explain_mode_opens_no_trace(gateway: SidecarClient,
 @pytest.mark.clause("§2.1/stream", "§4/token-outputs")
 @pytest.mark.needs("chat_stream", "explain")
 def test_a_streamed_chat_opens_a_trace_from_its_header(
-        gateway: SidecarClient, traces: Traces, hif_validator: Any, evidence: Any) -> None:
+        gateway: SidecarClient, traces: Traces, hif_validator: HifValidator,
+        evidence: Evidence) -> None:
     response = gateway.explain(granularity="token", stream=True)
     assert response.status_code == 200, (
         f"§2.1: a streamed explained chat got {response.status_code}")
@@ -460,7 +466,7 @@ def test_a_streamed_chat_opens_a_trace_from_its_header(
     chunks = [json.loads(d) for d in data[:-1]]
     # The token count only when the stream reports usage: upstreams may put several
     # tokens in one chunk, so chunks are no count of tokens.
-    usage = next((c["usage"] for c in reversed(chunks) if c.get("usage")), {})
+    usage: dict[str, Any] = next((c["usage"] for c in reversed(chunks) if c.get("usage")), {})
     tokens = usage.get("completion_tokens")
     trace_id = response.headers.get("x-trace-id")
     assert trace_id, "§2.1: a streamed explained chat has no x-trace-id header"
@@ -478,7 +484,7 @@ def test_a_streamed_chat_opens_a_trace_from_its_header(
 
 
 @pytest.fixture(scope="module")
-def short_ttl_target(sidecar_target: Target, stack_factory: Any) -> Iterator[Target]:
+def short_ttl_target(sidecar_target: Target, stack_factory: StackFactory) -> Iterator[Target]:
     """A target whose TTL is short enough to wait out: the declared one, or (embedded
     mode) a dedicated reference stack started with TRACE_TTL_SECONDS=2."""
     if "short_ttl" in sidecar_target.capabilities:
@@ -495,8 +501,8 @@ def short_ttl_target(sidecar_target: Target, stack_factory: Any) -> Iterator[Tar
 
 @pytest.mark.clause("§2.2/ttl", "§2.4/expired")
 @pytest.mark.needs("chat", "explain")
-def test_graph_is_410_after_the_ttl(short_ttl_target: Target, sidecar_config: Any,
-                                    evidence: Any) -> None:
+def test_graph_is_410_after_the_ttl(short_ttl_target: Target, sidecar_config: SidecarConfig,
+                                    evidence: Evidence) -> None:
     ttl = short_ttl_target.trace_ttl_seconds
     assert ttl is not None, "§2.2: the short-TTL target declares no trace_ttl_seconds"
     token = short_ttl_target.tenants["a"].tokens.write if short_ttl_target.tenants else None

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from pytest_sidecar import Evidence, Traces
 from pytest_sidecar.client import SidecarClient
 from pytest_sidecar.contracts.timestamps import timestamp_error
-from pytest_sidecar.fixtures.traces import Traces
 from pytest_sidecar.receiver import Receiver
 
 MAX_ATTEMPTS = 5  # §2.6: at most 5 attempts in all
@@ -41,7 +41,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.mark.clause("§2.6/register", "§2.6/delivery")
 @pytest.mark.needs("webhook_receiver")
 def test_delivery_is_signed_and_describes_the_event(
-        gateway: SidecarClient, receiver: Receiver, traces: Traces, evidence: Any) -> None:
+        gateway: SidecarClient, receiver: Receiver, traces: Traces, evidence: Evidence) -> None:
     secret = "whsec-" + str(time.monotonic_ns())
     trace_id = traces.open(granularity="token").trace_id
     # A second hook on the same receiver for an event this trace will not have: only the
@@ -91,7 +91,7 @@ def test_delivery_is_signed_and_describes_the_event(
 @pytest.mark.clause("§2.6/retry")
 @pytest.mark.needs("webhook_receiver")
 def test_failed_deliveries_are_retried_with_the_same_event_id(
-        gateway: SidecarClient, traces: Traces, evidence: Any) -> None:
+        gateway: SidecarClient, traces: Traces, evidence: Evidence) -> None:
     flaky = Receiver(fail_first=1)
     try:
         trace_id = traces.complete().trace_id
@@ -143,7 +143,7 @@ def ssrf_urls(port: int) -> list[str]:
 
 @pytest.mark.clause("§2.6/ssrf")
 def test_ssrf_targets_are_refused_without_a_connection(
-        gateway: SidecarClient, traces: Traces, evidence: Any) -> None:
+        gateway: SidecarClient, traces: Traces, evidence: Evidence) -> None:
     trap = Receiver(host="127.0.0.2")
     try:
         trace_id = traces.complete().trace_id
@@ -163,7 +163,7 @@ def test_ssrf_targets_are_refused_without_a_connection(
 @pytest.mark.clause("§2.6/max-attempts")
 @pytest.mark.needs("webhook_receiver")
 def test_delivery_gives_up_after_five_attempts(gateway: SidecarClient, traces: Traces,
-                                               evidence: Any) -> None:
+                                               evidence: Evidence) -> None:
     """Against a receiver that always fails: 2 to 5 attempts, backing off (the last wait
     longer than the first; jitter may reorder the others), then silence."""
     broken = Receiver(fail_first=10 ** 6)  # refuses every delivery

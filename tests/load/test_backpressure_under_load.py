@@ -24,10 +24,11 @@ from typing import Any
 
 import pytest
 
+from pytest_sidecar import Evidence, HifValidator
 from pytest_sidecar.client import SidecarClient
 from pytest_sidecar.config import SidecarConfig
-from pytest_sidecar.fixtures.contracts import Evidence, HifValidator
 from pytest_sidecar.fixtures.load import LoadRunner, shared_observation
+from pytest_sidecar.fixtures.stack import StackFactory
 from pytest_sidecar.load.verdict import PASS, chat_verdict
 from pytest_sidecar.metrics import scrape
 from pytest_sidecar.outcomes import FailReason, SkipReason, fail, skip
@@ -128,7 +129,7 @@ def audit_terminal_events(target: Target) -> dict[str, list[str]] | None:
 
 
 @pytest.fixture
-def observed(request: pytest.FixtureRequest, sidecar_target: Target, stack_factory: Any,
+def observed(request: pytest.FixtureRequest, sidecar_target: Target, stack_factory: StackFactory,
              load_runner: LoadRunner, sidecar_config: SidecarConfig) -> dict[str, Any]:
     """The overload experiment of this pytest run (see the module docstring)."""
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_sidecar import capacity_sources
+from pytest_sidecar import Evidence, capacity_sources
 from pytest_sidecar.capacity import analyze
 from pytest_sidecar.config import SidecarConfig
-from pytest_sidecar.fixtures.contracts import Evidence
 from pytest_sidecar.fixtures.load import SharedLoadRun
 from pytest_sidecar.fixtures.platform import manifests_root
 from pytest_sidecar.load.verdict import PASS

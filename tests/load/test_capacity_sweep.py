@@ -16,23 +16,25 @@ from typing import Any
 
 import pytest
 
+from pytest_sidecar import Evidence
 from pytest_sidecar.config import SidecarConfig
-from pytest_sidecar.fixtures.contracts import Evidence
 from pytest_sidecar.fixtures.load import LoadRunner
 from pytest_sidecar.fixtures.platform import manifests_root
+from pytest_sidecar.fixtures.stack import StackFactory
 from pytest_sidecar.target import Target
 from pytest_sidecar.vocabulary.defaults import MAX_CHAT_ERROR_RATE
 
 pytestmark = [pytest.mark.capacity, pytest.mark.load, pytest.mark.profile("performance")]
 
 BISECTIONS = 2
-CHAT_ONLY = {"attach_rate": 0.0, "stream_share": 1.0}  # every chat streamed, none explained
+# every chat streamed, none explained
+CHAT_ONLY: dict[str, Any] = {"attach_rate": 0.0, "stream_share": 1.0}
 
 
 @pytest.mark.clause("§5/capacity")
 @pytest.mark.needs("chat_stream")
 def test_the_peak_rate_reaches_the_planned_rate(
-        load_runner: LoadRunner, sidecar_target: Target, stack_factory: Any,
+        load_runner: LoadRunner, sidecar_target: Target, stack_factory: StackFactory,
         sidecar_config: SidecarConfig, pytestconfig: pytest.Config,
         evidence: Evidence) -> None:
     """The highest rate at which the streamed chats meet the limits is at or above

@@ -14,8 +14,8 @@ import math
 
 import pytest
 
+from pytest_sidecar import Evidence
 from pytest_sidecar.config import SidecarConfig
-from pytest_sidecar.fixtures.contracts import Evidence
 from pytest_sidecar.fixtures.load import SharedLoadRun
 from pytest_sidecar.load.runner import LoadRun, Profile
 from pytest_sidecar.load.verdict import (

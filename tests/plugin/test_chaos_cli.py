@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from pytest_sidecar.fixtures.stack import StackFactory
+
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENT = REPO / "docs" / "experiments" / "upstream-errors.yaml"
 
@@ -27,7 +29,7 @@ def chaos_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def target_file(stack_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def target_file(stack_factory: StackFactory, tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = stack_factory()
     path = tmp_path_factory.mktemp("chaos-cli") / "target.json"
     path.write_text(json.dumps({"url": target.url,

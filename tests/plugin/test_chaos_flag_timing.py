@@ -5,12 +5,12 @@ runner that writes a flag and submits at once is never let through in the gap.""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import httpx
 import pytest
 
 from pytest_sidecar.chaos.actions import inject_flag, rollback_flag
+from pytest_sidecar.fixtures.stack import StackFactory
 
 pytestmark = pytest.mark.disruptive
 TERMINAL = ("complete", "failed", "canceled", "expired")
@@ -27,7 +27,7 @@ def settled(client: httpx.Client, trace_id: str, deadline_s: float = 20.0) -> st
 
 
 def test_a_flag_written_then_a_chat_submitted_at_once_fails_that_trace(
-        stack_factory: Any) -> None:
+        stack_factory: StackFactory) -> None:
     target = stack_factory()
     control = str(target.chaos_control)
     token = target.tenants["a"].tokens.write

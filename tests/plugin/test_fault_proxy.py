@@ -12,13 +12,14 @@ import httpx
 import pytest
 
 from pytest_sidecar.chaos.toxiproxy import ProxyThread, ToxiproxyBackend
+from pytest_sidecar.fixtures.stack import StackFactory
 
 pytestmark = pytest.mark.disruptive
 CHAT = {"model": "sidecar-fake-1", "messages": [{"role": "user", "content": "hello"}]}
 
 
 @pytest.fixture(scope="module")
-def proxied(stack_factory: Any) -> Iterator[tuple[httpx.Client, httpx.Client, Any]]:
+def proxied(stack_factory: StackFactory) -> Iterator[tuple[httpx.Client, httpx.Client, Any]]:
     """(the proxy's API, a client of the gateway through the proxy, the target)."""
     target = stack_factory()
     thread = ProxyThread()

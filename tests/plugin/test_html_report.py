@@ -54,8 +54,10 @@ def test_the_html_report_reads_well_in_chromium(
             environment = page.inner_text("#environment")
             assert "Sidecar run id" in environment and target.url in environment
             # The verdict opens the page: above the environment, its title says it.
-            verdict_y = page.locator("ul.sidecar-verdict").bounding_box()["y"]
-            assert verdict_y < page.locator("#environment-header").bounding_box()["y"]
+            verdict_box = page.locator("ul.sidecar-verdict").bounding_box()
+            environment_box = page.locator("#environment-header").bounding_box()
+            assert verdict_box and environment_box, "both are laid out"
+            assert verdict_box["y"] < environment_box["y"]
             assert page.title() == f"pytest-sidecar — {target.url} — not conformant (1 failing)"
             assert page.locator(".sidecar-verdict li.bad").count() >= 1  # in red
             assert "core" in page.inner_text("table.sidecar-profiles")
@@ -70,7 +72,7 @@ def test_the_html_report_reads_well_in_chromium(
             # The section links into the contract copied beside this run's reports.
             link = page.locator('a[href$="contract.md#s2-3"]')
             assert link.count() == 1
-            document = pytester.path / link.get_attribute("href").split("#")[0]
+            document = pytester.path / str(link.get_attribute("href")).split("#")[0]
             assert '<a id="s2-3"></a>' in document.read_text()
             # The reproduce command: the failing spec's last request, no token in it.
             command = page.inner_text("pre.sidecar-reproduce")

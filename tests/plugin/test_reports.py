@@ -121,7 +121,7 @@ def test_reports_agree_with_pytest_and_hold_no_token_under_xdist(
                          / "conformance_report.schema.json").read_text())
     jsonschema.Draft202012Validator(
         schema, format_checker=jsonschema.FormatChecker()).validate(conformance)
-    totals = Counter()
+    totals: Counter[str] = Counter()
     for profile in conformance["profiles"]:
         for level in ("core", "extended"):
             totals.update(profile.get(level, {}).get("statistics", {}))

@@ -33,7 +33,7 @@ def test_the_html_report_is_sandboxed_with_storage_and_downloads_as_is(
     page.write_bytes(b"<html><head><title>t</title></head><body></body></html>")
     shown = report_response(str(page), "html", "0123456789ab", download=False)
     assert shown.headers["content-security-policy"] == "sandbox allow-scripts"
-    assert shown.body.startswith(b"<html><head>" + STORAGE_SHIM)
+    assert bytes(shown.body).startswith(b"<html><head>" + STORAGE_SHIM)
     saved = report_response(str(page), "html", "0123456789ab", download=True)
     assert saved.body == page.read_bytes()
     assert saved.headers["content-disposition"] == \

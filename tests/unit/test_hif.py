@@ -72,7 +72,7 @@ def test_each_violation_is_reported(mutate: Any, expected: str) -> None:
 
 
 def test_v2_envelope_schema() -> None:
-    envelope = {"id": "c1", "status": "completed", "model": "m",
+    envelope: dict[str, Any] = {"id": "c1", "status": "completed", "model": "m",
                 "created_at": "2026-01-01T00:00:00Z",
                 "hypergraph": {"nodes": [{"id": "n1", "type": "CONCEPT", "text": "x"}],
                                "hyperedges": [{"id": "h1", "source_nodes": ["n1"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+from typing import Any
 
 import pytest
 
@@ -71,7 +72,7 @@ def test_the_open_model_sees_a_stall_that_a_closed_loop_hides() -> None:
     """200 req/s for 2 s; the fake target answers in 1 ms but stalls once for 0.5 s.
     Requests queue behind the stall, so about a quarter of the intended send times see
     hundreds of ms; a closed-loop client, which waits, sees one slow request in ~300."""
-    async def scenario() -> tuple[dict[str, object], int]:
+    async def scenario() -> tuple[dict[str, Any], int]:
         loop = asyncio.get_running_loop()
         start = loop.time()
         stall_until = start + 1.0  # stalled from 0.5 s to 1.0 s

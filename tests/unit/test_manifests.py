@@ -10,7 +10,7 @@ from pytest_sidecar.manifests import documents, validation_errors
 
 pytest.importorskip("kubernetes_validate")
 
-SCALED = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+SCALED: dict[str, Any] = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
           "metadata": {"name": "x"},
           "spec": {"scaleTargetRef": {"name": "explainer"}, "minReplicaCount": 2,
                    "maxReplicaCount": 16,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from pytest_sidecar.reporting.markdown import render_markdown
 from pytest_sidecar.reporting.model import build_report, fold_outcome
 from pytest_sidecar.reporting.rerun import mask_args, rerun_commands
+from pytest_sidecar.reporting.types import Result
 
 
 def phase(when: str, outcome: str, **extra: Any) -> dict[str, Any]:
@@ -215,9 +216,10 @@ def test_a_histogram_without_samples_says_so() -> None:
 def test_failures_of_one_cause_are_grouped_and_ranked() -> None:
     from pytest_sidecar.reporting.model import cause_key, root_causes
 
-    def failed(nodeid: str, reason: str, contract: list[str]) -> dict[str, Any]:
-        return {"nodeid": nodeid, "outcome": "failed", "reason": reason, "reason_code": None,
-                "action": None, "contract": contract}
+    def failed(nodeid: str, reason: str, contract: list[str]) -> Result:
+        # partial results: root_causes reads only these keys
+        return cast(Result, {"nodeid": nodeid, "outcome": "failed", "reason": reason,
+                             "reason_code": None, "action": None, "contract": contract})
 
     missing = ("DECLARED_BUT_MISSING: declared 'explain'; trace {} did not reach a terminal "
                "state within 30s (states seen: queued) (CONTRACT §2.2)")
@@ -225,7 +227,8 @@ def test_failures_of_one_cause_are_grouped_and_ranked() -> None:
                for i in range(4)]
     results += [failed("t::sse", "AssertionError: §2.5: an event has no id", ["§2.5"]),
                 failed("t::cors", "AssertionError: §2.11: origin https://evil.example", []),
-                {"nodeid": "t::ok", "outcome": "passed", "reason": None, "contract": []}]
+                cast(Result, {"nodeid": "t::ok", "outcome": "passed", "reason": None,
+                              "contract": []})]
     causes = root_causes(results)
     assert [c["tests"] for c in causes] == [4, 1, 1]
     assert causes[0]["cause"].startswith("DECLARED_BUT_MISSING: declared 'explain'")
@@ -293,21 +296,23 @@ def test_the_resilience_score_weighs_specs_by_the_nines_of_the_slo_they_protect(
     from pytest_sidecar.reporting.verdict import resilience_score, slo_weight, verdict_lines
 
     def result(nodeid: str, outcome: str, clauses: list[str],
-               profile: str = "resilience") -> dict[str, Any]:
-        return {"nodeid": nodeid, "outcome": outcome, "profile": profile, "clauses": clauses}
+               profile: str = "resilience") -> Result:
+        # partial results: resilience_score reads only these keys
+        return cast(Result, {"nodeid": nodeid, "outcome": outcome, "profile": profile,
+                             "clauses": clauses})
 
     assert slo_weight(["§7/chaos-flags", "§2.1/upstream-errors"]) == pytest.approx(3.0)
     assert slo_weight(["§10/restart"]) == pytest.approx(1.301, abs=1e-3)
     results = [result("a", "passed", ["§2.1/upstream-errors"]),
                result("b", "failed", ["§10/restart"]), result("c", "skipped", []),
                result("d", "passed", [], "core")]
-    score = resilience_score(results)  # type: ignore[arg-type]
+    score = resilience_score(results)
     assert score == {"score": 0.698, "held": 1, "judged": 2, "ci95": [0.156, 0.966],
                      "weighting": "SLO nines"}
     swapped = resilience_score([result("a", "failed", ["§2.1/upstream-errors"]),
-                                result("b", "passed", ["§10/restart"])])  # type: ignore
+                                result("b", "passed", ["§10/restart"])])
     assert swapped is not None and swapped["score"] == pytest.approx(1 - 0.698, abs=1e-3)
-    assert resilience_score([result("c", "skipped", [])]) is None  # type: ignore[list-item]
+    assert resilience_score([result("c", "skipped", [])]) is None
     lines = verdict_lines({"target": {"url": "u", "origin": "o", "declared": []},
                            "profiles": {}, "slos": [], "resilience": score})
     assert lines[-1] == ("Resilience score 0.70 (SLO-weighted): 1 of 2 specs held "

@@ -24,8 +24,10 @@ def test_a_lapsed_lease_turns_a_flag_off(tmp_path: Path) -> None:
         "dependency-outage": {"enabled": True, "dependency": "upstream",
                               "expires_at": time.time() - 1}})
     assert chaos.flag("drop-s3") is None and chaos.hits("drop-s3") is None
-    assert chaos.hits("slow-sae") == {"enabled": True, "expires_at": chaos.flag(
-        "slow-sae")["expires_at"], "jitter_ms": 5}
+    slow = chaos.flag("slow-sae")
+    assert slow is not None
+    assert chaos.hits("slow-sae") == {"enabled": True, "expires_at": slow["expires_at"],
+                                      "jitter_ms": 5}
     assert not chaos.outage("upstream")
 
 

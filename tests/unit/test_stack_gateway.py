@@ -45,6 +45,7 @@ def test_a_budget_too_small_fails_the_trace_and_every_reader_says_so(stack: dict
         response = gw.explain(granularity="token", headers={"x-explain-budget": "1"})
         trace_id = response.json()["explanation_metadata"]["trace_id"]
         done = gw.poll_until(trace_id, is_terminal, 10)
+        assert done.last is not None
         assert done.last == {**done.last, "state": "failed", "error": "budget_exceeded"}
         assert error_of(gw.graph(trace_id)) == (409, "trace_failed")
         events = [e for e in gw.stream_events(trace_id, 10) if isinstance(e, SseEvent)]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,11 +17,18 @@ import pytest
 from pytest_sidecar.embedded import EmbeddedStack
 
 
-def client(stack: EmbeddedStack) -> tuple[httpx.Client, dict[str, object]]:
+def client(stack: EmbeddedStack) -> tuple[httpx.Client, dict[str, Any]]:
     target = json.loads(Path(stack.target_file).read_text())
     token = target["tenants"]["a"]["tokens"]["write"]
     return httpx.Client(base_url=target["url"], headers={"authorization": f"Bearer {token}"},
                         timeout=10), target
+
+
+def running(stack: EmbeddedStack, role: str) -> int:
+    """The pid of a role's process, which must be running."""
+    pid = stack.pid(role)
+    assert pid is not None, f"the {role} process is not running"
+    return pid
 
 
 def test_serve_writes_a_private_target_file_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -30,7 +38,7 @@ def test_serve_writes_a_private_target_file_and_stops_on_sigterm(tmp_path: Path)
         assert os.stat(stack.target_file).st_mode & 0o777 == 0o600, "the file holds tokens"
         http, target = client(stack)
         assert target["url"].startswith("http://127.0.0.1:")
-        assert "auth" in target["capabilities"]  # type: ignore[operator]
+        assert "auth" in target["capabilities"]
         assert http.get("/readyz").json()["status"] == "ready"
     finally:
         pid = stack.stop(timeout=10)
@@ -102,7 +110,7 @@ def test_llm_proxy_url_sends_chats_to_that_upstream(tmp_path: Path) -> None:
         second.ensure_started()
         try:
             http, target = client(second)
-            assert target["x-reference-stack"]["upstream"] is None  # type: ignore[index]
+            assert target["x-reference-stack"]["upstream"] is None
             response = http.post("/v1/chat/completions", json={
                 "model": "m", "messages": [{"role": "user", "content": "hello"}]})
             assert response.status_code == 200
@@ -147,16 +155,16 @@ def test_gateway_and_explainer_are_two_processes_each_restarted_alone(tmp_path: 
     stack.ensure_started()
     try:
         http, target = client(stack)
-        pids = target["x-reference-stack"]["pids"]  # type: ignore[index]
+        pids = target["x-reference-stack"]["pids"]
         assert pids == {"gateway": stack.pid("gateway"), "explainer": stack.pid("explainer")}
         explain = {"x-explain-mode": "hypergraph", "x-explain-granularity": "token"}
         chat = {"model": "m", "max_tokens": 60, "messages": [{"role": "user", "content": "x"}]}
         trace = http.post("/v1/chat/completions", headers=explain, json=chat).json()[
             "explanation_metadata"]["trace_id"]
-        explainer_metrics = target["metrics"]["explainer"]  # type: ignore[index]
+        explainer_metrics = target["metrics"]["explainer"]
 
         # The gateway dies; the explainer finishes the work it holds all the same.
-        os.kill(stack.pid("gateway"), signal.SIGKILL)  # type: ignore[arg-type]
+        os.kill(running(stack, "gateway"), signal.SIGKILL)
         deadline = time.monotonic() + 30
         while scrape(explainer_metrics).value("explainer_jobs_total", state="complete",
                                               granularity="token") < 1:
@@ -168,7 +176,7 @@ def test_gateway_and_explainer_are_two_processes_each_restarted_alone(tmp_path: 
 
         # The explainer dies; the gateway says so, and still acknowledges explain work,
         # which the restarted explainer finishes.
-        os.kill(stack.pid("explainer"), signal.SIGKILL)  # type: ignore[arg-type]
+        os.kill(running(stack, "explainer"), signal.SIGKILL)
         deadline = time.monotonic() + 10
         while http.get("/readyz").status_code == 200:
             assert time.monotonic() < deadline, "/readyz never noticed the dead explainer"

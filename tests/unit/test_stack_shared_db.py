@@ -77,7 +77,7 @@ def test_a_cancel_and_a_complete_from_two_processes_never_both_win(tmp_path: Pat
     assert seen == {f"t{i}": "canceled" if canceled[i] else "complete" for i in range(TRACES)}
     final = SharedDb(path)
     states: dict[str, str] = {}
-    final.follow("record", lambda key, body, _: states.__setitem__(key, body["state"]))
+    final.follow("record", lambda key, body, _: states.__setitem__(key, (body or {})["state"]))
     final.load()
     assert states == seen, "the database holds what each side heard"
 

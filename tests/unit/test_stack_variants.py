@@ -5,6 +5,7 @@ use changes answers without the handlers knowing."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -65,7 +66,7 @@ async def _json(request: object) -> JSONResponse:
 
 
 async def _events(request: object) -> StreamingResponse:
-    async def body():  # type: ignore[no-untyped-def]
+    async def body() -> AsyncIterator[bytes]:
         yield b"event: status_update\ndata: {\"a\": 1}\n\n"
         yield b"data: [DONE]\n\n"
     return StreamingResponse(body(), media_type="text/event-stream")

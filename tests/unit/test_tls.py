@@ -14,7 +14,7 @@ def _context_of(transport: object) -> ssl.SSLContext:
     # httpx's transports keep their TLS context on the httpcore pool they wrap.
     while not hasattr(transport, "_pool"):
         transport = transport.inner  # type: ignore[attr-defined]  # the Retry-After wrapper
-    return transport._pool._ssl_context  # type: ignore[attr-defined,no-any-return]
+    return transport._pool._ssl_context
 
 
 def test_clients_share_one_verifying_context() -> None:

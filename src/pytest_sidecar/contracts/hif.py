@@ -89,3 +89,18 @@ def invariant_errors(doc: dict[str, Any], *, granularity: str | None = None,
                 not all(0 <= p < len(outputs) for p in positions):
             errors.append("output_token positions are not within 0..n-1, each once")
     return errors
+
+
+class HifValidator:
+    """Validates HIF documents: JSON Schema first, then the §4 invariants; each method
+    returns the list of problems (empty when the document is valid)."""
+
+    def errors_v1(self, doc: Any, **context: Any) -> list[str]:
+        """All problems of a HIF v1 graph; context: granularity, granularity_downgraded,
+        output_tokens (see invariant_errors)."""
+        errors = schema_errors_v1(doc)
+        return errors or invariant_errors(doc, **context)
+
+    def errors_v2(self, doc: Any) -> list[str]:
+        """The JSON Schema problems of a HIF v2 document."""
+        return schema_errors_v2(doc)

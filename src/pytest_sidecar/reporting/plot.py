@@ -94,10 +94,11 @@ def _frame(title: str, parts: list[str]) -> str:
             f'{escape(title)}</text>{"".join(parts)}</svg>')
 
 
-def sweep_svg(title: str, rates: Sequence[float], latency_ms: Mapping[str, Sequence[float]],
-              attainment: Sequence[float], target: float, peak: float | None) -> str:
+def sweep_svg(title: str, rates: Sequence[float], latency_ms: Mapping[str, Sequence[float | None]],
+              attainment: Sequence[float | None], target: float, peak: float | None) -> str:
     """Latency percentiles (left axis, ms) and attainment (right axis, %) against offered
-    rate, the attainment target dashed and the peak rate marked."""
+    rate, the attainment target dashed and the peak rate marked. A None value (a step
+    with no sample of that figure) leaves a gap in its line."""
     plot_w, plot_h = WIDTH - LEFT - 48, HEIGHT - TOP - BOTTOM
     if not rates:
         return _frame(title, ['<text x="50%" y="50%" text-anchor="middle">no steps</text>'])
