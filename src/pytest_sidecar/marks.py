@@ -22,7 +22,7 @@ from .vocabulary.capabilities import (
 )
 from .vocabulary.clauses import unknown_clauses
 from .vocabulary.keys import EVIDENCE_PROPERTY, Meta
-from .vocabulary.markers import OPT_IN, SERIAL_MARKERS
+from .vocabulary.markers import OPT_IN, OWN_STACK_MARKER, SERIAL_MARKERS
 from .vocabulary.reasons import FailReason, SkipReason, format_line
 
 
@@ -69,7 +69,8 @@ class ItemMarks:
     contract: tuple[str, ...]
     profile: str
     markers: tuple[str, ...]
-    runs_alone: bool
+    serial: bool  # loads, disrupts or fuzzes: no other spec may run beside it...
+    own_stack: bool  # ...except when, on the embedded stack, it does so to a stack of its own
 
     @classmethod
     def of(cls, item: pytest.Item) -> ItemMarks:
@@ -87,9 +88,15 @@ class ItemMarks:
             contract=tuple(dict.fromkeys(sections)),
             profile=_profile(item, needs),
             markers=tuple(sorted(names - {"parametrize", "usefixtures", "filterwarnings"})),
-            # Specs that load, disrupt or fuzz the target run with no other spec beside them.
-            runs_alone=bool(names & set(SERIAL_MARKERS)),
+            serial=bool(names & set(SERIAL_MARKERS)),
+            own_stack=OWN_STACK_MARKER in names,
         )
+
+    def runs_alone(self, embedded: bool) -> bool:
+        """Whether the spec must have the machine to itself: specs that load, disrupt or
+        fuzz the target run with no other spec beside them, unless (embedded mode) they
+        do it to a reference stack of their own, which no other spec uses."""
+        return self.serial and not (self.own_stack and embedded)
 
     def meta(self) -> Meta:
         """What the controller's reporter needs of these marks."""

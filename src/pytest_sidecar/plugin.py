@@ -210,7 +210,8 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
         return (yield)  # no xdist: tests already run one at a time
     state: SidecarState = item.config.stash[STATE_KEY]
     lock = MachineLock(state.shared_dir)
-    with lock.exclusive() if ItemMarks.of(item).runs_alone else lock.shared():
+    alone = ItemMarks.of(item).runs_alone(state.config.embedded)
+    with lock.exclusive() if alone else lock.shared():
         return (yield)
 
 

@@ -19,7 +19,8 @@ from pytest_sidecar.contracts.routes import ROUTE_NEEDS
 from pytest_sidecar.fixtures.quiet import QuietTarget
 from pytest_sidecar.outcomes import SkipReason, skip
 
-pytestmark = [pytest.mark.fuzz, pytest.mark.profile("core")]
+# own_stack: on the embedded stack the bursts go to quiet_target, a stack of the module's own
+pytestmark = [pytest.mark.fuzz, pytest.mark.own_stack, pytest.mark.profile("core")]
 
 # The API routes of the contract (not the operational ones), with what each needs.
 OPERATIONS = [pytest.param(method, path, marks=pytest.mark.needs(*needs),

@@ -60,6 +60,7 @@ def test_liveness_and_readiness_when_all_is_well(sidecar_target: Target,
 
 @pytest.mark.clause("§2.10/readyz")
 @pytest.mark.disruptive
+@pytest.mark.own_stack  # on the embedded stack, quiet_target is the module's own
 @pytest.mark.needs("readiness_switch", "chaos_control", "chat")
 @pytest.mark.parametrize("dependency", DEPENDENCIES)
 def test_readiness_names_an_unavailable_dependency_and_recovers(

@@ -3,7 +3,9 @@ capabilities and the probes, as pytest's own evaluate_skip_marks returns one."""
 
 from __future__ import annotations
 
-from pytest_sidecar.marks import Fail, Skip, evaluate_clauses, evaluate_needs
+import pytest
+
+from pytest_sidecar.marks import Fail, ItemMarks, Skip, evaluate_clauses, evaluate_needs
 from pytest_sidecar.vocabulary.reasons import parse_line
 
 
@@ -45,3 +47,16 @@ def test_authoring_errors_fail_with_the_known_names() -> None:
 def test_a_misspelt_need_suggests_the_closest() -> None:
     decision = evaluate_needs(("tenant:2",), frozenset(), never)
     assert decision is not None and "(did you mean 'tenants:2'?)" in decision.line
+
+
+@pytest.mark.parametrize("serial,own_stack,embedded,alone", [
+    (False, False, True, False),  # an ordinary spec shares the machine
+    (True, False, True, True),    # a load spec runs alone
+    (True, True, True, False),    # ...but one on a stack of its own, embedded, does not
+    (True, True, False, True),    # against an external target it disrupts the shared one
+])
+def test_a_spec_runs_alone_when_it_disrupts_what_others_use(
+        serial: bool, own_stack: bool, embedded: bool, alone: bool) -> None:
+    marks = ItemMarks(needs=(), clauses=(), contract=(), profile="core", markers=(),
+                      serial=serial, own_stack=own_stack)
+    assert marks.runs_alone(embedded) is alone

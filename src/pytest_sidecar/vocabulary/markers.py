@@ -32,6 +32,9 @@ MARKERS = (
     "other spec beside it, whose load would change what it measures",
     "disruptive: takes part of the target down for a while; on a shared target, other specs "
     "running at the same time may fail (deselect with -m 'not disruptive')",
+    "own_stack: on the embedded stack, the spec disrupts, fuzzes or loads only a reference "
+    "stack of its own, so it runs beside other specs there; against any other target it "
+    "still runs alone",
 )
 
 
@@ -39,3 +42,5 @@ MARKERS = (
 # off) and fuzzing (bursts of odd requests) must not make specs running beside them fail
 # on a shared target.
 SERIAL_MARKERS = ("load", "slo", "disruptive", "fuzz", "throttle", "timing", "capacity")
+# ...unless the spec works on a stack of its own (embedded mode only).
+OWN_STACK_MARKER = "own_stack"
