@@ -30,8 +30,9 @@ MAX_FUNCTION_LINES = 80
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("vocabulary", "atomic", "tls", "errors"),
     ("options",),
-    ("contracts", "client", "client_retry", "evidence", "metrics", "manifests", "serial", "load", "capacity",
-     "capacity_sources", "stack", "embedded", "rundirs", "chaos", "receiver"),
+    ("contracts", "client", "client_retry", "evidence", "metrics", "manifests", "serial",
+     "load", "capacity", "capacity_sources", "stack", "embedded", "rundirs", "chaos",
+     "receiver"),
     ("config", "target"),
     # the control plane runs pytest as a subprocess and reads its reports: it sits on
     # the libraries (manifests, contracts, metrics, target) and imports no pytest
@@ -160,7 +161,7 @@ def check() -> tuple[list[str], dict[int, list[str]]]:
                     target_relative == p or target_relative.startswith(p + ".")
                     for p in STACK_MAY_IMPORT):
                 problems.append(f"{where}:{line}: the reference stack imports {target} (it "
-                                "keeps its own copies: tests/unit/test_stack_vocabulary.py)")
+                                "keeps its own copies: tests/unit/stack/test_vocabulary.py)")
     for component in cycles(graph):
         problems.append("import cycle: " + " -> ".join(component))
     by_floor: dict[int, list[str]] = defaultdict(list)

@@ -103,7 +103,7 @@ def cards() -> list[str]:
 
 
 def ssns() -> list[str]:
-    out = []
+    out: list[str] = []
     while len(out) < 80:
         area = rng.randint(1, 899)
         if area == 666:
@@ -214,7 +214,7 @@ def negatives() -> list[str]:
 
 
 def main() -> None:
-    rows = []
+    rows: list[dict[str, str | None]] = []
     for label, values in (("EMAIL", emails()), ("PHONE", phones()), ("CARD", cards()),
                           ("SSN", ssns()), ("IBAN", ibans()), ("SECRET", secrets_())):
         rows += [{"text": wrap(v), "label": label, "value": v} for v in values]

@@ -26,3 +26,12 @@ def machine(tmp_path_factory: pytest.TempPathFactory, alone: bool) -> Iterator[N
     lock = _lock(tmp_path_factory)
     with lock.exclusive() if alone else lock.shared():
         yield
+
+
+@pytest.fixture(autouse=True)
+def shared_machine(request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every self-test of a directory whose conftest imports this holds the machine
+    shared; one marked `alone` holds it alone."""
+    with machine(tmp_path_factory, alone=request.node.get_closest_marker("alone") is not None):
+        yield

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.machine import machine
+from tests.machine import shared_machine  # noqa: F401 (autouse: the machine lock)
 
 SCOPES = ("tests.read", "tests.run", "observability.read", "deployments.read",
           "autoscaling.read", "security.read", "compliance.read")
@@ -160,12 +160,6 @@ def write_suite(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(autouse=True)
-def shared_machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Servers, pytest runs and browsers: held shared, so the load self-test that needs
-    the machine alone waits for them (tests/machine.py)."""
-    with machine(tmp_path_factory, alone=False):
-        yield
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
-"""Helpers for the plugin self-tests: a scrubbed environment and a fake target server."""
+"""Helpers for the plugin self-tests: a fake target server (the environment they share
+with tests/suite is tests/pytester_env.py)."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,43 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.machine import machine
-
-# Imported here, before any in-process pytester run: pytester snapshots sys.modules, so a
-# module first imported inside an inner run is imported afresh by the next one, and
-# exception classes from two copies no longer match (httpx maps httpcore's errors with
-# a table it builds once, so httpcore, which httpx imports lazily, must be here too).
-for _module in ("httpcore", "httpx", "pytest_sidecar.plugin", "pytest_sidecar.probes",
-                "pytest_sidecar.embedded"):
-    importlib.import_module(_module)
+from tests.pytester_env import (  # noqa: F401 (fixtures and a hook, found here)
+    hide_package,
+    scrubbed_env,
+    shared_machine,
+)
 
 TOKENS = {"a": {"write": "tok-aw-7f3k29xq", "read": "tok-ar-8g4m31yr"},
           "b": {"write": "tok-bw-9h5n42zs", "read": "tok-br-0j6p53at"}}
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "alone: this self-test holds the machine alone "
-                            "(it measures timing that other self-tests would disturb)")
-
-
-@pytest.fixture(autouse=True)
-def shared_machine(request: pytest.FixtureRequest,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Every plugin self-test holds the machine shared; one marked `alone` holds it
-    alone (tests/machine.py says why)."""
-    with machine(tmp_path_factory, alone=request.node.get_closest_marker("alone") is not None):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def scrubbed_env(monkeypatch: pytest.MonkeyPatch, pytester: pytest.Pytester) -> None:
-    """No SIDECAR_* setting of the developer's shell leaks into a self-test."""
-    for name in list(os.environ):
-        if name.startswith("SIDECAR_"):
-            monkeypatch.delenv(name)
-    # Inner runs have no ini file; give them the one setting pytest-asyncio insists on
-    # (after pytester is set up: it clears PYTEST_ADDOPTS when it starts).
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-o asyncio_default_fixture_loop_scope=function")
 
 
 class FakeTarget:
@@ -108,20 +78,6 @@ class FakeTarget:
         doc.update(extra)
         path.write_text(json.dumps(doc))
         return path
-
-
-@pytest.fixture
-def hide_package(pytester: pytest.Pytester,
-                 monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
-    """`hide_package("openai")`: the runs this test starts cannot import that package, as
-    on a runner without the extra (a shim first on PYTHONPATH raises ImportError)."""
-    def hide(name: str) -> None:
-        shim = pytester.path / "shim" / name
-        shim.mkdir(parents=True)
-        (shim / "__init__.py").write_text(f"raise ImportError('{name} is not installed')\n")
-        monkeypatch.setenv("PYTHONPATH", str(shim.parent))
-
-    return hide
 
 
 @pytest.fixture

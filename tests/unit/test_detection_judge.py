@@ -1,4 +1,4 @@
-"""The detection matrix's judging (tests/detection/matrix.py): a defect is caught only by
+"""The detection matrix's judging (scripts/detection/matrix.py): a defect is caught only by
 a listed spec failing for the defect's own clause, and every other outcome is named."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.detection import matrix
-from tests.detection.matrix import cites, judge, sections
+from scripts.detection import matrix
+from scripts.detection.matrix import cites, judge, sections
 
 DEFECT = "no-explanation-metadata"  # clause §2.1; expected: the metadata spec
 LIFECYCLE = ("tests/e2e/test_trace_workflow.py::"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pytest_sidecar.contracts.openapi import documented_routes, load_openapi, operations
+from pytest_sidecar.contracts.openapi import documented_routes, load_openapi
 from pytest_sidecar.contracts.routes import ROUTE_NEEDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,22 +32,6 @@ def test_the_repository_copy_of_the_api_document_is_the_shipped_one() -> None:
 
 def test_the_route_table_is_the_documented_one() -> None:
     assert set(ROUTE_NEEDS) == documented_routes()
-
-
-def test_the_scope_matrix_and_the_fuzzer_cover_every_documented_route() -> None:
-    from tests.e2e.test_contract_fuzz import OPERATIONS
-    from tests.e2e.test_gateway_rbac import ROUTES, UNKNOWN_EXPLANATION, route_needs
-
-    # The matrix asks the explanation route twice: for a real completion and for an id
-    # nobody made (a refusal must not depend on the lookup).
-    assert set(ROUTES) - {UNKNOWN_EXPLANATION} == documented_routes()
-    for key, route in ROUTES.items():
-        documented = key if key != UNKNOWN_EXPLANATION else (
-            "GET", "/v1/chat/completions/{completion_id}/explanation")
-        assert operations()[documented].get("x-scope") == route.scope, key
-        assert route_needs(key)
-    fuzzed = {tuple(param.values[:2]) for param in OPERATIONS}
-    assert fuzzed == {key for key in documented_routes() if key[1] in load_openapi()["paths"]}
 
 
 def policy_fields() -> dict[str, dict[str, str]]:

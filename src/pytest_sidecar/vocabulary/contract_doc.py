@@ -2,7 +2,7 @@
 
 The contract is `docs/contract.md` in the repository; every run copies it into its own
 directory as `contract.md`, so the links of an attached report work offline. A section
-`§2.1` has the anchor `s2-1`: the anchors are stable (tests/unit/test_contract_doc.py
+`§2.1` has the anchor `s2-1`: the anchors are stable (tests/unit/vocabulary/test_contract_doc.py
 keeps them), whatever the headings' wording becomes.
 """
 

@@ -17,8 +17,8 @@ import os
 import subprocess
 
 import pytest
-from tests.detection.expectations import EXPECTED
-from tests.detection.matrix import ROOT, run, run_variant, sections
+from scripts.detection.expectations import EXPECTED
+from scripts.detection.matrix import ROOT, run, run_variant, sections
 
 from pytest_sidecar.stack.defects import DEFECTS
 from pytest_sidecar.stack.variants import VARIANTS

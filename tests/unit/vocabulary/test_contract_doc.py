@@ -11,7 +11,7 @@ from pytest_sidecar.vocabulary.clauses import CLAUSES
 from pytest_sidecar.vocabulary.contract_doc import anchor, link, linkify_markdown, sections_in
 from pytest_sidecar.vocabulary.reasons import format_line, parse_line
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DOCUMENT = (ROOT / "docs" / "contract.md").read_text(encoding="utf-8")
 ANCHORS = set(re.findall(r'^<a id="([a-z0-9-]+)"></a>$', DOCUMENT, re.MULTILINE))
 # Published anchors never go away (a removed section keeps its anchor with a note).

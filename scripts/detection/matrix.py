@@ -12,7 +12,7 @@ Judged exactly, both ways:
 - cascade: any other failure.
 Clean is caught with nothing miscited, unmet or cascading.
 
-    python -m tests.detection.matrix [--markdown] [--json F] [--rejudge F] [DEFECT ...]
+    python -m scripts.detection.matrix [--markdown] [--json F] [--rejudge F] [DEFECT ...]
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ def markdown(verdicts: list[Verdict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.detection.matrix",
+    parser = argparse.ArgumentParser(prog="python -m scripts.detection.matrix",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("defects", nargs="*", help="defects to run (default: all)")
