@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--latency", type=int, default=300, help="the toxic's ms")
     args = parser.parse_args()
-    upstream = AppThread(create_fake_upstream(0.0, 1.0))  # streams: 1 ms between tokens
+    upstream = AppThread(create_fake_upstream(0.0, 0.001))  # streams: 1 ms between tokens
     proxy = ProxyThread()
     upstream.start()
     with httpx.Client(base_url=proxy.start(), timeout=30) as api:

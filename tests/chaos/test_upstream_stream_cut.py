@@ -45,7 +45,7 @@ def upstream_proxy(sidecar_target: Any, stack_factory: Any
                  "§2.1")
         yield sidecar_target, ToxiproxyBackend(declared["url"]), declared["upstream_proxy"], None
         return
-    fake = AppThread(create_fake_upstream(5.0, 20.0))
+    fake = AppThread(create_fake_upstream(0.005, 0.020))
     proxy = ProxyThread()
     fake.start()
     api = proxy.start()

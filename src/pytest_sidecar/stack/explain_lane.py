@@ -35,9 +35,8 @@ DROPS_FLUSH_S = 0.1
 def service_seconds(settings: StackSettings, completion: str, granularity: str) -> float:
     """The simulated compute time of one explanation."""
     if granularity == "token":
-        return (settings.sentence_base_ms + settings.token_ms * len(tokenize(completion))) / 1000
-    return (settings.sentence_base_ms
-            + settings.sentence_ms * len(sentences(completion))) / 1000
+        return settings.sentence_base_s + settings.token_s * len(tokenize(completion))
+    return settings.sentence_base_s + settings.sentence_s * len(sentences(completion))
 
 
 class ExplainLane:

@@ -220,7 +220,7 @@ class Explainer:
             return
         if cancel.is_set() or await self.store.transition(
                 trace_id, "complete", progress=100, stage="done", s3_key=key,
-                expires_at=time.time() + self.settings.ttl_seconds) is None:
+                expires_at=time.time() + self.settings.ttl_s) is None:
             # Canceled while publishing: the graph must never be served.
             self.artifacts.delete(key)
 
@@ -246,7 +246,7 @@ class Explainer:
 
     async def _sweep(self) -> None:
         """Move complete traces past their TTL to expired."""
-        interval = max(0.05, min(1.0, self.settings.ttl_seconds / 4))
+        interval = max(0.05, min(1.0, self.settings.ttl_s / 4))
         while True:
             await asyncio.sleep(interval)
             await self.expire_due()

@@ -141,7 +141,7 @@ def target_document(settings: StackSettings, url: str, upstream: str | None) -> 
                          "circuit_breaker": {"failures": settings.breaker_failures,
                                              "cooldown_s": settings.breaker_cooldown_s}}
     # The TTL as it is; the suite decides whether it is short enough to observe a 410.
-    doc["trace_ttl_seconds"] = settings.ttl_seconds
+    doc["trace_ttl_seconds"] = settings.ttl_s
     return doc
 
 
@@ -220,7 +220,7 @@ async def _serve_upstream(settings: StackSettings, port: int, target_file: str,
 
     sock = _bind("127.0.0.1", port)
     policies = policies_of(seamed(settings.variants, settings.defects))
-    fake = create_fake_upstream(settings.fake_latency_ms, settings.fake_token_ms,
+    fake = create_fake_upstream(settings.fake_latency_s, settings.fake_token_s,
                                 policies.tokens_per_chunk, policies.usage_chunk)
     await _run_servers([(_Server(_config(fake)), sock)], stop, lambda: write_atomic(
         target_file, json.dumps({"role": "upstream", "pid": os.getpid(),

@@ -78,7 +78,7 @@ def answers(body: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def create_fake_upstream(latency_ms: float, token_ms: float, tokens_per_chunk: int = 1,
+def create_fake_upstream(latency_s: float, token_s: float, tokens_per_chunk: int = 1,
                          usage_chunk: bool = False) -> Starlette:
     """App factory for the fake LLM: same request, same completion, every time. A stream
     sends `tokens_per_chunk` tokens a chunk, pieces of the very text a plain request
@@ -95,7 +95,7 @@ def create_fake_upstream(latency_ms: float, token_ms: float, tokens_per_chunk: i
                  "total_tokens": n_prompt + n_out}
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())
-        await asyncio.sleep(latency_ms / 1000)
+        await asyncio.sleep(latency_s)
         if not body.get("stream"):
             return JSONResponse({
                 "id": completion_id, "object": "chat.completion", "created": created,
@@ -123,8 +123,8 @@ def create_fake_upstream(latency_ms: float, token_ms: float, tokens_per_chunk: i
                     chunk = {**base, "choices": [{"index": index, "delta": delta,
                                                   "finish_reason": None}]}
                     yield f"data: {json.dumps(chunk)}\n\n".encode()
-                if token_ms:
-                    await asyncio.sleep(token_ms * tokens_per_chunk / 1000)
+                if token_s:
+                    await asyncio.sleep(token_s * tokens_per_chunk)
             for index, (_, finish) in enumerate(choices):
                 last = {**base, "choices": [{"index": index, "delta": {},
                                              "finish_reason": finish}]}

@@ -21,8 +21,9 @@ def test_token_table_errors_never_echo_a_token() -> None:
 
 
 def test_ttl_seconds_override_and_bad_numbers() -> None:
-    assert from_env("/tmp/x", {"TRACE_TTL_SECONDS": "2"}).ttl_seconds == 2.0
-    assert from_env("/tmp/x", {}).ttl_seconds == 7 * 86400
+    assert from_env("/tmp/x", {"TRACE_TTL_SECONDS": "2"}).ttl_s == 2.0
+    assert from_env("/tmp/x", {"TRACE_TTL_DAYS": "1"}).ttl_s == 86400
+    assert from_env("/tmp/x", {}).ttl_s == 7 * 86400
     with pytest.raises(StackSettingError, match="EXPLAINER_WORKERS='many': not a number"):
         from_env("/tmp/x", {"EXPLAINER_WORKERS": "many"})
 
@@ -61,3 +62,20 @@ def test_only_the_json_status_backend_exists() -> None:
         "/var/lib/hif/s.json"
     with pytest.raises(StackSettingError, match="STATUS_BACKEND='ddb': valid: json"):
         from_env("/tmp/x", {"STATUS_BACKEND": "ddb"})
+
+
+def test_every_setting_is_one_row_of_the_table() -> None:
+    """Each field of StackSettings but the state directory is filled by SETTINGS, whose
+    defaults are the dataclass's; durations inside are seconds, named `_s`."""
+    from dataclasses import fields
+
+    from pytest_sidecar.stack.settings import SETTINGS, StackSettings
+
+    named = {f.name for f in fields(StackSettings)} - {"state_dir"}
+    assert {s.field for s in SETTINGS} == named
+    defaults = StackSettings(state_dir="/tmp/x")
+    for setting in SETTINGS:
+        if setting.env != "TRACE_TTL_SECONDS":  # the second row of ttl_s
+            assert getattr(defaults, setting.field) == setting.default, setting.field
+    assert not [name for name in named if name.endswith(("_ms", "_seconds", "_days"))]
+    assert from_env("/tmp/x", {"FAKE_UPSTREAM_LATENCY_MS": "250"}).fake_latency_s == 0.25
