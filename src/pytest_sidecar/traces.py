@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .client import SidecarClient, Timeline, is_terminal, trace_id_from
+from .client import SidecarClient, SseEvent, Timeline, is_terminal, trace_id_from
 from .config import SidecarConfig
 from .outcomes import FailReason, fail, fail_line
 from .target import Target
@@ -165,7 +165,8 @@ class Traces:
                  "make the explainer finish its traces", "§2.2")
         return timeline
 
-    def stream(self, trace_id: str, client: SidecarClient | None = None) -> list[Any]:
+    def stream(self, trace_id: str,
+               client: SidecarClient | None = None) -> list[SseEvent | str]:
         """The items of the trace's live stream, read until it closes. A stream still open
         at the trace deadline because its trace never ended fails typed, naming §2.2
         (the explainer's matter), not the stream's §2.5."""

@@ -52,7 +52,7 @@ ROLES = ("gateway", "explainer")
 
 
 @pytest.fixture(scope="module")
-def dedicated(sidecar_target: Target, stack_factory: StackFactory) -> Iterator[Any]:
+def dedicated(sidecar_target: Target, stack_factory: StackFactory) -> Iterator[Target | None]:
     """Embedded: one reference stack of this module's own, which its specs may kill and
     freeze (started once: each start costs seconds of README command 1's budget)."""
     if sidecar_target.origin != "embedded":
@@ -66,7 +66,7 @@ def dedicated(sidecar_target: Target, stack_factory: StackFactory) -> Iterator[A
 
 
 @pytest.fixture
-def restartable(sidecar_target: Target, stack_factory: StackFactory, dedicated: Any
+def restartable(sidecar_target: Target, stack_factory: StackFactory, dedicated: Target | None
                 ) -> Iterator[tuple[Any, Callable[[str], float]]]:
     """(target, restart(role) -> seconds until ready). Embedded: the module's dedicated
     stack. Otherwise the target file's resilience.restart commands."""
@@ -82,7 +82,7 @@ def restartable(sidecar_target: Target, stack_factory: StackFactory, dedicated: 
     yield sidecar_target, lambda role: _run_restart(sidecar_target, role, commands[role])
 
 
-def _run_restart(target: Any, role: str, argv: list[str]) -> float:
+def _run_restart(target: Target, role: str, argv: list[str]) -> float:
     started = time.monotonic()
     _command(argv, f"resilience.restart.{role}")
     _until_ready(target, started + 300)
@@ -103,7 +103,7 @@ def _command(argv: list[str], name: str, check: bool = True) -> None:
              "§10")
 
 
-def _until_ready(target: Any, deadline: float) -> None:
+def _until_ready(target: Target, deadline: float) -> None:
     while time.monotonic() < deadline:
         try:
             response = httpx.get(target.url + "/readyz", timeout=2, verify=tls_context())
@@ -115,7 +115,7 @@ def _until_ready(target: Any, deadline: float) -> None:
 
 
 @pytest.fixture
-def freezable(sidecar_target: Target, stack_factory: StackFactory, dedicated: Any
+def freezable(sidecar_target: Target, stack_factory: StackFactory, dedicated: Target | None
               ) -> Iterator[tuple[Any, Callable[[str], float]]]:
     """(target, freeze(role) -> seconds until ready after the freeze began). Embedded:
     the module's dedicated stack, SIGSTOP and SIGCONT (with a watchdog). Otherwise the

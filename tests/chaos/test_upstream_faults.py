@@ -15,7 +15,15 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_sidecar import Evidence, GatewayFactory, MetricsFactory, SidecarConfig, Target, Traces
+from pytest_sidecar import (
+    Evidence,
+    GatewayFactory,
+    MetricsFactory,
+    SidecarClient,
+    SidecarConfig,
+    Target,
+    Traces,
+)
 from pytest_sidecar.chaos.checks import code_of, until, wilson
 from pytest_sidecar.client import trace_id_from
 from pytest_sidecar.fixtures.chaos import ChaosController
@@ -37,11 +45,11 @@ Answer = tuple[int, str | None, str | None]
 CONTRACT_BREAKER = {"failures": 5, "cooldown_s": 10.0}
 
 
-def breaker_settings(target: Any) -> dict[str, float]:
+def breaker_settings(target: Target) -> dict[str, float]:
     return {**CONTRACT_BREAKER, **target.resilience.get("circuit_breaker", {})}
 
 
-def wait_until_closed(client: Any, target: Any) -> float:
+def wait_until_closed(client: SidecarClient, target: Target) -> float:
     """Chats answer again (an open breaker from an earlier spec has cooled down)."""
     ok, took = until(lambda: client.chat().status_code == 200,
                      breaker_settings(target)["cooldown_s"] * 2 + 5, every_s=0.5)
@@ -169,7 +177,7 @@ class Soak:
         self.dropped += result.dropped
 
 
-def metrics_scraper(target: Any, metrics_factory: MetricsFactory) -> Any:
+def metrics_scraper(target: Target, metrics_factory: MetricsFactory) -> Any:
     """A function scraping the gateway's metrics, or None when the target declares none."""
     if "metrics:gateway" not in target.capabilities or not target.metrics_gateway:
         return None

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
+from pytest_sidecar import Evidence, Target
 from pytest_sidecar.chaos.checks import until
-from pytest_sidecar.chaos.toxiproxy import AppThread, ProxyThread, ToxiproxyBackend
+from pytest_sidecar.chaos.toxiproxy import AppThread, FaultProxy, ProxyThread, ToxiproxyBackend
+from pytest_sidecar.fixtures.stack import StackFactory
 from pytest_sidecar.outcomes import SkipReason, skip
 from pytest_sidecar.stack.upstream import create_fake_upstream
 from pytest_sidecar.tls import tls_context
@@ -31,9 +32,14 @@ DEADLINE_S = 10.0
 MESSAGES = [{"role": "user", "content": "Explain how the gateway routes a request."}]
 
 
+# (target, a backend on the proxy before its upstream, the proxy's name, the built-in
+# proxy when the spec built it, else None)
+UpstreamProxy = tuple[Target, ToxiproxyBackend, str, "FaultProxy | None"]
+
+
 @pytest.fixture
-def upstream_proxy(sidecar_target: Any, stack_factory: Any
-                   ) -> Iterator[tuple[Any, ToxiproxyBackend, str, Any]]:
+def upstream_proxy(sidecar_target: Target, stack_factory: StackFactory
+                   ) -> Iterator[UpstreamProxy]:
     """(target, a backend on the proxy before its upstream, the proxy's name, the
     built-in proxy when the spec built it, else None)."""
     if sidecar_target.origin != "embedded":
@@ -80,7 +86,7 @@ def streamed(client: httpx.Client,
 
 @pytest.mark.clause("§2.1/upstream-errors")
 def test_an_upstream_stream_cut_mid_way_ends_the_clients_stream_and_never_hangs(
-        upstream_proxy: tuple[Any, ToxiproxyBackend, str, Any], evidence: Any) -> None:
+        upstream_proxy: UpstreamProxy, evidence: Evidence) -> None:
     target, backend, name, built = upstream_proxy
     token = target.tenants["a"].tokens.write if target.tenants.get("a") else None
     client = httpx.Client(base_url=target.url, timeout=httpx.Timeout(DEADLINE_S),

@@ -5,6 +5,11 @@ report when pytest-html writes one). Without a browser: a TOOL_MISSING skip."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +22,7 @@ from .conftest import ADMIN, ControlPlane, kill_runs, launch, start, wait_state,
 
 
 @pytest.fixture
-def browser_page() -> Iterator[Any]:
+def browser_page() -> Iterator[Page]:
     chromium = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
@@ -56,7 +61,7 @@ def shots(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Iterat
 
 
 def test_launch_watch_report_and_history_in_a_browser(
-        tmp_path: Path, browser_page: Any, shots: Any) -> None:
+        tmp_path: Path, browser_page: Page, shots: Any) -> None:
     plane = start(tmp_path / "data", write_suite(tmp_path / "suite"))
     page = browser_page
     try:
@@ -166,7 +171,7 @@ def test_launch_watch_report_and_history_in_a_browser(
         kill_runs(tmp_path)
 
 
-def test_the_log_view_follows_a_running_run(tmp_path: Path, browser_page: Any,
+def test_the_log_view_follows_a_running_run(tmp_path: Path, browser_page: Page,
                                             shots: Any) -> None:
     plane = start(tmp_path / "data", write_suite(tmp_path / "suite"))
     page = browser_page
@@ -191,7 +196,7 @@ def test_the_log_view_follows_a_running_run(tmp_path: Path, browser_page: Any,
 
 
 def test_the_ui_works_without_a_token_when_auth_is_off(
-        tmp_path: Path, browser_page: Any) -> None:
+        tmp_path: Path, browser_page: Page) -> None:
     plane: ControlPlane = start(tmp_path / "data", write_suite(tmp_path / "suite"),
                                 AUTH_MODE="none")
     try:
@@ -216,7 +221,7 @@ def test_the_ui_works_without_a_token_when_auth_is_off(
 
 
 def test_a_suite_run_against_the_embedded_stack_from_the_browser(
-        tmp_path: Path, browser_page: Any, shots: Any, pytestconfig: pytest.Config) -> None:
+        tmp_path: Path, browser_page: Page, shots: Any, pytestconfig: pytest.Config) -> None:
     """The issue's end-to-end: the real suite (its health specs) against the embedded
     reference stack, launched from the form, ends passed with its report and gate."""
     root = Path(pytestconfig.rootpath)

@@ -10,6 +10,11 @@ so a gateway without it is unsupported for that feature, never failed.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from openai import OpenAI  # the dev extra; without it the specs skip TOOL_MISSING
+
 import asyncio
 import time
 from typing import Any
@@ -48,7 +53,7 @@ def validated(kind: Any, raw: Any, what: str) -> Any:
                     pytrace=False)
 
 
-def create(client: Any, target: Target, **params: Any) -> tuple[Any, Any]:
+def create(client: OpenAI, target: Target, **params: Any) -> tuple[Any, Any]:
     """(the parsed completion, its raw JSON) of one chat through the SDK."""
     params.setdefault("messages", [{"role": "user", "content": "Name three colours."}])
     raw = client.chat.completions.with_raw_response.create(model=target.model, **params)
@@ -56,7 +61,7 @@ def create(client: Any, target: Target, **params: Any) -> tuple[Any, Any]:
     return validated(types().ChatCompletion, body, "the completion"), body
 
 
-def stream(client: Any, target: Target, **params: Any) -> list[Any]:
+def stream(client: OpenAI, target: Target, **params: Any) -> list[Any]:
     """The chunks of one streamed chat through the SDK, each validated."""
     params.setdefault("messages", [{"role": "user", "content": "Count to five."}])
     chunks: list[Any] = []
@@ -83,7 +88,7 @@ def finish_of(chunks: list[Any], index: int = 0) -> str | None:
 
 @pytest.mark.clause("§2.12/sdk-types")
 @pytest.mark.needs("chat")
-def test_a_chat_parses_into_the_sdks_completion(openai_client: Any, sidecar_target: Target,
+def test_a_chat_parses_into_the_sdks_completion(openai_client: OpenAI, sidecar_target: Target,
                                                 evidence: Evidence) -> None:
     completion, _ = create(openai_client, sidecar_target)
     assert completion.choices and completion.choices[0].message.content, (
@@ -120,7 +125,7 @@ def test_an_async_client_gets_twenty_answers_at_once(openai_factory: OpenAIFacto
 
 @pytest.mark.clause("§2.12/sdk-types")
 @pytest.mark.needs("chat_stream")
-def test_a_stream_parses_into_the_sdks_chunks(openai_client: Any, sidecar_target: Target,
+def test_a_stream_parses_into_the_sdks_chunks(openai_client: OpenAI, sidecar_target: Target,
                                               evidence: Evidence) -> None:
     chunks = stream(openai_client, sidecar_target)
     text = text_of(chunks)
@@ -132,7 +137,7 @@ def test_a_stream_parses_into_the_sdks_chunks(openai_client: Any, sidecar_target
 
 @pytest.mark.clause("§2.12/finish-length")
 @pytest.mark.needs("chat")
-def test_a_cut_answer_says_length(openai_client: Any, sidecar_target: Target,
+def test_a_cut_answer_says_length(openai_client: OpenAI, sidecar_target: Target,
                                   evidence: Evidence) -> None:
     completion, _ = create(openai_client, sidecar_target, max_tokens=3,
                            messages=[{"role": "user", "content": LONG_PROMPT}])
@@ -149,7 +154,7 @@ def test_a_cut_answer_says_length(openai_client: Any, sidecar_target: Target,
 
 @pytest.mark.clause("§2.12/finish-length")
 @pytest.mark.needs("chat_stream")
-def test_a_cut_stream_says_length(openai_client: Any, sidecar_target: Target,
+def test_a_cut_stream_says_length(openai_client: OpenAI, sidecar_target: Target,
                                   evidence: Evidence) -> None:
     usage = {"stream_options": {"include_usage": True}} \
         if "include_usage" in sidecar_target.capabilities else {}
@@ -171,7 +176,7 @@ def test_a_cut_stream_says_length(openai_client: Any, sidecar_target: Target,
 
 @pytest.mark.clause("§2.12/n-or-400")
 @pytest.mark.needs("chat")
-def test_n_is_answered_or_refused(openai_client: Any, sidecar_target: Target,
+def test_n_is_answered_or_refused(openai_client: OpenAI, sidecar_target: Target,
                                   evidence: Evidence) -> None:
     import openai
 
@@ -186,7 +191,7 @@ def test_n_is_answered_or_refused(openai_client: Any, sidecar_target: Target,
     evidence.record(answer="honoured", choices=len(indexes))
 
 
-def _status_error(client: Any, target: Target, **params: Any) -> Any:
+def _status_error(client: OpenAI, target: Target, **params: Any) -> Any:
     """The SDK's exception for one chat that must be refused."""
     import openai
 
@@ -280,7 +285,7 @@ def test_the_sdks_retry_waits_out_a_429(rate_limited: Throttle,
 
 @pytest.mark.clause("§2.12/models")
 @pytest.mark.needs("models")
-def test_the_model_list_names_the_targets_model(openai_client: Any, sidecar_target: Target,
+def test_the_model_list_names_the_targets_model(openai_client: OpenAI, sidecar_target: Target,
                                                 evidence: Evidence) -> None:
     from openai.types import Model
 
@@ -297,7 +302,7 @@ def test_the_model_list_names_the_targets_model(openai_client: Any, sidecar_targ
 
 @pytest.mark.clause("§2.12/n")
 @pytest.mark.needs("chat", "n")
-def test_n_answers_that_many_choices(openai_client: Any, sidecar_target: Target,
+def test_n_answers_that_many_choices(openai_client: OpenAI, sidecar_target: Target,
                                      evidence: Evidence) -> None:
     completion, _ = create(openai_client, sidecar_target, n=3)
     indexes = sorted(choice.index for choice in completion.choices)
@@ -309,7 +314,7 @@ def test_n_answers_that_many_choices(openai_client: Any, sidecar_target: Target,
 
 @pytest.mark.clause("§2.12/stop")
 @pytest.mark.needs("chat", "stop")
-def test_a_stop_sequence_ends_the_answer_before_it(openai_client: Any,
+def test_a_stop_sequence_ends_the_answer_before_it(openai_client: OpenAI,
                                                    sidecar_target: Target,
                                                    evidence: Evidence) -> None:
     asked = [{"role": "user", "content": "Describe the sea in two sentences."}]
@@ -329,7 +334,7 @@ def test_a_stop_sequence_ends_the_answer_before_it(openai_client: Any,
 
 @pytest.mark.clause("§2.12/content-parts")
 @pytest.mark.needs("chat", "content_parts")
-def test_content_may_be_an_array_of_text_parts(openai_client: Any, sidecar_target: Target,
+def test_content_may_be_an_array_of_text_parts(openai_client: OpenAI, sidecar_target: Target,
                                                evidence: Evidence) -> None:
     words = "Name three colours."
     parts = [{"type": "text", "text": "Name three "}, {"type": "text", "text": "colours."}]
@@ -350,7 +355,7 @@ def test_content_may_be_an_array_of_text_parts(openai_client: Any, sidecar_targe
 
 @pytest.mark.clause("§2.12/include-usage")
 @pytest.mark.needs("chat_stream", "include_usage")
-def test_include_usage_ends_the_stream_with_a_usage_chunk(openai_client: Any,
+def test_include_usage_ends_the_stream_with_a_usage_chunk(openai_client: OpenAI,
                                                           sidecar_target: Target,
                                                           evidence: Evidence) -> None:
     chunks = stream(openai_client, sidecar_target,
@@ -369,7 +374,7 @@ def test_include_usage_ends_the_stream_with_a_usage_chunk(openai_client: Any,
 
 @pytest.mark.clause("§2.12/seed")
 @pytest.mark.needs("chat_stream", "seed")
-def test_the_same_seed_answers_the_same_text_streamed_or_not(openai_client: Any,
+def test_the_same_seed_answers_the_same_text_streamed_or_not(openai_client: OpenAI,
                                                              sidecar_target: Target,
                                                              evidence: Evidence) -> None:
     asked = [{"role": "user", "content": "Explain a lighthouse. Then a harbour."}]

@@ -20,3 +20,21 @@ def test_the_scope_matrix_and_the_fuzzer_cover_every_documented_route() -> None:
         assert route_needs(key)
     fuzzed = {tuple(param.values[:2]) for param in OPERATIONS}
     assert fuzzed == {key for key in documented_routes() if key[1] in load_openapi()["paths"]}
+
+
+def test_specs_annotate_their_fixtures_with_the_exported_types() -> None:
+    """`evidence: Evidence`, `traces: Traces`...: a spec's fixture annotated `Any` hides
+    it from the type checker that CI runs over tests."""
+    import ast
+    from pathlib import Path
+
+    typed = {"evidence", "traces", "hif_validator", "sidecar_config", "sidecar_target",
+             "gateway_factory", "metrics_factory", "gateway", "tenants"}
+    loose = []
+    for path in sorted(Path(__file__).resolve().parents[1].glob("*/test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef):
+                loose += [f"{path.name}::{node.name}({arg.arg})" for arg in node.args.args
+                          if arg.arg in typed and isinstance(arg.annotation, ast.Name)
+                          and arg.annotation.id == "Any"]
+    assert loose == []

@@ -20,13 +20,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from . import history, readonly
 from .auth import SESSION_COOKIE, ControlPlaneApiError, Operator, OperatorAuthenticator, Sessions
 from .documents import LOG_FILE, REPORT_FILES, log_response, report_response
-from .launch import LocalLauncher, RequestError, parse_request
+from .launch import Launcher, LocalLauncher, RequestError, parse_request
 from .live import LiveEvents
 from .runs import QueueFull, RunManager
 from .settings import Settings
@@ -41,7 +41,7 @@ SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def create_app(settings: Settings, launcher: Any = None) -> Starlette:
+def create_app(settings: Settings, launcher: Launcher | None = None) -> Starlette:
     """The ASGI app; its lifespan opens the run workers and stops them (and their runs)."""
     store = Store(settings.database)
     manager = RunManager(settings, store, launcher or launcher_for(settings))
@@ -72,7 +72,7 @@ class Api:
         self.sessions = Sessions()
         self.live = LiveEvents(settings, store, manager, self.auth, self.known_run)
 
-    def routes(self) -> list[Any]:
+    def routes(self) -> list[BaseRoute]:
         manifests, scoped = self.settings.manifests, self.scoped
         return [
             Route("/", self.index),
@@ -313,7 +313,7 @@ class Api:
                             status_code=status)
 
 
-def launcher_for(settings: Settings) -> Any:
+def launcher_for(settings: Settings) -> Launcher:
     """The configured launcher: local subprocesses, or one Kubernetes Job per run."""
     if settings.launcher != "kubernetes":
         return LocalLauncher()

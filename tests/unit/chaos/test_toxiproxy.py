@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_sidecar import Target
 from pytest_sidecar.chaos.toxiproxy import ProxyThread, ToxiproxyBackend
 from pytest_sidecar.fixtures.stack import StackFactory
 
@@ -18,8 +19,12 @@ pytestmark = pytest.mark.disruptive
 CHAT = {"model": "sidecar-fake-1", "messages": [{"role": "user", "content": "hello"}]}
 
 
+# (the proxy's API, a client of the gateway through the proxy, the target)
+Proxied = tuple[httpx.Client, httpx.Client, Target]
+
+
 @pytest.fixture(scope="module")
-def proxied(stack_factory: StackFactory) -> Iterator[tuple[httpx.Client, httpx.Client, Any]]:
+def proxied(stack_factory: StackFactory) -> Iterator[Proxied]:
     """(the proxy's API, a client of the gateway through the proxy, the target)."""
     target = stack_factory()
     thread = ProxyThread()
@@ -49,7 +54,7 @@ def toxic(api: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
     return created
 
 
-def test_the_api_answers_as_toxiproxy_does(proxied: Any) -> None:
+def test_the_api_answers_as_toxiproxy_does(proxied: Proxied) -> None:
     api, _, _ = proxied
     assert api.get("/version").json()["version"]
     again = api.post("/proxies", json={"name": "gateway", "upstream": "127.0.0.1:1"})
@@ -65,7 +70,7 @@ def test_the_api_answers_as_toxiproxy_does(proxied: Any) -> None:
     assert api.get("/proxies/gateway/toxics").json() == []
 
 
-def test_latency_delays_and_its_removal_restores(proxied: Any) -> None:
+def test_latency_delays_and_its_removal_restores(proxied: Proxied) -> None:
     api, client, _ = proxied
     toxic(api, {"type": "latency", "name": "slow", "attributes": {"latency": 300}})
     started = time.monotonic()
@@ -77,7 +82,7 @@ def test_latency_delays_and_its_removal_restores(proxied: Any) -> None:
     assert slow >= 0.3 > time.monotonic() - started
 
 
-def test_http_status_answers_the_first_connections_itself(proxied: Any) -> None:
+def test_http_status_answers_the_first_connections_itself(proxied: Proxied) -> None:
     api, _, _ = proxied
     toxic(api, {"type": "http_status", "name": "503s", "stream": "upstream",
                 "attributes": {"status": 503, "first": 2}})
@@ -90,7 +95,7 @@ def test_http_status_answers_the_first_connections_itself(proxied: Any) -> None:
     assert statuses == [503, 503, 200]
 
 
-def test_a_cut_stream_ends_the_clients_stream_and_never_hangs(proxied: Any) -> None:
+def test_a_cut_stream_ends_the_clients_stream_and_never_hangs(proxied: Proxied) -> None:
     api, client, _ = proxied
     toxic(api, {"type": "sse_cut", "name": "cut", "attributes": {"events": 2}})
     started = time.monotonic()
@@ -103,7 +108,7 @@ def test_a_cut_stream_ends_the_clients_stream_and_never_hangs(proxied: Any) -> N
     assert events == 2 and time.monotonic() - started < 5  # two events, then the cut
 
 
-def test_reset_peer_and_the_backend_protocol(proxied: Any) -> None:
+def test_reset_peer_and_the_backend_protocol(proxied: Proxied) -> None:
     api, client, _ = proxied
     backend = ToxiproxyBackend(str(api.base_url))
     fault = backend.inject("reset_peer", {"proxy": "gateway", "attributes": {"timeout": 0}})
