@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-class _Server(ThreadingHTTPServer):
+class _DeepBacklogServer(ThreadingHTTPServer):
     # A target catching up after a restart delivers dozens of webhooks at once; with the
     # default backlog of 5 the kernel refused some, and a target that does not retry
     # (which the §2.6 spec judges, not the §10 one) lost them to the receiver.
@@ -57,7 +57,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass  # the spec records what it needs; the terminal stays quiet
 
-        self.server = _Server((host, 0), Handler)
+        self.server = _DeepBacklogServer((host, 0), Handler)
         self.port = self.server.server_address[1]
         self.path = f"/hook/{uuid.uuid4().hex}"
         self.url = f"http://{host}:{self.port}{self.path}"

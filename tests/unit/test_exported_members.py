@@ -1,6 +1,6 @@
 """The package's public names: `__all__` is exactly what `pytest_sidecar` defines, and
 importing it loads neither pytest nor httpx (so `sidecar-stack` and the control plane,
-which import the package, stay free of both)."""
+which import the package, stay free of both); and no two of its classes share a name."""
 
 from __future__ import annotations
 
@@ -37,3 +37,16 @@ def test_importing_the_package_loads_neither_pytest_nor_httpx() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_no_two_classes_share_a_name() -> None:
+    """One word per idea: a class name says which one it is wherever it is read."""
+    import ast
+    from collections import Counter
+    from pathlib import Path
+
+    package = Path(pytest_sidecar.__file__).parent
+    names = Counter(node.name for path in package.rglob("*.py")
+                    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                    if isinstance(node, ast.ClassDef))
+    assert [name for name, count in names.items() if count > 1] == []

@@ -46,7 +46,7 @@ EXPLAINER_START_TIMEOUT_S = 60.0
 TOKEN_PREFIX = "sct_"  # recognisable, so redactors can catch a stray one by pattern
 
 
-class _Server(uvicorn.Server):
+class _QuietUvicorn(uvicorn.Server):
     """A uvicorn server that leaves signal handling to the launcher (several share a loop)."""
 
     @contextlib.contextmanager
@@ -204,7 +204,7 @@ async def _serve_explainer(settings: StackSettings, host: str, port: int, target
     sock = _bind(host, port)
     services.explainer.metrics_url = _url(host, sock) + "/metrics"
     await services.start()
-    servers = [(_Server(_config(create_explainer_app(services.explainer))), sock)]
+    servers = [(_QuietUvicorn(_config(create_explainer_app(services.explainer))), sock)]
     try:
         await _run_servers(servers, stop, lambda: write_atomic(target_file, json.dumps({
             "role": "explainer", "pid": os.getpid(), "url": _url(host, sock),
@@ -222,7 +222,7 @@ async def _serve_upstream(settings: StackSettings, port: int, target_file: str,
     policies = policies_of(seamed(settings.variants, settings.defects))
     fake = create_fake_upstream(settings.fake_latency_s, settings.fake_token_s,
                                 policies.tokens_per_chunk, policies.usage_chunk)
-    await _run_servers([(_Server(_config(fake)), sock)], stop, lambda: write_atomic(
+    await _run_servers([(_QuietUvicorn(_config(fake)), sock)], stop, lambda: write_atomic(
         target_file, json.dumps({"role": "upstream", "pid": os.getpid(),
                                  "url": _url("127.0.0.1", sock)}).encode()))
 
@@ -261,7 +261,7 @@ async def _serve_gateway_with(settings: StackSettings, host: str, gateway_sock: 
 
     services = GatewayServices.build(settings, upstream_url)
     await services.start()
-    servers = [(_Server(_config(create_gateway(services))), gateway_sock)]
+    servers = [(_QuietUvicorn(_config(create_gateway(services))), gateway_sock)]
 
     def announce() -> None:
         url = _url(host, gateway_sock)
@@ -303,7 +303,7 @@ async def _await_explainer(services: GatewayServices, stop: asyncio.Event,
         await asyncio.sleep(0.02)
 
 
-async def _run_servers(servers: list[tuple[_Server, socket.socket]], stop: asyncio.Event,
+async def _run_servers(servers: list[tuple[_QuietUvicorn, socket.socket]], stop: asyncio.Event,
                        announce: Callable[[], None]) -> None:
     """Serve until `stop`; `announce()` once every server is up."""
     tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
