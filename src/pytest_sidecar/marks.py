@@ -95,7 +95,8 @@ class ItemMarks:
     def runs_alone(self, embedded: bool) -> bool:
         """Whether the spec must have the machine to itself: specs that load, disrupt or
         fuzz the target run with no other spec beside them, unless (embedded mode) they
-        do it to a reference stack of their own, which no other spec uses."""
+        do it to a reference stack of their own, which no other spec uses (those still
+        run one at a time: serial.MachineLock.shared_one_own_stack)."""
         return self.serial and not (self.own_stack and embedded)
 
     def meta(self) -> Meta:

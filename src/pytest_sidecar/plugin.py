@@ -210,8 +210,14 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
         return (yield)  # no xdist: tests already run one at a time
     state: SidecarState = item.config.stash[STATE_KEY]
     lock = MachineLock(state.shared_dir)
-    alone = ItemMarks.of(item).runs_alone(state.config.embedded)
-    with lock.exclusive() if alone else lock.shared():
+    marks = ItemMarks.of(item)
+    if marks.runs_alone(state.config.embedded):
+        holding = lock.exclusive()
+    elif marks.serial:  # on a stack of its own: beside ordinary specs, one at a time
+        holding = lock.shared_one_own_stack()
+    else:
+        holding = lock.shared()
+    with holding:
         return (yield)
 
 

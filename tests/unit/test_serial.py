@@ -20,18 +20,21 @@ CONTEXT = multiprocessing.get_context("spawn")
 STILL_WAITING_S = 0.3  # a holder that could take the lock takes it well within this
 
 
-def hold(directory: str, exclusive: bool, acquired: Event, release: Event) -> None:
+def hold(directory: str, how: str, acquired: Event, release: Event) -> None:
     lock = MachineLock(directory)
-    with lock.exclusive() if exclusive else lock.shared():
+    holding = {"exclusive": lock.exclusive, "shared": lock.shared,
+               "own_stack": lock.shared_one_own_stack}[how]
+    with holding():
         acquired.set()
         release.wait(30)
 
 
 class Holder:
-    def __init__(self, directory: Path, exclusive: bool) -> None:
+    def __init__(self, directory: Path, exclusive: bool, own_stack: bool = False) -> None:
+        how = "exclusive" if exclusive else "own_stack" if own_stack else "shared"
         self.acquired, self.release = CONTEXT.Event(), CONTEXT.Event()
         self.process = CONTEXT.Process(target=hold, args=(
-            str(directory), exclusive, self.acquired, self.release))
+            str(directory), how, self.acquired, self.release))
         self.process.start()
 
     def holds(self, timeout: float = 20.0) -> bool:
@@ -73,6 +76,19 @@ def test_ordinary_tests_overlap_and_a_load_spec_runs_alone(tmp_path: Path) -> No
     load.done()
     assert late.holds()
     late.done()
+
+
+def test_specs_on_stacks_of_their_own_share_the_machine_one_at_a_time(
+        tmp_path: Path) -> None:
+    ordinary = Holder(tmp_path, False)
+    first = Holder(tmp_path, False, own_stack=True)
+    assert ordinary.holds() and first.holds(), "an own-stack spec waited for an ordinary test"
+    second = Holder(tmp_path, False, own_stack=True)
+    assert not second.holds(STILL_WAITING_S), "two own-stack specs ran at once"
+    first.done()
+    assert second.holds(), "the second own-stack spec never ran"
+    second.done()
+    ordinary.done()
 
 
 def test_a_crashed_holder_releases_the_machine(tmp_path: Path) -> None:
