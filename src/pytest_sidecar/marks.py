@@ -105,6 +105,15 @@ class ItemMarks:
                 "profile": self.profile, "clauses": list(self.clauses), "needs": list(self.needs)}
 
 
+def alone_last(items: Sequence[pytest.Item], embedded: bool) -> list[pytest.Item]:
+    """The items with those that must run alone moved to the end, each group in its own
+    order. Under xdist a spec that runs alone waits for the other workers' running tests
+    and holds them up while it runs; spread through the run, every one of those waits
+    breaks the parallel phase. At the end they run one after another, as they must
+    anyway, and the rest runs in parallel before them."""
+    return sorted(items, key=lambda item: ItemMarks.of(item).runs_alone(embedded))
+
+
 def section_of(clause: str) -> str:
     """The contract section a clause id belongs to: '§2.1/metadata' -> '§2.1'."""
     return clause.split("/", 1)[0]
