@@ -25,8 +25,9 @@ from pytest_sidecar.stack.upstream import create_fake_upstream
 from pytest_sidecar.tls import tls_context
 from pytest_sidecar.vocabulary.states import TERMINAL
 
-pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
-              pytest.mark.needs("chat_stream")]
+# own_stack: on the embedded stack the cut is made on a stack (and proxy) of the spec's own
+pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.own_stack,
+              pytest.mark.profile("resilience"), pytest.mark.needs("chat_stream")]
 
 DEADLINE_S = 10.0
 MESSAGES = [{"role": "user", "content": "Explain how the gateway routes a request."}]
