@@ -105,13 +105,24 @@ class ItemMarks:
                 "profile": self.profile, "clauses": list(self.clauses), "needs": list(self.needs)}
 
 
-def alone_last(items: Sequence[pytest.Item], embedded: bool) -> list[pytest.Item]:
-    """The items with those that must run alone moved to the end, each group in its own
-    order. Under xdist a spec that runs alone waits for the other workers' running tests
-    and holds them up while it runs; spread through the run, every one of those waits
-    breaks the parallel phase. At the end they run one after another, as they must
-    anyway, and the rest runs in parallel before them."""
-    return sorted(items, key=lambda item: ItemMarks.of(item).runs_alone(embedded))
+def serial_order(items: Sequence[pytest.Item], embedded: bool) -> list[pytest.Item]:
+    """The items in three groups, each in its own order: the specs on a stack of their
+    own first, the ordinary ones, then those that must run alone.
+
+    Under xdist a spec that runs alone waits for the other workers' running tests and
+    holds them up while it runs: spread through the run, every one of those waits breaks
+    the parallel phase, so they go last and run one after another, as they must anyway.
+    Specs on stacks of their own run one at a time beside ordinary ones: first, they land
+    in one worker's first chunk (xdist hands out consecutive items) and run there in turn
+    while the other workers run ordinary specs, instead of a chain with nothing beside it.
+    """
+    def group(item: pytest.Item) -> int:
+        marks = ItemMarks.of(item)
+        if marks.runs_alone(embedded):
+            return 2
+        return 0 if marks.serial else 1
+
+    return sorted(items, key=group)
 
 
 def section_of(clause: str) -> str:

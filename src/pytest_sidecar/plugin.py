@@ -32,12 +32,12 @@ from .marks import (
     Decision,
     ItemMarks,
     Skip,
-    alone_last,
     deprecated_contract_marks,
     evaluate_clauses,
     evaluate_needs,
     missing_evidence,
     opt_in_left_out,
+    serial_order,
 )
 from .options import OPTIONS, help_of
 from .outcomes import STRICT_ATTRIBUTE, fail_line, skip_line, strict_failure
@@ -151,7 +151,7 @@ def pytest_configure_node(node: Any) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Warn of the deprecated contract(...) marker; leave out the opt-in groups (the
     capacity sweep) unless -m names them or the command line names their file; run the
-    specs that need the machine alone last (marks.alone_last)."""
+    specs that need the machine alone last (marks.serial_order)."""
     for item in deprecated_contract_marks(items):
         item.warn(pytest.PytestDeprecationWarning(CONTRACT_MARKER_DEPRECATED))
     left_out = opt_in_left_out(items, config.getoption("markexpr") or "",
@@ -161,7 +161,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=left_out)
         dropped = set(left_out)
         items[:] = [item for item in items if item not in dropped]
-    items[:] = alone_last(items, config.stash[STATE_KEY].config.embedded)
+    items[:] = serial_order(items, config.stash[STATE_KEY].config.embedded)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -39,9 +39,11 @@ from pytest_sidecar.outcomes import FailReason, SkipReason, fail, skip
 from pytest_sidecar.receiver import Receiver
 from pytest_sidecar.tls import tls_context
 
-# own_stack: on the embedded stack the kills and freezes hit the module's `dedicated` stack
-pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.own_stack,
-              pytest.mark.profile("resilience"), pytest.mark.needs("explain")]
+# Not own_stack, though the kills hit the module's `dedicated` stack: beside other specs
+# its senders slowed until the explainer kept up and no trace was in flight at a kill
+# (twice INSUFFICIENT_DATA in four runs); alone it always had some.
+pytestmark = [pytest.mark.chaos, pytest.mark.disruptive, pytest.mark.profile("resilience"),
+              pytest.mark.needs("explain")]
 
 LOAD_S = 5.0  # ~200 acknowledged traces, dozens in flight at each kill
 SENDERS = 6

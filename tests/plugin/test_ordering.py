@@ -1,12 +1,13 @@
 """Specs that need the machine alone run last, so the parallel phase is not broken up by
-their waits; on the embedded stack a spec on a stack of its own is not one of them."""
+their waits; on the embedded stack those on a stack of their own run first."""
 
 from __future__ import annotations
 
 import pytest
 
 
-def test_specs_that_run_alone_are_collected_last(pytester: pytest.Pytester) -> None:
+def test_specs_on_own_stacks_come_first_and_those_that_run_alone_last(
+        pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_order="""
         import pytest
 
@@ -26,5 +27,5 @@ def test_specs_that_run_alone_are_collected_last(pytester: pytest.Pytester) -> N
     """)
     result = pytester.runpytest("--collect-only", "-q")
     names = [line.split("::")[1] for line in result.outlines if "::" in line]
-    assert names == ["test_b_plain", "test_c_own_stack", "test_e_plain", "test_a_load",
+    assert names == ["test_c_own_stack", "test_b_plain", "test_e_plain", "test_a_load",
                      "test_d_throttle"]
