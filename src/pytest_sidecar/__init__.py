@@ -27,6 +27,7 @@ from .metrics import MetricsFactory, Scrape, Scraper
 from .outcomes import FailReason, SkipReason, insufficient_data
 from .target import Target, TargetFileError, Tenant, Tokens, load_target_file
 from .traces import Finished, Opened, Traces
+from .vocabulary.shapes import TraceStatus
 
 __version__ = "0.1.0"
 
@@ -49,6 +50,7 @@ __all__ = [
     "Tenant",
     "Timeline",
     "Tokens",
+    "TraceStatus",
     "Traces",
     "insufficient_data",
     "is_terminal",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .tls import tls_context
 from .vocabulary.defaults import DEFAULT_MODEL
+from .vocabulary.shapes import TraceStatus
 from .vocabulary.states import TERMINAL
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class Observation:
 
     t: float
     state: str
-    progress: int | None
+    progress: float | None
     status_code: int
 
 
@@ -76,7 +77,7 @@ class Timeline:
     trace_id: str
     observations: list[Observation] = field(default_factory=list)
     reached: bool = False
-    last: dict[str, Any] | None = None
+    last: TraceStatus | None = None
 
     @property
     def states(self) -> list[str]:
@@ -88,9 +89,9 @@ class Timeline:
         return self.observations[-1].t if self.observations else 0.0
 
     def record(self, response: httpx.Response, t: float,
-               predicate: Callable[[dict[str, Any]], bool]) -> bool:
+               predicate: Callable[[TraceStatus], bool]) -> bool:
         """Add one status response; True (and `reached`) when predicate holds for it."""
-        body = response.json() if response.status_code == 200 else {}
+        body: TraceStatus = response.json() if response.status_code == 200 else {}
         self.observations.append(Observation(
             t, body.get("state", f"http_{response.status_code}"), body.get("progress"),
             response.status_code))
@@ -274,7 +275,7 @@ class SidecarClient(_Requests):
                     raise TimeoutError(f"stream of {trace_id} still open after {timeout}s")
         return items
 
-    def poll_until(self, trace_id: str, predicate: Callable[[dict[str, Any]], bool],
+    def poll_until(self, trace_id: str, predicate: Callable[[TraceStatus], bool],
                    deadline: float, interval: float = 0.05) -> Timeline:
         """Poll the status until predicate(status) holds or `deadline` seconds pass."""
         timeline, start = Timeline(trace_id), time.monotonic()
@@ -331,7 +332,7 @@ class AsyncSidecarClient(_Requests):
     async def cancel(self, trace_id: str) -> httpx.Response:
         return await self.http.delete(self.trace_path(trace_id, ""))
 
-    async def poll_until(self, trace_id: str, predicate: Callable[[dict[str, Any]], bool],
+    async def poll_until(self, trace_id: str, predicate: Callable[[TraceStatus], bool],
                          deadline: float, interval: float = 0.05) -> Timeline:
         import asyncio  # already loaded by the running loop; free here, not at import
 
@@ -344,7 +345,7 @@ class AsyncSidecarClient(_Requests):
         return timeline
 
 
-def is_terminal(status: dict[str, Any]) -> bool:
+def is_terminal(status: TraceStatus) -> bool:
     """Predicate for poll_until: the trace reached a terminal state."""
     return status.get("state") in TERMINAL
 

@@ -25,6 +25,7 @@ from .client import SidecarClient, SseEvent, Timeline, is_terminal, trace_id_fro
 from .config import SidecarConfig
 from .outcomes import FailReason, fail, fail_line
 from .target import Target
+from .vocabulary.shapes import TraceStatus
 from .vocabulary.states import TERMINAL
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class Finished:
         return self.opened.response
 
     @property
-    def status(self) -> dict[str, Any]:
+    def status(self) -> TraceStatus:
         """The last status object seen (the terminal one)."""
         return self.timeline.last or {}
 
@@ -136,7 +137,7 @@ class Traces:
         return Opened(response, trace_id, via, refusals)
 
     def wait(self, trace_id: str, client: SidecarClient | None = None,
-             predicate: Callable[[dict[str, Any]], bool] | None = None,
+             predicate: Callable[[TraceStatus], bool] | None = None,
              deadline: float | None = None, interval: float = 0.05,
              what: str = "a terminal state") -> Timeline:
         """Poll the status until `predicate` (default: terminal) holds; reaching the
@@ -208,7 +209,7 @@ class Traces:
         self.require_complete(done.trace_id, done.status)
         return done
 
-    def require_complete(self, trace_id: str, status: dict[str, Any]) -> None:
+    def require_complete(self, trace_id: str, status: TraceStatus) -> None:
         """Fail DECLARED_BUT_MISSING (§2.2) unless the terminal status is `complete`."""
         if status.get("state") != "complete":
             fail(FailReason.DECLARED_BUT_MISSING,

@@ -4,8 +4,7 @@ observed states it allows. Specs judge timelines (polls, SSE events) with it."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from ..vocabulary.states import RANK, STATUS_FIELDS, TERMINAL
 
@@ -23,7 +22,7 @@ def order_errors(states: Sequence[str]) -> list[str]:
     return errors
 
 
-def status_errors(status: dict[str, Any]) -> list[str]:
+def status_errors(status: Mapping[str, object]) -> list[str]:
     """What is wrong with a status object's shape (§2.3)."""
     from .timestamps import timestamp_error
 
