@@ -72,7 +72,9 @@ def test_the_html_report_reads_well_in_chromium(
             # The section links into the contract copied beside this run's reports.
             link = page.locator('a[href$="contract.md#s2-3"]')
             assert link.count() == 1
-            document = pytester.path / str(link.get_attribute("href")).split("#")[0]
+            href = link.get_attribute("href")
+            assert href, "the section link has an href"
+            document = pytester.path / href.split("#")[0]
             assert '<a id="s2-3"></a>' in document.read_text()
             # The reproduce command: the failing spec's last request, no token in it.
             command = page.inner_text("pre.sidecar-reproduce")

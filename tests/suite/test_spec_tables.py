@@ -30,11 +30,16 @@ def test_specs_annotate_their_fixtures_with_the_exported_types() -> None:
 
     typed = {"evidence", "traces", "hif_validator", "sidecar_config", "sidecar_target",
              "gateway_factory", "metrics_factory", "gateway", "tenants"}
-    loose = []
-    for path in sorted(Path(__file__).resolve().parents[1].glob("*/test_*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.FunctionDef):
-                loose += [f"{path.name}::{node.name}({arg.arg})" for arg in node.args.args
-                          if arg.arg in typed and isinstance(arg.annotation, ast.Name)
-                          and arg.annotation.id == "Any"]
+    loose, checked = [], 0
+    tests = Path(__file__).resolve().parents[1]
+    for suite in ("e2e", "load", "chaos"):
+        for path in sorted((tests / suite).glob("test_*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.FunctionDef):
+                    named = [arg for arg in node.args.args if arg.arg in typed]
+                    checked += len(named)
+                    loose += [f"{path.name}::{node.name}({arg.arg})" for arg in named
+                              if isinstance(arg.annotation, ast.Name)
+                              and arg.annotation.id == "Any"]
+    assert checked > 100, f"only {checked} fixture parameters found: the walk missed specs"
     assert loose == []

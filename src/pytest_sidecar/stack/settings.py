@@ -21,8 +21,11 @@ from .defects import parse as parse_defects
 from .exceptions import StackError
 from .ratelimit import DEFAULTS, Limit
 from .variants import ENV as VARIANTS_ENV
-from .variants import UnknownVariant
+from .variants import VARIANTS, UnknownVariant
 from .variants import parse as parse_variants
+
+__all__ = ["ENV_VARS", "SETTINGS", "SUITE_DEFAULTS", "Setting", "StackSettingError",
+           "StackSettings", "TokenInfo", "from_env"]
 
 # The model the fake upstream answers as; the suite's own default model has the same name
 # (a self-test keeps the two equal).
@@ -330,9 +333,10 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
     env = os.environ if env is None else env
     # A variation's or a defect's settings are part of what it is: they win over the
     # environment.
-    variants = parse_variants_or_refuse(env.get(VARIANTS_ENV, ""))
+    # (The same parsers as the table's rows: one error message for a bad name.)
+    variants = variant_names(VARIANTS_ENV, env.get(VARIANTS_ENV, ""))
     chosen = defect_names(DEFECTS_ENV, env.get(DEFECTS_ENV, ""))
-    overrides = {k: v for env_of in [*(variant.env for variant in variants),
+    overrides = {k: v for env_of in [*(VARIANTS[name].env for name in variants),
                                      *(DEFECTS[name].env for name in sorted(chosen))]
                  for k, v in env_of.items()}
     if overrides:
@@ -343,14 +347,3 @@ def from_env(state_dir: str, env: Mapping[str, str] | None = None) -> StackSetti
         if raw not in (None, ""):
             values[setting.field] = setting.parse(setting.env, raw)
     return StackSettings(state_dir=os.path.abspath(state_dir), **values)
-
-
-def parse_variants_or_refuse(raw: str) -> list[Any]:
-    try:
-        return list(parse_variants(raw))
-    except UnknownVariant as exc:
-        raise StackSettingError(f"{VARIANTS_ENV}: {exc}") from None
-
-
-__all__ = ["ENV_VARS", "SETTINGS", "SUITE_DEFAULTS", "Setting", "StackSettingError",
-           "StackSettings", "TokenInfo", "from_env"]
